@@ -1,0 +1,70 @@
+"""Password hashing (scrypt, stdlib) and signed, expiring session tokens (itsdangerous)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from node.domain.errors import Unauthenticated
+
+_N, _R, _P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The node's token signing key; created (mode 0600) on first start."""
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    path.touch(mode=0o600)
+    path.write_bytes(key)
+    return key
+
+
+class TokenSigner:
+    def __init__(self, secret: bytes, *, ttl_seconds: int) -> None:
+        self._s = URLSafeTimedSerializer(secret, salt="zhitong-session")
+        self._ttl = ttl_seconds
+
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl
+
+    def issue(self, username: str) -> str:
+        return self._s.dumps({"u": username})
+
+    def username_of(self, token: str) -> str:
+        try:
+            data = self._s.loads(token, max_age=self._ttl)
+        except SignatureExpired:
+            raise Unauthenticated(
+                "登录已过期，请重新登录", "session expired; log in again"
+            ) from None
+        except BadSignature:
+            raise Unauthenticated("登录凭证无效", "invalid session token") from None
+        if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+            raise Unauthenticated("登录凭证无效", "invalid session token")
+        return str(data["u"])

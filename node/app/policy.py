@@ -1,0 +1,132 @@
+"""Who may do what: roles, the actions each role may take, and the ownership rules.
+
+One table (`ROLE_PERMISSIONS`) names every permission of every role; `authorize` adds the
+rules that depend on the issue: an enterprise acts only on its own issues, a handler only
+on issues dispatched to its department, and nobody changes an issue this node does not own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from node.domain.errors import Forbidden
+from node.domain.issue import Action, Actor, ActorKind, Issue
+
+
+class Role(StrEnum):
+    ENTERPRISE = "enterprise"  # 企业
+    DISPATCHER = "dispatcher"  # 受理分办员: intake, triage, dispatch
+    HANDLER = "handler"  # 承办人员 of a department or board
+    LEADER = "leader"  # 领导 / 兜底办: reviews, ladder, supervision
+    ADMIN = "admin"
+    VIEWER = "viewer"  # read-only summaries (e.g. provincial leaders)
+
+
+SUBMIT = "submit"
+SUBMIT_ANY_CHANNEL = "submit_any_channel"
+VIEW_POOL = "view_pool"
+VIEW_METRICS = "view_metrics"
+DRAW_SAMPLE = "draw_sample"
+MANAGE_USERS = "manage_users"
+
+_A = Action
+_HANDLING = {_A.START.value, _A.RESOLVE.value, _A.REJECT.value}
+_DISPATCHING = {
+    SUBMIT,
+    SUBMIT_ANY_CHANNEL,
+    VIEW_POOL,
+    VIEW_METRICS,
+    _A.TRIAGE.value,
+    _A.ASSIGN.value,
+    _A.REJECT.value,
+    _A.CLOSE.value,
+    _A.REVISIT.value,
+    _A.LADDER_UP.value,
+}
+_LEADING = _DISPATCHING | _HANDLING | {
+    _A.CONFIRM_REJECTION.value,
+    _A.OVERTURN_REJECTION.value,
+    _A.URGE.value,
+    DRAW_SAMPLE,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.ENTERPRISE: frozenset({SUBMIT, _A.URGE.value, _A.ACCEPT.value, _A.REOPEN.value}),
+    Role.DISPATCHER: frozenset(_DISPATCHING),
+    Role.HANDLER: frozenset(_HANDLING | {VIEW_POOL, VIEW_METRICS}),
+    Role.LEADER: frozenset(_LEADING),
+    Role.ADMIN: frozenset(_LEADING | {MANAGE_USERS}),
+    Role.VIEWER: frozenset({VIEW_METRICS}),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    username: str
+    role: Role
+    display_name: str
+    credit_code: str | None = None
+    department: str | None = None
+    board: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        if self.role is Role.ENTERPRISE:
+            return Actor(kind=ActorKind.ENTERPRISE, id=self.credit_code or self.username)
+        return Actor(kind=ActorKind.STAFF, id=self.username)
+
+
+def can(principal: Principal, permission: str) -> bool:
+    return permission in ROLE_PERMISSIONS[principal.role]
+
+
+def permitted_actions(principal: Principal, issue: Issue, node: str) -> list[str]:
+    """What this principal could do next to this issue here (for the screens)."""
+    from node.domain.lifecycle import allowed_actions
+
+    if issue.owner != node:
+        return []
+    if principal.role is Role.ENTERPRISE and issue.enterprise.credit_code != principal.credit_code:
+        return []
+    return [a.value for a in allowed_actions(issue.state) if can(principal, a.value)]
+
+
+def require(principal: Principal, permission: str) -> None:
+    if not can(principal, permission):
+        raise Forbidden(
+            f"当前角色（{principal.role.value}）无权执行“{permission}”",
+            f"role '{principal.role.value}' may not '{permission}'",
+            permission=permission,
+        )
+
+
+def check_can_view(principal: Principal, issue: Issue) -> None:
+    if principal.role is Role.ENTERPRISE:
+        if issue.enterprise.credit_code != principal.credit_code:
+            raise Forbidden(
+                "只能查看本企业提交的诉求", "an enterprise may only see its own issues"
+            )
+        return
+    require(principal, VIEW_POOL)
+
+
+def authorize(principal: Principal, action: Action, issue: Issue, node: str) -> None:
+    """Refuse `action` on `issue` unless the role, the ownership and the scope allow it."""
+    check_can_view(principal, issue)
+    require(principal, action.value)
+    if issue.owner != node:
+        raise Forbidden(
+            f"该诉求由 {issue.owner} 办理，本节点仅持有只读副本",
+            f"the issue is owned by node {issue.owner}; this node holds a read-only replica",
+            owner=issue.owner,
+        )
+    if (
+        principal.role is Role.HANDLER
+        and principal.department is not None
+        and issue.department != principal.department
+    ):
+        raise Forbidden(
+            "该诉求未交办给您所在部门", "the issue is not assigned to your department",
+            department=issue.department,
+        )

@@ -1,0 +1,254 @@
+"""Node configuration: one TOML file per node plus environment overrides, validated once.
+
+`load_config(path, env)` reads the file, applies every `ZHITONG__SECTION__KEY=value`
+variable on top (the value is parsed as JSON when it parses, else taken as a string, so
+`ZHITONG__HTTP__PORT=8080` and `ZHITONG__DATABASE__URL=postgresql://…` both work), then
+validates the whole tree with frozen pydantic models that forbid unknown keys. Any problem
+raises `ConfigError` listing every offending key with its location, before anything starts.
+Relative paths are taken relative to the current working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from node.domain.calendar import WorkCalendar, YearCalendar
+from node.domain.deadlines import DeadlinePolicy, TagDeadlines
+from node.domain.errors import ValidationError
+from node.domain.lifecycle import DEFAULT_LADDER, Rules
+from node.domain.validation import division_level, validate_division_code
+
+ENV_PREFIX = "ZHITONG__"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message lists every problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSection(_Section):
+    code: str
+    name: str = Field(min_length=1, max_length=40)
+    level: Literal["county", "city", "province"]
+    parent: str | None = None
+    children: tuple[str, ...] = ()
+    data_dir: Path = Path("var/node")
+
+    @field_validator("code", "parent")
+    @classmethod
+    def _division(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_division_code(value)
+        except ValidationError as exc:
+            raise ValueError(exc.message_en) from None
+
+    @field_validator("children")
+    @classmethod
+    def _children(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for code in value:
+            try:
+                out.append(validate_division_code(code))
+            except ValidationError as exc:
+                raise ValueError(f"{code}: {exc.message_en}") from None
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeSection:
+        if division_level(self.code) != self.level:
+            raise ValueError(
+                f"code {self.code} is a {division_level(self.code)} code but level is "
+                f"{self.level}"
+            )
+        if self.level == "province" and self.parent is not None:
+            raise ValueError("a province node has no parent")
+        if self.level != "province" and self.parent is None:
+            raise ValueError(f"a {self.level} node needs a parent")
+        if self.level == "county" and self.children:
+            raise ValueError("a county node has no children")
+        return self
+
+
+class DatabaseSection(_Section):
+    url: str | None = None  # default: SQLite file in the data dir
+    auto_migrate: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("database.url must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class HttpSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class TagDeadlineSection(_Section):
+    dispatch_working_days: int | None = Field(default=None, ge=1, le=365)
+    resolve_working_days: int | None = Field(default=None, ge=1, le=365)
+    review_working_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class DeadlineSection(_Section):
+    dispatch_working_days: int = Field(default=2, ge=1, le=365)
+    resolve_working_days: int = Field(default=15, ge=1, le=365)
+    review_working_days: int = Field(default=2, ge=1, le=365)
+    per_tag: dict[str, TagDeadlineSection] = Field(default_factory=dict)
+
+
+class CalendarYear(_Section):
+    year: int = Field(ge=2000, le=2100)
+    holidays: tuple[date, ...] = ()
+    workdays: tuple[date, ...] = ()  # make-up working days (调休上班) on weekends
+
+
+class CalendarSection(_Section):
+    years: tuple[CalendarYear, ...] = ()
+
+
+class LadderSection(_Section):
+    steps: tuple[str, ...] = DEFAULT_LADDER
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("the ladder needs at least one step")
+        if len(set(value)) != len(value):
+            raise ValueError("ladder steps must be unique")
+        return value
+
+
+class UrgeSection(_Section):
+    interval_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+
+class RevisitSection(_Section):
+    share: float = Field(default=0.2, gt=0, le=1)
+
+
+class MetricsSection(_Section):
+    min_sample: int = Field(default=5, ge=1)
+
+
+class SecuritySection(_Section):
+    secret_file: Path | None = None  # default: <data_dir>/session.key, created on first start
+    token_ttl_minutes: int = Field(default=720, ge=5, le=60 * 24 * 30)
+
+
+class Config(_Section):
+    node: NodeSection
+    database: DatabaseSection = DatabaseSection()
+    http: HttpSection = HttpSection()
+    deadlines: DeadlineSection = DeadlineSection()
+    calendar: CalendarSection = CalendarSection()
+    ladder: LadderSection = LadderSection()
+    urge: UrgeSection = UrgeSection()
+    revisit: RevisitSection = RevisitSection()
+    metrics: MetricsSection = MetricsSection()
+    security: SecuritySection = SecuritySection()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.node.data_dir / 'zhitong.sqlite3'}"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.security.secret_file or self.node.data_dir / "session.key"
+
+    def rules(self) -> Rules:
+        """The domain rules this configuration describes (validated by the domain too)."""
+        from datetime import timedelta
+
+        years = {
+            y.year: YearCalendar(
+                year=y.year, holidays=frozenset(y.holidays), workdays=frozenset(y.workdays)
+            )
+            for y in self.calendar.years
+        }
+        d = self.deadlines
+        policy = DeadlinePolicy(
+            dispatch_working_days=d.dispatch_working_days,
+            resolve_working_days=d.resolve_working_days,
+            review_working_days=d.review_working_days,
+            per_tag={
+                tag: TagDeadlines(
+                    dispatch_working_days=t.dispatch_working_days,
+                    resolve_working_days=t.resolve_working_days,
+                    review_working_days=t.review_working_days,
+                )
+                for tag, t in d.per_tag.items()
+            },
+        )
+        return Rules(
+            calendar=WorkCalendar(extra_years=years),
+            deadlines=policy,
+            ladder=self.ladder.steps,
+            urge_interval=timedelta(hours=self.urge.interval_hours),
+        )
+
+
+def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{key}: {'.'.join(path)} is not a section")
+            node = child
+        node[path[-1]] = value
+
+
+def parse_config(tree: dict[str, Any], *, source: str, env: Mapping[str, str]) -> Config:
+    _apply_env(tree, env)
+    try:
+        config = Config.model_validate(tree)
+        config.rules()  # the domain validates deadlines and calendar years as well
+    except PydanticValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from None
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration in {source}: {exc.message_en}") from None
+    return config
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            tree = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    return parse_config(tree, source=str(p), env=env or {})

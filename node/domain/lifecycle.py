@@ -1,0 +1,569 @@
+"""The issue lifecycle: one transitions table, `decide` (command → event) and `evolve`.
+
+How it works:
+
+* `TRANSITIONS` maps every allowed (state, action) pair to the resulting state. Nothing
+  else decides legality: an action missing from the table for the current state raises
+  `IllegalTransition`, which names both. Actions that do not move the state (urge, ladder,
+  revisit) map a state to itself, so the table is also the list of where they are allowed.
+* `decide(issue, command, ...)` validates the command, looks the pair up, applies the
+  business rules (urge interval, ladder length, deadlines on the working-day calendar) and
+  returns exactly one `Event` carrying everything needed to apply it — including computed
+  deadlines — so that applying never needs the calendar or the configuration.
+* `evolve(issue, event)` is the only way a snapshot changes. It is deterministic and total
+  over the event kinds, so a replica at another tier can rebuild an issue from its events.
+
+The module is pure: `now` is passed in, nothing is read from the clock or any store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from node.domain.calendar import WorkCalendar
+from node.domain.deadlines import DeadlinePolicy, Light, light
+from node.domain.errors import IllegalTransition, RuleViolation, ValidationError
+from node.domain.issue import (
+    Action,
+    Actor,
+    ActorKind,
+    Channel,
+    Deadline,
+    DeadlineKind,
+    Enterprise,
+    Event,
+    Issue,
+    Rating,
+    RevisitResult,
+    State,
+)
+from node.domain.validation import (
+    MAX_COMMENT,
+    MAX_CONTENT,
+    MAX_NAME,
+    MAX_ORG_UNIT,
+    MAX_REASON,
+    MAX_REPLY,
+    MAX_TITLE,
+    check_text,
+    validate_credit_code,
+    validate_division_code,
+    validate_phone,
+    validate_tags,
+)
+
+S = State
+A = Action
+
+_ACTIVE = (S.RECEIVED, S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS)
+
+#: The whole lifecycle. (state, action) → next state; absent pairs are illegal.
+TRANSITIONS: Mapping[tuple[State, Action], State] = {
+    **{(s, A.TRIAGE): S.TRIAGED for s in (S.RECEIVED, S.TRIAGED, S.RETURNED, S.REOPENED)},
+    **{(s, A.ASSIGN): S.ASSIGNED for s in (S.TRIAGED, S.ASSIGNED, S.REOPENED)},
+    (S.ASSIGNED, A.START): S.IN_PROGRESS,
+    (S.IN_PROGRESS, A.RESOLVE): S.RESOLVED,
+    **{(s, A.REJECT): S.REJECTED for s in (*_ACTIVE, S.RETURNED, S.REOPENED)},
+    (S.REJECTED, A.CONFIRM_REJECTION): S.CLOSED,
+    (S.REJECTED, A.OVERTURN_REJECTION): S.TRIAGED,
+    (S.RESOLVED, A.ACCEPT): S.CLOSED,
+    (S.RESOLVED, A.REOPEN): S.REOPENED,
+    (S.RESOLVED, A.CLOSE): S.CLOSED,
+    **{
+        (s, A.URGE): s
+        for s in (*_ACTIVE, S.RETURNED, S.REJECTED, S.REOPENED)
+    },
+    **{(s, A.LADDER_UP): s for s in (S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED)},
+    **{(s, A.REVISIT): s for s in (S.RESOLVED, S.CLOSED)},
+    **{(s, A.ESCALATE): S.ESCALATED for s in (*_ACTIVE, S.RETURNED, S.REOPENED)},
+    **{(s, A.RETURN): S.RETURNED for s in (*_ACTIVE, S.ESCALATED)},
+}
+
+DEFAULT_LADDER: tuple[str, ...] = ("board", "service_centre", "catch_all_office", "joint_meeting")
+URGE_INTERVAL = timedelta(hours=24)
+
+
+def next_state(state: State, action: Action) -> State:
+    """The state after `action`, or `IllegalTransition` naming the refused pair."""
+    try:
+        return TRANSITIONS[(state, action)]
+    except KeyError:
+        raise IllegalTransition(state.value, action.value) from None
+
+
+def allowed_actions(state: State) -> tuple[Action, ...]:
+    return tuple(a for a in Action if (state, a) in TRANSITIONS)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rules:
+    """The per-node configuration the decisions depend on."""
+
+    calendar: WorkCalendar
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    ladder: tuple[str, ...] = DEFAULT_LADDER
+    urge_interval: timedelta = URGE_INTERVAL
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Submit:
+    enterprise_name: str
+    credit_code: str
+    contact_phone: str
+    channel: Channel
+    title: str
+    content: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Triage:
+    tags: tuple[str, ...]
+    board: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Assign:
+    department: str
+    board: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Start:
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resolve:
+    reply: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reject:
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReviewRejection:
+    confirm: bool
+    comment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rate:
+    rating: Rating
+    comment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Close:
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Urge:
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LadderUp:
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Revisit:
+    result: RevisitResult
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Escalate:
+    to: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Return:
+    to: str
+    instructions: str
+
+
+Command = (
+    Triage
+    | Assign
+    | Start
+    | Resolve
+    | Reject
+    | ReviewRejection
+    | Rate
+    | Close
+    | Urge
+    | LadderUp
+    | Revisit
+    | Escalate
+    | Return
+)
+
+
+def action_of(command: Command) -> Action:
+    match command:
+        case Triage():
+            return A.TRIAGE
+        case Assign():
+            return A.ASSIGN
+        case Start():
+            return A.START
+        case Resolve():
+            return A.RESOLVE
+        case Reject():
+            return A.REJECT
+        case ReviewRejection(confirm=confirm):
+            return A.CONFIRM_REJECTION if confirm else A.OVERTURN_REJECTION
+        case Rate(rating=rating):
+            return A.REOPEN if rating is Rating.UNSATISFIED else A.ACCEPT
+        case Close():
+            return A.CLOSE
+        case Urge():
+            return A.URGE
+        case LadderUp():
+            return A.LADDER_UP
+        case Revisit():
+            return A.REVISIT
+        case Escalate():
+            return A.ESCALATE
+        case Return():
+            return A.RETURN
+    raise TypeError(f"unknown command {command!r}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.isoformat()
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _deadline_payload(deadline: Deadline | None) -> dict[str, str] | None:
+    if deadline is None:
+        return None
+    return {"kind": deadline.kind.value, "start": ts(deadline.start), "due": ts(deadline.due)}
+
+
+def _deadline_from(payload: Mapping[str, str] | None) -> Deadline | None:
+    if payload is None:
+        return None
+    return Deadline(
+        kind=DeadlineKind(payload["kind"]),
+        start=parse_ts(payload["start"]),
+        due=parse_ts(payload["due"]),
+    )
+
+
+def _new_deadline(
+    kind: DeadlineKind, tags: tuple[str, ...], now: datetime, rules: Rules
+) -> tuple[Deadline, tuple[str, ...]]:
+    days = rules.deadlines.for_tags(tags)
+    n = {
+        DeadlineKind.DISPATCH: days.dispatch,
+        DeadlineKind.RESOLVE: days.resolve,
+        DeadlineKind.REVIEW: days.review,
+    }[kind]
+    computed = rules.calendar.add_working_days(now, n)
+    return Deadline(kind=kind, start=now, due=computed.due), computed.warnings
+
+
+def _note(value: str | None, field_name: str = "note") -> str | None:
+    return check_text(field_name, value, max_len=MAX_COMMENT, required=False)
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def submit(
+    command: Submit,
+    *,
+    issue_id: str,
+    number: str,
+    node: str,
+    actor: Actor,
+    now: datetime,
+    rules: Rules,
+) -> tuple[Issue, Event]:
+    """Validate a new issue and produce its first event (version 1)."""
+    enterprise = Enterprise(
+        name=_req(check_text("enterprise_name", command.enterprise_name, max_len=MAX_NAME)),
+        credit_code=validate_credit_code(command.credit_code),
+        contact_phone=validate_phone(command.contact_phone),
+    )
+    title = _req(check_text("title", command.title, max_len=MAX_TITLE))
+    content = _req(check_text("content", command.content, max_len=MAX_CONTENT))
+    tags = validate_tags(command.tags)
+    validate_division_code(node)
+    deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, tags, now, rules)
+    payload: dict[str, Any] = {
+        "number": number,
+        "origin": node,
+        "owner": node,
+        "state": S.RECEIVED.value,
+        "enterprise": {
+            "name": enterprise.name,
+            "credit_code": enterprise.credit_code,
+            "contact_phone": enterprise.contact_phone,
+        },
+        "channel": command.channel.value,
+        "title": title,
+        "content": content,
+        "tags": list(tags),
+        "deadline": _deadline_payload(deadline),
+    }
+    if warnings:
+        payload["calendar_warnings"] = list(warnings)
+    event = Event(issue_id=issue_id, version=1, kind="submitted", actor=actor, at=now,
+                  payload=payload)
+    return create(event), event
+
+
+def _req(value: str | None) -> str:
+    assert value is not None  # check_text(required=True) never returns None
+    return value
+
+
+def create(event: Event) -> Issue:
+    """Build the first snapshot from a `submitted` event."""
+    if event.kind != "submitted" or event.version != 1:
+        raise ValueError(f"cannot create an issue from {event.kind} v{event.version}")
+    p = event.payload
+    ent = p["enterprise"]
+    return Issue(
+        id=event.issue_id,
+        number=p["number"],
+        origin=p["origin"],
+        owner=p["owner"],
+        state=State(p["state"]),
+        version=1,
+        enterprise=Enterprise(
+            name=ent["name"], credit_code=ent["credit_code"], contact_phone=ent["contact_phone"]
+        ),
+        channel=Channel(p["channel"]),
+        title=p["title"],
+        content=p["content"],
+        tags=tuple(p["tags"]),
+        deadline=_deadline_from(p["deadline"]),
+        received_at=event.at,
+        updated_at=event.at,
+    )
+
+
+# --------------------------------------------------------------------------- decide
+
+
+def decide(
+    issue: Issue, command: Command, *, actor: Actor, now: datetime, rules: Rules
+) -> Event:
+    """Check `command` against the table and the rules; return the one event it causes."""
+    action = action_of(command)
+    target = next_state(issue.state, action)
+    payload: dict[str, Any] = {"state": target.value}
+    deadline: Deadline | str | None = "keep"
+    warnings: tuple[str, ...] = ()
+
+    match command:
+        case Triage(tags=tags, board=board, note=note):
+            payload["tags"] = list(validate_tags(tags))
+            payload["board"] = check_text("board", board, max_len=MAX_ORG_UNIT, required=False)
+            payload["note"] = _note(note)
+            if issue.state in (S.RETURNED, S.REOPENED) or issue.deadline is None:
+                deadline, warnings = _new_deadline(
+                    DeadlineKind.DISPATCH, tuple(payload["tags"]), now, rules
+                )
+        case Assign(department=department, board=board, note=note):
+            payload["department"] = check_text("department", department, max_len=MAX_ORG_UNIT)
+            payload["board"] = check_text(
+                "board", board, max_len=MAX_ORG_UNIT, required=False
+            ) or issue.board
+            payload["note"] = _note(note)
+            if issue.deadline is None or issue.deadline.kind is not DeadlineKind.RESOLVE:
+                deadline, warnings = _new_deadline(DeadlineKind.RESOLVE, issue.tags, now, rules)
+        case Start(note=note):
+            payload["note"] = _note(note)
+        case Resolve(reply=reply):
+            payload["reply"] = check_text("reply", reply, max_len=MAX_REPLY)
+            deadline = None
+        case Reject(reason=reason):
+            payload["reason"] = check_text("reason", reason, max_len=MAX_REASON)
+            deadline, warnings = _new_deadline(DeadlineKind.REVIEW, issue.tags, now, rules)
+        case ReviewRejection(comment=comment):
+            payload["comment"] = _note(comment, "comment")
+            if command.confirm:
+                deadline = None
+            else:
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+        case Rate(rating=rating, comment=comment):
+            payload["rating"] = rating.value
+            payload["comment"] = _note(comment, "comment")
+            if rating is Rating.UNSATISFIED:
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+            else:
+                deadline = None
+        case Close(note=note):
+            payload["note"] = _note(note)
+            deadline = None
+        case Urge(note=note):
+            payload["note"] = _note(note)
+            if actor.kind is ActorKind.ENTERPRISE:
+                last = issue.last_enterprise_urge_at
+                if last is not None and now - last < rules.urge_interval:
+                    allowed_at = last + rules.urge_interval
+                    raise RuleViolation(
+                        "urge_too_soon",
+                        f"24小时内只能催办一次，下次可催办时间：{allowed_at.isoformat()}",
+                        f"an issue can be urged once per 24 h; next allowed at "
+                        f"{allowed_at.isoformat()}",
+                        next_allowed_at=allowed_at.isoformat(),
+                    )
+        case LadderUp(note=note):
+            payload["note"] = _note(note)
+            nxt = issue.ladder_step + 1
+            if nxt >= len(rules.ladder):
+                raise RuleViolation(
+                    "ladder_exhausted",
+                    "已到本级最高处理层级（联席会议），只能上报上一级",
+                    "the issue is at the top of this node's ladder; escalate it to the next "
+                    "tier",
+                    step=rules.ladder[issue.ladder_step] if rules.ladder else None,
+                )
+            payload["from_step"] = issue.ladder_step
+            payload["to_step"] = nxt
+            payload["step_name"] = rules.ladder[nxt]
+        case Revisit(result=result, note=note):
+            payload["result"] = result.value
+            payload["note"] = _note(note)
+        case Escalate(to=to, reason=reason):
+            payload["to"] = validate_division_code(to)
+            payload["reason"] = check_text("reason", reason, max_len=MAX_REASON)
+            deadline = None
+        case Return(to=to, instructions=instructions):
+            payload["to"] = validate_division_code(to)
+            payload["instructions"] = check_text(
+                "instructions", instructions, max_len=MAX_REASON
+            )
+            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+
+    if deadline != "keep":
+        assert not isinstance(deadline, str)
+        payload["deadline"] = _deadline_payload(deadline)
+    if warnings:
+        payload["calendar_warnings"] = list(warnings)
+    return Event(
+        issue_id=issue.id,
+        version=issue.version + 1,
+        kind=action.value,
+        actor=actor,
+        at=now,
+        payload=payload,
+    )
+
+
+# --------------------------------------------------------------------------- evolve
+
+
+def evolve(issue: Issue, event: Event) -> Issue:
+    """Apply one event. Refuses an event that is not exactly the next version."""
+    if event.issue_id != issue.id:
+        raise ValueError(f"event for {event.issue_id} applied to {issue.id}")
+    if event.version != issue.version + 1:
+        raise ValueError(f"event v{event.version} does not follow v{issue.version}")
+    p = event.payload
+    changes: dict[str, Any] = {
+        "version": event.version,
+        "updated_at": event.at,
+        "state": State(p["state"]),
+    }
+    if "deadline" in p:
+        new_deadline = _deadline_from(p["deadline"])
+        changes["deadline"] = new_deadline
+        if new_deadline is not None and new_deadline.kind is DeadlineKind.RESOLVE:
+            changes["resolve_due"] = new_deadline.due
+
+    kind = Action(event.kind)
+    match kind:
+        case A.TRIAGE:
+            changes["tags"] = tuple(p["tags"])
+            if p.get("board") is not None:
+                changes["board"] = p["board"]
+        case A.ASSIGN:
+            changes["department"] = p["department"]
+            changes["board"] = p.get("board")
+        case A.RESOLVE:
+            changes["reply"] = p["reply"]
+            changes["resolved_at"] = event.at
+        case A.REJECT:
+            changes["rejection_reason"] = p["reason"]
+        case A.CONFIRM_REJECTION:
+            changes["closed_at"] = event.at
+            changes["outcome"] = "rejected"
+        case A.OVERTURN_REJECTION:
+            changes["rejection_reason"] = None
+        case A.ACCEPT:
+            changes["rating"] = Rating(p["rating"])
+            changes["rating_comment"] = p.get("comment")
+            changes["closed_at"] = event.at
+            changes["outcome"] = "resolved"
+        case A.REOPEN:
+            changes["rating"] = Rating(p["rating"])
+            changes["rating_comment"] = p.get("comment")
+            changes["reopen_count"] = issue.reopen_count + 1
+        case A.CLOSE:
+            changes["closed_at"] = event.at
+            changes["outcome"] = "resolved"
+        case A.URGE:
+            changes["urge_count"] = issue.urge_count + 1
+            if event.actor.kind is ActorKind.ENTERPRISE:
+                changes["last_enterprise_urge_at"] = event.at
+        case A.LADDER_UP:
+            changes["ladder_step"] = p["to_step"]
+        case A.REVISIT:
+            changes["revisit_result"] = RevisitResult(p["result"])
+        case A.ESCALATE:
+            changes["owner"] = p["to"]
+        case A.RETURN:
+            changes["owner"] = p["to"]
+        case A.START:
+            pass
+    return replace(issue, **changes)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def current_light(issue: Issue, now: datetime, calendar: WorkCalendar) -> Light | None:
+    """The traffic light of the running deadline, or None when no deadline runs."""
+    if issue.deadline is None or issue.state in (S.RESOLVED, S.CLOSED, S.ESCALATED):
+        return None
+    return light(start=issue.deadline.start, due=issue.deadline.due, now=now, calendar=calendar)
+
+
+def is_overdue(issue: Issue, now: datetime) -> bool:
+    return issue.deadline is not None and now > issue.deadline.due
+
+
+def require(condition: bool, field_name: str, zh: str, en: str) -> None:
+    if not condition:
+        raise ValidationError(field_name, zh, en)

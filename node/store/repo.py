@@ -1,0 +1,336 @@
+"""Persistence of issues and their events: row ↔ domain mapping and the few SQL verbs.
+
+Every function takes an open `Connection` inside a transaction that the caller (the
+unit of work in node/app/service.py) owns, so one use case = one transaction that writes
+the snapshot row, its tag rows and its event together, or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from node.domain.errors import Conflict
+from node.domain.issue import (
+    Actor,
+    Channel,
+    Deadline,
+    DeadlineKind,
+    Enterprise,
+    Event,
+    Issue,
+    Rating,
+    RevisitResult,
+    State,
+)
+from node.store.db import READONLY
+from node.store.schema import counters, events, issue_tags, issues
+
+EVENT_SEQ = "event_seq"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredEvent:
+    seq: int
+    event_id: str
+    node: str
+    event: Event
+
+
+def event_id_of(issue_id: str, version: int) -> str:
+    """The one stable id of an event everywhere (outbox, Nats-Msg-Id, inbox)."""
+    return f"{issue_id}@{version}"
+
+
+class Store:
+    """Transactions over one node's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{READONLY: True}) as conn, conn.begin():
+            yield conn
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def next_counter(conn: Connection, name: str) -> int:
+    """Increment and return a named counter inside the caller's transaction.
+
+    The UPDATE takes the row lock, which serialises concurrent writers on PostgreSQL, so the
+    values are gapless and commit in the order they were handed out.
+    """
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(counters).values(name=name, value=0).on_conflict_do_nothing())
+    value = conn.execute(
+        update(counters)
+        .where(counters.c.name == name)
+        .values(value=counters.c.value + 1)
+        .returning(counters.c.value)
+    ).scalar_one()
+    return int(value)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _row_values(issue: Issue) -> dict[str, Any]:
+    d = issue.deadline
+    return {
+        "id": issue.id,
+        "number": issue.number,
+        "origin": issue.origin,
+        "owner": issue.owner,
+        "state": issue.state.value,
+        "version": issue.version,
+        "enterprise_name": issue.enterprise.name,
+        "credit_code": issue.enterprise.credit_code,
+        "contact_phone": issue.enterprise.contact_phone,
+        "channel": issue.channel.value,
+        "title": issue.title,
+        "content": issue.content,
+        "tags": list(issue.tags),
+        "board": issue.board,
+        "department": issue.department,
+        "ladder_step": issue.ladder_step,
+        "deadline_kind": d.kind.value if d else None,
+        "deadline_start": d.start if d else None,
+        "deadline_due": d.due if d else None,
+        "resolve_due": issue.resolve_due,
+        "urge_count": issue.urge_count,
+        "last_enterprise_urge_at": issue.last_enterprise_urge_at,
+        "reply": issue.reply,
+        "rejection_reason": issue.rejection_reason,
+        "rating": issue.rating.value if issue.rating else None,
+        "rating_comment": issue.rating_comment,
+        "reopen_count": issue.reopen_count,
+        "resolved_at": issue.resolved_at,
+        "closed_at": issue.closed_at,
+        "outcome": issue.outcome,
+        "revisit_result": issue.revisit_result.value if issue.revisit_result else None,
+        "came_from": issue.came_from,
+        "received_at": issue.received_at,
+        "updated_at": issue.updated_at,
+    }
+
+
+def issue_from_row(row: Any) -> Issue:
+    m = row._mapping
+    deadline = None
+    if m["deadline_kind"] is not None:
+        deadline = Deadline(
+            kind=DeadlineKind(m["deadline_kind"]), start=m["deadline_start"], due=m["deadline_due"]
+        )
+    return Issue(
+        id=m["id"],
+        number=m["number"],
+        origin=m["origin"],
+        owner=m["owner"],
+        state=State(m["state"]),
+        version=m["version"],
+        enterprise=Enterprise(
+            name=m["enterprise_name"],
+            credit_code=m["credit_code"],
+            contact_phone=m["contact_phone"],
+        ),
+        channel=Channel(m["channel"]),
+        title=m["title"],
+        content=m["content"],
+        tags=tuple(m["tags"]),
+        board=m["board"],
+        department=m["department"],
+        ladder_step=m["ladder_step"],
+        deadline=deadline,
+        resolve_due=m["resolve_due"],
+        urge_count=m["urge_count"],
+        last_enterprise_urge_at=m["last_enterprise_urge_at"],
+        reply=m["reply"],
+        rejection_reason=m["rejection_reason"],
+        rating=Rating(m["rating"]) if m["rating"] else None,
+        rating_comment=m["rating_comment"],
+        reopen_count=m["reopen_count"],
+        resolved_at=m["resolved_at"],
+        closed_at=m["closed_at"],
+        outcome=m["outcome"],
+        revisit_result=RevisitResult(m["revisit_result"]) if m["revisit_result"] else None,
+        came_from=m["came_from"],
+        received_at=m["received_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+# --------------------------------------------------------------------------- issues
+
+
+def insert_issue(conn: Connection, issue: Issue) -> None:
+    conn.execute(insert(issues).values(**_row_values(issue)))
+    _write_tags(conn, issue.id, issue.tags)
+
+
+def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> None:
+    """Write the new snapshot if nobody else moved the version meanwhile."""
+    values = _row_values(issue)
+    del values["id"]
+    result = conn.execute(
+        update(issues)
+        .where(and_(issues.c.id == issue.id, issues.c.version == expected_version))
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise Conflict(
+            "该诉求已被他人修改，请刷新后重试",
+            "the issue was changed by someone else; reload and retry",
+            issue_id=issue.id,
+            expected_version=expected_version,
+        )
+    _write_tags(conn, issue.id, issue.tags)
+
+
+def _write_tags(conn: Connection, issue_id: str, tags: Sequence[str]) -> None:
+    conn.execute(delete(issue_tags).where(issue_tags.c.issue_id == issue_id))
+    if tags:
+        conn.execute(insert(issue_tags), [{"issue_id": issue_id, "tag": t} for t in tags])
+
+
+def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue | None:
+    """Load by global id or by human number."""
+    stmt = select(issues).where(or_(issues.c.id == key, issues.c.number == key))
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return issue_from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IssueFilter:
+    states: tuple[State, ...] = ()
+    tag: str | None = None
+    board: str | None = None
+    department: str | None = None
+    credit_code: str | None = None
+    overdue_at: datetime | None = None  # only issues whose running deadline passed by then
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
+    conds: list[ColumnElement[bool]] = []
+    if f.states:
+        conds.append(issues.c.state.in_([s.value for s in f.states]))
+    if f.tag:
+        conds.append(
+            issues.c.id.in_(select(issue_tags.c.issue_id).where(issue_tags.c.tag == f.tag))
+        )
+    if f.board:
+        conds.append(issues.c.board == f.board)
+    if f.department:
+        conds.append(issues.c.department == f.department)
+    if f.credit_code:
+        conds.append(issues.c.credit_code == f.credit_code)
+    if f.overdue_at is not None:
+        conds.append(issues.c.deadline_due < f.overdue_at)
+        conds.append(issues.c.state.notin_([State.RESOLVED.value, State.CLOSED.value,
+                                            State.ESCALATED.value]))
+    if f.text:
+        pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(
+            or_(
+                issues.c.title.like(pattern, escape="\\"),
+                issues.c.number.like(pattern, escape="\\"),
+                issues.c.enterprise_name.like(pattern, escape="\\"),
+            )
+        )
+    where = and_(*conds) if conds else None
+    count_stmt = select(func.count()).select_from(issues)
+    stmt = select(issues).order_by(issues.c.received_at.desc(), issues.c.id.desc())
+    if where is not None:
+        count_stmt = count_stmt.where(where)
+        stmt = stmt.where(where)
+    total = int(conn.execute(count_stmt).scalar_one())
+    rows = conn.execute(stmt.limit(f.limit).offset(f.offset)).all()
+    return [issue_from_row(r) for r in rows], total
+
+
+def all_issues(conn: Connection) -> Iterable[Issue]:
+    for row in conn.execute(select(issues)):
+        yield issue_from_row(row)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def append_event(conn: Connection, node: str, event: Event) -> int:
+    seq = next_counter(conn, EVENT_SEQ)
+    conn.execute(
+        insert(events).values(
+            seq=seq,
+            event_id=event_id_of(event.issue_id, event.version),
+            issue_id=event.issue_id,
+            version=event.version,
+            node=node,
+            kind=event.kind,
+            actor=event.actor.label(),
+            at=event.at,
+            payload=dict(event.payload),
+            published=False,
+        )
+    )
+    return seq
+
+
+def _stored(row: Any) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(
+        seq=m["seq"],
+        event_id=m["event_id"],
+        node=m["node"],
+        event=Event(
+            issue_id=m["issue_id"],
+            version=m["version"],
+            kind=m["kind"],
+            actor=Actor.parse(m["actor"]),
+            at=m["at"],
+            payload=m["payload"],
+        ),
+    )
+
+
+def events_of(conn: Connection, issue_id: str) -> list[StoredEvent]:
+    rows = conn.execute(
+        select(events).where(events.c.issue_id == issue_id).order_by(events.c.version)
+    ).all()
+    return [_stored(r) for r in rows]
+
+
+def events_after(conn: Connection, seq: int, limit: int) -> list[StoredEvent]:
+    rows = conn.execute(
+        select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
+    ).all()
+    return [_stored(r) for r in rows]

@@ -1,0 +1,183 @@
+"""SQL schema of one node's store (SQLAlchemy Core tables).
+
+The `events` table is the node's log and, for the federation, its outbox: `seq` is the
+per-node sequence, allocated from the `counters` row inside the writing transaction so it
+is gapless and in commit order on every backend (a PostgreSQL SEQUENCE can commit out of
+order and would let a relay that reads `seq > cursor` skip rows). `(issue_id, version)`
+is unique, which is what makes a second writer of the same version fail instead of
+forking the history. The `issues` table is the current snapshot (a projection of the
+events, written in the same transaction); `issue_tags` exists only to filter by tag.
+
+Every change of this file needs an Alembic revision under `migrations/versions/`;
+`tests/integration/test_migrations.py` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which keeps no offset) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = UTCDateTime()
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("origin", String(6), nullable=False),
+    Column("owner", String(6), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("enterprise_name", String(100), nullable=False),
+    Column("credit_code", String(18), nullable=False),
+    Column("contact_phone", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("title", String(100), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("board", String(60)),
+    Column("department", String(60)),
+    Column("ladder_step", Integer, nullable=False, default=0),
+    Column("deadline_kind", String(10)),
+    Column("deadline_start", TS),
+    Column("deadline_due", TS),
+    Column("resolve_due", TS),
+    Column("urge_count", Integer, nullable=False, default=0),
+    Column("last_enterprise_urge_at", TS),
+    Column("reply", Text),
+    Column("rejection_reason", Text),
+    Column("rating", String(20)),
+    Column("rating_comment", Text),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("resolved_at", TS),
+    Column("closed_at", TS),
+    Column("outcome", String(10)),
+    Column("revisit_result", String(12)),
+    Column("came_from", String(6)),
+    Column("received_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index(None, "state", "deadline_due"),
+    Index(None, "credit_code"),
+    Index(None, "board"),
+    Index(None, "department"),
+    Index(None, "received_at"),
+)
+
+issue_tags = Table(
+    "issue_tags",
+    metadata,
+    Column("issue_id", String(64), ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(30), primary_key=True),
+    Index(None, "tag"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(80), nullable=False, unique=True),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("node", String(6), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("published", Boolean, nullable=False, default=False),
+    UniqueConstraint("issue_id", "version"),
+    Index(None, "published", "seq"),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(40), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("board", String(60)),
+    Column("department", String(60)),
+    Column("credit_code", String(18), unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", TS, nullable=False),
+)
+
+revisit_samples = Table(
+    "revisit_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node", String(6), nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("seed", String(200), nullable=False),
+    Column("share", String(20), nullable=False),
+    Column("frame", JSON, nullable=False),
+    Column("selected", JSON, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# A client's retry of the same submission (same principal, same Idempotency-Key) returns
+# the issue created the first time instead of creating a second one.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("principal", String(64), primary_key=True),
+    Column("idempotency_key", String(80), primary_key=True),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+)

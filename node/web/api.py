@@ -1,0 +1,328 @@
+"""The people-facing JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json).
+
+Routes are thin: parse the body (pydantic), resolve the caller from the bearer token,
+call one use case, shape the answer. Every refusal is a DomainError and is rendered by
+node/web/errors.py; nothing is written unless the use case's transaction commits.
+Handlers are plain `def`: FastAPI runs them in its thread pool, which suits the
+synchronous SQLAlchemy store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from node.app.auth import TokenSigner
+from node.app.policy import Principal, permitted_actions
+from node.app.service import AccountService, IssueService
+from node.domain.deadlines import Light
+from node.domain.errors import Unauthenticated
+from node.domain.issue import Issue, State
+from node.domain.lifecycle import (
+    Assign,
+    Close,
+    Command,
+    LadderUp,
+    Rate,
+    Reject,
+    Resolve,
+    ReviewRejection,
+    Revisit,
+    Start,
+    Submit,
+    Triage,
+    Urge,
+)
+from node.web import errors
+from node.web.schemas import (
+    AssignIn,
+    ErrorOut,
+    EventOut,
+    IssueDetailOut,
+    IssueOut,
+    IssuePageOut,
+    LoginIn,
+    MeOut,
+    NoteIn,
+    RateIn,
+    RejectIn,
+    ResolveIn,
+    ReviewIn,
+    RevisitIn,
+    SampleIn,
+    SampleOut,
+    SubmitIn,
+    TokenOut,
+    TriageIn,
+    VersionedIn,
+)
+
+API = "/api/v1"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Services:
+    node: str
+    node_name: str
+    issues: IssueService
+    accounts: AccountService
+    tokens: TokenSigner
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 429)
+}
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def _principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("请先登录", "log in first (Authorization: Bearer <token>)")
+    username = services.tokens.username_of(credentials.credentials)
+    return services.accounts.principal(username)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+router = APIRouter(prefix=API, responses=_ERRORS)
+
+
+def _out(services: Services, principal: Principal, issue: Issue, light: Light | None) -> IssueOut:
+    return IssueOut.of(issue, light, permitted_actions(principal, issue, services.node))
+
+
+@router.get("/health", tags=["operations"])
+def health(services: ServicesDep) -> dict[str, str]:
+    return {"status": "ok", "node": services.node, "name": services.node_name}
+
+
+@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
+def login(body: LoginIn, services: ServicesDep) -> TokenOut:
+    principal = services.accounts.authenticate(body.username, body.password)
+    return TokenOut(
+        access_token=services.tokens.issue(principal.username),
+        expires_in=services.tokens.ttl_seconds,
+        role=principal.role.value,
+        display_name=principal.display_name,
+    )
+
+
+@router.get("/me", response_model=MeOut, tags=["auth"])
+def me(principal: PrincipalDep, services: ServicesDep) -> MeOut:
+    return MeOut(
+        username=principal.username,
+        role=principal.role.value,
+        display_name=principal.display_name,
+        credit_code=principal.credit_code,
+        department=principal.department,
+        board=principal.board,
+        node=services.node,
+    )
+
+
+@router.post("/issues", response_model=IssueOut, status_code=201, tags=["issues"])
+def submit_issue(
+    body: SubmitIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
+) -> IssueOut:
+    """Submit an issue. Send an `Idempotency-Key` header to make retries safe."""
+    issue, created = services.issues.submit(
+        principal,
+        Submit(
+            enterprise_name=body.enterprise_name,
+            credit_code=body.credit_code,
+            contact_phone=body.contact_phone,
+            channel=body.channel,
+            title=body.title,
+            content=body.content,
+            tags=tuple(body.tags),
+        ),
+        idempotency_key=idempotency_key,
+    )
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"{API}/issues/{issue.id}"
+    view = services.issues.get(principal, issue.id)
+    return _out(services, principal, view.issue, view.light)
+
+
+@router.get("/issues", response_model=IssuePageOut, tags=["issues"])
+def list_issues(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    state: Annotated[list[State] | None, Query()] = None,
+    light: Light | None = None,
+    tag: Annotated[str | None, Query(max_length=30)] = None,
+    board: Annotated[str | None, Query(max_length=60)] = None,
+    department: Annotated[str | None, Query(max_length=60)] = None,
+    overdue: bool = False,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> IssuePageOut:
+    page = services.issues.list_issues(
+        principal,
+        states=tuple(state or ()),
+        light=light,
+        tag=tag,
+        board=board,
+        department=department,
+        overdue=overdue,
+        text=q,
+        limit=limit,
+        offset=offset,
+    )
+    return IssuePageOut(
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        items=[_out(services, principal, i, lt) for i, lt in page.items],
+    )
+
+
+@router.get("/issues/{key}", response_model=IssueDetailOut, tags=["issues"])
+def get_issue(key: str, principal: PrincipalDep, services: ServicesDep) -> IssueDetailOut:
+    """An issue by global id or number, with its full timeline."""
+    view = services.issues.get(principal, key)
+    base = _out(services, principal, view.issue, view.light)
+    return IssueDetailOut(
+        **base.model_dump(), timeline=[EventOut.of(e) for e in view.timeline]
+    )
+
+
+def _act(
+    services: Services, principal: Principal, key: str, command: Command, body: VersionedIn
+) -> IssueOut:
+    services.issues.act(principal, key, command, expected_version=body.expected_version)
+    view = services.issues.get(principal, key)
+    return _out(services, principal, view.issue, view.light)
+
+
+
+
+@router.post("/issues/{key}/triage", response_model=IssueOut, tags=["actions"])
+def triage(key: str, body: TriageIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """研判: set tags (and optionally the board)."""
+    return _act(s, p, key, Triage(tags=tuple(body.tags), board=body.board, note=body.note), body)
+
+
+@router.post("/issues/{key}/assign", response_model=IssueOut, tags=["actions"])
+def assign(key: str, body: AssignIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """交办: dispatch to a department (and board); starts the resolve deadline."""
+    cmd = Assign(department=body.department, board=body.board, note=body.note)
+    return _act(s, p, key, cmd, body)
+
+
+@router.post("/issues/{key}/start", response_model=IssueOut, tags=["actions"])
+def start(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    return _act(s, p, key, Start(note=body.note), body)
+
+
+@router.post("/issues/{key}/resolve", response_model=IssueOut, tags=["actions"])
+def resolve(key: str, body: ResolveIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """办结: resolve with a reply to the enterprise."""
+    return _act(s, p, key, Resolve(reply=body.reply), body)
+
+
+@router.post("/issues/{key}/reject", response_model=IssueOut, tags=["actions"])
+def reject(key: str, body: RejectIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """不予受理/退回: needs a reason; opens a review with its own deadline."""
+    return _act(s, p, key, Reject(reason=body.reason), body)
+
+
+@router.post("/issues/{key}/review", response_model=IssueOut, tags=["actions"])
+def review(key: str, body: ReviewIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """否定报备审核: confirm the rejection (closes) or overturn it (back to triage)."""
+    cmd = ReviewRejection(confirm=body.decision == "confirm", comment=body.comment)
+    return _act(s, p, key, cmd, body)
+
+
+@router.post("/issues/{key}/ladder", response_model=IssueOut, tags=["actions"])
+def ladder_up(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """Move one step up the in-node ladder (board → centre → 兜底办 → joint meeting)."""
+    return _act(s, p, key, LadderUp(note=body.note), body)
+
+
+@router.post("/issues/{key}/urge", response_model=IssueOut, tags=["actions"])
+def urge(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """催办: an enterprise may urge once per 24 h."""
+    return _act(s, p, key, Urge(note=body.note), body)
+
+
+@router.post("/issues/{key}/rate", response_model=IssueOut, tags=["actions"])
+def rate(key: str, body: RateIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """评价: satisfied closes the issue; unsatisfied reopens it."""
+    return _act(s, p, key, Rate(rating=body.rating, comment=body.comment), body)
+
+
+@router.post("/issues/{key}/close", response_model=IssueOut, tags=["actions"])
+def close(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    return _act(s, p, key, Close(note=body.note), body)
+
+
+@router.post("/issues/{key}/revisit", response_model=IssueOut, tags=["actions"])
+def revisit(key: str, body: RevisitIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
+    """回访: record the result of a revisit call."""
+    return _act(s, p, key, Revisit(result=body.result, note=body.note), body)
+
+
+@router.get("/metrics", tags=["metrics"])
+def metrics(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return services.issues.metrics(principal).to_dict()
+
+
+@router.post("/revisit-samples", response_model=SampleOut, status_code=201, tags=["metrics"])
+def draw_sample(body: SampleIn, principal: PrincipalDep, services: ServicesDep) -> SampleOut:
+    import secrets
+
+    sample_id, sample = services.issues.draw_revisit_sample(
+        principal, period=body.period, share=body.share, salt=secrets.token_hex(8)
+    )
+    return SampleOut(
+        id=sample_id,
+        period=body.period,
+        seed=sample.seed,
+        share=float(sample.share),
+        frame_size=len(sample.frame),
+        selected=list(sample.selected),
+    )
+
+
+@router.get("/revisit-samples/{sample_id}", tags=["metrics"])
+def get_sample(sample_id: int, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """A stored sample with its seed and frame, so that anyone can re-draw and compare."""
+    row = services.issues.get_revisit_sample(principal, sample_id)
+    row["created_at"] = row["created_at"].isoformat()
+    return row
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title=f"Zhitong node {services.node} {services.node_name}",
+        version="1",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=None,  # Swagger UI loads assets from a CDN; government networks are offline
+        redoc_url=None,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,243 @@
+"""Request and response bodies of the JSON API (the OpenAPI document is built from these).
+
+Shapes and coarse limits are checked here; the domain re-validates every value with the
+precise rules (check characters, code point lengths, control characters).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from node.domain.deadlines import Light
+from node.domain.issue import Channel, Issue, Rating, RevisitResult, State
+from node.store.repo import StoredEvent
+
+_STRICT = ConfigDict(extra="forbid")
+Note = Field(default=None, max_length=1000)
+
+
+class LoginIn(BaseModel):
+    model_config = _STRICT
+    username: str = Field(min_length=1, max_length=40)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    role: str
+    display_name: str
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    display_name: str
+    credit_code: str | None
+    department: str | None
+    board: str | None
+    node: str
+
+
+class SubmitIn(BaseModel):
+    model_config = _STRICT
+    enterprise_name: str = Field(max_length=200)
+    credit_code: str = Field(max_length=40)
+    contact_phone: str = Field(max_length=40)
+    channel: Channel = Channel.ONLINE
+    title: str = Field(max_length=400)
+    content: str = Field(max_length=20000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class VersionedIn(BaseModel):
+    model_config = _STRICT
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class TriageIn(VersionedIn):
+    tags: list[str] = Field(max_length=50)
+    board: str | None = Field(default=None, max_length=200)
+    note: str | None = Note
+
+
+class AssignIn(VersionedIn):
+    department: str = Field(max_length=200)
+    board: str | None = Field(default=None, max_length=200)
+    note: str | None = Note
+
+
+class NoteIn(VersionedIn):
+    note: str | None = Note
+
+
+class ResolveIn(VersionedIn):
+    reply: str = Field(max_length=20000)
+
+
+class RejectIn(VersionedIn):
+    reason: str = Field(max_length=4000)
+
+
+class ReviewIn(VersionedIn):
+    decision: Literal["confirm", "overturn"]
+    comment: str | None = Note
+
+
+class RateIn(VersionedIn):
+    rating: Rating
+    comment: str | None = Note
+
+
+class RevisitIn(VersionedIn):
+    result: RevisitResult
+    note: str | None = Note
+
+
+class SampleIn(BaseModel):
+    model_config = _STRICT
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="month, YYYY-MM (CST)")
+    share: float | None = Field(default=None, gt=0, le=1)
+
+
+class DeadlineOut(BaseModel):
+    kind: str
+    start: datetime
+    due: datetime
+
+
+class EnterpriseOut(BaseModel):
+    name: str
+    credit_code: str
+    contact_phone: str
+
+
+class IssueOut(BaseModel):
+    id: str
+    number: str
+    origin: str
+    owner: str
+    state: State
+    version: int
+    channel: Channel
+    title: str
+    content: str
+    enterprise: EnterpriseOut
+    tags: list[str]
+    board: str | None
+    department: str | None
+    ladder_step: int
+    deadline: DeadlineOut | None
+    light: Light | None
+    urge_count: int
+    reply: str | None
+    rejection_reason: str | None
+    rating: Rating | None
+    rating_comment: str | None
+    reopen_count: int
+    revisit_result: RevisitResult | None
+    received_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+    allowed_actions: list[str]
+
+    @staticmethod
+    def of(issue: Issue, light: Light | None, actions: list[str]) -> IssueOut:
+        d = issue.deadline
+        return IssueOut(
+            id=issue.id,
+            number=issue.number,
+            origin=issue.origin,
+            owner=issue.owner,
+            state=issue.state,
+            version=issue.version,
+            channel=issue.channel,
+            title=issue.title,
+            content=issue.content,
+            enterprise=EnterpriseOut(
+                name=issue.enterprise.name,
+                credit_code=issue.enterprise.credit_code,
+                contact_phone=issue.enterprise.contact_phone,
+            ),
+            tags=list(issue.tags),
+            board=issue.board,
+            department=issue.department,
+            ladder_step=issue.ladder_step,
+            deadline=DeadlineOut(kind=d.kind.value, start=d.start, due=d.due) if d else None,
+            light=light,
+            urge_count=issue.urge_count,
+            reply=issue.reply,
+            rejection_reason=issue.rejection_reason,
+            rating=issue.rating,
+            rating_comment=issue.rating_comment,
+            reopen_count=issue.reopen_count,
+            revisit_result=issue.revisit_result,
+            received_at=issue.received_at,
+            updated_at=issue.updated_at,
+            resolved_at=issue.resolved_at,
+            closed_at=issue.closed_at,
+            outcome=issue.outcome,
+            allowed_actions=actions,
+        )
+
+
+class EventOut(BaseModel):
+    seq: int
+    event_id: str
+    version: int
+    kind: str
+    actor: str
+    at: datetime
+    node: str
+    payload: dict[str, Any]
+
+    @staticmethod
+    def of(stored: StoredEvent) -> EventOut:
+        e = stored.event
+        return EventOut(
+            seq=stored.seq,
+            event_id=stored.event_id,
+            version=e.version,
+            kind=e.kind,
+            actor=e.actor.label(),
+            at=e.at,
+            node=stored.node,
+            payload=dict(e.payload),
+        )
+
+
+class IssueDetailOut(IssueOut):
+    timeline: list[EventOut]
+
+
+class IssuePageOut(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[IssueOut]
+
+
+class SampleOut(BaseModel):
+    id: int
+    period: str
+    seed: str
+    share: float
+    frame_size: int
+    selected: list[str]
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    message_en: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorInfo

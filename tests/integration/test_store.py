@@ -1,0 +1,165 @@
+"""The store, through the service layer, on SQLite and on a real PostgreSQL.
+
+Every test here runs once per backend (the `db_url` fixture is parametrised).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+
+from node.domain.errors import Conflict, IllegalTransition, ValidationError
+from node.domain.issue import Rating, State
+from node.domain.lifecycle import Assign, Rate, Resolve, Start, Triage, Urge
+from node.runtime import Node
+from node.store import repo
+from node.store.schema import events, issue_tags, issues, metadata
+from tests.conftest import STAFF
+from tests.support.data import ENTERPRISE_A, submit_cmd
+
+LEADER = STAFF["leader"]
+
+
+def count(engine: Engine, table: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_migrated_schema_matches_the_tables(node: Node) -> None:
+    with node.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_submit_writes_issue_tags_and_one_event_in_one_transaction(node: Node) -> None:
+    issue, created = node.services.issues.submit(LEADER, submit_cmd(tags=("要素保障", "用地")))
+    assert created and issue.number == "330522-2026-000001"
+    with node.services.issues.store.read() as conn:
+        stored = repo.events_of(conn, issue.id)
+        assert repo.load_issue(conn, issue.number) == issue
+    assert [(e.seq, e.event_id, e.event.kind) for e in stored] == [
+        (1, f"{issue.id}@1", "submitted")
+    ]
+    assert count(node.engine, issue_tags) == 2
+
+
+def test_a_failure_inside_the_transaction_leaves_nothing(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_: object, **__: object) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repo, "append_event", explode)
+    with pytest.raises(RuntimeError):
+        node.services.issues.submit(LEADER, submit_cmd())
+    monkeypatch.undo()
+    assert (count(node.engine, issues), count(node.engine, events)) == (0, 0)
+    # the number counter rolled back too: the next issue gets 000001
+    issue, _ = node.services.issues.submit(LEADER, submit_cmd())
+    assert issue.number.endswith("-000001")
+
+
+def test_refused_actions_write_nothing(node: Node) -> None:
+    issue, _ = node.services.issues.submit(LEADER, submit_cmd())
+    with pytest.raises(IllegalTransition):
+        node.services.issues.act(LEADER, issue.id, Start())
+    with pytest.raises(ValidationError):
+        node.services.issues.act(LEADER, issue.id, Triage(tags=("x" * 31,)))
+    with pytest.raises(Conflict):
+        node.services.issues.act(LEADER, issue.id, Triage(tags=()), expected_version=7)
+    with pytest.raises(ValidationError):
+        node.services.issues.submit(LEADER, submit_cmd(code="91330522MA2AAAAA10"))
+    assert (count(node.engine, issues), count(node.engine, events)) == (1, 1)
+    assert node.services.issues.get(LEADER, issue.id).issue == issue
+
+
+def test_snapshot_round_trips_through_every_column(node: Node, clock: object) -> None:
+    svc = node.services.issues
+    issue, _ = svc.submit(ENTERPRISE_A, submit_cmd())
+    for cmd in (Triage(tags=("a", "b"), board="专班"), Assign(department="经信局"), Start(),
+                Urge(), Resolve(reply="已办结，详见回复。")):
+        issue = svc.act(LEADER, issue.id, cmd)
+    issue = svc.act(ENTERPRISE_A, issue.id, Rate(rating=Rating.UNSATISFIED, comment="未解决"))
+    loaded = svc.get(LEADER, issue.number).issue
+    assert loaded == issue
+    assert loaded.received_at.tzinfo is not None and loaded.received_at.utcoffset() == timedelta(0)
+    assert loaded.state is State.REOPENED and loaded.reopen_count == 1
+    assert loaded.received_at == issue.received_at.astimezone(UTC)
+
+
+def _run_threads(n: int, target: Callable[[int], None]) -> list[BaseException]:
+    failures: list[BaseException] = []
+
+    def wrapped(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    return failures
+
+
+def test_concurrent_submissions_get_gapless_numbers_and_sequence(node: Node) -> None:
+    per_thread, threads = 15, 4
+
+    def work(_: int) -> None:
+        for _ in range(per_thread):
+            node.services.issues.submit(LEADER, submit_cmd())
+
+    assert _run_threads(threads, work) == []
+    total = per_thread * threads
+    with node.engine.connect() as conn:
+        numbers = sorted(conn.execute(select(issues.c.number)).scalars())
+        seqs = sorted(conn.execute(select(events.c.seq)).scalars())
+    assert numbers == [f"330522-2026-{i:06d}" for i in range(1, total + 1)]
+    assert seqs == list(range(1, total + 1))
+
+
+def test_concurrent_writers_of_one_issue_serialise(node: Node) -> None:
+    issue, _ = node.services.issues.submit(LEADER, submit_cmd())
+    per_thread, threads = 10, 3
+
+    def work(_: int) -> None:
+        for _ in range(per_thread):
+            node.services.issues.act(LEADER, issue.id, Urge())
+
+    assert _run_threads(threads, work) == []
+    final = node.services.issues.get(LEADER, issue.id)
+    assert final.issue.urge_count == per_thread * threads
+    assert [e.event.version for e in final.timeline] == list(range(1, final.issue.version + 1))
+
+
+def test_the_same_idempotency_key_creates_one_issue_even_concurrently(node: Node) -> None:
+    ids: list[str] = []
+
+    def work(_: int) -> None:
+        issue, _ = node.services.issues.submit(ENTERPRISE_A, submit_cmd(), idempotency_key="k1")
+        ids.append(issue.id)
+
+    assert _run_threads(4, work) == []
+    assert len(set(ids)) == 1 and count(node.engine, issues) == 1
+
+
+def test_events_after_reads_the_log_in_sequence_order(node: Node) -> None:
+    first, _ = node.services.issues.submit(LEADER, submit_cmd())
+    second, _ = node.services.issues.submit(LEADER, submit_cmd())
+    node.services.issues.act(LEADER, first.id, Triage(tags=()))
+    with node.services.issues.store.read() as conn:
+        log = repo.events_after(conn, 0, 10)
+        tail = repo.events_after(conn, 2, 10)
+    assert [(e.seq, e.event.issue_id, e.event.version) for e in log] == [
+        (1, first.id, 1), (2, second.id, 1), (3, first.id, 2)
+    ]
+    assert [e.seq for e in tail] == [3]

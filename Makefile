@@ -1,0 +1,48 @@
+# The two front-door commands are `make up` and `make test`; everything else is a helper.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# The stamp carries a hash of pyproject.toml, so a changed dependency list reinstalls.
+STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
+
+.PHONY: up test venv sysdeps lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+# PostgreSQL server binaries for the store suite (a throwaway cluster is started per run).
+sysdeps:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "warning: PostgreSQL server binaries missing; PostgreSQL tests will be skipped"; fi
+
+## Run the local demo (one county node for now; the whole federation as it lands).
+up: venv
+	$(BIN)/zhitong up
+
+## Lint, type-check and run the whole test suite.
+test: venv sysdeps lint typecheck
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+bench: venv sysdeps
+	$(BIN)/python -m bench.intake
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,143 @@
+"""The operator's commands, as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support.pg import free_port
+
+ZHITONG = [sys.executable, "-m", "node.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f"""
+[node]
+code = "330522"
+name = "长兴县"
+level = "county"
+parent = "330500"
+data_dir = "{tmp_path / 'data'}"
+
+[http]
+port = {port}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ZHITONG, *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+
+def get_json(url: str, token: str | None = None) -> object:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def post_json(url: str, body: dict[str, object]) -> object:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early with {proc.returncode}")
+        try:
+            get_json(url)
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)  # polling interval while waiting on a condition with a deadline
+    raise AssertionError(f"{url} did not answer within {deadline_s}s")
+
+
+@contextmanager
+def running(*args: str) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([*ZHITONG, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_config_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
+    good = write_config(tmp_path, 8000)
+    assert run("config", "check", "--config", str(good)).returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[node]\ncode = "33a522"\nname = "x"\nlevel = "county"\n', encoding="utf-8")
+    result = run("config", "check", "--config", str(bad))
+    assert result.returncode == 2
+    assert "node.code" in result.stderr and "bad.toml" in result.stderr
+
+
+def test_node_run_serves_accounts_added_by_the_cli(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, port)
+    assert "schema at 0001" in run("db", "upgrade", "--config", str(cfg)).stdout
+    added = run("user", "add", "--config", str(cfg), "--username", "wang", "--role",
+                "dispatcher", "--password-stdin", stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    dup = run("user", "add", "--config", str(cfg), "--username", "wang", "--role",
+              "dispatcher", "--password-stdin", stdin="correct horse battery\n")
+    assert dup.returncode == 2 and "exists" in dup.stderr
+    base = f"http://127.0.0.1:{port}/api/v1"
+    with running("node", "run", "--config", str(cfg)) as proc:
+        wait_healthy(f"{base}/health", proc)
+        token = post_json(f"{base}/auth/login",
+                          {"username": "wang", "password": "correct horse battery"})
+        assert isinstance(token, dict)
+        me = get_json(f"{base}/me", str(token["access_token"]))
+        assert isinstance(me, dict) and me["role"] == "dispatcher" and me["node"] == "330522"
+    assert proc.returncode in (0, -signal.SIGINT, 130)
+
+
+def test_up_reaches_ready_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    for attempt in range(2):
+        with running("up", "--data-dir", str(tmp_path / "up"), "--port", str(port)) as proc:
+            wait_healthy(f"{base}/health", proc)
+            token = post_json(f"{base}/auth/login",
+                              {"username": "leader", "password": "zhitong-demo"})
+            assert isinstance(token, dict)
+            pool = get_json(f"{base}/issues?limit=1", str(token["access_token"]))
+            assert isinstance(pool, dict) and pool["total"] == 24, attempt
+        assert proc.stdout is not None
+
+
+@pytest.mark.parametrize("args", [["node", "run"], ["nonsense"]])
+def test_usage_errors(args: list[str]) -> None:
+    assert run(*args).returncode == 2

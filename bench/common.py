@@ -129,6 +129,7 @@ class Row:
     baseline: bool = False  # the bare-SQL row the others are compared with
     notes: str = ""
     ratios: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -170,6 +171,7 @@ class Row:
             "baseline": self.baseline,
             "notes": self.notes,
             "ratios": {k: round(v, 4) for k, v in self.ratios.items()},
+            **self.extra,
         }
 
 

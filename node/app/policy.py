@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from node.domain.errors import Forbidden
+from node.domain.errors import Forbidden, NotFound
 from node.domain.issue import Action, Actor, ActorKind, Issue
 
 
@@ -85,11 +85,14 @@ def permitted_actions(principal: Principal, issue: Issue, node: str) -> list[str
     """What this principal could do next to this issue here (for the screens)."""
     from node.domain.lifecycle import allowed_actions
 
-    if issue.owner != node:
-        return []
-    if principal.role is Role.ENTERPRISE and issue.enterprise.credit_code != principal.credit_code:
-        return []
-    return [a.value for a in allowed_actions(issue.state) if can(principal, a.value)]
+    out = []
+    for action in allowed_actions(issue.state):
+        try:
+            authorize(principal, action, issue, node)
+        except (Forbidden, NotFound):
+            continue
+        out.append(action.value)
+    return out
 
 
 def require(principal: Principal, permission: str) -> None:
@@ -101,19 +104,25 @@ def require(principal: Principal, permission: str) -> None:
         )
 
 
-def check_can_view(principal: Principal, issue: Issue) -> None:
+def not_found(key: str) -> NotFound:
+    return NotFound(f"未找到诉求 {key}", f"no issue {key}", issue=key)
+
+
+def check_can_view(principal: Principal, issue: Issue, key: str | None = None) -> None:
     if principal.role is Role.ENTERPRISE:
         if issue.enterprise.credit_code != principal.credit_code:
-            raise Forbidden(
-                "只能查看本企业提交的诉求", "an enterprise may only see its own issues"
-            )
+            # Exactly the answer for an unknown key: numbers are sequential, and a 403
+            # would confirm to another enterprise that the issue exists.
+            raise not_found(key or issue.id)
         return
     require(principal, VIEW_POOL)
 
 
-def authorize(principal: Principal, action: Action, issue: Issue, node: str) -> None:
+def authorize(
+    principal: Principal, action: Action, issue: Issue, node: str, key: str | None = None
+) -> None:
     """Refuse `action` on `issue` unless the role, the ownership and the scope allow it."""
-    check_can_view(principal, issue)
+    check_can_view(principal, issue, key)
     require(principal, action.value)
     if issue.owner != node:
         raise Forbidden(

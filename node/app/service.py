@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from fractions import Fraction
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,7 @@ from node.app.policy import (
     Role,
     authorize,
     check_can_view,
+    not_found,
     require,
 )
 from node.app.ports import Clock
@@ -68,8 +69,13 @@ class IssuePage:
     total: int
 
 
-def _not_found(key: str) -> NotFound:
-    return NotFound(f"未找到诉求 {key}", f"no issue {key}", issue=key)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredSample:
+    id: int
+    period: str
+    actor: str
+    created_at: datetime
+    sample: RevisitSample
 
 
 class IssueService:
@@ -182,8 +188,8 @@ class IssueService:
         with self.store.write() as conn:
             issue = repo.load_issue(conn, key, for_update=True)
             if issue is None:
-                raise _not_found(key)
-            authorize(principal, action, issue, self.node)
+                raise not_found(key)
+            authorize(principal, action, issue, self.node, key)
             if expected_version is not None and expected_version != issue.version:
                 raise Conflict(
                     f"版本不一致：当前为 {issue.version}，请求基于 {expected_version}",
@@ -203,8 +209,8 @@ class IssueService:
         with self.store.read() as conn:
             issue = repo.load_issue(conn, key)
             if issue is None:
-                raise _not_found(key)
-            check_can_view(principal, issue)
+                raise not_found(key)
+            check_can_view(principal, issue, key)
             timeline = repo.events_of(conn, issue.id)
         return IssueView(
             issue=issue,
@@ -282,16 +288,21 @@ class IssueService:
 
     def draw_revisit_sample(
         self, principal: Principal, *, period: str, share: float | None, salt: str
-    ) -> tuple[int, RevisitSample]:
+    ) -> StoredSample:
         """Draw this period's revisit sample from issues resolved in it, and store it."""
         require(principal, DRAW_SAMPLE)
         start, end = _period_bounds(period)
         now = self.clock.now()
         with self.store.write() as conn:
+            # The frame: issues resolved in the month that are still resolved or closed as
+            # resolved (a reopened issue is being handled again and cannot be revisited).
             frame = [
                 i.id
                 for i in repo.all_issues(conn)
-                if i.resolved_at is not None and start <= i.resolved_at.astimezone(CST) < end
+                if i.resolved_at is not None
+                and start <= i.resolved_at.astimezone(CST) < end
+                and (i.state is State.RESOLVED or (i.state is State.CLOSED
+                                                   and i.outcome == "resolved"))
             ]
             seed = make_seed(node=self.node, period=period, salt=salt)
             sample = draw_revisit_sample(
@@ -311,9 +322,10 @@ class IssueService:
                 )
                 .returning(revisit_samples.c.id)
             ).scalar_one()
-        return int(sample_id), sample
+        return StoredSample(id=int(sample_id), period=period, actor=principal.actor.label(),
+                            created_at=now, sample=sample)
 
-    def get_revisit_sample(self, principal: Principal, sample_id: int) -> dict[str, Any]:
+    def get_revisit_sample(self, principal: Principal, sample_id: int) -> StoredSample:
         require(principal, VIEW_METRICS)
         with self.store.read() as conn:
             row = conn.execute(
@@ -321,7 +333,19 @@ class IssueService:
             ).first()
         if row is None:
             raise NotFound(f"未找到抽样 {sample_id}", f"no revisit sample {sample_id}")
-        return dict(row._mapping)
+        m = row._mapping
+        return StoredSample(
+            id=m["id"],
+            period=m["period"],
+            actor=m["actor"],
+            created_at=m["created_at"],
+            sample=RevisitSample(
+                seed=m["seed"],
+                share=Fraction(m["share"]),
+                frame=tuple(m["frame"]),
+                selected=tuple(m["selected"]),
+            ),
+        )
 
 
 def _period_bounds(period: str) -> tuple[datetime, datetime]:

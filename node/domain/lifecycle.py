@@ -310,7 +310,7 @@ def submit(
     enterprise = Enterprise(
         name=_req(check_text("enterprise_name", command.enterprise_name, max_len=MAX_NAME)),
         credit_code=validate_credit_code(command.credit_code),
-        contact_phone=validate_phone(command.contact_phone),
+        contact_phone=validate_phone(command.contact_phone, "contact_phone"),
     )
     title = _req(check_text("title", command.title, max_len=MAX_TITLE))
     content = _req(check_text("content", command.content, max_len=MAX_CONTENT))

@@ -341,7 +341,7 @@ _LANDLINE = re.compile(r"0[1-9][0-9]{1,2}-?[1-9][0-9]{6,7}")
 _COUNTRY_PREFIX = re.compile(r"^(?:\+86|0086)")
 
 
-def validate_phone(value: str) -> str:
+def validate_phone(value: str, field: str = "phone") -> str:
     """A mainland mobile (returned as 11 digits) or landline (spaces removed).
 
     Mobiles may be typed with spaces, hyphens and a +86/0086 prefix. Landlines are
@@ -356,7 +356,7 @@ def validate_phone(value: str) -> str:
     if _LANDLINE.fullmatch(compact):
         return compact
     raise ValidationError(
-        "phone",
+        field,
         "电话号码格式无效：应为 11 位手机号，或“区号-号码”形式的固定电话（如 0571-88888888）",
         "invalid phone number: expected an 11-digit mobile number or a landline as "
         "area code + number (e.g. 0571-88888888)",

@@ -9,6 +9,7 @@ synchronous SQLAlchemy store.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from node.app.auth import TokenSigner
-from node.app.policy import Principal, permitted_actions
+from node.app.policy import Principal, Role, permitted_actions
 from node.app.service import AccountService, IssueService
 from node.domain.deadlines import Light
 from node.domain.errors import Unauthenticated
@@ -203,8 +204,9 @@ def get_issue(key: str, principal: PrincipalDep, services: ServicesDep) -> Issue
     """An issue by global id or number, with its full timeline."""
     view = services.issues.get(principal, key)
     base = _out(services, principal, view.issue, view.light)
+    public = principal.role is Role.ENTERPRISE
     return IssueDetailOut(
-        **base.model_dump(), timeline=[EventOut.of(e) for e in view.timeline]
+        **base.model_dump(), timeline=[EventOut.of(e, public=public) for e in view.timeline]
     )
 
 
@@ -291,27 +293,17 @@ def metrics(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/revisit-samples", response_model=SampleOut, status_code=201, tags=["metrics"])
 def draw_sample(body: SampleIn, principal: PrincipalDep, services: ServicesDep) -> SampleOut:
-    import secrets
-
-    sample_id, sample = services.issues.draw_revisit_sample(
+    """Draw this month's revisit sample (回访抽查) from the issues resolved in it."""
+    stored = services.issues.draw_revisit_sample(
         principal, period=body.period, share=body.share, salt=secrets.token_hex(8)
     )
-    return SampleOut(
-        id=sample_id,
-        period=body.period,
-        seed=sample.seed,
-        share=float(sample.share),
-        frame_size=len(sample.frame),
-        selected=list(sample.selected),
-    )
+    return SampleOut.of(stored)
 
 
-@router.get("/revisit-samples/{sample_id}", tags=["metrics"])
-def get_sample(sample_id: int, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/revisit-samples/{sample_id}", response_model=SampleOut, tags=["metrics"])
+def get_sample(sample_id: int, principal: PrincipalDep, services: ServicesDep) -> SampleOut:
     """A stored sample with its seed and frame, so that anyone can re-draw and compare."""
-    row = services.issues.get_revisit_sample(principal, sample_id)
-    row["created_at"] = row["created_at"].isoformat()
-    return row
+    return SampleOut.of(services.issues.get_revisit_sample(principal, sample_id))
 
 
 def create_app(services: Services) -> FastAPI:

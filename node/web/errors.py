@@ -7,6 +7,8 @@ with code "invalid_input" and 422.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,18 +57,27 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers: dict[str, str] = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if status == 429 and "next_allowed_at" in exc.details:
+            wait = datetime.fromisoformat(exc.details["next_allowed_at"]) - datetime.now(UTC)
+            headers["Retry-After"] = str(max(1, math.ceil(wait.total_seconds())))
         return JSONResponse(
             error_body(exc.code, exc.message_zh, exc.message_en, exc.details),
             status_code=status,
-            headers=headers,
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _shape(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {
-                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                # A body that is not JSON at all is located at a character offset: name it
+                # "body" rather than a number.
+                "field": "body"
+                if err.get("type") == "json_invalid"
+                else ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
                 "problem": err.get("msg", ""),
             }
             for err in exc.errors()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from node.app.service import StoredSample
 from node.domain.deadlines import Light
 from node.domain.issue import Channel, Issue, Rating, RevisitResult, State
 from node.store.repo import StoredEvent
@@ -187,6 +188,12 @@ class IssueOut(BaseModel):
         )
 
 
+#: What an enterprise sees of each step of its own issue (a parcel-tracker view).
+PUBLIC_PAYLOAD_KEYS = frozenset(
+    {"state", "number", "title", "channel", "deadline", "reply", "reason", "rating", "comment"}
+)
+
+
 class EventOut(BaseModel):
     seq: int
     event_id: str
@@ -198,17 +205,23 @@ class EventOut(BaseModel):
     payload: dict[str, Any]
 
     @staticmethod
-    def of(stored: StoredEvent) -> EventOut:
+    def of(stored: StoredEvent, *, public: bool = False) -> EventOut:
+        """`public`: the enterprise's view — no staff names, no internal notes."""
         e = stored.event
+        payload = dict(e.payload)
+        actor = e.actor.label()
+        if public:
+            payload = {k: v for k, v in payload.items() if k in PUBLIC_PAYLOAD_KEYS}
+            actor = e.actor.kind.value
         return EventOut(
             seq=stored.seq,
             event_id=stored.event_id,
             version=e.version,
             kind=e.kind,
-            actor=e.actor.label(),
+            actor=actor,
             at=e.at,
             node=stored.node,
-            payload=dict(e.payload),
+            payload=payload,
         )
 
 
@@ -224,12 +237,36 @@ class IssuePageOut(BaseModel):
 
 
 class SampleOut(BaseModel):
+    """A revisit sample with everything needed to re-draw it and compare (audit)."""
+
     id: int
     period: str
     seed: str
     share: float
+    share_exact: str  # the exact fraction the draw used, e.g. "1/5"
+    method: str
     frame_size: int
+    frame: list[str]
     selected: list[str]
+    drawn_by: str
+    drawn_at: datetime
+
+    @staticmethod
+    def of(stored: StoredSample) -> SampleOut:
+        s = stored.sample
+        return SampleOut(
+            id=stored.id,
+            period=stored.period,
+            seed=s.seed,
+            share=float(s.share),
+            share_exact=str(s.share),
+            method=s.method,
+            frame_size=len(s.frame),
+            frame=list(s.frame),
+            selected=list(s.selected),
+            drawn_by=stored.actor,
+            drawn_at=stored.created_at,
+        )
 
 
 class ErrorInfo(BaseModel):

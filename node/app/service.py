@@ -205,6 +205,9 @@ class IssueService:
 
     # ----------------------------------------------------------------- reads
 
+    def light_of(self, issue: Issue) -> Light | None:
+        return current_light(issue, self.clock.now(), self.rules.calendar)
+
     def get(self, principal: Principal, key: str) -> IssueView:
         with self.store.read() as conn:
             issue = repo.load_issue(conn, key)

@@ -44,6 +44,7 @@ class Action(StrEnum):
     REVISIT = "revisit"
     ESCALATE = "escalate"
     RETURN = "return"
+    RECEIVE = "receive"  # the parent takes over an escalated issue (re-enters triage)
 
 
 class Channel(StrEnum):

@@ -79,7 +79,8 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     **{(s, A.LADDER_UP): s for s in (S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED)},
     **{(s, A.REVISIT): s for s in (S.RESOLVED, S.CLOSED)},
     **{(s, A.ESCALATE): S.ESCALATED for s in (*_ACTIVE, S.RETURNED, S.REOPENED)},
-    **{(s, A.RETURN): S.RETURNED for s in (*_ACTIVE, S.ESCALATED)},
+    **{(s, A.RETURN): S.RETURNED for s in _ACTIVE},
+    (S.ESCALATED, A.RECEIVE): S.RECEIVED,
 }
 
 DEFAULT_LADDER: tuple[str, ...] = ("board", "service_centre", "catch_all_office", "joint_meeting")
@@ -199,6 +200,13 @@ class Return:
     instructions: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Receive:
+    """At the parent: take over an issue escalated by the child `came_from`."""
+
+    came_from: str
+
+
 Command = (
     Triage
     | Assign
@@ -213,6 +221,7 @@ Command = (
     | Revisit
     | Escalate
     | Return
+    | Receive
 )
 
 
@@ -244,6 +253,8 @@ def action_of(command: Command) -> Action:
             return A.ESCALATE
         case Return():
             return A.RETURN
+        case Receive():
+            return A.RECEIVE
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
 
 
@@ -465,6 +476,10 @@ def decide(
                 "instructions", instructions, max_len=MAX_REASON
             )
             deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+        case Receive(came_from=came_from):
+            payload["came_from"] = validate_division_code(came_from)
+            # a new tier, a new clock; the ladder starts again at this node's first step
+            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
 
     if deadline != "keep":
         assert not isinstance(deadline, str)
@@ -545,6 +560,9 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["owner"] = p["to"]
         case A.RETURN:
             changes["owner"] = p["to"]
+        case A.RECEIVE:
+            changes["came_from"] = p["came_from"]
+            changes["ladder_step"] = 0
         case A.START:
             pass
     return replace(issue, **changes)

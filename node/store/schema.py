@@ -181,3 +181,51 @@ submissions = Table(
     Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
     Column("created_at", TS, nullable=False),
 )
+
+# ----------------------------------------------------------------------------- federation
+#
+# transfers_out is the outbox of ownership transfers (escalations up, returns down): a row is
+# written in the same transaction as the staff decision and stays `pending` until the
+# receiver accepts; the issue is frozen meanwhile. `seq` orders the rows per sender.
+transfers_out = Table(
+    "transfers_out",
+    metadata,
+    Column("transfer_id", String(64), primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # escalate | return
+    Column("destination", String(6), nullable=False),
+    Column("event", JSON, nullable=False),  # the prepared transfer event (version n+1)
+    Column("status", String(10), nullable=False),  # pending | delivered | refused
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("response", JSON),
+    Column("created_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Index(None, "status", "destination", "seq"),
+    Index(None, "issue_id", "status"),
+)
+
+# transfers_in is the inbox: (origin, transfer_id) → the acceptance we answered, written in
+# the same transaction as the received issue. Never pruned: a child may retry after days.
+transfers_in = Table(
+    "transfers_in",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("transfer_id", String(64), primary_key=True),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("received_at", TS, nullable=False),
+)
+
+# Persisted backoff per destination: survives restarts, resets when the peer answers.
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("node", String(6), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS),
+    Column("last_error", Text),
+    Column("last_attempt_at", TS),
+    Column("last_success_at", TS),
+)

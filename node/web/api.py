@@ -161,8 +161,7 @@ def submit_issue(
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"{API}/issues/{issue.id}"
-    view = services.issues.get(principal, issue.id)
-    return _out(services, principal, view.issue, view.light)
+    return _out(services, principal, issue, services.issues.light_of(issue))
 
 
 @router.get("/issues", response_model=IssuePageOut, tags=["issues"])
@@ -213,9 +212,8 @@ def get_issue(key: str, principal: PrincipalDep, services: ServicesDep) -> Issue
 def _act(
     services: Services, principal: Principal, key: str, command: Command, body: VersionedIn
 ) -> IssueOut:
-    services.issues.act(principal, key, command, expected_version=body.expected_version)
-    view = services.issues.get(principal, key)
-    return _out(services, principal, view.issue, view.light)
+    issue = services.issues.act(principal, key, command, expected_version=body.expected_version)
+    return _out(services, principal, issue, services.issues.light_of(issue))
 
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from node.store import migrate
 from tests.support.pg import free_port
 
 ZHITONG = [sys.executable, "-m", "node.cli"]
@@ -106,7 +107,9 @@ def test_config_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
 def test_node_run_serves_accounts_added_by_the_cli(tmp_path: Path) -> None:
     port = free_port()
     cfg = write_config(tmp_path, port)
-    assert "schema at 0001" in run("db", "upgrade", "--config", str(cfg)).stdout
+    head = migrate.head_revision()
+    assert f"schema at {head}" in run("db", "upgrade", "--config", str(cfg)).stdout
+    assert f"current {head}, head {head}" in run("db", "current", "--config", str(cfg)).stdout
     added = run("user", "add", "--config", str(cfg), "--username", "wang", "--role",
                 "dispatcher", "--password-stdin", stdin="correct horse battery\n")
     assert added.returncode == 0, added.stderr

@@ -29,6 +29,7 @@ from node.domain.lifecycle import (
     Escalate,
     LadderUp,
     Rate,
+    Receive,
     Reject,
     Resolve,
     Return,
@@ -57,25 +58,26 @@ ACTION_COLUMNS = [
     Action.TRIAGE, Action.ASSIGN, Action.START, Action.RESOLVE, Action.REJECT,
     Action.CONFIRM_REJECTION, Action.OVERTURN_REJECTION, Action.ACCEPT, Action.REOPEN,
     Action.CLOSE, Action.URGE, Action.LADDER_UP, Action.REVISIT, Action.ESCALATE,
-    Action.RETURN,
+    Action.RETURN, Action.RECEIVE,
 ]
 ABBREV = {
     "TRI": State.TRIAGED, "ASG": State.ASSIGNED, "INP": State.IN_PROGRESS,
     "RES": State.RESOLVED, "CLO": State.CLOSED, "ESC": State.ESCALATED,
     "RET": State.RETURNED, "REJ": State.REJECTED, "REO": State.REOPENED,
+    "REC": State.RECEIVED,
 }
 EXPECTED = """
-state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET
-received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET
-triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET
-assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET
-in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET
-resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .
-closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .
-escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   RET
-returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .
-rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .
-reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .
+state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV
+received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .
+triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .
+assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .
+in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .
+resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .
+closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .
+escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC
+returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .
+rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .
+reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .
 """
 
 
@@ -110,6 +112,7 @@ def command_for(action: Action) -> Command:
         Action.REVISIT: Revisit(result=RevisitResult.SATISFIED),
         Action.ESCALATE: Escalate(to="330500", reason="本级无法解决"),
         Action.RETURN: Return(to="330522", instructions="请属地先行处理"),
+        Action.RECEIVE: Receive(came_from="330522"),
     }
     return commands[action]
 

@@ -1,0 +1,365 @@
+"""Translation between protobuf messages and domain objects — the only module that
+builds or reads `_pb2` types.
+
+Decoding is a boundary: every value coming from another node is validated as strictly as
+input from a person (division codes, credit code check character, text lengths, enum
+values, timestamps, JSON payload size), and a history must be the complete, gapless event
+sequence of its issue whose fold reproduces the snapshot exactly. Any problem raises
+`CodecError` (→ INVALID_ARGUMENT) naming the field, so a malformed message changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from federation.wire.v1 import federation_pb2 as pb
+from node.domain.errors import ValidationError
+from node.domain.issue import (
+    Action,
+    Actor,
+    Channel,
+    Deadline,
+    DeadlineKind,
+    Enterprise,
+    Event,
+    Issue,
+    Rating,
+    RevisitResult,
+    State,
+)
+from node.domain.lifecycle import create, evolve
+from node.domain.validation import (
+    MAX_COMMENT,
+    MAX_CONTENT,
+    MAX_NAME,
+    MAX_ORG_UNIT,
+    MAX_REASON,
+    MAX_REPLY,
+    MAX_TITLE,
+    check_text,
+    validate_credit_code,
+    validate_division_code,
+    validate_phone,
+    validate_tags,
+)
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_HISTORY = 5_000
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_ID = 64
+EVENT_KINDS = frozenset({"submitted", *(a.value for a in Action)})
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class CodecError(ValidationError):
+    """A message from another node that does not decode to valid domain objects."""
+
+
+def _fail(field: str, problem: str) -> CodecError:
+    return CodecError(field, f"节点间消息不合法：{field}：{problem}",
+                      f"invalid federation message: {field}: {problem}")
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def ts_to_pb(moment: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(moment.astimezone(UTC))
+    return out
+
+
+def ts_from_pb(value: Timestamp, field: str) -> datetime:
+    if value.seconds == 0 and value.nanos == 0:
+        raise _fail(field, "missing timestamp")
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise _fail(field, f"bad timestamp ({exc})") from None
+
+
+def _opt_ts(msg: Any, name: str) -> datetime | None:
+    return ts_from_pb(getattr(msg, name), name) if msg.HasField(name) else None
+
+
+def _ident(value: str, field: str) -> str:
+    if not value or len(value) > MAX_ID or not value.isascii() or not value.isprintable():
+        raise _fail(field, "missing or malformed identifier")
+    return value
+
+
+def _enum(cls: type[E], value: str, field: str) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        raise _fail(field, f"unknown value {value[:40]!r}") from None
+
+
+def _text(field: str, value: str, max_len: int) -> str:
+    result = check_text(field, value, max_len=max_len)
+    assert result is not None
+    return result
+
+
+def _opt_text(msg: Any, name: str, max_len: int) -> str | None:
+    return check_text(name, getattr(msg, name), max_len=max_len) if msg.HasField(name) else None
+
+
+# --------------------------------------------------------------------------- events
+
+
+def event_to_pb(event: Event, node: str) -> pb.Event:
+    return pb.Event(
+        issue_id=event.issue_id,
+        version=event.version,
+        kind=event.kind,
+        actor=event.actor.label(),
+        at=ts_to_pb(event.at),
+        payload_json=json.dumps(dict(event.payload), ensure_ascii=False, sort_keys=True),
+        node=node,
+    )
+
+
+def event_from_pb(msg: pb.Event, field: str = "event") -> tuple[Event, str]:
+    """(event, writing node)."""
+    if msg.kind not in EVENT_KINDS:
+        raise _fail(f"{field}.kind", f"unknown event kind {msg.kind[:40]!r}")
+    if len(msg.payload_json) > MAX_PAYLOAD_BYTES:
+        raise _fail(f"{field}.payload_json", "payload too large")
+    try:
+        payload = json.loads(msg.payload_json)
+        actor = Actor.parse(msg.actor)
+    except (ValueError, TypeError):
+        raise _fail(f"{field}", "payload or actor does not parse") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("state"), str):
+        raise _fail(f"{field}.payload_json", "payload must be an object with a state")
+    if len(actor.id) > MAX_ID:
+        raise _fail(f"{field}.actor", "actor too long")
+    if msg.version < 1:
+        raise _fail(f"{field}.version", "versions start at 1")
+    event = Event(
+        issue_id=_ident(msg.issue_id, f"{field}.issue_id"),
+        version=msg.version,
+        kind=msg.kind,
+        actor=actor,
+        at=ts_from_pb(msg.at, f"{field}.at"),
+        payload=payload,
+    )
+    return event, validate_division_code(msg.node)
+
+
+# --------------------------------------------------------------------------- issues
+
+
+def issue_to_pb(issue: Issue) -> pb.IssueSnapshot:
+    msg = pb.IssueSnapshot(
+        id=issue.id,
+        number=issue.number,
+        origin=issue.origin,
+        owner=issue.owner,
+        state=issue.state.value,
+        version=issue.version,
+        enterprise=pb.Enterprise(
+            name=issue.enterprise.name,
+            credit_code=issue.enterprise.credit_code,
+            contact_phone=issue.enterprise.contact_phone,
+        ),
+        channel=issue.channel.value,
+        title=issue.title,
+        content=issue.content,
+        tags=list(issue.tags),
+        ladder_step=issue.ladder_step,
+        urge_count=issue.urge_count,
+        reopen_count=issue.reopen_count,
+        received_at=ts_to_pb(issue.received_at),
+        updated_at=ts_to_pb(issue.updated_at),
+    )
+    for name in ("board", "department", "reply", "rejection_reason", "rating_comment",
+                 "outcome", "came_from"):
+        value = getattr(issue, name)
+        if value is not None:
+            setattr(msg, name, value)
+    if issue.rating is not None:
+        msg.rating = issue.rating.value
+    if issue.revisit_result is not None:
+        msg.revisit_result = issue.revisit_result.value
+    for name in ("resolve_due", "last_enterprise_urge_at", "resolved_at", "closed_at"):
+        value = getattr(issue, name)
+        if value is not None:
+            getattr(msg, name).CopyFrom(ts_to_pb(value))
+    if issue.deadline is not None:
+        msg.deadline.CopyFrom(pb.Deadline(kind=issue.deadline.kind.value,
+                                          start=ts_to_pb(issue.deadline.start),
+                                          due=ts_to_pb(issue.deadline.due)))
+    return msg
+
+
+def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
+    deadline = None
+    if msg.HasField("deadline"):
+        deadline = Deadline(
+            kind=_enum(DeadlineKind, msg.deadline.kind, "deadline.kind"),
+            start=ts_from_pb(msg.deadline.start, "deadline.start"),
+            due=ts_from_pb(msg.deadline.due, "deadline.due"),
+        )
+    ent = msg.enterprise
+    return Issue(
+        id=_ident(msg.id, "issue.id"),
+        number=_ident(msg.number, "issue.number"),
+        origin=validate_division_code(msg.origin),
+        owner=validate_division_code(msg.owner),
+        state=_enum(State, msg.state, "issue.state"),
+        version=msg.version,
+        enterprise=Enterprise(
+            name=_text("enterprise.name", ent.name, MAX_NAME),
+            credit_code=validate_credit_code(ent.credit_code),
+            contact_phone=validate_phone(ent.contact_phone, "enterprise.contact_phone"),
+        ),
+        channel=_enum(Channel, msg.channel, "issue.channel"),
+        title=_text("issue.title", msg.title, MAX_TITLE),
+        content=_text("issue.content", msg.content, MAX_CONTENT),
+        tags=validate_tags(list(msg.tags)),
+        board=_opt_text(msg, "board", MAX_ORG_UNIT),
+        department=_opt_text(msg, "department", MAX_ORG_UNIT),
+        ladder_step=msg.ladder_step,
+        deadline=deadline,
+        resolve_due=_opt_ts(msg, "resolve_due"),
+        urge_count=msg.urge_count,
+        last_enterprise_urge_at=_opt_ts(msg, "last_enterprise_urge_at"),
+        reply=_opt_text(msg, "reply", MAX_REPLY),
+        rejection_reason=_opt_text(msg, "rejection_reason", MAX_REASON),
+        rating=_enum(Rating, msg.rating, "issue.rating") if msg.HasField("rating") else None,
+        rating_comment=_opt_text(msg, "rating_comment", MAX_COMMENT),
+        reopen_count=msg.reopen_count,
+        resolved_at=_opt_ts(msg, "resolved_at"),
+        closed_at=_opt_ts(msg, "closed_at"),
+        outcome=msg.outcome if msg.HasField("outcome") else None,
+        revisit_result=_enum(RevisitResult, msg.revisit_result, "issue.revisit_result")
+        if msg.HasField("revisit_result") else None,
+        came_from=validate_division_code(msg.came_from) if msg.HasField("came_from") else None,
+        received_at=ts_from_pb(msg.received_at, "issue.received_at"),
+        updated_at=ts_from_pb(msg.updated_at, "issue.updated_at"),
+    )
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Transfer:
+    """A decoded Escalate or Return request, checked for internal consistency."""
+
+    transfer_id: str
+    origin_node: str
+    issue: Issue
+    history: tuple[tuple[Event, str], ...]  # (event, writing node), versions 1..n
+    transfer: Event
+    transfer_node: str
+
+
+def transfer_to_pb(
+    *,
+    transfer_id: str,
+    origin_node: str,
+    issue: Issue,
+    history: Sequence[tuple[Event, str]],
+    transfer: Event,
+    escalate: bool,
+) -> pb.EscalateRequest | pb.ReturnRequest:
+    cls = pb.EscalateRequest if escalate else pb.ReturnRequest
+    return cls(
+        transfer_id=transfer_id,
+        origin_node=origin_node,
+        issue=issue_to_pb(issue),
+        history=[event_to_pb(e, n) for e, n in history],
+        transfer=event_to_pb(transfer, origin_node),
+    )
+
+
+def transfer_from_pb(msg: pb.EscalateRequest | pb.ReturnRequest, *, kind: Action) -> Transfer:
+    if msg.ByteSize() > MAX_REQUEST_BYTES:
+        raise _fail("request", f"larger than {MAX_REQUEST_BYTES} bytes")
+    if not msg.HasField("issue") or not msg.HasField("transfer"):
+        raise _fail("request", "issue and transfer are required")
+    if len(msg.history) > MAX_HISTORY:
+        raise _fail("history", f"more than {MAX_HISTORY} events")
+    issue = issue_from_pb(msg.issue)
+    history = tuple(event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history))
+    transfer, transfer_node = event_from_pb(msg.transfer, "transfer")
+    origin = validate_division_code(msg.origin_node)
+    check_history(issue, [e for e, _ in history])
+    if transfer.kind != kind.value or transfer.issue_id != issue.id:
+        raise _fail("transfer", f"must be a {kind.value} event of issue {issue.id}")
+    if transfer.version != issue.version + 1:
+        raise _fail("transfer.version", "must follow the snapshot's version")
+    if transfer_node != origin:
+        raise _fail("transfer.node", "the transfer must be written by the calling node")
+    return Transfer(
+        transfer_id=_ident(msg.transfer_id, "transfer_id"),
+        origin_node=origin,
+        issue=issue,
+        history=history,
+        transfer=transfer,
+        transfer_node=transfer_node,
+    )
+
+
+def check_history(issue: Issue, history: Sequence[Event]) -> None:
+    """The history must be versions 1..n of this issue and fold to the snapshot exactly."""
+    if issue.version < 1:
+        raise _fail("issue.version", "versions start at 1")
+    if [e.version for e in history] != list(range(1, issue.version + 1)):
+        raise _fail("history", "must be the complete, ordered event sequence 1..version")
+    if any(e.issue_id != issue.id for e in history):
+        raise _fail("history", "contains events of another issue")
+    try:
+        folded = create(history[0])
+        for event in history[1:]:
+            folded = evolve(folded, event)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise _fail("history", f"does not apply ({exc.__class__.__name__}: {exc})") from None
+    if folded != issue:
+        raise _fail("issue", "the snapshot differs from the fold of its history")
+
+
+def accepted_to_pb(response: dict[str, Any]) -> pb.TransferAccepted:
+    return pb.TransferAccepted(
+        transfer_id=response["transfer_id"],
+        issue_id=response["issue_id"],
+        new_owner=response["new_owner"],
+        number=response["number"],
+        version=response["version"],
+        duplicate=bool(response.get("duplicate", False)),
+        accepted_at=ts_to_pb(datetime.fromisoformat(response["accepted_at"])),
+    )
+
+
+def accepted_from_pb(msg: pb.TransferAccepted) -> dict[str, Any]:
+    return {
+        "transfer_id": msg.transfer_id,
+        "issue_id": msg.issue_id,
+        "new_owner": msg.new_owner,
+        "number": msg.number,
+        "version": msg.version,
+        "duplicate": msg.duplicate,
+        "accepted_at": ts_from_pb(msg.accepted_at, "accepted_at").isoformat(),
+    }
+
+
+def fetch_response_to_pb(issue: Issue, history: Sequence[tuple[Event, str]]) -> pb.FetchResponse:
+    return pb.FetchResponse(issue=issue_to_pb(issue),
+                            history=[event_to_pb(e, n) for e, n in history])
+
+
+def fetch_response_from_pb(msg: pb.FetchResponse) -> tuple[Issue, list[tuple[Event, str]]]:
+    history = [event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history)]
+    return issue_from_pb(msg.issue), history

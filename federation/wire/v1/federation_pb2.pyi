@@ -1,0 +1,174 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Enterprise(_message.Message):
+    __slots__ = ("name", "credit_code", "contact_phone")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_PHONE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    credit_code: str
+    contact_phone: str
+    def __init__(self, name: _Optional[str] = ..., credit_code: _Optional[str] = ..., contact_phone: _Optional[str] = ...) -> None: ...
+
+class Deadline(_message.Message):
+    __slots__ = ("kind", "start", "due")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    DUE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    start: _timestamp_pb2.Timestamp
+    due: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("issue_id", "version", "kind", "actor", "at", "payload_json", "node")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    version: int
+    kind: str
+    actor: str
+    at: _timestamp_pb2.Timestamp
+    payload_json: str
+    node: str
+    def __init__(self, issue_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
+
+class IssueSnapshot(_message.Message):
+    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    BOARD_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    LADDER_STEP_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_DUE_FIELD_NUMBER: _ClassVar[int]
+    URGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ENTERPRISE_URGE_AT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    RATING_COMMENT_FIELD_NUMBER: _ClassVar[int]
+    REOPEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REVISIT_RESULT_FIELD_NUMBER: _ClassVar[int]
+    CAME_FROM_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    number: str
+    origin: str
+    owner: str
+    state: str
+    version: int
+    enterprise: Enterprise
+    channel: str
+    title: str
+    content: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    board: str
+    department: str
+    ladder_step: int
+    deadline: Deadline
+    resolve_due: _timestamp_pb2.Timestamp
+    urge_count: int
+    last_enterprise_urge_at: _timestamp_pb2.Timestamp
+    reply: str
+    rejection_reason: str
+    rating: str
+    rating_comment: str
+    reopen_count: int
+    resolved_at: _timestamp_pb2.Timestamp
+    closed_at: _timestamp_pb2.Timestamp
+    outcome: str
+    revisit_result: str
+    came_from: str
+    received_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EscalateRequest(_message.Message):
+    __slots__ = ("transfer_id", "origin_node", "issue", "history", "transfer")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    origin_node: str
+    issue: IssueSnapshot
+    history: _containers.RepeatedCompositeFieldContainer[Event]
+    transfer: Event
+    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue: _Optional[_Union[IssueSnapshot, _Mapping]] = ..., history: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., transfer: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class ReturnRequest(_message.Message):
+    __slots__ = ("transfer_id", "origin_node", "issue", "history", "transfer")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    origin_node: str
+    issue: IssueSnapshot
+    history: _containers.RepeatedCompositeFieldContainer[Event]
+    transfer: Event
+    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue: _Optional[_Union[IssueSnapshot, _Mapping]] = ..., history: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., transfer: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class TransferAccepted(_message.Message):
+    __slots__ = ("transfer_id", "issue_id", "new_owner", "number", "version", "duplicate", "accepted_at")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_OWNER_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    issue_id: str
+    new_owner: str
+    number: str
+    version: int
+    duplicate: bool
+    accepted_at: _timestamp_pb2.Timestamp
+    def __init__(self, transfer_id: _Optional[str] = ..., issue_id: _Optional[str] = ..., new_owner: _Optional[str] = ..., number: _Optional[str] = ..., version: _Optional[int] = ..., duplicate: _Optional[bool] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FetchRequest(_message.Message):
+    __slots__ = ("issue_id", "after_version")
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    issue_id: str
+    after_version: int
+    def __init__(self, issue_id: _Optional[str] = ..., after_version: _Optional[int] = ...) -> None: ...
+
+class FetchResponse(_message.Message):
+    __slots__ = ("issue", "history")
+    ISSUE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    issue: IssueSnapshot
+    history: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, issue: _Optional[_Union[IssueSnapshot, _Mapping]] = ..., history: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...

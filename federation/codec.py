@@ -91,7 +91,7 @@ def _opt_ts(msg: Any, name: str) -> datetime | None:
     return ts_from_pb(getattr(msg, name), name) if msg.HasField(name) else None
 
 
-def _ident(value: str, field: str) -> str:
+def check_identifier(value: str, field: str) -> str:
     if not value or len(value) > MAX_ID or not value.isascii() or not value.isprintable():
         raise _fail(field, "missing or malformed identifier")
     return value
@@ -147,7 +147,7 @@ def event_from_pb(msg: pb.Event, field: str = "event") -> tuple[Event, str]:
     if msg.version < 1:
         raise _fail(f"{field}.version", "versions start at 1")
     event = Event(
-        issue_id=_ident(msg.issue_id, f"{field}.issue_id"),
+        issue_id=check_identifier(msg.issue_id, f"{field}.issue_id"),
         version=msg.version,
         kind=msg.kind,
         actor=actor,
@@ -213,8 +213,8 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
         )
     ent = msg.enterprise
     return Issue(
-        id=_ident(msg.id, "issue.id"),
-        number=_ident(msg.number, "issue.number"),
+        id=check_identifier(msg.id, "issue.id"),
+        number=check_identifier(msg.number, "issue.number"),
         origin=validate_division_code(msg.origin),
         owner=validate_division_code(msg.owner),
         state=_enum(State, msg.state, "issue.state"),
@@ -304,7 +304,7 @@ def transfer_from_pb(msg: pb.EscalateRequest | pb.ReturnRequest, *, kind: Action
     if transfer_node != origin:
         raise _fail("transfer.node", "the transfer must be written by the calling node")
     return Transfer(
-        transfer_id=_ident(msg.transfer_id, "transfer_id"),
+        transfer_id=check_identifier(msg.transfer_id, "transfer_id"),
         origin_node=origin,
         issue=issue,
         history=history,

@@ -152,6 +152,49 @@ class SecuritySection(_Section):
     token_ttl_minutes: int = Field(default=720, ge=5, le=60 * 24 * 30)
 
 
+class FederationSection(_Section):
+    """Node-to-node gRPC (escalation up, returns down) with mutual TLS."""
+
+    enabled: bool = False
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=9000, ge=0, le=65535)
+    parent_address: str | None = None  # host:port of the parent node's gRPC server
+    children: dict[str, str] = Field(default_factory=dict)  # child code → host:port
+    tls_dir: Path | None = None  # ca.pem, node.pem, node.key; default <data_dir>/tls
+    insecure: bool = False  # development only: no TLS, the claimed origin is trusted
+    call_timeout_ms: int = Field(default=5000, ge=100, le=120_000)
+    batch_size: int = Field(default=16, ge=1, le=500)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_initial_s: float = Field(default=5.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    stuck_after_s: int = Field(default=3600, ge=1)
+    auto_escalate_after_urges: int | None = Field(default=3, ge=1, le=100)
+
+    @field_validator("parent_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_address(value)
+        return value
+
+    @field_validator("children")
+    @classmethod
+    def _children(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, address in value.items():
+            try:
+                validate_division_code(code)
+            except ValidationError as exc:
+                raise ValueError(f"{code}: {exc.message_en}") from None
+            _check_address(address)
+        return value
+
+
+def _check_address(value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+
+
 class Config(_Section):
     node: NodeSection
     database: DatabaseSection = DatabaseSection()
@@ -163,6 +206,22 @@ class Config(_Section):
     revisit: RevisitSection = RevisitSection()
     metrics: MetricsSection = MetricsSection()
     security: SecuritySection = SecuritySection()
+    federation: FederationSection = FederationSection()
+
+    @model_validator(mode="after")
+    def _federation_matches_node(self) -> Config:
+        unknown = set(self.federation.children) - set(self.node.children)
+        if unknown:
+            raise ValueError(
+                f"federation.children names nodes that are not node.children: {sorted(unknown)}"
+            )
+        if self.federation.enabled and self.node.parent and not self.federation.parent_address:
+            raise ValueError("federation.parent_address is required for a node with a parent")
+        return self
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.federation.tls_dir or self.node.data_dir / "tls"
 
     @property
     def database_url(self) -> str:

@@ -1,14 +1,30 @@
-"""The composition root: builds one node's parts from its configuration and runs it."""
+"""The composition root: builds one node's parts from its configuration and runs them.
+
+`build()` wires the synchronous core (store, use cases, HTTP app). `run()` is the process:
+one asyncio TaskGroup with the HTTP server, and — when federation is enabled — the gRPC
+server, one outbox sender per peer and the auto-escalation rule. Stopping the HTTP server
+(Ctrl-C / SIGTERM) sets one event that stops everything else gracefully.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+import grpc
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from federation.certs import CertError, TlsMaterial, channel_options, load_tls
+from federation.sender import Sender
+from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
+from federation.transfers import Backoff, TransferService
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
 from node.app.ports import Clock
@@ -22,12 +38,32 @@ from node.web.api import Services, create_app
 log = logging.getLogger("zhitong.node")
 
 
+class Notifier:
+    """Wakes the sender of a destination from any thread (HTTP handlers run in threads)."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, Callable[[], None]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, destination: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._targets[destination] = wake
+
+    def __call__(self, destination: str) -> None:
+        with self._lock:
+            wake = self._targets.get(destination)
+        if wake is not None:
+            wake()
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Node:
     config: Config
     engine: Engine
     services: Services
     app: FastAPI
+    transfers: TransferService
+    notifier: Notifier = field(default_factory=Notifier)
 
 
 def build(config: Config, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
@@ -43,13 +79,25 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
                 "`zhitong db upgrade --config …` first"
             )
     store = Store(engine)
+    rules = config.rules()
+    fed = config.federation
+    transfers = TransferService(
+        store=store,
+        node=config.node.code,
+        parent=config.node.parent,
+        children=frozenset(config.node.children),
+        rules=rules,
+        clock=clock,
+        backoff=Backoff(initial_s=fed.backoff_initial_s, max_s=fed.backoff_max_s),
+    )
+    notifier = Notifier()
     services = Services(
         node=config.node.code,
         node_name=config.node.name,
         issues=IssueService(
             store=store,
             node=config.node.code,
-            rules=config.rules(),
+            rules=rules,
             clock=clock,
             revisit_share=config.revisit.share,
             min_sample=config.metrics.min_sample,
@@ -59,19 +107,166 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
             load_or_create_secret(config.secret_path),
             ttl_seconds=config.security.token_ttl_minutes * 60,
         ),
+        transfers=transfers,
+        notify=notifier,
+        stuck_after=timedelta(seconds=fed.stuck_after_s),
     )
-    return Node(config=config, engine=engine, services=services, app=create_app(services))
+    return Node(config=config, engine=engine, services=services, app=create_app(services),
+                transfers=transfers, notifier=notifier)
+
+
+# --------------------------------------------------------------------------- federation
+
+
+class Federation:
+    """The node's gRPC server and its outbox senders, as one async lifecycle."""
+
+    def __init__(self, node: Node, tls: TlsMaterial | None) -> None:
+        self.node = node
+        self.tls = tls
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.senders: dict[str, Sender] = {}
+
+    def _channel_factory(self, address: str, peer: str) -> Callable[[], grpc.aio.Channel]:
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_send_message_length", MAX_TRANSPORT_BYTES),
+            ("grpc.max_receive_message_length", MAX_TRANSPORT_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 10_000),
+        ]
+
+        def make() -> grpc.aio.Channel:
+            if self.tls is None:
+                return grpc.aio.insecure_channel(address, options=options)
+            return grpc.aio.secure_channel(
+                address, self.tls.channel_credentials(),
+                options=[*options, *channel_options(peer)])
+
+        return make
+
+    async def start(self) -> None:
+        cfg = self.node.config
+        fed = cfg.federation
+        address = f"{fed.grpc_host}:{fed.grpc_port}"
+        self.server, self.port = build_server(
+            self.node.transfers, address=address,
+            credentials=self.tls.server_credentials() if self.tls else None)
+        await self.server.start()
+        await mark_serving(self.server)
+        peers = dict(fed.children)
+        if cfg.node.parent and fed.parent_address:
+            peers[cfg.node.parent] = fed.parent_address
+        loop = asyncio.get_running_loop()
+        for peer, peer_address in peers.items():
+            sender = Sender(
+                self.node.transfers, destination=peer,
+                channel_factory=self._channel_factory(peer_address, peer),
+                batch_size=fed.batch_size, call_timeout_s=fed.call_timeout_ms / 1000,
+                retry_attempts=fed.retry_attempts,
+                stuck_after=timedelta(seconds=fed.stuck_after_s))
+            self.senders[peer] = sender
+            self.node.notifier.register(peer, _threadsafe_wake(loop, sender.wake))
+        log.info("node %s gRPC on %s:%d (%s), peers %s", cfg.node.code, fed.grpc_host,
+                 self.port, "mutual TLS" if self.tls else "INSECURE", peers or "none")
+
+    async def run_senders(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for sender in self.senders.values():
+                tg.create_task(sender.run(stop))
+
+    async def stop(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
+        if self.server is not None:
+            await self.server.stop(grace=2)
+
+
+def _threadsafe_wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event
+                     ) -> Callable[[], None]:
+    def wake() -> None:
+        loop.call_soon_threadsafe(event.set)
+
+    return wake
+
+
+def federation_tls(config: Config, clock: Clock) -> TlsMaterial | None:
+    """The node's TLS material, or None in insecure mode; refuses to start without it."""
+    if config.federation.insecure:
+        log.warning("federation runs in INSECURE development mode (no TLS)")
+        return None
+    try:
+        tls = load_tls(config.tls_dir, now=clock.now())
+    except CertError as exc:
+        raise SystemExit(
+            f"zhitong: cannot start federation without valid certificates: {exc}\n"
+            f"  create them with `zhitong certs …` (see README) or set "
+            f"federation.insecure = true for development only") from None
+    if tls.node_code != config.node.code:
+        raise SystemExit(f"zhitong: the certificate in {config.tls_dir} names node "
+                         f"{tls.node_code}, this node is {config.node.code}")
+    return tls
+
+
+async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60.0) -> None:
+    """The configured rule: red light plus N urges escalates automatically."""
+    threshold = node.config.federation.auto_escalate_after_urges
+    if threshold is None or node.config.node.parent is None:
+        return
+    while not stop.is_set():
+        try:
+            for issue_id in await asyncio.to_thread(
+                node.services.issues.auto_escalation_candidates, threshold
+            ):
+                try:
+                    await asyncio.to_thread(
+                        node.transfers.request_escalation, None, issue_id,
+                        f"自动上报：红灯且催办达到 {threshold} 次")
+                    node.notifier(node.config.node.parent)
+                    log.info("issue %s escalated automatically (red + %d urges)", issue_id,
+                             threshold)
+                except Exception as exc:
+                    log.warning("automatic escalation of %s refused: %s", issue_id, exc)
+        except Exception:
+            log.exception("auto-escalation scan failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period_s)
+
+
+# --------------------------------------------------------------------------- process
+
+
+async def run(node: Node) -> None:
+    cfg = node.config
+    server = uvicorn.Server(uvicorn.Config(node.app, host=cfg.http.host, port=cfg.http.port,
+                                           log_level="warning", lifespan="off"))
+    stop = asyncio.Event()
+    federation = None
+    if cfg.federation.enabled:
+        federation = Federation(node, federation_tls(cfg, node.services.issues.clock))
+        await federation.start()
+    log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
+             cfg.node.name, cfg.http.host, cfg.http.port,
+             node.engine.url.render_as_string(hide_password=True))
+
+    async def http() -> None:
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(http())
+            if federation is not None:
+                tg.create_task(federation.run_senders(stop))
+                tg.create_task(auto_escalate(node, stop))
+    finally:
+        if federation is not None:
+            await federation.stop()
+        node.engine.dispose()
 
 
 def serve(node: Node) -> None:
-    cfg = node.config
-    log.info(
-        "node %s %s serving on http://%s:%d/api/v1/ (database %s)",
-        cfg.node.code,
-        cfg.node.name,
-        cfg.http.host,
-        cfg.http.port,
-        node.engine.url.render_as_string(hide_password=True),
-    )
-    uvicorn.run(node.app, host=cfg.http.host, port=cfg.http.port, log_level="warning")
-    node.engine.dispose()
+    asyncio.run(run(node))

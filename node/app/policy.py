@@ -48,6 +48,8 @@ _LEADING = _DISPATCHING | _HANDLING | {
     _A.CONFIRM_REJECTION.value,
     _A.OVERTURN_REJECTION.value,
     _A.URGE.value,
+    _A.ESCALATE.value,
+    _A.RETURN.value,
     DRAW_SAMPLE,
 }
 

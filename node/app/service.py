@@ -34,9 +34,16 @@ from node.app.policy import (
 from node.app.ports import Clock
 from node.domain.calendar import CST
 from node.domain.deadlines import Light
-from node.domain.errors import Conflict, NotFound, Unauthenticated, ValidationError
-from node.domain.issue import Channel, Issue, State
+from node.domain.errors import (
+    Conflict,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+    ValidationError,
+)
+from node.domain.issue import Action, Channel, Issue, State
 from node.domain.lifecycle import (
+    TRANSITIONS,
     Command,
     Rules,
     Submit,
@@ -49,7 +56,7 @@ from node.domain.lifecycle import (
 from node.domain.metrics import IssueFacts, Metrics, compute_metrics
 from node.domain.sampling import RevisitSample, draw_revisit_sample, make_seed
 from node.domain.validation import check_text, validate_credit_code
-from node.store import repo, users
+from node.store import repo, transfers, users
 from node.store.repo import IssueFilter, Store, StoredEvent
 from node.store.schema import revisit_samples, submissions
 
@@ -190,6 +197,13 @@ class IssueService:
             if issue is None:
                 raise not_found(key)
             authorize(principal, action, issue, self.node, key)
+            if transfers.pending_for_issue(conn, issue.id) is not None:
+                raise RuleViolation(
+                    "transfer_pending",
+                    "该诉求正在移交上级/下级，暂不能办理",
+                    "the issue is being transferred to another tier; wait for the answer",
+                    issue_id=issue.id,
+                )
             if expected_version is not None and expected_version != issue.version:
                 raise Conflict(
                     f"版本不一致：当前为 {issue.version}，请求基于 {expected_version}",
@@ -261,6 +275,18 @@ class IssueService:
             total = len(items)
             items = items[offset : offset + limit]
         return IssuePage(items=items, total=total)
+
+    def auto_escalation_candidates(self, min_urges: int) -> list[str]:
+        """Owned, open issues whose light is red and that were urged `min_urges` times."""
+        now = self.clock.now()
+        with self.store.read() as conn:
+            found, _ = repo.list_issues(conn, IssueFilter(overdue_at=now, limit=10_000))
+            return [
+                i.id for i in found
+                if i.owner == self.node and i.urge_count >= min_urges
+                and (i.state, Action.ESCALATE) in TRANSITIONS
+                and transfers.pending_for_issue(conn, i.id) is None
+            ]
 
     def metrics(self, principal: Principal) -> Metrics:
         require(principal, VIEW_METRICS)

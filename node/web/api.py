@@ -10,17 +10,20 @@ synchronous SQLAlchemy store.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from federation.transfers import TransferService
 from node.app.auth import TokenSigner
-from node.app.policy import Principal, Role, permitted_actions
+from node.app.policy import VIEW_METRICS, Principal, Role, permitted_actions, require
 from node.app.service import AccountService, IssueService
 from node.domain.deadlines import Light
-from node.domain.errors import Unauthenticated
+from node.domain.errors import RuleViolation, Unauthenticated
 from node.domain.issue import Issue, State
 from node.domain.lifecycle import (
     Assign,
@@ -41,6 +44,7 @@ from node.web import errors
 from node.web.schemas import (
     AssignIn,
     ErrorOut,
+    EscalateIn,
     EventOut,
     IssueDetailOut,
     IssueOut,
@@ -51,6 +55,7 @@ from node.web.schemas import (
     RateIn,
     RejectIn,
     ResolveIn,
+    ReturnIn,
     ReviewIn,
     RevisitIn,
     SampleIn,
@@ -71,6 +76,9 @@ class Services:
     issues: IssueService
     accounts: AccountService
     tokens: TokenSigner
+    transfers: TransferService
+    notify: Callable[[str], None] = lambda _destination: None  # wake a peer's sender
+    stuck_after: timedelta = timedelta(hours=1)
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -256,9 +264,55 @@ def review(key: str, body: ReviewIn, p: PrincipalDep, s: ServicesDep) -> IssueOu
 
 
 @router.post("/issues/{key}/ladder", response_model=IssueOut, tags=["actions"])
-def ladder_up(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
-    """Move one step up the in-node ladder (board → centre → 兜底办 → joint meeting)."""
-    return _act(s, p, key, LadderUp(note=body.note), body)
+def ladder_up(
+    key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep, response: Response
+) -> IssueOut:
+    """Move one step up the in-node ladder (board → centre → 兜底办 → joint meeting); past
+    the last step the issue is escalated to the next tier (202, transfer pending)."""
+    try:
+        return _act(s, p, key, LadderUp(note=body.note), body)
+    except RuleViolation as exc:
+        if exc.code != "ladder_exhausted" or s.transfers.parent is None:
+            raise
+    reason = body.note or "本级处理层级（含联席会议）已用尽，提请上级协调"
+    return _escalate(s, p, key, reason, response)
+
+
+def _escalate(s: Services, p: Principal, key: str, reason: str, response: Response) -> IssueOut:
+    transfer_id = s.transfers.request_escalation(p, key, reason)
+    s.notify(s.transfers.parent or "")
+    response.status_code = 202
+    response.headers["X-Transfer-Id"] = transfer_id
+    view = s.issues.get(p, key)
+    return _out(s, p, view.issue, view.light)
+
+
+@router.post("/issues/{key}/escalate", response_model=IssueOut, status_code=202,
+             tags=["federation"])
+def escalate(key: str, body: EscalateIn, p: PrincipalDep, s: ServicesDep,
+             response: Response) -> IssueOut:
+    """上报: hand the issue to the next tier. Accepted (202) once queued; the issue shows
+    `escalated` when the parent has accepted it (`GET /federation/outbox` shows progress)."""
+    return _escalate(s, p, key, body.reason, response)
+
+
+@router.post("/issues/{key}/return", response_model=IssueOut, status_code=202,
+             tags=["federation"])
+def return_down(key: str, body: ReturnIn, p: PrincipalDep, s: ServicesDep,
+                response: Response) -> IssueOut:
+    """退回: hand an escalated issue back to the child it came from, with instructions."""
+    transfer_id = s.transfers.request_return(p, key, body.instructions)
+    view = s.issues.get(p, key)
+    s.notify(view.issue.came_from or "")
+    response.headers["X-Transfer-Id"] = transfer_id
+    return _out(s, p, view.issue, view.light)
+
+
+@router.get("/federation/outbox", tags=["federation", "operations"])
+def outbox(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Transfers waiting per destination (depth, oldest age, stuck, backoff) and refusals."""
+    require(principal, VIEW_METRICS)
+    return services.transfers.outbox_status(services.stuck_after)
 
 
 @router.post("/issues/{key}/urge", response_model=IssueOut, tags=["actions"])

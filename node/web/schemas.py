@@ -94,6 +94,16 @@ class RateIn(VersionedIn):
     comment: str | None = Note
 
 
+class EscalateIn(BaseModel):
+    model_config = _STRICT
+    reason: str = Field(max_length=4000)
+
+
+class ReturnIn(BaseModel):
+    model_config = _STRICT
+    instructions: str = Field(max_length=4000)
+
+
 class RevisitIn(VersionedIn):
     result: RevisitResult
     note: str | None = Note

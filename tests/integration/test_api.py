@@ -594,7 +594,7 @@ def test_stale_expected_version_is_409_conflict(api: Api) -> None:
     assert issue["version"] == 3
 
 
-def test_ladder_beyond_the_last_step_is_409(api: Api) -> None:
+def test_ladder_beyond_the_last_step_escalates_to_the_parent(api: Api) -> None:
     key = api.submit()["id"]
     api.triaged(key)
     for step in (1, 2, 3):
@@ -603,9 +603,16 @@ def test_ladder_beyond_the_last_step_is_409(api: Api) -> None:
     assert [e["payload"]["step_name"] for e in timeline if e["kind"] == "ladder_up"] == [
         "service_centre", "catch_all_office", "joint_meeting"
     ]
-    with unchanged(api, key):
-        details = assert_error(api.action("leader", key, "ladder"), 409, "ladder_exhausted")
-    assert details["step"] == "joint_meeting"
+    with unchanged(api, key):  # queued, not yet accepted: the issue itself is unchanged
+        resp = api.action("leader", key, "ladder")
+        assert resp.status_code == 202, resp.text
+        assert resp.headers["X-Transfer-Id"]
+    outbox = api.get("leader", "/federation/outbox").json()
+    assert outbox["destinations"]["330500"]["depth"] == 1
+    # frozen while the transfer is pending
+    assert_error(api.action("leader", key, "urge"), 409, "transfer_pending")
+    assert_error(api.action("leader", key, "escalate", reason="再次上报"), 409,
+                 "transfer_pending")
 
 
 # --------------------------------------------------------------------------- 8 422

@@ -5,21 +5,21 @@ in the auth context, so each test shows both who got in and who did not. Every
 refusal is followed by a control call from a good client on the same server, so
 a failure is attributable to the one thing the test changed.
 
-Coroutines run under asyncio.run (pytest-asyncio is not a declared dependency).
+The server also carries the standard grpc health service, checked over mutual TLS
+like any federation service. Tests are coroutines (pytest-asyncio, asyncio_mode=auto).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from federation.certs import (
     TlsMaterial,
@@ -75,6 +75,7 @@ async def serve(tls: TlsMaterial) -> AsyncIterator[Running]:
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("zhitong.test.Whoami", {"Who": handler}),)
     )
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     running.port = server.add_secure_port("127.0.0.1:0", tls.server_credentials())
     assert running.port > 0
     await server.start()
@@ -100,28 +101,21 @@ async def refused(port: int, creds: grpc.ChannelCredentials, peer_code: str) -> 
     return exc.value.details() or ""
 
 
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
+async def test_same_ca_client_is_identified(fed: Federation) -> None:
+    async with serve(fed.server) as srv:
+        assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
+        assert await call(srv.port, fed.other.channel_credentials(), SERVER) == b"330521"
+
+    first = srv.seen[0]
+    assert first["transport_security_type"] == [b"ssl"]
+    assert first["x509_common_name"] == [b"330522"]
+    assert first["x509_subject"] == [b"O=Zhitong,CN=330522"]
+    assert b"node-330522" in first["x509_subject_alternative_name"]
+    # The client sent the override as SNI.
+    assert first["ssl_requested_server_name"] == [b"node-330500"]
 
 
-def test_same_ca_client_is_identified(fed: Federation) -> None:
-    async def scenario() -> None:
-        async with serve(fed.server) as srv:
-            assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
-            assert await call(srv.port, fed.other.channel_credentials(), SERVER) == b"330521"
-
-        first = srv.seen[0]
-        assert first["transport_security_type"] == [b"ssl"]
-        assert first["x509_common_name"] == [b"330522"]
-        assert first["x509_subject"] == [b"O=Zhitong,CN=330522"]
-        assert b"node-330522" in first["x509_subject_alternative_name"]
-        # The client sent the override as SNI.
-        assert first["ssl_requested_server_name"] == [b"node-330500"]
-
-    run(scenario)
-
-
-def test_client_from_a_foreign_ca_is_refused(fed: Federation) -> None:
+async def test_client_from_a_foreign_ca_is_refused(fed: Federation) -> None:
     # The foreign client trusts our CA, so only the server's check can stop it.
     intruder = grpc.ssl_channel_credentials(
         root_certificates=fed.server.ca_pem,
@@ -129,46 +123,48 @@ def test_client_from_a_foreign_ca_is_refused(fed: Federation) -> None:
         certificate_chain=fed.foreign.cert_pem,
     )
 
-    async def scenario() -> None:
-        async with serve(fed.server) as srv:
-            await refused(srv.port, intruder, SERVER)
-            assert srv.seen == []
-            assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
-
-    run(scenario)
+    async with serve(fed.server) as srv:
+        await refused(srv.port, intruder, SERVER)
+        assert srv.seen == []
+        assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
 
 
-def test_client_without_a_certificate_is_refused(fed: Federation) -> None:
+async def test_client_without_a_certificate_is_refused(fed: Federation) -> None:
     anonymous = grpc.ssl_channel_credentials(root_certificates=fed.server.ca_pem)
 
-    async def scenario() -> None:
-        async with serve(fed.server) as srv:
-            await refused(srv.port, anonymous, SERVER)
-            assert srv.seen == []
-            assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
-
-    run(scenario)
+    async with serve(fed.server) as srv:
+        await refused(srv.port, anonymous, SERVER)
+        assert srv.seen == []
+        assert await call(srv.port, fed.client.channel_credentials(), SERVER) == b"330522"
 
 
-def test_client_refuses_a_server_with_the_wrong_name(fed: Federation) -> None:
-    async def scenario() -> None:
-        async with serve(fed.server) as srv:
-            creds = fed.client.channel_credentials()
-            # Expecting 330521 but reaching 330500: a valid cert from our CA, wrong node.
-            details = await refused(srv.port, creds, OTHER)
-            assert "Hostname Verification" in details or "node-330521" in details
-            assert srv.seen == []
-            assert await call(srv.port, creds, SERVER) == b"330522"
-
-    run(scenario)
+async def test_client_refuses_a_server_with_the_wrong_name(fed: Federation) -> None:
+    async with serve(fed.server) as srv:
+        creds = fed.client.channel_credentials()
+        # Expecting 330521 but reaching 330500: a valid cert from our CA, wrong node.
+        details = await refused(srv.port, creds, OTHER)
+        assert "Hostname Verification" in details or "node-330521" in details
+        assert srv.seen == []
+        assert await call(srv.port, creds, SERVER) == b"330522"
 
 
-def test_client_refuses_a_server_from_a_foreign_ca(fed: Federation) -> None:
-    async def scenario() -> None:
-        async with serve(fed.foreign) as srv:
-            details = await refused(srv.port, fed.client.channel_credentials(), CLIENT)
-            # The client's own chain check failed (a server-side refusal reads "Socket closed").
-            assert "CERTIFICATE_VERIFY_FAILED" in details
-            assert srv.seen == []
+async def test_health_service_over_mutual_tls(fed: Federation) -> None:
+    async with (
+        serve(fed.server) as srv,
+        grpc.aio.secure_channel(
+            f"127.0.0.1:{srv.port}",
+            fed.client.channel_credentials(),
+            options=channel_options(SERVER),
+        ) as channel,
+    ):
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=TIMEOUT)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-    run(scenario)
+
+async def test_client_refuses_a_server_from_a_foreign_ca(fed: Federation) -> None:
+    async with serve(fed.foreign) as srv:
+        details = await refused(srv.port, fed.client.channel_credentials(), CLIENT)
+        # The client's own chain check failed (a server-side refusal reads "Socket closed").
+        assert "CERTIFICATE_VERIFY_FAILED" in details
+        assert srv.seen == []

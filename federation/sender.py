@@ -1,0 +1,153 @@
+"""One sender per destination: drains the transfer outbox in order, one batch in flight.
+
+`drain_once()` reads the next pending transfers for its destination (at most
+`batch_size`), ships them concurrently — each call with a deadline and short tenacity
+retries for blips — and records each answer in its own transaction: accepted → the
+ownership change is recorded; refused (a status no retry can fix) → the row is parked and
+the issue unfrozen; unreachable → the destination's persisted backoff moves on and the
+rest waits. The backoff (capped, jittered, stored in the database) survives restarts and
+resets as soon as the destination answers again. `run()` loops over `drain_once()`,
+waking on new work or after a short poll, and logs a stuck destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+
+from federation import codec
+from federation.errors import RETRYABLE
+from federation.retry import short_call_retries
+from federation.transfers import Outgoing, TransferService
+from federation.wire.v1 import federation_pb2_grpc as pb_grpc
+
+log = logging.getLogger("zhitong.federation.sender")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DrainResult:
+    delivered: int = 0
+    refused: int = 0
+    failed: int = 0  # not reached: left pending, destination backing off
+    waiting: bool = False  # nothing was tried because the backoff has not expired
+
+
+class Sender:
+    def __init__(
+        self,
+        transfers: TransferService,
+        *,
+        destination: str,
+        channel_factory: Callable[[], grpc.aio.Channel],
+        batch_size: int = 16,
+        call_timeout_s: float = 5.0,
+        retry_attempts: int = 3,
+        stuck_after: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.transfers = transfers
+        self.destination = destination
+        self._channel_factory = channel_factory
+        self._channel: grpc.aio.Channel | None = None
+        self.batch_size = batch_size
+        self.call_timeout_s = call_timeout_s
+        self.retry_attempts = retry_attempts
+        self.stuck_after = stuck_after
+        self.wake = asyncio.Event()
+        self._last_stuck_log = 0.0
+
+    def _stub(self) -> pb_grpc.FederationStub:
+        if self._channel is None:
+            self._channel = self._channel_factory()
+        return pb_grpc.FederationStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def _ship(self, item: Outgoing) -> dict[str, object]:
+        escalate = item.row.kind == "escalate"
+        request = codec.transfer_to_pb(
+            transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
+            issue=item.issue, history=item.history, transfer=item.transfer, escalate=escalate)
+        stub = self._stub()
+        method = stub.Escalate if escalate else stub.Return
+        async for attempt in short_call_retries(self.retry_attempts):
+            with attempt:
+                reply = await method(request, timeout=self.call_timeout_s)
+                return codec.accepted_from_pb(reply)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def drain_once(self) -> DrainResult:
+        next_at = await asyncio.to_thread(self.transfers.next_attempt_at, self.destination)
+        if next_at is not None and self.transfers.clock.now() < next_at:
+            return DrainResult(waiting=True)
+        batch = await asyncio.to_thread(self.transfers.due, self.destination, self.batch_size)
+        if not batch:
+            return DrainResult()
+        answers = await asyncio.gather(*(self._ship(item) for item in batch),
+                                       return_exceptions=True)
+        delivered = refused = 0
+        unreached: list[str] = []
+        last_error = ""
+        for item, answer in zip(batch, answers, strict=True):
+            tid = item.row.transfer_id
+            if isinstance(answer, dict):
+                await asyncio.to_thread(self.transfers.record_accepted, tid, answer)
+                delivered += 1
+            elif isinstance(answer, grpc.aio.AioRpcError) and answer.code() not in RETRYABLE:
+                error = f"{answer.code().name}: {answer.details()}"
+                log.warning("transfer %s of %s refused by %s: %s", tid, item.issue.id,
+                            self.destination, error)
+                await asyncio.to_thread(self.transfers.record_refused, tid, error)
+                refused += 1
+            elif isinstance(answer, grpc.aio.AioRpcError):
+                unreached.append(tid)
+                last_error = f"{answer.code().name}: {answer.details()}"
+            else:
+                raise answer  # a bug, not a network condition
+        if unreached:
+            next_at = await asyncio.to_thread(self.transfers.record_failure, self.destination,
+                                              unreached, last_error)
+            log.warning("%d transfer(s) to %s not delivered (%s); next attempt at %s",
+                        len(unreached), self.destination, last_error, next_at.isoformat())
+        elif delivered or refused:
+            await asyncio.to_thread(self.transfers.record_reachable, self.destination)
+        return DrainResult(delivered=delivered, refused=refused, failed=len(unreached))
+
+    async def run(self, stop: asyncio.Event, *, poll_s: float = 1.0) -> None:
+        """Drain until `stop` is set. Never raises for network trouble."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                result = await self.drain_once()
+            except Exception:
+                log.exception("sender to %s failed; retrying", self.destination)
+                result = DrainResult(waiting=True)
+            if result.delivered or result.refused:
+                continue  # more may be waiting
+            await self._report_stuck(loop.time())
+            self.wake.clear()
+            stop_wait = asyncio.ensure_future(stop.wait())
+            wake_wait = asyncio.ensure_future(self.wake.wait())
+            await asyncio.wait({stop_wait, wake_wait}, timeout=poll_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for fut in (stop_wait, wake_wait):
+                fut.cancel()
+        await self.close()
+
+    async def _report_stuck(self, mono_now: float) -> None:
+        if mono_now - self._last_stuck_log < 600:
+            return
+        status = await asyncio.to_thread(self.transfers.outbox_status, self.stuck_after)
+        dest = status["destinations"].get(self.destination)
+        if dest and dest["stuck"]:
+            self._last_stuck_log = mono_now
+            log.error("destination %s is STUCK: %d transfer(s) pending, oldest %.0f s; "
+                      "last error: %s", self.destination, dest["depth"], dest["oldest_age_s"],
+                      dest["last_error"])

@@ -4,7 +4,7 @@ persisted, capped, jittered backoff of the outbox (federation/transfers.py: Back
 from __future__ import annotations
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from federation.errors import RETRYABLE
 
@@ -14,10 +14,11 @@ def _transient(exc: BaseException) -> bool:
 
 
 def short_call_retries(attempts: int = 3) -> AsyncRetrying:
-    """A blip: up to `attempts` tries, 0.1 s → 1 s apart with jitter, transient codes only."""
+    """A blip: up to `attempts` tries, up to 0.1 s → 1 s apart (full jitter), transient codes
+    only."""
     return AsyncRetrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.1, max=1.0),
+        wait=wait_random_exponential(multiplier=0.1, max=1.0),
         retry=retry_if_exception(_transient),
         reraise=True,
     )

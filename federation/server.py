@@ -67,6 +67,9 @@ class FederationServicer(pb_grpc.FederationServicer):
                        context: grpc.aio.ServicerContext[Any, Any]) -> pb.TransferAccepted:
         async def work() -> pb.TransferAccepted:
             caller = self._caller(context, request.origin_node)
+            if caller not in self.transfers.children:
+                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
+                             f"{caller} is not a configured child of this node")
             transfer = codec.transfer_from_pb(request, kind=Action.ESCALATE)
             response = await asyncio.to_thread(self.transfers.accept_escalation, transfer,
                                                caller)
@@ -80,6 +83,9 @@ class FederationServicer(pb_grpc.FederationServicer):
                      context: grpc.aio.ServicerContext[Any, Any]) -> pb.TransferAccepted:
         async def work() -> pb.TransferAccepted:
             caller = self._caller(context, request.origin_node)
+            if caller != self.transfers.parent:
+                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
+                             f"{caller} is not this node's parent")
             transfer = codec.transfer_from_pb(request, kind=Action.RETURN)
             response = await asyncio.to_thread(self.transfers.accept_return, transfer, caller)
             log.info("return %s of %s from %s accepted (duplicate=%s)",

@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 # The stamp carries a hash of pyproject.toml, so a changed dependency list reinstalls.
 STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 
-.PHONY: up test venv sysdeps lint typecheck unit bench clean
+.PHONY: up test venv sysdeps lint typecheck proto proto-check unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,7 +29,7 @@ up: venv
 	$(BIN)/zhitong up
 
 ## Lint, type-check and run the whole test suite.
-test: venv sysdeps lint typecheck
+test: venv sysdeps lint typecheck proto-check
 	$(BIN)/pytest
 
 lint: venv
@@ -37,6 +37,14 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+
+## Regenerate federation/wire/v1 from proto/ (the generated code is committed).
+proto: venv
+	$(BIN)/python -m federation.wire.build
+
+proto-check: proto
+	@git diff --quiet -- federation/wire || { git --no-pager diff --stat -- federation/wire; \
+	  echo "federation/wire is stale: run 'make proto' and commit the result"; exit 1; }
 
 unit: venv
 	$(BIN)/pytest tests/unit

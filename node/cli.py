@@ -6,6 +6,7 @@
     zhitong db current   --config FILE                       show the schema revision
     zhitong user add     --config FILE --username U --role R [--password-stdin] …
     zhitong demo seed    --config FILE                       demo logins + demo issues
+    zhitong certs init   --dir DIR --node CODE [--node …]    private CA + node certificates
     zhitong up                                               the local demo (see README)
 """
 
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from federation.certs import CertError
 from node.config import Config, ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +101,20 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    """A private CA (if absent) and a certificate per node, for a deployment or local use."""
+    from federation.certs import ensure_federation_certs
+    from node.app.clock import SystemClock
+
+    hosts = tuple(args.host) if args.host else ("localhost", "127.0.0.1")
+    dirs = ensure_federation_certs(Path(args.dir), args.node, hosts=hosts,
+                                   now=SystemClock().now())
+    for code, path in dirs.items():
+        print(f"{code}: {path}/node.pem, node.key, ca.pem")
+    print(f"CA: {Path(args.dir) / 'ca'} (keep ca.key offline once every node has its cert)")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """The local demo. Until the federation lands this runs one county node (长兴县)."""
     from node.demo import ensure_demo_accounts, seed_demo_issues
@@ -108,6 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("ZHITONG__NODE__DATA_DIR", str(data_dir / "330522"))
     env.setdefault("ZHITONG__HTTP__PORT", str(args.port))
+    env.setdefault("ZHITONG__FEDERATION__ENABLED", "false")
     cfg = load_config(REPO_ROOT / "deploy" / "county" / "node.toml", env)
     print(f"[1/3] starting node {cfg.node.code} {cfg.node.name} in {cfg.node.data_dir} …",
           flush=True)
@@ -168,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--count", type=int, default=24)
     seed.set_defaults(fn=cmd_demo_seed)
 
+    certs = sub.add_parser("certs", help="federation certificates (mutual TLS)").add_subparsers(
+        dest="cmd", required=True)
+    init = certs.add_parser("init", help="create the CA if absent and a certificate per node")
+    init.add_argument("--dir", required=True, help="root folder: ca/ and one folder per node")
+    init.add_argument("--node", action="append", required=True,
+                      help="division code of a node (repeat)")
+    init.add_argument("--host", action="append",
+                      help="a DNS name or IP the nodes are reached at (repeat); "
+                           "default localhost, 127.0.0.1")
+    init.set_defaults(fn=cmd_certs_init)
+
     up = sub.add_parser("up", help="run the local demo")
     up.add_argument("--data-dir", default="var/up")
     up.add_argument("--port", type=int, default=8522)
@@ -182,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))
-    except ConfigError as exc:
+    except (ConfigError, CertError) as exc:
         print(f"zhitong: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

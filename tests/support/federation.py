@@ -73,10 +73,11 @@ def make_certs(root: Path, codes: list[str], clock: FakeClock) -> None:
 
 @asynccontextmanager
 async def federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock,
-                     *, start: tuple[str, ...] | None = None, **fed: Any
+                     *, start: tuple[str, ...] | None = None,
+                     ports: Mapping[str, int] | None = None, **fed: Any
                      ) -> AsyncIterator[dict[str, FedNode]]:
     """Start the nodes of `topology` (code → parent) in this event loop; stop them after."""
-    ports = {code: free_port() for code in topology}
+    ports = ports or {code: free_port() for code in topology}
     make_certs(root, list(topology), clock)
     nodes: dict[str, FedNode] = {}
     try:

@@ -144,3 +144,14 @@ def test_up_reaches_ready_and_keeps_data_across_restarts(tmp_path: Path) -> None
 @pytest.mark.parametrize("args", [["node", "run"], ["nonsense"]])
 def test_usage_errors(args: list[str]) -> None:
     assert run(*args).returncode == 2
+
+
+def test_federation_refuses_to_start_without_certificates(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, free_port())
+    with cfg.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[federation]\nenabled = true\ngrpc_port = {free_port()}\n'
+                 f'parent_address = "127.0.0.1:{free_port()}"\n')
+    result = run("node", "run", "--config", str(cfg))
+    assert result.returncode != 0
+    assert "cannot start federation without valid certificates" in result.stderr
+    assert "insecure" in result.stderr

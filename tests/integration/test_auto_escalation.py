@@ -1,0 +1,52 @@
+"""The configured rule: a red light plus N urges escalates automatically."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from node.domain.lifecycle import Triage, Urge
+from node.runtime import auto_escalate
+from tests.conftest import STAFF
+from tests.support.clock import FakeClock
+from tests.support.data import submit_cmd
+from tests.support.federation import federation
+
+LEADER = STAFF["leader"]
+
+
+async def test_red_light_and_three_urges_escalate_and_reach_the_parent(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    topology = {"330000": None, "330500": "330000", "330522": "330500"}
+    async with federation(tmp_path, topology, clock, start=("330500", "330522"),
+                          auto_escalate_after_urges=3) as fed:
+        county, city = fed["330522"], fed["330500"]
+        hot, _ = county.issues.submit(LEADER, submit_cmd(title="红灯且多次催办"))
+        calm, _ = county.issues.submit(LEADER, submit_cmd(title="红灯但未催办"))
+        fresh, _ = county.issues.submit(LEADER, submit_cmd(title="催办但未超期"))
+        for issue in (hot, calm):
+            county.issues.act(LEADER, issue.id, Triage(tags=()))
+        for _ in range(3):
+            county.issues.act(LEADER, hot.id, Urge())
+            county.issues.act(LEADER, fresh.id, Urge())
+        assert county.issues.auto_escalation_candidates(3) == []  # nothing is red yet
+        clock.advance(timedelta(days=10))  # past every dispatch deadline: all red
+        county.issues.act(LEADER, fresh.id, Triage(tags=()))  # still red; 3 urges too
+        assert sorted(county.issues.auto_escalation_candidates(3)) == sorted([hot.id, fresh.id])
+
+        stop = asyncio.Event()
+        rule = asyncio.create_task(auto_escalate(county.node, stop, period_s=0.05))
+        deadline = time.monotonic() + 10
+        while county.transfers.outbox_status(timedelta(hours=1))["destinations"].get(
+                "330500", {}).get("depth", 0) < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)  # polling interval inside a deadline
+        stop.set()
+        await rule
+        assert (await county.drain("330500")).delivered == 2
+        assert city.issues.get(LEADER, hot.id).issue.owner == "330500"
+        assert county.issues.get(LEADER, calm.id).issue.owner == "330522"
+        assert county.issues.auto_escalation_candidates(3) == []  # not twice

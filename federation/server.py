@@ -37,9 +37,11 @@ T = TypeVar("T")
 
 
 class FederationServicer(pb_grpc.FederationServicer):
-    def __init__(self, transfers: TransferService, *, insecure: bool) -> None:
+    def __init__(self, transfers: TransferService, *, insecure: bool,
+                 watermark: Callable[[str], int] | None = None) -> None:
         self.transfers = transfers
         self.insecure = insecure
+        self.watermark = watermark
 
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any], claimed: str) -> str:
         if self.insecure:
@@ -109,6 +111,21 @@ class FederationServicer(pb_grpc.FederationServicer):
         return await self._run(context, work)
 
 
+    async def Watermark(self, request: pb.WatermarkRequest,
+                        context: grpc.aio.ServicerContext[Any, Any]) -> pb.WatermarkResponse:
+        async def work() -> pb.WatermarkResponse:
+            caller = self._caller(context, "")
+            if self.insecure or caller not in self.transfers.children:
+                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
+                             "only a configured child, with its certificate, may ask")
+            if self.watermark is None:
+                raise _Abort(grpc.StatusCode.UNIMPLEMENTED, "this node runs no event streams")
+            through = await asyncio.to_thread(self.watermark, caller)
+            return pb.WatermarkResponse(through=through)
+
+        return await self._run(context, work)
+
+
 class _Abort(Exception):
     def __init__(self, code: grpc.StatusCode, detail: str) -> None:
         super().__init__(detail)
@@ -127,6 +144,7 @@ def build_server(
     *,
     address: str,
     credentials: grpc.ServerCredentials | None,
+    watermark: Callable[[str], int] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A gRPC server with the Federation, health and reflection services; returns the port."""
     server = grpc.aio.server(options=[
@@ -136,7 +154,8 @@ def build_server(
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ])
     pb_grpc.add_FederationServicer_to_server(  # type: ignore[no-untyped-call]
-        FederationServicer(transfers, insecure=credentials is None), server)
+        FederationServicer(transfers, insecure=credentials is None, watermark=watermark),
+        server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -176,7 +176,7 @@ class TransferService:
             assert issue is not None
             event = event_from_json(row.event)
             repo.update_issue(conn, evolve(issue, event), expected_version=issue.version)
-            repo.append_event(conn, self.node, event)
+            repo.append_event(conn, self.node, event, own=True)
             tx.finish_outgoing(conn, transfer_id, status=tx.DELIVERED, now=now,
                                response=response)
             self._reset(conn, row.destination, now)
@@ -246,20 +246,20 @@ class TransferService:
                 raise Conflict("移交的诉求版本落后于本节点记录",
                                "the transferred issue is older than this node's copy")
             issue = evolve(t.issue, t.transfer)
-            new_events = [(e, n) for e, n in t.history
+            new_events = [(e, n, False) for e, n in t.history
                           if existing is None or e.version > existing.version]
-            new_events.append((t.transfer, t.transfer_node))
+            new_events.append((t.transfer, t.transfer_node, False))
             if kind is Action.ESCALATE:
                 received = decide(issue, Receive(came_from=caller), actor=self.actor, now=now,
                                   rules=self.rules)
                 issue = evolve(issue, received)
-                new_events.append((received, self.node))
+                new_events.append((received, self.node, True))
             if existing is None:
                 repo.insert_issue(conn, issue)
             else:
                 repo.update_issue(conn, issue, expected_version=existing.version)
-            for event, writer in new_events:
-                repo.append_event(conn, writer, event)
+            for event, writer, own in new_events:
+                repo.append_event(conn, writer, event, own=own)
             response = {
                 "transfer_id": t.transfer_id, "issue_id": issue.id, "new_owner": self.node,
                 "number": issue.number, "version": issue.version, "accepted_at": ts(now),

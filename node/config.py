@@ -195,6 +195,30 @@ def _check_address(value: str) -> None:
         raise ValueError(f"{value!r} is not host:port")
 
 
+class NatsSection(_Section):
+    """This node's connection to its tier's NATS server (JetStream domain zt<code>)."""
+
+    enabled: bool = False
+    url: str = "nats://127.0.0.1:4222"
+    user: str | None = None  # default node<code>
+    password: str | None = None
+    password_file: Path | None = None  # preferred in production (mode 0600)
+    publish_window: int = Field(default=256, ge=1, le=10_000)
+    reconcile_every_s: float = Field(default=30.0, gt=0, le=86_400)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("nats://", "tls://")):
+            raise ValueError("nats.url must be nats://host:port or tls://host:port")
+        return value
+
+    def secret(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password
+
+
 class Config(_Section):
     node: NodeSection
     database: DatabaseSection = DatabaseSection()
@@ -207,6 +231,7 @@ class Config(_Section):
     metrics: MetricsSection = MetricsSection()
     security: SecuritySection = SecuritySection()
     federation: FederationSection = FederationSection()
+    nats: NatsSection = NatsSection()
 
     @model_validator(mode="after")
     def _federation_matches_node(self) -> Config:

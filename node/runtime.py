@@ -17,19 +17,31 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
+import nats
 import uvicorn
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from sqlalchemy import Engine
 
+from federation import codec
 from federation.certs import CertError, TlsMaterial, channel_options, load_tls
+from federation.nats.config import node_user
+from federation.nats.streams import Place, ensure_streams
+from federation.replication import Publisher, Reconciler, Replicator
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
+from federation.summaries import Summaries
 from federation.transfers import Backoff, TransferService
+from federation.wire.v1 import federation_pb2 as pb
+from federation.wire.v1 import federation_pb2_grpc as pb_grpc
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
 from node.app.ports import Clock
 from node.app.service import AccountService, IssueService
 from node.config import Config
+from node.domain.issue import Event, Issue
+from node.domain.validation import parent_of
 from node.store import migrate
 from node.store.db import make_engine
 from node.store.repo import Store
@@ -121,12 +133,37 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
 class Federation:
     """The node's gRPC server and its outbox senders, as one async lifecycle."""
 
-    def __init__(self, node: Node, tls: TlsMaterial | None) -> None:
+    def __init__(self, node: Node, tls: TlsMaterial | None,
+                 watermark: Callable[[str], int] | None = None) -> None:
         self.node = node
         self.tls = tls
+        self.watermark = watermark
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.senders: dict[str, Sender] = {}
+        self.peers: dict[str, str] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _stub(self, peer: str) -> pb_grpc.FederationStub:
+        if peer not in self._channels:
+            self._channels[peer] = self._channel_factory(self.peers[peer], peer)()
+        return pb_grpc.FederationStub(self._channels[peer])  # type: ignore[no-untyped-call]
+
+    async def fetch(self, peer: str, issue_id: str, after_version: int
+                    ) -> tuple[Issue, list[tuple[Event, str]]]:
+        """An issue's events after `after_version` from a peer (gap repair)."""
+        reply = await self._stub(peer).Fetch(
+            pb.FetchRequest(issue_id=issue_id, after_version=after_version),
+            timeout=self.node.config.federation.call_timeout_ms / 1000)
+        return codec.fetch_response_from_pb(reply)
+
+    async def parent_watermark(self) -> int:
+        parent = self.node.config.node.parent
+        if parent is None or parent not in self.peers:
+            return 0
+        reply = await self._stub(parent).Watermark(
+            pb.WatermarkRequest(), timeout=self.node.config.federation.call_timeout_ms / 1000)
+        return int(reply.through)
 
     def _channel_factory(self, address: str, peer: str) -> Callable[[], grpc.aio.Channel]:
         options: list[tuple[str, int | str]] = [
@@ -152,12 +189,14 @@ class Federation:
         address = f"{fed.grpc_host}:{fed.grpc_port}"
         self.server, self.port = build_server(
             self.node.transfers, address=address,
-            credentials=self.tls.server_credentials() if self.tls else None)
+            credentials=self.tls.server_credentials() if self.tls else None,
+            watermark=self.watermark)
         await self.server.start()
         await mark_serving(self.server)
         peers = dict(fed.children)
         if cfg.node.parent and fed.parent_address:
             peers[cfg.node.parent] = fed.parent_address
+        self.peers = peers
         loop = asyncio.get_running_loop()
         for peer, peer_address in peers.items():
             sender = Sender(
@@ -179,8 +218,86 @@ class Federation:
     async def stop(self) -> None:
         for sender in self.senders.values():
             await sender.close()
+        for channel in self._channels.values():
+            await channel.close()
         if self.server is not None:
             await self.server.stop(grace=2)
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def place_of(config: Config) -> Place:
+    code, parent = config.node.code, config.node.parent
+    ancestors: list[str] = []
+    while parent is not None:
+        ancestors.append(parent)
+        parent = parent_of(parent)
+    children = tuple(config.node.children)
+    return Place(code=code, ancestors=tuple(ancestors), children=children,
+                 subtree=(code, *children) if config.node.level == "city" else (code,),
+                 full_children=config.node.level != "province")
+
+
+class Streams:
+    """The node's NATS side: publish its log, apply what flows in, summaries, reconcile."""
+
+    def __init__(self, node: Node, federation: Federation | None = None) -> None:
+        cfg = node.config
+        store = node.services.issues.store
+        self.node = node
+        self.place = place_of(cfg)
+        self.federation = federation
+        self.publisher = Publisher(store, cfg.node.code, window=cfg.nats.publish_window)
+        self.replicator = Replicator(store, self.place, node.services.issues.clock,
+                                     fetch=federation.fetch if federation else None,
+                                     parent=cfg.node.parent)
+        self.summaries = Summaries(store, self.place, node.services.issues.clock,
+                                   node.services.issues.rules.calendar,
+                                   children_send_summaries=cfg.node.level == "province")
+        # Only a full-replication link has a watermark to compare with: the parent of a
+        # county (a city) applies the county's whole stream; a province applies nothing of
+        # a city's (summary profile), so a city must not re-publish against it.
+        self.reconciler = (Reconciler(store, cfg.node.code, federation.parent_watermark)
+                           if federation is not None and cfg.node.level == "county" else None)
+        self.nc: NATS | None = None
+
+    async def _reconnected(self) -> None:
+        # Pull subscriptions can go silent after a reconnect (nats.py #504): start afresh.
+        self.replicator.resubscribe.set()
+        self.publisher.wake.set()
+
+    async def connect(self) -> JetStreamContext:
+        cfg = self.node.config
+        self.nc = await nats.connect(
+            cfg.nats.url, user=cfg.nats.user or node_user(cfg.node.code),
+            password=cfg.nats.secret(), name=f"zhitong-{cfg.node.code}",
+            max_reconnect_attempts=-1, reconnect_time_wait=1, allow_reconnect=True,
+            connect_timeout=5, reconnected_cb=self._reconnected)
+        js = self.nc.jetstream()
+        await ensure_streams(js, self.place)
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self.publisher.wake.set)
+            loop.call_soon_threadsafe(self.summaries.changed.set)
+
+        self.node.services.issues.store.after_commit.append(wake)
+        return js
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        cfg = self.node.config
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.publisher.run(js, stop))
+            tg.create_task(self.replicator.run(js, stop))
+            tg.create_task(self.summaries.run(js, stop))
+            if self.reconciler is not None:
+                tg.create_task(self.reconciler.run(stop, self.publisher.wake,
+                                                   period_s=cfg.nats.reconcile_every_s))
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.drain()
 
 
 def _threadsafe_wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event
@@ -242,10 +359,19 @@ async def run(node: Node) -> None:
     server = uvicorn.Server(uvicorn.Config(node.app, host=cfg.http.host, port=cfg.http.port,
                                            log_level="warning", lifespan="off"))
     stop = asyncio.Event()
-    federation = None
+    federation = streams = js = None
+    watermark = None
+    if cfg.nats.enabled:
+        store = node.services.issues.store
+        watermark = Replicator(store, place_of(cfg), node.services.issues.clock).watermark
     if cfg.federation.enabled:
-        federation = Federation(node, federation_tls(cfg, node.services.issues.clock))
+        federation = Federation(node, federation_tls(cfg, node.services.issues.clock),
+                                watermark=watermark)
         await federation.start()
+    if cfg.nats.enabled:
+        streams = Streams(node, federation)
+        js = await streams.connect()
+        node.services.summary_source.append(streams.summaries)
     log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
              cfg.node.name, cfg.http.host, cfg.http.port,
              node.engine.url.render_as_string(hide_password=True))
@@ -262,7 +388,11 @@ async def run(node: Node) -> None:
             if federation is not None:
                 tg.create_task(federation.run_senders(stop))
                 tg.create_task(auto_escalate(node, stop))
+            if streams is not None and js is not None:
+                tg.create_task(streams.run(js, stop))
     finally:
+        if streams is not None:
+            await streams.close()
         if federation is not None:
             await federation.stop()
         node.engine.dispose()

@@ -55,6 +55,7 @@ from node.domain.lifecycle import (
 )
 from node.domain.metrics import IssueFacts, Metrics, compute_metrics
 from node.domain.sampling import RevisitSample, draw_revisit_sample, make_seed
+from node.domain.summary import Summary, summarize, summary_line
 from node.domain.validation import check_text, validate_credit_code
 from node.store import repo, transfers, users
 from node.store.repo import IssueFilter, Store, StoredEvent
@@ -155,7 +156,7 @@ class IssueService:
                     rules=self.rules,
                 )
                 repo.insert_issue(conn, issue)
-                repo.append_event(conn, self.node, event)
+                repo.append_event(conn, self.node, event, own=True)
                 if idempotency_key is not None:
                     conn.execute(
                         insert(submissions).values(
@@ -214,7 +215,7 @@ class IssueService:
             event = decide(issue, command, actor=principal.actor, now=now, rules=self.rules)
             new = evolve(issue, event)
             repo.update_issue(conn, new, expected_version=issue.version)
-            repo.append_event(conn, self.node, event)
+            repo.append_event(conn, self.node, event, own=True)
         return new
 
     # ----------------------------------------------------------------- reads
@@ -287,6 +288,13 @@ class IssueService:
                 and (i.state, Action.ESCALATE) in TRANSITIONS
                 and transfers.pending_for_issue(conn, i.id) is None
             ]
+
+    def local_summary(self) -> Summary:
+        """This node's summary from its own store (when no event streams run)."""
+        now = self.clock.now()
+        with self.store.read() as conn:
+            lines = [summary_line(i, now, self.rules.calendar) for i in repo.all_issues(conn)]
+        return summarize(self.node, lines, now=now, by_origin=True)
 
     def metrics(self, principal: Principal) -> Metrics:
         require(principal, VIEW_METRICS)

@@ -8,7 +8,7 @@ the snapshot row, its tag rows and its event together, or nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +55,7 @@ class StoredEvent:
     event_id: str
     node: str
     event: Event
+    writer_seq: int | None = None
 
 
 def event_id_of(issue_id: str, version: int) -> str:
@@ -71,15 +72,20 @@ class Store:
         # fairer and cheaper than SQLite's busy handler, which polls with growing sleeps
         # and starves unlucky writers (p99 of 8 concurrent writers: 549 ms without it).
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        #: Called (from the writing thread) after every committed write: wakes the
+        #: publisher and the summary task without polling.
+        self.after_commit: list[Callable[[], None]] = []
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         if self._write_lock is None:
             with self.engine.begin() as conn:
                 yield conn
-            return
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        else:
+            with self._write_lock, self.engine.begin() as conn:
+                yield conn
+        for listener in self.after_commit:
+            listener()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -310,8 +316,26 @@ def all_issues(conn: Connection) -> Iterable[Issue]:
 _INSERT_EVENT = insert(events)
 
 
-def append_event(conn: Connection, node: str, event: Event) -> int:
+WRITER_SEQ = "writer_seq"
+
+
+def append_event(
+    conn: Connection,
+    writer: str,
+    event: Event,
+    *,
+    writer_seq: int | None = None,
+    own: bool = False,
+) -> int:
+    """Append one event to the local log; returns its local `seq`.
+
+    `own`: this node wrote it — it gets the next writer_seq and waits to be published.
+    Otherwise it is replicated from `writer` (with the writer's `writer_seq` when known)
+    and is never published again by this node.
+    """
     seq = next_counter(conn, EVENT_SEQ)
+    if own:
+        writer_seq = next_counter(conn, WRITER_SEQ)
     conn.execute(
         _INSERT_EVENT,
         {
@@ -319,12 +343,13 @@ def append_event(conn: Connection, node: str, event: Event) -> int:
             "event_id": event_id_of(event.issue_id, event.version),
             "issue_id": event.issue_id,
             "version": event.version,
-            "node": node,
+            "node": writer,
             "kind": event.kind,
             "actor": event.actor.label(),
             "at": event.at,
             "payload": dict(event.payload),
-            "published": False,
+            "published": not own,
+            "writer_seq": writer_seq,
         },
     )
     return seq
@@ -336,6 +361,7 @@ def _stored(row: Any) -> StoredEvent:
         seq=m["seq"],
         event_id=m["event_id"],
         node=m["node"],
+        writer_seq=m["writer_seq"],
         event=Event(
             issue_id=m["issue_id"],
             version=m["version"],
@@ -359,3 +385,36 @@ def events_after(conn: Connection, seq: int, limit: int) -> list[StoredEvent]:
         select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
     ).all()
     return [_stored(r) for r in rows]
+
+
+def unpublished(conn: Connection, limit: int) -> list[StoredEvent]:
+    """This node's own events not yet acknowledged by the broker, in writer order."""
+    rows = conn.execute(
+        select(events)
+        .where(events.c.published.is_(False))
+        .order_by(events.c.writer_seq)
+        .limit(limit)
+    ).all()
+    return [_stored(r) for r in rows]
+
+
+def mark_published(conn: Connection, seqs: list[int]) -> None:
+    conn.execute(update(events).where(events.c.seq.in_(seqs)).values(published=True))
+
+
+def mark_unpublished_from(conn: Connection, writer: str, writer_seq: int) -> int:
+    """Re-send this node's events after `writer_seq` (reconciliation found them missing)."""
+    result = conn.execute(
+        update(events)
+        .where(events.c.node == writer, events.c.writer_seq > writer_seq,
+               events.c.published.is_(True))
+        .values(published=False)
+    )
+    return int(result.rowcount)
+
+
+def max_writer_seq(conn: Connection, writer: str) -> int:
+    value = conn.execute(
+        select(func.max(events.c.writer_seq)).where(events.c.node == writer)
+    ).scalar_one()
+    return int(value or 0)

@@ -132,7 +132,12 @@ events = Table(
     Column("at", TS, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("published", Boolean, nullable=False, default=False),
+    # The writer's own gapless sequence of the events it wrote (its stream order). Local
+    # events get the next value; replicated ones keep the writer's. The parent's
+    # replication mark per writer is compared with it to find what to re-send.
+    Column("writer_seq", Integer),
     UniqueConstraint("issue_id", "version"),
+    UniqueConstraint("node", "writer_seq"),
     Index(None, "published", "seq"),
 )
 
@@ -228,4 +233,32 @@ destinations = Table(
     Column("last_error", Text),
     Column("last_attempt_at", TS),
     Column("last_success_at", TS),
+)
+
+
+# ----------------------------------------------------------------------------- streams
+#
+# What this node has applied of each writer's event stream: every writer_seq up to and
+# including `through_seq` has been seen (applied or found to be a duplicate).
+replication_marks = Table(
+    "replication_marks",
+    metadata,
+    Column("writer", String(6), primary_key=True),
+    Column("through_seq", Integer, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Messages that cannot be applied (malformed, or refused after max deliveries) are parked
+# here and acknowledged, so that one poison message never blocks the rest.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(64), nullable=False),
+    Column("stream_seq", Integer, nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("at", TS, nullable=False),
+    UniqueConstraint("stream", "stream_seq"),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -79,6 +79,8 @@ class Services:
     transfers: TransferService
     notify: Callable[[str], None] = lambda _destination: None  # wake a peer's sender
     stuck_after: timedelta = timedelta(hours=1)
+    #: the node's live subtree summary (set when event streams run)
+    summary_source: list[Any] = field(default_factory=list)
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -306,6 +308,20 @@ def return_down(key: str, body: ReturnIn, p: PrincipalDep, s: ServicesDep,
     s.notify(view.issue.came_from or "")
     response.headers["X-Transfer-Id"] = transfer_id
     return _out(s, p, view.issue, view.light)
+
+
+@router.get("/summary", tags=["metrics"])
+def summary(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """The node's subtree summary (counts, lights, rates, overdue numbers and titles, top
+    tags; per child unit). No enterprise data: this is what the province sees."""
+    require(principal, VIEW_METRICS)
+    if services.summary_source:
+        source = services.summary_source[0]
+        latest = source.latest or source.compute()
+    else:
+        latest = services.issues.local_summary()
+    result: dict[str, Any] = latest.to_dict()
+    return result
 
 
 @router.get("/federation/outbox", tags=["federation", "operations"])

@@ -172,3 +172,13 @@ class FetchResponse(_message.Message):
     issue: IssueSnapshot
     history: _containers.RepeatedCompositeFieldContainer[Event]
     def __init__(self, issue: _Optional[_Union[IssueSnapshot, _Mapping]] = ..., history: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class WatermarkRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatermarkResponse(_message.Message):
+    __slots__ = ("through",)
+    THROUGH_FIELD_NUMBER: _ClassVar[int]
+    through: int
+    def __init__(self, through: _Optional[int] = ...) -> None: ...

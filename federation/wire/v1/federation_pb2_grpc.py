@@ -49,6 +49,11 @@ class FederationStub:
                 request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.FetchRequest.SerializeToString,
                 response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.FetchResponse.FromString,
                 _registered_method=True)
+        self.Watermark = channel.unary_unary(
+                '/zhitong.v1.Federation/Watermark',
+                request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -75,6 +80,15 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watermark(self, request, context):
+        """How far the called (parent) node has applied the caller's event stream: every event
+        the caller wrote up to writer_seq `through` has been seen. The child re-publishes
+        what lies beyond, so the broker's short duplicate window is never relied upon.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +106,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Fetch,
                     request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.FetchRequest.FromString,
                     response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.FetchResponse.SerializeToString,
+            ),
+            'Watermark': grpc.unary_unary_rpc_method_handler(
+                    servicer.Watermark,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +194,33 @@ class Federation:
             '/zhitong.v1.Federation/Fetch',
             federation_dot_wire_dot_v1_dot_federation__pb2.FetchRequest.SerializeToString,
             federation_dot_wire_dot_v1_dot_federation__pb2.FetchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watermark(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhitong.v1.Federation/Watermark',
+            federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.FromString,
             options,
             channel_credentials,
             insecure,

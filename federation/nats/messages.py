@@ -1,0 +1,89 @@
+"""The event message on the streams: JSON, one event, with the writer's sequence.
+
+Decoding is a boundary like any other: the message must be a JSON object of bounded size
+with the expected fields and types, a known event kind, division codes that validate and
+an event id that matches issue and version; anything else raises `MessageError` and the
+message goes to the dead-letter table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from federation.codec import EVENT_KINDS, MAX_ID, MAX_PAYLOAD_BYTES
+from node.domain.errors import ValidationError
+from node.domain.issue import Actor, Event
+from node.domain.lifecycle import ts
+from node.domain.validation import validate_division_code
+from node.store.repo import StoredEvent, event_id_of
+
+MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 4096
+
+
+class MessageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventMessage:
+    event: Event
+    writer: str
+    writer_seq: int
+    origin: str
+
+    @property
+    def event_id(self) -> str:
+        return event_id_of(self.event.issue_id, self.event.version)
+
+
+def encode(stored: StoredEvent, origin: str) -> bytes:
+    e = stored.event
+    return json.dumps({
+        "event_id": stored.event_id, "issue_id": e.issue_id, "version": e.version,
+        "kind": e.kind, "actor": e.actor.label(), "at": ts(e.at), "payload": dict(e.payload),
+        "writer": stored.node, "writer_seq": stored.writer_seq, "origin": origin,
+    }, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _field(data: dict[str, Any], name: str, kind: type) -> Any:
+    value = data.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise MessageError(f"field {name!r} missing or not {kind.__name__}")
+    return value
+
+
+def decode(raw: bytes) -> EventMessage:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("not a JSON object")
+    issue_id = _field(data, "issue_id", str)
+    version = _field(data, "version", int)
+    kind = _field(data, "kind", str)
+    payload = _field(data, "payload", dict)
+    writer_seq = _field(data, "writer_seq", int)
+    if len(issue_id) > MAX_ID or not issue_id.isascii() or version < 1 or writer_seq < 1:
+        raise MessageError("bad issue id, version or writer_seq")
+    if kind not in EVENT_KINDS or not isinstance(payload.get("state"), str):
+        raise MessageError(f"unknown event kind {kind[:30]!r} or payload without state")
+    if _field(data, "event_id", str) != event_id_of(issue_id, version):
+        raise MessageError("event_id does not match issue and version")
+    try:
+        writer = validate_division_code(_field(data, "writer", str))
+        origin = validate_division_code(_field(data, "origin", str))
+        actor = Actor.parse(_field(data, "actor", str))
+        at = datetime.fromisoformat(_field(data, "at", str))
+    except (ValidationError, ValueError) as exc:
+        raise MessageError(f"bad writer, origin, actor or time: {exc}") from None
+    if at.tzinfo is None:
+        raise MessageError("naive timestamp")
+    event = Event(issue_id=issue_id, version=version, kind=kind, actor=actor, at=at,
+                  payload=payload)
+    return EventMessage(event=event, writer=writer, writer_seq=writer_seq, origin=origin)

@@ -1,0 +1,112 @@
+"""Stream names, subjects and their idempotent setup in each node's JetStream domain.
+
+Per node `c` (domain `zt<c>`):
+* `ZT_EV_<c>` — c's own event log, subjects `zt.<c>.ev.<origin>.<issue id>`, limits
+  retention with a long max age (WorkQueue/Interest origins lose data over leaf links).
+  Created once, never re-created (nats-server #6206).
+* `ZT_IN_<c>` — what c applies, sourced over leaf links via `$JS.<domain>.API`: every
+  child's log in full where the link's profile is full (county → city), nothing of it
+  where the profile is summary (city → province), and from every ancestor only the events
+  of issues that originated in c's subtree (status flowing down).
+* `ZT_SUM_<c>` — KV-style summaries (one message per subject kept): c's own subtree
+  summary on `zt.<c>.sum`, plus its children's, sourced. City → province carries only these
+  summaries, never enterprise data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    DiscardPolicy,
+    ExternalStream,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+)
+from nats.js.errors import NotFoundError
+
+from federation.nats.config import domain_of
+
+TEN_YEARS_S = 10 * 365 * 24 * 3600.0
+
+
+def events_stream(code: str) -> str:
+    return f"ZT_EV_{code}"
+
+
+def inbound_stream(code: str) -> str:
+    return f"ZT_IN_{code}"
+
+
+def summary_stream(code: str) -> str:
+    return f"ZT_SUM_{code}"
+
+
+def event_subject(writer: str, origin: str, issue_id: str) -> str:
+    return f"zt.{writer}.ev.{origin}.{issue_id}"
+
+
+def summary_subject(code: str) -> str:
+    return f"zt.{code}.sum"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Place:
+    """Where a node sits: its ancestors (nearest first), children and subtree codes."""
+
+    code: str
+    ancestors: tuple[str, ...]
+    children: tuple[str, ...]
+    subtree: tuple[str, ...]  # the node itself and every unit below it
+    # The replication profile of the links below: True — children replicate in full
+    # (county → city); False — children send only summaries (city → province).
+    full_children: bool = True
+
+
+def _external(code: str) -> ExternalStream:
+    return ExternalStream(api=f"$JS.{domain_of(code)}.API")
+
+
+def inbound_sources(place: Place) -> list[StreamSource]:
+    sources = [StreamSource(name=events_stream(c), external=_external(c))
+               for c in place.children if place.full_children]
+    for ancestor in place.ancestors:
+        for origin in place.subtree:
+            sources.append(StreamSource(
+                name=events_stream(ancestor), external=_external(ancestor),
+                filter_subject=f"zt.{ancestor}.ev.{origin}.>"))
+    return sources
+
+
+def stream_configs(place: Place) -> Sequence[StreamConfig]:
+    common = {"retention": RetentionPolicy.LIMITS, "storage": StorageType.FILE,
+              "discard": DiscardPolicy.OLD, "max_age": TEN_YEARS_S}
+    return (
+        StreamConfig(name=events_stream(place.code), subjects=[f"zt.{place.code}.ev.>"],
+                     duplicate_window=120.0, **common),  # type: ignore[arg-type]
+        StreamConfig(name=inbound_stream(place.code), sources=inbound_sources(place) or None,
+                     **common),  # type: ignore[arg-type]
+        StreamConfig(name=summary_stream(place.code), subjects=[summary_subject(place.code)],
+                     max_msgs_per_subject=1,
+                     sources=[StreamSource(name=summary_stream(c), external=_external(c))
+                              for c in place.children] or None,
+                     **common),  # type: ignore[arg-type]
+    )
+
+
+async def ensure_streams(js: JetStreamContext, place: Place) -> None:
+    """Create missing streams; update sources of existing ones; never delete or re-create."""
+    for config in stream_configs(place):
+        try:
+            info = await js.stream_info(config.name or "")
+        except NotFoundError:
+            await js.add_stream(config)
+            continue
+        current = info.config
+        if (current.sources or []) != (config.sources or []) and config.name != events_stream(
+                place.code):
+            await js.update_stream(config)

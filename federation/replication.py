@@ -1,0 +1,355 @@
+"""Event streams at run time: publish the node's log, apply what flows in, reconcile.
+
+* **Publisher** — the SQL event table is the truth and the outbox. Own events not yet
+  acknowledged by the broker (`published = false`) are published in writer order with the
+  event id as `Nats-Msg-Id`; only a PubAck counts, and the flag is set after it. A crash in
+  between re-publishes: the broker drops repeats inside its window, the appliers beyond it.
+* **Replicator** — a durable pull consumer on the node's inbound stream. Each message is
+  applied in one transaction and acknowledged only after the commit: a version at or below
+  the replica's is a duplicate (ack), the next version is applied, a higher one is a gap
+  repaired by a gRPC Fetch from a peer. An event must be written by the issue's current
+  owner, and nothing from outside ever changes an issue this node owns. Malformed messages
+  and ones still failing after `MAX_DELIVER` deliveries go to the dead-letter table.
+* **Reconciler** — asks the parent how far it has applied this node's stream
+  (gRPC Watermark) and marks everything beyond as unpublished, so the publisher re-sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import FetchTimeoutError
+from sqlalchemy import func, insert, select, update
+
+from federation.nats import messages
+from federation.nats.streams import Place, event_subject, inbound_stream
+from node.app.ports import Clock
+from node.domain.issue import Event, Issue
+from node.domain.lifecycle import create, evolve
+from node.store import repo
+from node.store.repo import Store
+from node.store.schema import dead_letters, events, issues, replication_marks
+
+log = logging.getLogger("zhitong.federation.streams")
+
+MAX_DELIVER = 20
+FETCH_BATCH = 256
+
+Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
+
+
+# --------------------------------------------------------------------------- publisher
+
+
+class Publisher:
+    def __init__(self, store: Store, code: str, *, window: int = 256) -> None:
+        self.store = store
+        self.code = code
+        self.window = window
+        self.wake = asyncio.Event()
+
+    def _pending(self) -> list[tuple[repo.StoredEvent, str]]:
+        with self.store.read() as conn:
+            found = repo.unpublished(conn, self.window)
+            origins = dict(conn.execute(
+                select(issues.c.id, issues.c.origin)
+                .where(issues.c.id.in_({s.event.issue_id for s in found}))).all())
+        return [(s, origins[s.event.issue_id]) for s in found]
+
+    def _mark(self, seqs: list[int]) -> None:
+        with self.store.write() as conn:
+            repo.mark_published(conn, seqs)
+
+    async def publish_once(self, js: JetStreamContext) -> int:
+        pending = await asyncio.to_thread(self._pending)
+        if not pending:
+            return 0
+        results = await asyncio.gather(*(
+            js.publish(event_subject(self.code, origin, s.event.issue_id),
+                       messages.encode(s, origin), headers={"Nats-Msg-Id": s.event_id},
+                       timeout=5)
+            for s, origin in pending), return_exceptions=True)
+        done: list[int] = []
+        for (stored, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("publish of %s not acknowledged: %r", stored.event_id, result)
+                break  # keep writer order: the rest goes again next round
+            done.append(stored.seq)
+        if done:
+            await asyncio.to_thread(self._mark, done)
+        return len(done)
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event, *, poll_s: float = 0.2
+                  ) -> None:
+        while not stop.is_set():
+            try:
+                if await self.publish_once(js):
+                    continue
+            except Exception:
+                log.exception("publisher failed; retrying")
+            await _wait_any(stop, self.wake, poll_s)
+
+
+# --------------------------------------------------------------------------- replicator
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Applied:
+    outcome: str  # applied | duplicate | gap | owned | refused
+    detail: str = ""
+
+
+class Replicator:
+    def __init__(self, store: Store, place: Place, clock: Clock, *,
+                 fetch: Fetcher | None = None, parent: str | None = None,
+                 durable: str = "apply") -> None:
+        self.store = store
+        self.place = place
+        self.clock = clock
+        self.fetch = fetch
+        self.parent = parent
+        self.durable = durable
+        self.on_change: Callable[[], None] = lambda: None
+        self.resubscribe = asyncio.Event()
+        self.applied = 0
+        self.last_message_at = time.monotonic()
+
+    # ---- one event, one transaction
+
+    def apply(self, m: messages.EventMessage, *, subject_writer: str | None = None) -> Applied:
+        if subject_writer is not None and subject_writer != m.writer:
+            return Applied(outcome="refused", detail="writer differs from the subject")
+        with self.store.write() as conn:
+            local = repo.load_issue(conn, m.event.issue_id, for_update=True)
+            result = self._decide(local, m)
+            if result.outcome == "applied":
+                issue = create(m.event) if local is None else evolve(local, m.event)
+                if local is None:
+                    repo.insert_issue(conn, issue)
+                else:
+                    repo.update_issue(conn, issue, expected_version=local.version)
+                repo.append_event(conn, m.writer, m.event, writer_seq=m.writer_seq)
+            if result.outcome in ("applied", "duplicate", "owned"):
+                self._advance_mark(conn, m.writer, m.writer_seq)
+        return result
+
+    def _decide(self, local: Issue | None, m: messages.EventMessage) -> Applied:
+        e = m.event
+        if local is None:
+            if e.version != 1:
+                return Applied(outcome="gap", detail="unknown issue")
+            if e.kind != "submitted" or e.payload.get("owner") != m.writer:
+                return Applied(outcome="refused", detail="a new issue must come from its owner")
+            return Applied(outcome="applied")
+        if e.version <= local.version:
+            return Applied(outcome="duplicate")
+        if local.owner == self.place.code:
+            return Applied(outcome="owned", detail="this node owns the issue")
+        if e.version > local.version + 1:
+            return Applied(outcome="gap", detail=f"have v{local.version}, got v{e.version}")
+        if local.owner != m.writer:
+            return Applied(outcome="refused",
+                           detail=f"written by {m.writer}, but {local.owner} owns the issue")
+        return Applied(outcome="applied")
+
+    def _advance_mark(self, conn: Any, writer: str, writer_seq: int) -> None:
+        if writer not in self.place.children:
+            return  # only a child's full stream is contiguous
+        through = conn.execute(select(replication_marks.c.through_seq).where(
+            replication_marks.c.writer == writer)).scalar_one_or_none()
+        now = self.clock.now()
+        if through is None:
+            if writer_seq == 1:
+                conn.execute(insert(replication_marks).values(writer=writer, through_seq=1,
+                                                              updated_at=now))
+            return
+        if writer_seq == through + 1:
+            # also swallow what was already applied beyond (e.g. events that came by gRPC)
+            conn.execute(update(replication_marks).where(replication_marks.c.writer == writer)
+                         .values(through_seq=writer_seq, updated_at=now))
+
+    def watermark(self, writer: str) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(replication_marks.c.through_seq).where(
+                replication_marks.c.writer == writer)).scalar_one_or_none() or 0)
+
+    # ---- gap repair
+
+    async def repair(self, m: messages.EventMessage) -> bool:
+        """Fetch what the replica lacks from a peer and apply it; True if it worked."""
+        if self.fetch is None:
+            return False
+        peer = m.writer if m.writer in (*self.place.children, self.parent) else self.parent
+        if peer is None:
+            return False
+        local_version = await asyncio.to_thread(self._local_version, m.event.issue_id)
+        try:
+            _issue, history = await self.fetch(peer, m.event.issue_id, local_version)
+        except Exception as exc:
+            log.info("gap repair of %s from %s failed: %s", m.event.issue_id, peer, exc)
+            return False
+        for event, writer in history:
+            result = await asyncio.to_thread(
+                self.apply, messages.EventMessage(event=event, writer=writer, writer_seq=0,
+                                                  origin=m.origin))
+            if result.outcome in ("gap", "refused"):
+                return False
+        return True
+
+    def _local_version(self, issue_id: str) -> int:
+        with self.store.read() as conn:
+            issue = repo.load_issue(conn, issue_id)
+        return issue.version if issue else 0
+
+    # ---- the consumer loop
+
+    def _dead_letter(self, msg: Msg, error: str) -> None:
+        meta = msg.metadata
+        with self.store.write() as conn:
+            exists = conn.execute(select(func.count()).select_from(dead_letters).where(
+                dead_letters.c.stream == meta.stream,
+                dead_letters.c.stream_seq == meta.sequence.stream)).scalar_one()
+            if not exists:
+                conn.execute(insert(dead_letters).values(
+                    stream=meta.stream, stream_seq=meta.sequence.stream,
+                    subject=msg.subject[:200], error=error[:2000],
+                    data=msg.data[:65536].decode("utf-8", "replace"), at=self.clock.now()))
+        log.warning("dead-lettered %s #%d: %s", meta.stream, meta.sequence.stream, error)
+
+    async def handle(self, msg: Msg) -> None:
+        self.last_message_at = time.monotonic()
+        try:
+            m = messages.decode(msg.data)
+            writer_token = msg.subject.split(".")[1] if msg.subject.count(".") >= 4 else None
+            result = await asyncio.to_thread(self.apply, m, subject_writer=writer_token)
+            if result.outcome == "gap" and await self.repair(m):
+                result = await asyncio.to_thread(self.apply, m, subject_writer=writer_token)
+        except messages.MessageError as exc:
+            await asyncio.to_thread(self._dead_letter, msg, f"malformed: {exc}")
+            await msg.term()
+            return
+        except (KeyError, ValueError, TypeError) as exc:
+            await asyncio.to_thread(self._dead_letter, msg, f"does not apply: {exc!r}")
+            await msg.term()
+            return
+        if result.outcome in ("applied", "duplicate", "owned"):
+            if result.outcome == "owned":
+                log.warning("ignored %s: %s", m.event_id, result.detail)
+            await msg.ack_sync()
+            if result.outcome == "applied":
+                self.applied += 1
+                self.on_change()
+        elif result.outcome == "refused":
+            await asyncio.to_thread(self._dead_letter, msg, f"refused: {result.detail}")
+            await msg.term()
+        elif msg.metadata.num_delivered >= MAX_DELIVER:
+            await asyncio.to_thread(self._dead_letter, msg, f"gap not repaired: {result.detail}")
+            await msg.term()
+        else:
+            await msg.nak(delay=min(30.0, 0.5 * msg.metadata.num_delivered))
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
+                  watchdog_s: float = 30.0) -> None:
+        """Fetch in a loop; re-create the subscription when it goes silent (nats.py #504)."""
+        stream = inbound_stream(self.place.code)
+        while not stop.is_set():
+            try:
+                sub = await js.pull_subscribe(
+                    "", durable=self.durable, stream=stream,
+                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+                                          max_deliver=MAX_DELIVER + 5,
+                                          deliver_policy=DeliverPolicy.ALL,
+                                          max_ack_pending=4 * FETCH_BATCH))
+            except Exception as exc:
+                log.info("inbound consumer not ready (%s); retrying", exc)
+                await _wait_any(stop, asyncio.Event(), 1.0)
+                continue
+            healthy_until = time.monotonic() + watchdog_s
+            self.resubscribe.clear()
+            while (not stop.is_set() and not self.resubscribe.is_set()
+                   and time.monotonic() < healthy_until):
+                try:
+                    batch = await sub.fetch(FETCH_BATCH, timeout=1)
+                except FetchTimeoutError:
+                    healthy_until = time.monotonic() + watchdog_s  # an answer: alive
+                    continue
+                except Exception as exc:
+                    log.info("inbound fetch failed (%s)", exc)
+                    await _wait_any(stop, asyncio.Event(), 0.5)
+                    continue
+                healthy_until = time.monotonic() + watchdog_s
+                for msg in batch:
+                    await self.handle(msg)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+# --------------------------------------------------------------------------- reconciler
+
+
+class Reconciler:
+    """Re-publish what the parent has not seen (the broker's dedupe window is short)."""
+
+    def __init__(self, store: Store, code: str, watermark: Callable[[], Awaitable[int]]
+                 ) -> None:
+        self.store = store
+        self.code = code
+        self.watermark = watermark
+        self._suspect: int | None = None
+
+    def _behind(self, through: int) -> int:
+        with self.store.read() as conn:
+            published_max = int(conn.execute(
+                select(func.max(events.c.writer_seq)).where(
+                    events.c.node == self.code, events.c.published.is_(True))
+            ).scalar_one() or 0)
+        return published_max - through
+
+    def _resend(self, through: int) -> int:
+        with self.store.write() as conn:
+            return repo.mark_unpublished_from(conn, self.code, through)
+
+    async def check_once(self) -> int:
+        """Returns how many events were scheduled for re-publishing."""
+        through = await self.watermark()
+        behind = await asyncio.to_thread(self._behind, through)
+        if behind <= 0:
+            self._suspect = None
+            return 0
+        # Only when the parent stayed behind the same mark across two checks: events in
+        # flight through the broker must not be sent twice for nothing.
+        if self._suspect != through:
+            self._suspect = through
+            return 0
+        self._suspect = None
+        count = await asyncio.to_thread(self._resend, through)
+        log.warning("parent has applied our stream through %d; re-publishing %d events",
+                    through, count)
+        return count
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, *, period_s: float = 30.0
+                  ) -> None:
+        while not stop.is_set():
+            try:
+                if await self.check_once():
+                    wake.set()
+            except Exception as exc:
+                log.info("reconciliation skipped: %s", exc)
+            await _wait_any(stop, asyncio.Event(), period_s)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for w in waiters:
+        w.cancel()
+    wake.clear()

@@ -1,0 +1,204 @@
+"""Roll-up summaries of a node's subtree: what flows city → province.
+
+A summary holds only counts, sums and a short overdue list of numbers and titles — no
+enterprise names, codes, phones or free text — so it can travel to the province (data
+minimisation, DESIGN §4). Rates are kept as numerator/denominator pairs, so a parent
+folds its children's summaries by plain addition and gets exact rates for the whole
+subtree; the ratio is computed only when displayed. Pure: `now` is passed in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from node.domain.calendar import WorkCalendar
+from node.domain.errors import ValidationError
+from node.domain.issue import Issue, State
+from node.domain.lifecycle import current_light
+
+OVERDUE_LIST_MAX = 30
+TAGS_KEPT = 30  # kept per node so that folding still finds the subtree's top 10
+RATES = ("resolution", "on_time", "satisfaction", "repeat")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IssueLine:
+    """What a summary may know of one issue."""
+
+    number: str
+    title: str
+    origin: str
+    state: str
+    light: str | None  # green | yellow | red, None when no deadline runs
+    tags: tuple[str, ...]
+    received_at: datetime
+    resolved_at: datetime | None
+    resolve_due: datetime | None
+    due: datetime | None
+    rating: str | None
+    reopen_count: int
+    rejected: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Summary:
+    node: str
+    as_of: datetime
+    total: int = 0
+    states: Mapping[str, int] = field(default_factory=dict)
+    lights: Mapping[str, int] = field(default_factory=dict)
+    sums: Mapping[str, int] = field(default_factory=dict)  # rate numerators/denominators
+    handling_hours: float = 0.0  # sum over resolved issues
+    tags: Mapping[str, int] = field(default_factory=dict)
+    overdue: tuple[Mapping[str, str], ...] = ()
+    children: Mapping[str, Summary] = field(default_factory=dict)
+
+    def rate(self, name: str) -> float | None:
+        den = self.sums.get(f"{name}_den", 0)
+        return round(self.sums.get(f"{name}_num", 0) / den, 4) if den else None
+
+    def top_tags(self, n: int = 10) -> list[tuple[str, int]]:
+        return sorted(self.tags.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+    def to_dict(self, *, depth: int = 2) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "node": self.node, "as_of": self.as_of.isoformat(), "total": self.total,
+            "states": dict(self.states), "lights": dict(self.lights), "sums": dict(self.sums),
+            "handling_hours": round(self.handling_hours, 2), "tags": dict(self.tags),
+            "overdue": [dict(o) for o in self.overdue],
+            "rates": {r: self.rate(r) for r in RATES},
+            "avg_handling_hours": round(self.handling_hours / self.sums["handled"], 2)
+            if self.sums.get("handled") else None,
+            "top_tags": [{"tag": t, "count": c} for t, c in self.top_tags()],
+        }
+        if depth > 0:
+            out["children"] = {k: v.to_dict(depth=depth - 1) for k, v in self.children.items()}
+        return out
+
+
+def summary_line(issue: Issue, now: datetime, calendar: WorkCalendar) -> IssueLine:
+    """What a summary may know of `issue` (no enterprise data, no free text but the title)."""
+    light = current_light(issue, now, calendar)
+    return IssueLine(
+        number=issue.number, title=issue.title, origin=issue.origin,
+        state=issue.state.value, light=light.value if light else None, tags=issue.tags,
+        received_at=issue.received_at, resolved_at=issue.resolved_at,
+        resolve_due=issue.resolve_due, due=issue.deadline.due if issue.deadline else None,
+        rating=issue.rating.value if issue.rating else None,
+        reopen_count=issue.reopen_count, rejected=issue.outcome == "rejected")
+
+
+def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    out = Counter(a)
+    out.update(b)
+    return dict(out)
+
+
+def summarize(node: str, lines: Iterable[IssueLine], *, now: datetime,
+              by_origin: bool = False) -> Summary:
+    """The summary of `lines`; with `by_origin`, also one child summary per origin unit."""
+    states: Counter[str] = Counter()
+    lights: Counter[str] = Counter()
+    sums: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    hours = 0.0
+    overdue: list[tuple[datetime, dict[str, str]]] = []
+    per_origin: dict[str, list[IssueLine]] = {}
+    total = 0
+    for line in lines:
+        total += 1
+        if by_origin and line.origin != node:
+            per_origin.setdefault(line.origin, []).append(line)
+        states[line.state] += 1
+        finished = line.state in (State.RESOLVED, State.CLOSED)
+        if line.light and not finished:
+            lights[line.light] += 1
+        tags.update(set(line.tags))
+        if line.state != State.ESCALATED and not line.rejected:
+            sums["resolution_den"] += 1
+            sums["resolution_num"] += finished
+        if line.resolved_at is not None:
+            sums["handled"] += 1
+            hours += (line.resolved_at - line.received_at).total_seconds() / 3600
+            sums["on_time_den"] += 1
+            sums["on_time_num"] += line.resolve_due is None or line.resolved_at <= line.resolve_due
+        if line.rating is not None:
+            sums["satisfaction_den"] += 1
+            sums["satisfaction_num"] += line.rating != "unsatisfied"
+        if line.resolved_at is not None or line.reopen_count:
+            sums["repeat_den"] += 1
+            sums["repeat_num"] += line.reopen_count > 0
+        if line.light == "red" and line.due is not None and not finished:
+            overdue.append((line.due, {"number": line.number, "title": line.title,
+                                       "node": line.origin}))
+    overdue.sort(key=lambda pair: pair[0])
+    children = {o: summarize(o, ls, now=now) for o, ls in sorted(per_origin.items())}
+    return Summary(node=node, as_of=now, total=total, states=dict(states), lights=dict(lights),
+                   sums=dict(sums), handling_hours=hours,
+                   tags=dict(tags.most_common(TAGS_KEPT)),
+                   overdue=tuple(o for _, o in overdue[:OVERDUE_LIST_MAX]), children=children)
+
+
+def fold(own: Summary, children: Iterable[Summary]) -> Summary:
+    """`own` (this node's issues) plus its children's subtree summaries."""
+    total, states, lights, sums = own.total, dict(own.states), dict(own.lights), dict(own.sums)
+    tags, hours, overdue = dict(own.tags), own.handling_hours, list(own.overdue)
+    kids = dict(own.children)
+    for child in children:
+        total += child.total
+        states, lights, sums = _add(states, child.states), _add(lights, child.lights), _add(
+            sums, child.sums)
+        tags = _add(tags, child.tags)
+        hours += child.handling_hours
+        overdue.extend(child.overdue)
+        kids[child.node] = child
+    top = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT])
+    return Summary(node=own.node, as_of=max([own.as_of, *(k.as_of for k in kids.values())]),
+                   total=total, states=states, lights=lights, sums=sums, handling_hours=hours,
+                   tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids)
+
+
+def encode(summary: Summary) -> bytes:
+    return json.dumps(summary.to_dict(depth=1), ensure_ascii=False,
+                      separators=(",", ":")).encode()
+
+
+def decode(raw: bytes) -> Summary:
+    """Parse a child's published summary; anything malformed is a ValidationError."""
+    try:
+        return _from_dict(json.loads(raw), depth=1)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValidationError("summary", "下级汇总数据格式错误",
+                              f"malformed summary: {exc}") from None
+
+
+def _counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in value.items()):
+        raise ValueError("counts must map names to non-negative integers")
+    return value
+
+
+def _from_dict(data: dict[str, Any], depth: int) -> Summary:
+    from node.domain.validation import validate_division_code
+
+    overdue = tuple({"number": str(o["number"])[:40], "title": str(o["title"])[:100],
+                     "node": validate_division_code(str(o["node"]))}
+                    for o in data["overdue"][:OVERDUE_LIST_MAX])
+    children = {}
+    if depth > 0:
+        children = {validate_division_code(k): _from_dict(v, depth - 1)
+                    for k, v in data.get("children", {}).items()}
+    total = data["total"]
+    if not isinstance(total, int) or total < 0:
+        raise ValueError("total must be a non-negative integer")
+    return Summary(node=validate_division_code(data["node"]),
+                   as_of=datetime.fromisoformat(data["as_of"]), total=total,
+                   states=_counts(data["states"]), lights=_counts(data["lights"]),
+                   sums=_counts(data["sums"]), handling_hours=float(data["handling_hours"]),
+                   tags=_counts(data["tags"]), overdue=overdue, children=children)

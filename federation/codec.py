@@ -180,6 +180,7 @@ def issue_to_pb(issue: Issue) -> pb.IssueSnapshot:
         ladder_step=issue.ladder_step,
         urge_count=issue.urge_count,
         reopen_count=issue.reopen_count,
+        supervision_count=issue.supervision_count,
         received_at=ts_to_pb(issue.received_at),
         updated_at=ts_to_pb(issue.updated_at),
     )
@@ -246,6 +247,7 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
         revisit_result=_enum(RevisitResult, msg.revisit_result, "issue.revisit_result")
         if msg.HasField("revisit_result") else None,
         came_from=validate_division_code(msg.came_from) if msg.HasField("came_from") else None,
+        supervision_count=msg.supervision_count,
         received_at=ts_from_pb(msg.received_at, "issue.received_at"),
         updated_at=ts_from_pb(msg.updated_at, "issue.updated_at"),
     )
@@ -363,3 +365,35 @@ def fetch_response_to_pb(issue: Issue, history: Sequence[tuple[Event, str]]) -> 
 def fetch_response_from_pb(msg: pb.FetchResponse) -> tuple[Issue, list[tuple[Event, str]]]:
     history = [event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history)]
     return issue_from_pb(msg.issue), history
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Directive:
+    transfer_id: str
+    origin_node: str
+    issue_key: str
+    kind: str  # supervise | urge
+    note: str | None
+    issued_by: str
+
+
+DIRECTIVE_KINDS = ("supervise", "urge")
+
+
+def directive_to_pb(d: Directive) -> pb.DirectiveRequest:
+    return pb.DirectiveRequest(transfer_id=d.transfer_id, origin_node=d.origin_node,
+                               issue_id=d.issue_key, kind=d.kind, note=d.note or "",
+                               issued_by=d.issued_by)
+
+
+def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
+    if msg.kind not in DIRECTIVE_KINDS:
+        raise _fail("kind", f"must be one of {DIRECTIVE_KINDS}")
+    return Directive(
+        transfer_id=check_identifier(msg.transfer_id, "transfer_id"),
+        origin_node=validate_division_code(msg.origin_node),
+        issue_key=check_identifier(msg.issue_id, "issue_id"),
+        kind=msg.kind,
+        note=check_text("note", msg.note, max_len=MAX_COMMENT, required=False),
+        issued_by=validate_division_code(msg.issued_by),
+    )

@@ -71,7 +71,10 @@ class Sender:
             self._channel = None
 
     async def _ship(self, item: Outgoing) -> dict[str, object]:
+        if item.row.kind in codec.DIRECTIVE_KINDS:
+            return await self._direct(item)
         escalate = item.row.kind == "escalate"
+        assert item.issue is not None and item.transfer is not None
         request = codec.transfer_to_pb(
             transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
             issue=item.issue, history=item.history, transfer=item.transfer, escalate=escalate)
@@ -81,6 +84,19 @@ class Sender:
             with attempt:
                 reply = await method(request, timeout=self.call_timeout_s)
                 return codec.accepted_from_pb(reply)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _direct(self, item: Outgoing) -> dict[str, object]:
+        request = codec.directive_to_pb(codec.Directive(
+            transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
+            issue_key=item.row.issue_id, kind=item.row.kind,
+            note=item.row.event.get("note"), issued_by=item.row.event["issued_by"]))
+        stub = self._stub()
+        async for attempt in short_call_retries(self.retry_attempts):
+            with attempt:
+                reply = await stub.Direct(request, timeout=self.call_timeout_s)
+                return {"handled_by": reply.handled_by, "forwarded": reply.forwarded,
+                        "duplicate": reply.duplicate}
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def drain_once(self) -> DrainResult:
@@ -102,7 +118,7 @@ class Sender:
                 delivered += 1
             elif isinstance(answer, grpc.aio.AioRpcError) and answer.code() not in RETRYABLE:
                 error = f"{answer.code().name}: {answer.details()}"
-                log.warning("transfer %s of %s refused by %s: %s", tid, item.issue.id,
+                log.warning("transfer %s of %s refused by %s: %s", tid, item.row.issue_id,
                             self.destination, error)
                 await asyncio.to_thread(self.transfers.record_refused, tid, error)
                 refused += 1

@@ -126,6 +126,21 @@ class FederationServicer(pb_grpc.FederationServicer):
         return await self._run(context, work)
 
 
+    async def Direct(self, request: pb.DirectiveRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> pb.DirectiveAccepted:
+        async def work() -> pb.DirectiveAccepted:
+            caller = self._caller(context, request.origin_node)
+            if caller != self.transfers.parent:
+                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
+                             f"{caller} is not this node's parent")
+            directive = codec.directive_from_pb(request)
+            r = await asyncio.to_thread(self.transfers.accept_directive, directive, caller)
+            return pb.DirectiveAccepted(transfer_id=r["transfer_id"], handled_by=r["handled_by"],
+                                        forwarded=r["forwarded"], duplicate=r["duplicate"])
+
+        return await self._run(context, work)
+
+
 class _Abort(Exception):
     def __init__(self, code: grpc.StatusCode, detail: str) -> None:
         super().__init__(detail)

@@ -30,12 +30,23 @@ from typing import Any
 
 import uuid6
 
-from federation.codec import Transfer
-from node.app.policy import Principal, authorize, not_found
+from federation.codec import DIRECTIVE_KINDS, Directive, Transfer
+from node.app.policy import Principal, authorize, not_found, require
 from node.app.ports import Clock
 from node.domain.errors import Conflict, Forbidden, RuleViolation, ValidationError
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue
-from node.domain.lifecycle import Escalate, Receive, Return, Rules, decide, evolve, ts
+from node.domain.lifecycle import (
+    Escalate,
+    Receive,
+    Return,
+    Rules,
+    Supervise,
+    Urge,
+    decide,
+    evolve,
+    ts,
+)
+from node.domain.validation import MAX_COMMENT, check_text, validate_division_code
 from node.store import repo
 from node.store import transfers as tx
 from node.store.repo import Store
@@ -48,9 +59,9 @@ class Outgoing:
     """What the sender ships for one pending transfer."""
 
     row: tx.OutboxRow
-    issue: Issue
+    issue: Issue | None  # None for a directive
     history: list[tuple[Event, str]]
-    transfer: Event
+    transfer: Event | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,6 +128,50 @@ class TransferService:
 
         return self._request(principal, key, Action.RETURN, command)
 
+    def request_dispatch(self, principal: Principal | None, key: str, child: str,
+                         instructions: str) -> str:
+        """交办下级: hand an issue this node owns to a child (e.g. a province-assigned
+        issue to a city); its status then flows back up on the child's stream."""
+        if child not in self.children:
+            raise RuleViolation("not_a_child", f"{child} 不是本节点的下级",
+                                f"{child} is not a child of this node")
+        return self._request(principal, key, Action.RETURN,
+                             lambda issue: Return(to=child, instructions=instructions))
+
+    def request_directive(self, principal: Principal, key: str, kind: str,
+                          note: str | None) -> str:
+        """督办 / urge an issue owned below this node; routed to the child on its path."""
+        require(principal, Action.SUPERVISE.value)
+        if kind not in DIRECTIVE_KINDS:
+            raise ValidationError("kind", "督办类型无效", f"kind must be one of {DIRECTIVE_KINDS}")
+        note = check_text("note", note, max_len=MAX_COMMENT, required=False)
+        now = self.clock.now()
+        with self.store.write() as conn:
+            issue = repo.load_issue(conn, key)
+            origin = issue.owner if issue is not None else key.split("-", 1)[0]
+            if issue is not None and issue.owner == self.node:
+                raise RuleViolation("owned_here", "本节点办理的诉求请直接催办",
+                                    "this node owns the issue: urge it directly")
+            child = self.route_down(origin)
+            transfer_id = uuid6.uuid7().hex
+            tx.add_outgoing(conn, tx.OutboxRow(
+                transfer_id=transfer_id, seq=repo.next_counter(conn, TRANSFER_SEQ),
+                issue_id=issue.id if issue is not None else key, kind=kind, destination=child,
+                event={"note": note, "issued_by": self.node}, status=tx.PENDING, attempts=0,
+                last_error=None, created_at=now))
+        return transfer_id
+
+    def route_down(self, code: str) -> str:
+        """The child whose subtree holds unit `code`."""
+        try:
+            validate_division_code(code)
+        except ValidationError:
+            raise not_found(code) from None
+        for candidate in (code, code[:4] + "00"):
+            if candidate in self.children:
+                return candidate
+        raise Forbidden(f"{code} 不在本节点辖区内", f"{code} is not below this node")
+
     def _request(self, principal: Principal | None, key: str, action: Action,
                  command_of: Callable[[Issue], Escalate | Return]) -> str:
         now = self.clock.now()
@@ -152,6 +207,9 @@ class TransferService:
         with self.store.read() as conn:
             out = []
             for row in tx.pending_batch(conn, destination, limit):
+                if row.kind in DIRECTIVE_KINDS:
+                    out.append(Outgoing(row=row, issue=None, history=[], transfer=None))
+                    continue
                 issue = repo.load_issue(conn, row.issue_id)
                 assert issue is not None
                 history = [(s.event, s.node) for s in repo.events_of(conn, issue.id)]
@@ -172,6 +230,11 @@ class TransferService:
             row = tx.get_outgoing(conn, transfer_id)
             if row is None or row.status != tx.PENDING:
                 return False
+            if row.kind in DIRECTIVE_KINDS:  # nothing changes here: the owner records it
+                tx.finish_outgoing(conn, transfer_id, status=tx.DELIVERED, now=now,
+                                   response=response)
+                self._reset(conn, row.destination, now)
+                return True
             issue = repo.load_issue(conn, row.issue_id, for_update=True)
             assert issue is not None
             event = event_from_json(row.event)
@@ -266,6 +329,42 @@ class TransferService:
             }
             tx.add_incoming(conn, origin=caller, transfer_id=t.transfer_id, issue_id=issue.id,
                             response=response, now=now)
+        return {**response, "duplicate": False}
+
+    def accept_directive(self, d: Directive, caller: str) -> dict[str, Any]:
+        """Record a directive on an issue this node owns, or forward it to the child that
+        does — once per (caller, transfer id)."""
+        if caller != self.parent or d.origin_node != caller:
+            raise Forbidden(f"{caller} 不是本节点的上级", f"{caller} is not this node's parent")
+        now = self.clock.now()
+        with self.store.write() as conn:
+            earlier = tx.find_incoming(conn, caller, d.transfer_id)
+            if earlier is not None:
+                return {**earlier, "duplicate": True}
+            issue = repo.load_issue(conn, d.issue_key, for_update=True)
+            owner = issue.owner if issue is not None else d.issue_key.split("-", 1)[0]
+            if issue is not None and issue.owner == self.node:
+                command: Supervise | Urge = (
+                    Supervise(issued_by=d.issued_by, note=d.note) if d.kind == "supervise"
+                    else Urge(note=d.note))
+                event = decide(issue, command, actor=Actor(kind=ActorKind.NODE, id=d.issued_by),
+                               now=now, rules=self.rules)
+                repo.update_issue(conn, evolve(issue, event), expected_version=issue.version)
+                repo.append_event(conn, self.node, event, own=True)
+                response = {"transfer_id": d.transfer_id, "handled_by": self.node,
+                            "forwarded": False}
+            else:
+                child = self.route_down(owner)
+                tx.add_outgoing(conn, tx.OutboxRow(
+                    transfer_id=uuid6.uuid7().hex, seq=repo.next_counter(conn, TRANSFER_SEQ),
+                    issue_id=issue.id if issue is not None else d.issue_key, kind=d.kind,
+                    destination=child, event={"note": d.note, "issued_by": d.issued_by},
+                    status=tx.PENDING, attempts=0, last_error=None, created_at=now))
+                response = {"transfer_id": d.transfer_id, "handled_by": child,
+                            "forwarded": True}
+            if issue is not None:
+                tx.add_incoming(conn, origin=caller, transfer_id=d.transfer_id,
+                                issue_id=issue.id, response=response, now=now)
         return {**response, "duplicate": False}
 
     # ------------------------------------------------------------------ fetch

@@ -72,8 +72,13 @@ def _external(code: str) -> ExternalStream:
 
 
 def inbound_sources(place: Place) -> list[StreamSource]:
-    sources = [StreamSource(name=events_stream(c), external=_external(c))
-               for c in place.children if place.full_children]
+    if place.full_children:
+        sources = [StreamSource(name=events_stream(c), external=_external(c))
+                   for c in place.children]
+    else:  # summary profile: only the issues this node originated and dispatched down
+        sources = [StreamSource(name=events_stream(c), external=_external(c),
+                                filter_subject=f"zt.{c}.ev.{place.code}.>")
+                   for c in place.children]
     for ancestor in place.ancestors:
         for origin in place.subtree:
             sources.append(StreamSource(

@@ -50,6 +50,7 @@ _LEADING = _DISPATCHING | _HANDLING | {
     _A.URGE.value,
     _A.ESCALATE.value,
     _A.RETURN.value,
+    _A.SUPERVISE.value,
     DRAW_SAMPLE,
 }
 

@@ -45,6 +45,7 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     RETURN = "return"
     RECEIVE = "receive"  # the parent takes over an escalated issue (re-enters triage)
+    SUPERVISE = "supervise"  # 督办 from a higher tier, recorded by the owner
 
 
 class Channel(StrEnum):
@@ -167,3 +168,4 @@ class Issue:
     outcome: str | None = None  # "resolved" | "rejected" once closed
     revisit_result: RevisitResult | None = None
     came_from: str | None = None  # the child node an escalated issue came from
+    supervision_count: int = 0  # 督办 received from higher tiers

@@ -81,6 +81,7 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     **{(s, A.ESCALATE): S.ESCALATED for s in (*_ACTIVE, S.RETURNED, S.REOPENED)},
     **{(s, A.RETURN): S.RETURNED for s in _ACTIVE},
     (S.ESCALATED, A.RECEIVE): S.RECEIVED,
+    **{(s, A.SUPERVISE): s for s in (*_ACTIVE, S.RETURNED, S.REJECTED, S.REOPENED)},
 }
 
 DEFAULT_LADDER: tuple[str, ...] = ("board", "service_centre", "catch_all_office", "joint_meeting")
@@ -201,6 +202,14 @@ class Return:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Supervise:
+    """督办: a higher tier presses the owner; recorded by the owner with the issuer."""
+
+    issued_by: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Receive:
     """At the parent: take over an issue escalated by the child `came_from`."""
 
@@ -222,6 +231,7 @@ Command = (
     | Escalate
     | Return
     | Receive
+    | Supervise
 )
 
 
@@ -255,6 +265,8 @@ def action_of(command: Command) -> Action:
             return A.RETURN
         case Receive():
             return A.RECEIVE
+        case Supervise():
+            return A.SUPERVISE
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
 
 
@@ -476,6 +488,9 @@ def decide(
                 "instructions", instructions, max_len=MAX_REASON
             )
             deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+        case Supervise(issued_by=issued_by, note=note):
+            payload["issued_by"] = validate_division_code(issued_by)
+            payload["note"] = _note(note)
         case Receive(came_from=came_from):
             payload["came_from"] = validate_division_code(came_from)
             # a new tier, a new clock; the ladder starts again at this node's first step
@@ -563,6 +578,8 @@ def evolve(issue: Issue, event: Event) -> Issue:
         case A.RECEIVE:
             changes["came_from"] = p["came_from"]
             changes["ladder_step"] = 0
+        case A.SUPERVISE:
+            changes["supervision_count"] = issue.supervision_count + 1
         case A.START:
             pass
     return replace(issue, **changes)

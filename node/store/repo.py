@@ -158,6 +158,7 @@ def _row_values(issue: Issue) -> dict[str, Any]:
         "outcome": issue.outcome,
         "revisit_result": issue.revisit_result.value if issue.revisit_result else None,
         "came_from": issue.came_from,
+        "supervision_count": issue.supervision_count,
         "received_at": issue.received_at,
         "updated_at": issue.updated_at,
     }
@@ -203,6 +204,7 @@ def issue_from_row(row: Any) -> Issue:
         outcome=m["outcome"],
         revisit_result=RevisitResult(m["revisit_result"]) if m["revisit_result"] else None,
         came_from=m["came_from"],
+        supervision_count=m["supervision_count"],
         received_at=m["received_at"],
         updated_at=m["updated_at"],
     )

@@ -102,6 +102,7 @@ issues = Table(
     Column("outcome", String(10)),
     Column("revisit_result", String(12)),
     Column("came_from", String(6)),
+    Column("supervision_count", Integer, nullable=False, default=0, server_default="0"),
     Column("received_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Index(None, "state", "deadline_due"),
@@ -197,8 +198,10 @@ transfers_out = Table(
     metadata,
     Column("transfer_id", String(64), primary_key=True),
     Column("seq", Integer, nullable=False, unique=True),
-    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
-    Column("kind", String(10), nullable=False),  # escalate | return
+    # No foreign key: a directive may name an issue this node holds no copy of (the
+    # province supervises by number from a summary).
+    Column("issue_id", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),  # escalate | return | supervise | urge
     Column("destination", String(6), nullable=False),
     Column("event", JSON, nullable=False),  # the prepared transfer event (version n+1)
     Column("status", String(10), nullable=False),  # pending | delivered | refused

@@ -44,9 +44,14 @@ def add_outgoing(conn: Connection, row: OutboxRow) -> None:
     ))
 
 
+OWNERSHIP_KINDS = ("escalate", "return")
+
+
 def pending_for_issue(conn: Connection, issue_id: str) -> OutboxRow | None:
+    """A pending ownership transfer of the issue (directives do not freeze it)."""
     r = conn.execute(select(transfers_out).where(
-        transfers_out.c.issue_id == issue_id, transfers_out.c.status == PENDING)).first()
+        transfers_out.c.issue_id == issue_id, transfers_out.c.status == PENDING,
+        transfers_out.c.kind.in_(OWNERSHIP_KINDS))).first()
     return _row(r) if r is not None else None
 
 

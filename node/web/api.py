@@ -9,6 +9,7 @@ synchronous SQLAlchemy store.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from node.app.auth import TokenSigner
 from node.app.policy import VIEW_METRICS, Principal, Role, permitted_actions, require
 from node.app.service import AccountService, IssueService
 from node.domain.deadlines import Light
-from node.domain.errors import RuleViolation, Unauthenticated
+from node.domain.errors import DomainError, RuleViolation, Unauthenticated
 from node.domain.issue import Issue, State
 from node.domain.lifecycle import (
     Assign,
@@ -43,6 +44,8 @@ from node.domain.lifecycle import (
 from node.web import errors
 from node.web.schemas import (
     AssignIn,
+    DirectiveIn,
+    DispatchIn,
     ErrorOut,
     EscalateIn,
     EventOut,
@@ -322,6 +325,30 @@ def summary(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
         latest = services.issues.local_summary()
     result: dict[str, Any] = latest.to_dict()
     return result
+
+
+@router.post("/issues/{key}/supervise", status_code=202, tags=["federation"])
+def supervise(key: str, body: DirectiveIn, p: PrincipalDep, s: ServicesDep,
+              response: Response) -> dict[str, str]:
+    """督办 / urge an issue owned by a unit below this node (by id or number, also one
+    this node only knows from a summary). Routed down to the owner, recorded once there."""
+    transfer_id = s.transfers.request_directive(p, key, body.kind, body.note)
+    with contextlib.suppress(DomainError):  # waking the sender early is only an optimisation
+        s.notify(s.transfers.route_down(key.split("-", 1)[0]))
+    response.headers["X-Transfer-Id"] = transfer_id
+    return {"transfer_id": transfer_id, "status": "queued"}
+
+
+@router.post("/issues/{key}/dispatch", response_model=IssueOut, status_code=202,
+             tags=["federation"])
+def dispatch(key: str, body: DispatchIn, p: PrincipalDep, s: ServicesDep,
+             response: Response) -> IssueOut:
+    """交办下级: hand an issue this node owns to a child unit; its progress flows back up."""
+    transfer_id = s.transfers.request_dispatch(p, key, body.to, body.instructions)
+    s.notify(body.to)
+    response.headers["X-Transfer-Id"] = transfer_id
+    view = s.issues.get(p, key)
+    return _out(s, p, view.issue, view.light)
 
 
 @router.get("/federation/outbox", tags=["federation", "operations"])

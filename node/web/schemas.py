@@ -104,6 +104,18 @@ class ReturnIn(BaseModel):
     instructions: str = Field(max_length=4000)
 
 
+class DirectiveIn(BaseModel):
+    model_config = _STRICT
+    kind: Literal["supervise", "urge"] = "supervise"
+    note: str | None = Note
+
+
+class DispatchIn(BaseModel):
+    model_config = _STRICT
+    to: str = Field(min_length=6, max_length=6, description="division code of a child unit")
+    instructions: str = Field(max_length=4000)
+
+
 class RevisitIn(VersionedIn):
     result: RevisitResult
     note: str | None = Note
@@ -145,6 +157,8 @@ class IssueOut(BaseModel):
     deadline: DeadlineOut | None
     light: Light | None
     urge_count: int
+    supervision_count: int
+    came_from: str | None
     reply: str | None
     rejection_reason: str | None
     rating: Rating | None
@@ -183,6 +197,8 @@ class IssueOut(BaseModel):
             deadline=DeadlineOut(kind=d.kind.value, start=d.start, due=d.due) if d else None,
             light=light,
             urge_count=issue.urge_count,
+            supervision_count=issue.supervision_count,
+            came_from=issue.came_from,
             reply=issue.reply,
             rejection_reason=issue.rejection_reason,
             rating=issue.rating,

@@ -179,3 +179,23 @@ async def test_a_county_cannot_publish_on_another_countys_subjects(
             assert info.state.messages == 0
         finally:
             await nc.close()
+
+
+async def test_a_province_assigned_issue_is_tracked_back_up(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        city, province = fed.nodes["330500"], fed.nodes["330000"]
+        issue, _ = province.issues.submit(LEADER, submit_cmd(title="省领导交办"))
+        province.transfers.request_dispatch(LEADER, issue.id, "330500", "请市级牵头")
+        assert (await province.federation.senders["330500"].drain_once()).delivered == 1
+        city.issues.act(LEADER, issue.id, Triage(tags=("省交办",)))
+        # a city issue of its own, written between two changes of the assigned one
+        other, _ = city.issues.submit(LEADER, submit_cmd())
+        done = city.issues.act(LEADER, issue.id, Assign(department="市发改委"))
+        await until(lambda: replica_version(province, issue.id) == done.version,
+                    what="province tracks its assigned issue")
+        seen = province.issues.get(LEADER, issue.id).issue
+        assert (seen.state, seen.department, seen.owner) == (State.ASSIGNED, "市发改委", "330500")
+        # the city's own issue was published before the last change, yet never came up
+        assert replica_version(province, other.id) == 0

@@ -36,6 +36,7 @@ from node.domain.lifecycle import (
     ReviewRejection,
     Revisit,
     Rules,
+    Supervise,
     Start,
     Triage,
     Urge,
@@ -58,7 +59,7 @@ ACTION_COLUMNS = [
     Action.TRIAGE, Action.ASSIGN, Action.START, Action.RESOLVE, Action.REJECT,
     Action.CONFIRM_REJECTION, Action.OVERTURN_REJECTION, Action.ACCEPT, Action.REOPEN,
     Action.CLOSE, Action.URGE, Action.LADDER_UP, Action.REVISIT, Action.ESCALATE,
-    Action.RETURN, Action.RECEIVE,
+    Action.RETURN, Action.RECEIVE, Action.SUPERVISE,
 ]
 ABBREV = {
     "TRI": State.TRIAGED, "ASG": State.ASSIGNED, "INP": State.IN_PROGRESS,
@@ -67,17 +68,17 @@ ABBREV = {
     "REC": State.RECEIVED,
 }
 EXPECTED = """
-state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV
-received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .
-triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .
-assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .
-in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .
-resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .
-closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .
-escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC
-returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .
-rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .
-reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .
+state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV SUP
+received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .   =
+triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .   =
+assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .   =
+in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .   =
+resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .   .
+closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .   .
+escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC .
+returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .   =
+rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .   =
+reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .   =
 """
 
 
@@ -113,6 +114,7 @@ def command_for(action: Action) -> Command:
         Action.ESCALATE: Escalate(to="330500", reason="本级无法解决"),
         Action.RETURN: Return(to="330522", instructions="请属地先行处理"),
         Action.RECEIVE: Receive(came_from="330522"),
+        Action.SUPERVISE: Supervise(issued_by="330500", note="请加快办理"),
     }
     return commands[action]
 

@@ -48,7 +48,7 @@ class Event(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
 
 class IssueSnapshot(_message.Message):
-    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at")
+    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at", "supervision_count")
     ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class IssueSnapshot(_message.Message):
     CAME_FROM_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISION_COUNT_FIELD_NUMBER: _ClassVar[int]
     id: str
     number: str
     origin: str
@@ -109,7 +110,8 @@ class IssueSnapshot(_message.Message):
     came_from: str
     received_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    supervision_count: int
+    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supervision_count: _Optional[int] = ...) -> None: ...
 
 class EscalateRequest(_message.Message):
     __slots__ = ("transfer_id", "origin_node", "issue", "history", "transfer")
@@ -182,3 +184,31 @@ class WatermarkResponse(_message.Message):
     THROUGH_FIELD_NUMBER: _ClassVar[int]
     through: int
     def __init__(self, through: _Optional[int] = ...) -> None: ...
+
+class DirectiveRequest(_message.Message):
+    __slots__ = ("transfer_id", "origin_node", "issue_id", "kind", "note", "issued_by")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    origin_node: str
+    issue_id: str
+    kind: str
+    note: str
+    issued_by: str
+    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., issued_by: _Optional[str] = ...) -> None: ...
+
+class DirectiveAccepted(_message.Message):
+    __slots__ = ("transfer_id", "handled_by", "forwarded", "duplicate")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    HANDLED_BY_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    handled_by: str
+    forwarded: bool
+    duplicate: bool
+    def __init__(self, transfer_id: _Optional[str] = ..., handled_by: _Optional[str] = ..., forwarded: _Optional[bool] = ..., duplicate: _Optional[bool] = ...) -> None: ...

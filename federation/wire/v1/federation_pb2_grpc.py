@@ -54,6 +54,11 @@ class FederationStub:
                 request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.SerializeToString,
                 response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.FromString,
                 _registered_method=True)
+        self.Direct = channel.unary_unary(
+                '/zhitong.v1.Federation/Direct',
+                request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -89,6 +94,15 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Direct(self, request, context):
+        """A parent presses the owner of an issue below it (督办 supervision or an urge). The
+        called node records it if it owns the issue, or forwards it to the child that does;
+        deduplicated on (origin node, transfer_id) like a transfer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +125,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Watermark,
                     request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.FromString,
                     response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.SerializeToString,
+            ),
+            'Direct': grpc.unary_unary_rpc_method_handler(
+                    servicer.Direct,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +240,33 @@ class Federation:
             '/zhitong.v1.Federation/Watermark',
             federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkRequest.SerializeToString,
             federation_dot_wire_dot_v1_dot_federation__pb2.WatermarkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Direct(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhitong.v1.Federation/Direct',
+            federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.FromString,
             options,
             channel_credentials,
             insecure,

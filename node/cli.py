@@ -125,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env.setdefault("ZHITONG__NODE__DATA_DIR", str(data_dir / "330522"))
     env.setdefault("ZHITONG__HTTP__PORT", str(args.port))
     env.setdefault("ZHITONG__FEDERATION__ENABLED", "false")
+    env.setdefault("ZHITONG__NATS__ENABLED", "false")
     cfg = load_config(REPO_ROOT / "deploy" / "county" / "node.toml", env)
     print(f"[1/3] starting node {cfg.node.code} {cfg.node.name} in {cfg.node.data_dir} …",
           flush=True)

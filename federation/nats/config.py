@@ -53,6 +53,10 @@ class NatsServerSpec:
     # leaf side: the parent's leaf listener and this node's leaf password there
     parent_leaf_url: str | None = None  # e.g. "tls://127.0.0.1:7422"
     parent_leaf_password: str | None = None
+    # Deployed files: the whole remote URL (with this leaf's credentials) comes from an
+    # environment variable, because nats-server does not expand variables inside strings.
+    parent_leaf_url_env: str | None = None
+    sys_password: str | None = None  # default: derived from node_password
     tls: LeafTls | None = None
     monitor_port: int | None = None
     sync_always: bool = False
@@ -60,7 +64,11 @@ class NatsServerSpec:
 
 
 def _q(value: str) -> str:
-    return json.dumps(value)  # a NATS config string literal
+    """A NATS config string literal, or a `$VARIABLE` reference (resolved by nats-server
+    from the environment), so deployed files carry no secrets."""
+    if value.startswith("$") and value[1:].replace("_", "").isalnum():
+        return value
+    return json.dumps(value)
 
 
 def _node_permissions(code: str) -> str:
@@ -102,20 +110,24 @@ def render(spec: NatsServerSpec) -> str:
         *[u + ("," if i < len(users) - 1 else "") for i, u in enumerate(users)],
         "    ]",
         "  }",
-        '  SYS { users: [ { user: "sys", password: ' + _q(spec.node_password + "-sys") + " } ] }",
+        '  SYS { users: [ { user: "sys", password: '
+        + _q(spec.sys_password or spec.node_password + "-sys") + " } ] }",
         "}",
         'system_account: "SYS"',
     ]
     leaf: list[str] = []
     if spec.leaf_port is not None:
-        leaf += [f"  host: {_q(spec.host)}", f"  port: {spec.leaf_port}"]
+        leaf += ["  # children's servers connect here: bind the unit's internal address",
+                 f"  host: {_q(spec.host)}", f"  port: {spec.leaf_port}"]
         if spec.tls:
             leaf += _tls_block(spec.tls, verify=True, indent="  ")
-    if spec.parent_leaf_url:
+    if spec.parent_leaf_url or spec.parent_leaf_url_env:
+        url = (f"${spec.parent_leaf_url_env}" if spec.parent_leaf_url_env
+               else _q(_with_credentials(spec)))
         leaf += [
             "  remotes: [",
             "    {",
-            f"      url: {_q(_with_credentials(spec))}",
+            f"      url: {url}",
             f"      account: {_q(ACCOUNT)}",
         ]
         if spec.tls:

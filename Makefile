@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# PostgreSQL server binaries for the store suite (a throwaway cluster is started per run).
+# PostgreSQL server binaries for the store suite (a throwaway cluster is started per run)
+# and Debian's chromium with a CJK font (legible screenshots) for the browser tests (tests/e2e).
 sysdeps:
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else echo "warning: PostgreSQL server binaries missing; PostgreSQL tests will be skipped"; fi
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (apt-get install chromium fonts-wqy-microhei)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	else echo "warning: /usr/bin/chromium missing; browser (e2e) tests will be skipped"; fi
 
 ## Run the local demo (one county node for now; the whole federation as it lands).
 up: venv

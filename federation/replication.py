@@ -152,17 +152,19 @@ class Replicator:
             return Applied(outcome="applied")
         if e.version <= local.version:
             return Applied(outcome="duplicate")
+        if e.version > local.version + 1:
+            # Also when this node still owns it: a parent's event can overtake the record
+            # of our own transfer (the RPC answered, the local commit is a moment later).
+            return Applied(outcome="gap", detail=f"have v{local.version}, got v{e.version}")
         if local.owner == self.place.code:
             return Applied(outcome="owned", detail="this node owns the issue")
-        if e.version > local.version + 1:
-            return Applied(outcome="gap", detail=f"have v{local.version}, got v{e.version}")
         if local.owner != m.writer:
             return Applied(outcome="refused",
                            detail=f"written by {m.writer}, but {local.owner} owns the issue")
         return Applied(outcome="applied")
 
-    def _advance_mark(self, conn: Any, writer: str, writer_seq: int) -> None:
-        if writer not in self.place.children:
+    def _advance_mark(self, conn: Any, writer: str, writer_seq: int | None) -> None:
+        if writer not in self.place.children or writer_seq is None:
             return  # only a child's full stream is contiguous
         through = conn.execute(select(replication_marks.c.through_seq).where(
             replication_marks.c.writer == writer)).scalar_one_or_none()
@@ -199,7 +201,7 @@ class Replicator:
             return False
         for event, writer in history:
             result = await asyncio.to_thread(
-                self.apply, messages.EventMessage(event=event, writer=writer, writer_seq=0,
+                self.apply, messages.EventMessage(event=event, writer=writer, writer_seq=None,
                                                   origin=m.origin))
             if result.outcome in ("gap", "refused"):
                 return False
@@ -288,7 +290,14 @@ class Replicator:
                     continue
                 healthy_until = time.monotonic() + watchdog_s
                 for msg in batch:
-                    await self.handle(msg)
+                    try:
+                        await self.handle(msg)
+                    except Exception:
+                        # e.g. the database is unavailable: never let one message stop the
+                        # consumer; it is redelivered (and dead-lettered after MAX_DELIVER)
+                        log.exception("applying %s failed; will be redelivered", msg.subject)
+                        with contextlib.suppress(Exception):
+                            await msg.nak(delay=2.0)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 

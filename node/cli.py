@@ -116,36 +116,44 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """The local demo. Until the federation lands this runs one county node (长兴县)."""
-    from node.demo import ensure_demo_accounts, seed_demo_issues
-    from node.runtime import build, serve
+    """A whole federation on this machine (see node/localfed.py)."""
+    import signal
+    import time
 
-    data_dir = Path(args.data_dir).resolve()
-    env = dict(os.environ)
-    env.setdefault("ZHITONG__NODE__DATA_DIR", str(data_dir / "330522"))
-    env.setdefault("ZHITONG__HTTP__PORT", str(args.port))
-    env.setdefault("ZHITONG__FEDERATION__ENABLED", "false")
-    env.setdefault("ZHITONG__NATS__ENABLED", "false")
-    cfg = load_config(REPO_ROOT / "deploy" / "county" / "node.toml", env)
-    print(f"[1/3] starting node {cfg.node.code} {cfg.node.name} in {cfg.node.data_dir} …",
-          flush=True)
-    node = build(cfg)
-    logins = ensure_demo_accounts(node.services.accounts, cfg.node.code)
-    if args.demo_data and node.services.issues.list_issues(
-        node.services.accounts.principal("leader"), limit=1
-    ).total == 0:
-        print("[2/3] loading the demo dataset …", flush=True)
-        seed_demo_issues(node.services.issues, node.services.accounts.principal("leader"))
-    else:
-        print("[2/3] keeping the existing data", flush=True)
-    base = f"http://{cfg.http.host}:{cfg.http.port}"
-    print(f"[3/3] ready: {cfg.node.name} ({cfg.node.code}) at {base}/api/v1/health")
-    print(f"      API: {base}/api/v1/  OpenAPI: {base}/api/v1/openapi.json")
-    print("      demo logins (POST /api/v1/auth/login):")
-    for user, role, password in logins:
-        print(f"        {role:<10} {user:<20} password {password}")
-    print("      Ctrl-C stops; data is kept in", data_dir, flush=True)
-    serve(node)
+    from node.demo import DEMO_PASSWORD
+    from node.localfed import LocalFederation
+
+    fed = LocalFederation(Path(args.data_dir).resolve(), args.topology,
+                          base_port=args.base_port, say=lambda m: print(m, flush=True))
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        manifest = fed.start(demo_data=args.demo_data)
+        print(f"\nready: {len(manifest)} nodes ({args.topology}); "
+              f"manifest {fed.root}/manifest.json")
+        for n in manifest:
+            indent = {"province": "", "city": "  ", "county": "    "}[n["level"]]
+            print(f"  {indent}{n['name']} {n['code']:<8} {n['http_url']}/ui/   "
+                  f"API {n['http_url']}/api/v1/   gRPC {n['grpc_address']}")
+        print(f"\n  demo logins at every node (password {DEMO_PASSWORD}): dispatcher, handler, "
+              "leader, admin, viewer; enterprise: see the manifest")
+        print("  Ctrl-C stops everything; data stays in", fed.root, flush=True)
+        while not stopping:
+            for code, proc in fed.procs.items():
+                if proc.poll() is not None:
+                    print(f"zhitong up: node {code} exited with {proc.returncode}; see "
+                          f"{fed.root}/logs/node-{code}.log", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)  # supervision tick of the foreground process
+    finally:
+        print("stopping …", flush=True)
+        fed.stop()
     return 0
 
 
@@ -197,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "default localhost, 127.0.0.1")
     init.set_defaults(fn=cmd_certs_init)
 
-    up = sub.add_parser("up", help="run the local demo")
+    up = sub.add_parser("up", help="run a whole local federation")
+    up.add_argument("--topology", choices=["small", "huzhou", "zhejiang"], default="small")
     up.add_argument("--data-dir", default="var/up")
-    up.add_argument("--port", type=int, default=8522)
+    up.add_argument("--base-port", type=int, default=8100,
+                    help="HTTP ports from here; gRPC +1000, NATS +2000, leaf +3000")
     up.add_argument("--no-demo-data", dest="demo_data", action="store_false")
     up.set_defaults(fn=cmd_up)
     return parser

@@ -1,8 +1,9 @@
 """Node configuration: one TOML file per node plus environment overrides, validated once.
 
 `load_config(path, env)` reads the file, applies every `ZHITONG__SECTION__KEY=value`
-variable on top (the value is parsed as JSON when it parses, else taken as a string, so
-`ZHITONG__HTTP__PORT=8080` and `ZHITONG__DATABASE__URL=postgresql://…` both work), then
+variable on top (lists, tables, true/false/null as JSON; anything else as a string the
+schema converts, so `ZHITONG__HTTP__PORT=8080`, `ZHITONG__NODE__CODE=330522` and
+`ZHITONG__DATABASE__URL=postgresql://…` all work), then
 validates the whole tree with frozen pydantic models that forbid unknown keys. Any problem
 raises `ConfigError` listing every offending key with its location, before anything starts.
 Relative paths are taken relative to the current working directory.
@@ -297,10 +298,14 @@ def _apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> None:
         path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
         if not path:
             continue
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value: Any = raw
+        # Lists, tables, booleans and null are JSON; everything else stays a string and
+        # the schema converts it ("9000" → 9000), so that a code like 330522 stays a code.
+        if raw.strip()[:1] in ("[", "{") or raw.strip() in ("true", "false", "null"):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key}: not valid JSON ({exc})") from None
         node = tree
         for part in path[:-1]:
             child = node.setdefault(part, {})

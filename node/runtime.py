@@ -296,8 +296,10 @@ class Streams:
                                                    period_s=cfg.nats.reconcile_every_s))
 
     async def close(self) -> None:
+        # close, not drain: every message is acknowledged only after its commit, so
+        # anything in flight is simply redelivered to the next run
         if self.nc is not None and not self.nc.is_closed:
-            await self.nc.drain()
+            await self.nc.close()
 
 
 def _threadsafe_wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event

@@ -31,7 +31,7 @@ class MessageError(ValueError):
 class EventMessage:
     event: Event
     writer: str
-    writer_seq: int
+    writer_seq: int | None  # None for events fetched over gRPC (no stream position)
     origin: str
 
     @property

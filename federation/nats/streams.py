@@ -103,9 +103,14 @@ def stream_configs(place: Place) -> Sequence[StreamConfig]:
     )
 
 
-async def ensure_streams(js: JetStreamContext, place: Place) -> None:
-    """Create missing streams; update sources of existing ones; never delete or re-create."""
-    for config in stream_configs(place):
+async def ensure_streams(js: JetStreamContext, place: Place, *, own_only: bool = False) -> None:
+    """Create missing streams; update sources of existing ones; never delete or re-create.
+
+    `own_only`: just the node's event log. Creating every node's log before any sourcing
+    stream spares the sources nats-server's slow retry after a first "stream not found".
+    """
+    configs = stream_configs(place)
+    for config in configs[:1] if own_only else configs:
         try:
             info = await js.stream_info(config.name or "")
         except NotFoundError:

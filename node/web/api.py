@@ -412,4 +412,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.include_router(router)
+    from node.web import ui  # the people's screens under /ui/ (HTML, CSS, JS; no CDN)
+
+    app.include_router(ui.router)
+    app.mount(ui.STATIC_URL, ui.static_files(), name="ui-static")
     return app

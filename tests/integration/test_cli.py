@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,18 +128,69 @@ def test_node_run_serves_accounts_added_by_the_cli(tmp_path: Path) -> None:
     assert proc.returncode in (0, -signal.SIGINT, 130)
 
 
-def test_up_reaches_ready_and_keeps_data_across_restarts(tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/api/v1"
-    for attempt in range(2):
-        with running("up", "--data-dir", str(tmp_path / "up"), "--port", str(port)) as proc:
-            wait_healthy(f"{base}/health", proc)
-            token = post_json(f"{base}/auth/login",
-                              {"username": "leader", "password": "zhitong-demo"})
-            assert isinstance(token, dict)
-            pool = get_json(f"{base}/issues?limit=1", str(token["access_token"]))
-            assert isinstance(pool, dict) and pool["total"] == 24, attempt
-        assert proc.stdout is not None
+def _read_until_ready(proc: subprocess.Popen[str], deadline_s: float = 120) -> str:
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "Ctrl-C stops" in line:  # the last line of the ready message
+            return "".join(seen)
+    raise AssertionError("zhitong up did not become ready:\n" + "".join(seen))
+
+
+def _token(base: str) -> str:
+    body = post_json(f"{base}/auth/login", {"username": "leader", "password": "zhitong-demo"})
+    assert isinstance(body, dict)
+    return str(body["access_token"])
+
+
+def _until(check: Any, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)  # polling interval inside a deadline
+
+
+@pytest.mark.timeout(300)
+def test_up_runs_a_federation_that_answers_and_keeps_data(tmp_path: Path) -> None:
+    base_port = 31000 + (os.getpid() % 500) * 4
+    args = ("up", "--data-dir", str(tmp_path / "up"), "--base-port", str(base_port))
+    with running(*args) as proc:
+        printed = _read_until_ready(proc)
+        manifest = json.loads((tmp_path / "up" / "small" / "manifest.json").read_text())
+        nodes = {n["code"]: n for n in manifest["nodes"]}
+        assert set(nodes) == {"330000", "330500", "330522", "330521"}
+        for n in nodes.values():  # every printed address answers
+            assert n["http_url"] in printed
+            health = get_json(f"{n['http_url']}/api/v1/health")
+            assert isinstance(health, dict) and health["node"] == n["code"]
+        city = f"{nodes['330500']['http_url']}/api/v1"
+        province = f"{nodes['330000']['http_url']}/api/v1"
+        county = f"{nodes['330522']['http_url']}/api/v1"
+        t_city, t_prov = _token(city), _token(province)
+
+        def pool(base: str, token: str) -> int:
+            body = get_json(f"{base}/issues?limit=1", token)
+            return int(body["total"]) if isinstance(body, dict) else -1
+
+        def province_total() -> int:
+            body = get_json(f"{province}/summary", t_prov)
+            return int(body["total"]) if isinstance(body, dict) else -1
+
+        _until(lambda: pool(city, t_city) == 48)  # every county issue, replicated
+        _until(lambda: province_total() == 48)  # and in the province's summary
+        assert pool(county, _token(county)) == 24
+    assert proc.returncode == 0
+
+    with running(*args) as proc:  # restart: the same data, nothing seeded twice
+        _read_until_ready(proc)
+        assert pool(county, _token(county)) == 24
+        _until(lambda: pool(city, _token(city)) == 48)
+    assert proc.returncode == 0
 
 
 @pytest.mark.parametrize("args", [["node", "run"], ["nonsense"]])

@@ -1,0 +1,292 @@
+"""`zhitong up`: a whole federation on one machine, from the same deploy files.
+
+For each unit of the chosen topology it writes a nats-server configuration with the
+generator that writes deploy/<tier>/nats-server.conf (leaf topology, JetStream domain per
+node, per-node users, TLS on leaf links), and starts `zhitong node run` with the tier's
+deploy/<tier>/node.toml plus environment overrides for local addresses, a SQLite file in
+the data directory and the generated certificates. Ports are stable for a data directory
+(derived from the topology order), so restarting keeps data and addresses. A manifest of
+the nodes is written to <data dir>/manifest.json. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from federation.certs import ensure_federation_certs
+from federation.nats.config import LeafTls, NatsServerSpec, node_user, write
+from federation.nats.process import NatsServer, die_with_parent
+from federation.nats.streams import ensure_streams
+from node.app.clock import SystemClock
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SMALL = ("330000", "330500", "330522", "330521")
+HUZHOU = ("330000", "330500", "330502", "330503", "330521", "330522", "330523")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Unit:
+    code: str
+    name: str
+    level: str
+    parent: str | None
+
+
+def divisions() -> dict[str, Unit]:
+    text = resources.files("node.data").joinpath("zhejiang_divisions.csv").read_text("utf-8")
+    return {row["code"]: Unit(code=row["code"], name=row["name"], level=row["level"],
+                              parent=row["parent"] or None)
+            for row in csv.DictReader(text.splitlines())}
+
+
+def topology(name: str) -> list[Unit]:
+    units = divisions()
+    if name == "small":
+        return [units[c] for c in SMALL]
+    if name == "huzhou":
+        return [units[c] for c in HUZHOU]
+    if name == "zhejiang":
+        order = {"province": 0, "city": 1, "county": 2}
+        return sorted(units.values(), key=lambda u: (order[u.level], u.code))
+    raise ValueError(f"unknown topology {name!r}: small, huzhou or zhejiang")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ports:
+    http: int
+    grpc: int
+    nats: int
+    leaf: int
+
+
+def ports_for(index: int, base: int) -> Ports:
+    return Ports(http=base + index, grpc=base + 1000 + index, nats=base + 2000 + index,
+                 leaf=base + 3000 + index)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        # like the servers: a port in TIME_WAIT from a previous run is free to use
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class LocalFederation:
+    def __init__(self, data_dir: Path, topo: str, *, base_port: int,
+                 say: Callable[[str], None] = print) -> None:
+        self.root = data_dir / topo
+        self.units = topology(topo)
+        self.children = {u.code: [c.code for c in self.units if c.parent == u.code]
+                         for u in self.units}
+        self.ports = {u.code: ports_for(i, base_port) for i, u in enumerate(self.units)}
+        self.say = say
+        self.servers: list[NatsServer] = []
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.secrets = self._secrets()
+
+    def _secrets(self) -> dict[str, str]:
+        path = self.root / "secrets.json"
+        if path.exists():
+            data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+            return data
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = {"node": secrets.token_urlsafe(18), "leaf": secrets.token_urlsafe(18)}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return data
+
+    def check_ports(self) -> None:
+        taken = [p for ports in self.ports.values()
+                 for p in (ports.http, ports.grpc, ports.nats, ports.leaf) if not _free(p)]
+        if taken:
+            raise SystemExit(f"zhitong up: ports already in use: {taken[:10]}… — is another "
+                             "`zhitong up` running? (or choose --base-port)")
+
+    # ------------------------------------------------------------------ pieces
+
+    def certs(self) -> None:
+        ensure_federation_certs(self.root / "tls", [u.code for u in self.units],
+                                now=SystemClock().now())
+
+    def nats_spec(self, unit: Unit) -> NatsServerSpec:
+        d = self.root / "tls" / unit.code
+        p = self.ports[unit.code]
+        kids = self.children[unit.code]
+        return NatsServerSpec(
+            code=unit.code, client_port=p.nats, store_dir=self.root / "nats" / unit.code,
+            node_password=self.secrets["node"],
+            leaf_port=p.leaf if kids else None,
+            leaf_children={c: self.secrets["leaf"] for c in kids},
+            parent_leaf_url=f"tls://127.0.0.1:{self.ports[unit.parent].leaf}"
+            if unit.parent else None,
+            parent_leaf_password=self.secrets["leaf"] if unit.parent else None,
+            tls=LeafTls(cert_file=d / "node.pem", key_file=d / "node.key",
+                        ca_file=d / "ca.pem"))
+
+    def node_env(self, unit: Unit) -> dict[str, str]:
+        p = self.ports[unit.code]
+        kids = self.children[unit.code]
+        env = {
+            "ZHITONG__NODE__CODE": unit.code,
+            "ZHITONG__NODE__NAME": unit.name,
+            "ZHITONG__NODE__LEVEL": unit.level,
+            "ZHITONG__NODE__CHILDREN": json.dumps(kids),
+            "ZHITONG__NODE__DATA_DIR": str(self.root / unit.code),
+            "ZHITONG__HTTP__HOST": "127.0.0.1",
+            "ZHITONG__HTTP__PORT": str(p.http),
+            "ZHITONG__FEDERATION__GRPC_HOST": "127.0.0.1",
+            "ZHITONG__FEDERATION__GRPC_PORT": str(p.grpc),
+            "ZHITONG__FEDERATION__TLS_DIR": str(self.root / "tls" / unit.code),
+            "ZHITONG__FEDERATION__CHILDREN": json.dumps(
+                {c: f"127.0.0.1:{self.ports[c].grpc}" for c in kids}),
+            "ZHITONG__NATS__URL": f"nats://127.0.0.1:{p.nats}",
+            "ZHITONG__NATS__PASSWORD": self.secrets["node"],
+            "ZHITONG__NATS__PASSWORD_FILE": "null",
+            "ZHITONG__DATABASE__URL": "null",
+        }
+        if unit.parent:
+            env["ZHITONG__NODE__PARENT"] = unit.parent
+            env["ZHITONG__FEDERATION__PARENT_ADDRESS"] = f"127.0.0.1:{self.ports[unit.parent].grpc}"
+        return env
+
+    def deploy_file(self, unit: Unit) -> Path:
+        return REPO_ROOT / "deploy" / unit.level / "node.toml"
+
+    def config(self, unit: Unit) -> Any:
+        from node.config import load_config
+
+        return load_config(self.deploy_file(unit), self.node_env(unit))
+
+    def seed(self, unit: Unit, demo_data: bool) -> list[tuple[str, str, str]]:
+        """Demo logins at every node; demo issues at the counties on first start."""
+        from node.demo import ensure_demo_accounts, seed_demo_issues
+        from node.runtime import build
+
+        node = build(self.config(unit))
+        try:
+            logins = ensure_demo_accounts(node.services.accounts, unit.code)
+            leader = node.services.accounts.principal("leader")
+            if (demo_data and unit.level == "county"
+                    and node.services.issues.list_issues(leader, limit=1).total == 0):
+                seed_demo_issues(node.services.issues, leader)
+                pool = node.services.issues.list_issues(leader, limit=3).items
+                for issue, _ in pool[:2]:  # a couple travel up as soon as the city runs
+                    node.transfers.request_escalation(leader, issue.id,
+                                                      "演示：跨部门问题，提请市级协调")
+            return logins
+        finally:
+            node.engine.dispose()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, *, demo_data: bool) -> list[dict[str, Any]]:
+        self.check_ports()
+        n = len(self.units)
+        self.say(f"[1/4] certificates for {n} nodes in {self.root / 'tls'}")
+        self.certs()
+        self.say(f"[2/4] starting {n} nats-server processes (leaf topology, TLS leaf links)")
+        for unit in self.units:
+            conf = write(self.nats_spec(unit), self.root / "nats" / f"{unit.code}.conf")
+            self.servers.append(NatsServer(conf, host="127.0.0.1",
+                                           port=self.ports[unit.code].nats,
+                                           log=self.root / "logs" / f"nats-{unit.code}.log"
+                                           ).start())
+        asyncio.run(self.create_streams())
+        self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
+        logins: list[tuple[str, str, str]] = []
+        for unit in self.units:
+            logins = self.seed(unit, demo_data) or logins
+        self.say(f"[4/4] starting {n} node processes")
+        for unit in self.units:
+            log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
+            self.procs[unit.code] = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "node", "run",
+                 "--config", str(self.deploy_file(unit))],
+                env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
+                stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                preexec_fn=die_with_parent)
+            log.close()
+        self.wait_healthy()
+        manifest = [
+            {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
+             "http_url": f"http://127.0.0.1:{self.ports[u.code].http}",
+             "grpc_address": f"127.0.0.1:{self.ports[u.code].grpc}",
+             "nats_url": f"nats://127.0.0.1:{self.ports[u.code].nats}"}
+            for u in self.units]
+        (self.root / "manifest.json").write_text(
+            json.dumps({"nodes": manifest, "logins": [
+                {"username": u, "role": r, "password": p} for u, r, p in logins]},
+                ensure_ascii=False, indent=2), encoding="utf-8")
+        return manifest
+
+    async def create_streams(self) -> None:
+        """Every node's own log first, then the sourcing streams (see ensure_streams)."""
+        from node.runtime import place_of
+
+        places = {u.code: place_of(self.config(u)) for u in self.units}
+        for own_only in (True, False):
+            for unit in self.units:
+                nc = await nats.connect(f"nats://127.0.0.1:{self.ports[unit.code].nats}",
+                                        user=node_user(unit.code),
+                                        password=self.secrets["node"], connect_timeout=5)
+                try:
+                    await ensure_streams(nc.jetstream(), places[unit.code], own_only=own_only)
+                finally:
+                    await nc.close()
+
+    def wait_healthy(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(self.procs)
+        while pending and time.monotonic() < deadline:
+            for code in sorted(pending):
+                proc = self.procs[code]
+                if proc.poll() is not None:
+                    log = self.root / "logs" / f"node-{code}.log"
+                    raise SystemExit(f"zhitong up: node {code} exited ({proc.returncode}); "
+                                     f"last lines of {log}:\n{log.read_text()[-1500:]}")
+                url = f"http://127.0.0.1:{self.ports[code].http}/api/v1/health"
+                try:
+                    with urllib.request.urlopen(url, timeout=1):
+                        pending.discard(code)
+                except OSError:
+                    pass
+            if pending:
+                time.sleep(0.1)  # polling interval while nodes start, bounded by the deadline
+        if pending:
+            raise SystemExit(f"zhitong up: nodes did not answer in {timeout_s}s: {sorted(pending)}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for server in reversed(self.servers):
+            server.stop()

@@ -121,6 +121,7 @@ class Replicator:
         self.on_change: Callable[[], None] = lambda: None
         self.resubscribe = asyncio.Event()
         self.applied = 0
+        self.last_lag_s = 0.0  # event time → applied here, for the last applied event
         self.last_message_at = time.monotonic()
 
     # ---- one event, one transaction
@@ -245,10 +246,12 @@ class Replicator:
             return
         if result.outcome in ("applied", "duplicate", "owned"):
             if result.outcome == "owned":
-                log.warning("ignored %s: %s", m.event_id, result.detail)
+                log.warning("ignored %s: %s", m.event_id, result.detail,
+                            extra={"issue_id": m.event.issue_id})
             await msg.ack_sync()
             if result.outcome == "applied":
                 self.applied += 1
+                self.last_lag_s = max(0.0, (self.clock.now() - m.event.at).total_seconds())
                 self.on_change()
         elif result.outcome == "refused":
             await asyncio.to_thread(self._dead_letter, msg, f"refused: {result.detail}")

@@ -119,7 +119,8 @@ class Sender:
             elif isinstance(answer, grpc.aio.AioRpcError) and answer.code() not in RETRYABLE:
                 error = f"{answer.code().name}: {answer.details()}"
                 log.warning("transfer %s of %s refused by %s: %s", tid, item.row.issue_id,
-                            self.destination, error)
+                            self.destination, error,
+                            extra={"issue_id": item.row.issue_id, "peer": self.destination})
                 await asyncio.to_thread(self.transfers.record_refused, tid, error)
                 refused += 1
             elif isinstance(answer, grpc.aio.AioRpcError):

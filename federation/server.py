@@ -76,7 +76,8 @@ class FederationServicer(pb_grpc.FederationServicer):
             response = await asyncio.to_thread(self.transfers.accept_escalation, transfer,
                                                caller)
             log.info("escalation %s of %s from %s accepted (duplicate=%s)",
-                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"])
+                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"],
+                     extra={"issue_id": transfer.issue.id, "peer": caller})
             return codec.accepted_to_pb(response)
 
         return await self._run(context, work)
@@ -91,7 +92,8 @@ class FederationServicer(pb_grpc.FederationServicer):
             transfer = codec.transfer_from_pb(request, kind=Action.RETURN)
             response = await asyncio.to_thread(self.transfers.accept_return, transfer, caller)
             log.info("return %s of %s from %s accepted (duplicate=%s)",
-                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"])
+                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"],
+                     extra={"issue_id": transfer.issue.id, "peer": caller})
             return codec.accepted_to_pb(response)
 
         return await self._run(context, work)

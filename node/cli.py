@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -216,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from node.web.observability import configure_logging
+
+    configure_logging(os.environ.get("ZHITONG_LOG_FORMAT", "text"))
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))

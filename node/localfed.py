@@ -165,6 +165,7 @@ class LocalFederation:
             "ZHITONG__NATS__PASSWORD": self.secrets["node"],
             "ZHITONG__NATS__PASSWORD_FILE": "null",
             "ZHITONG__DATABASE__URL": "null",
+            "ZHITONG_LOG_FORMAT": "json",
         }
         if unit.parent:
             env["ZHITONG__NODE__PARENT"] = unit.parent

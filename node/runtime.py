@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import nats
@@ -262,6 +263,16 @@ class Streams:
                            if federation is not None and cfg.node.level == "county" else None)
         self.nc: NATS | None = None
 
+    @property
+    def latest(self) -> Any:
+        return self.summaries.latest
+
+    def applied_count(self) -> int:
+        return self.replicator.applied
+
+    def last_lag_s(self) -> float:
+        return self.replicator.last_lag_s
+
     async def _reconnected(self) -> None:
         # Pull subscriptions can go silent after a reconnect (nats.py #504): start afresh.
         self.replicator.resubscribe.set()
@@ -344,7 +355,7 @@ async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60
                         f"自动上报：红灯且催办达到 {threshold} 次")
                     node.notifier(node.config.node.parent)
                     log.info("issue %s escalated automatically (red + %d urges)", issue_id,
-                             threshold)
+                             threshold, extra={"issue_id": issue_id})
                 except Exception as exc:
                     log.warning("automatic escalation of %s refused: %s", issue_id, exc)
         except Exception:
@@ -373,7 +384,7 @@ async def run(node: Node) -> None:
     if cfg.nats.enabled:
         streams = Streams(node, federation)
         js = await streams.connect()
-        node.services.summary_source.append(streams.summaries)
+        node.services.summary_source.append(streams)
     log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
              cfg.node.name, cfg.http.host, cfg.http.port,
              node.engine.url.render_as_string(hide_password=True))

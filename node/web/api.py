@@ -41,7 +41,7 @@ from node.domain.lifecycle import (
     Triage,
     Urge,
 )
-from node.web import errors
+from node.web import errors, observability
 from node.web.schemas import (
     AssignIn,
     DirectiveIn,
@@ -82,7 +82,7 @@ class Services:
     transfers: TransferService
     notify: Callable[[str], None] = lambda _destination: None  # wake a peer's sender
     stuck_after: timedelta = timedelta(hours=1)
-    #: the node's live subtree summary (set when event streams run)
+    #: the node's event streams (set when they run): live summary, replication stats
     summary_source: list[Any] = field(default_factory=list)
 
 
@@ -319,7 +319,7 @@ def summary(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     tags; per child unit). No enterprise data: this is what the province sees."""
     require(principal, VIEW_METRICS)
     if services.summary_source:
-        source = services.summary_source[0]
+        source = services.summary_source[0].summaries
         latest = source.latest or source.compute()
     else:
         latest = services.issues.local_summary()
@@ -416,4 +416,5 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="ui-static")
+    observability.install(app, services)
     return app

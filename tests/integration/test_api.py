@@ -1129,3 +1129,17 @@ def test_metrics_for_viewer_not_for_enterprise(api: Api) -> None:
     assert overall["counts_by_state"]["resolved"] == 1
     assert overall["counts_by_state"]["received"] == 1
     assert_error(api.get("ent_a", "/metrics"), 403, "forbidden")
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def test_prometheus_metrics_count_requests_and_show_the_outbox(api: Api) -> None:
+    key = api.submit()["id"]
+    api.triaged(key)
+    api.action("leader", key, "escalate", reason="需要市级协调")
+    body = api.client.get("/metrics").text
+    assert 'zhitong_http_requests_total{method="POST",route="/api/v1/issues",status="201"}' in body
+    assert 'zhitong_outbox_depth{destination="330500"} 1.0' in body
+    assert "zhitong_outbox_oldest_age_seconds" in body
+    assert "/issues/" + key not in body  # routes, never raw paths with ids

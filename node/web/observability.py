@@ -1,0 +1,105 @@
+"""Operations: Prometheus metrics at /metrics and JSON logs.
+
+Each app has its own registry (several nodes can live in one test process). Request
+counts and latencies come from a middleware keyed by route template (never the raw path,
+so ids do not explode the label space); outbox depth and age, replication lag, events
+applied and summary age are read when scraped, from the node's own state.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pythonjsonlogger.json import JsonFormatter
+
+from node.app.clock import SystemClock
+
+
+class NodeCollector:
+    """Scrape-time gauges from the node's outbox, replicator and summaries."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def collect(self) -> Any:
+        s = self.services
+        depth = GaugeMetricFamily("zhitong_outbox_depth", "transfers pending per destination",
+                                  labels=["destination"])
+        age = GaugeMetricFamily("zhitong_outbox_oldest_age_seconds",
+                                "age of the oldest pending transfer", labels=["destination"])
+        stuck = GaugeMetricFamily("zhitong_outbox_stuck", "1 when a destination is stuck",
+                                  labels=["destination"])
+        status = s.transfers.outbox_status(s.stuck_after)
+        for dest, d in status["destinations"].items():
+            depth.add_metric([dest], d["depth"])
+            age.add_metric([dest], d["oldest_age_s"])
+            stuck.add_metric([dest], 1.0 if d["stuck"] else 0.0)
+        yield from (depth, age, stuck)
+        if s.summary_source:
+            streams = s.summary_source[0]
+            applied = GaugeMetricFamily("zhitong_events_applied",
+                                        "replicated events applied since start")
+            applied.add_metric([], float(getattr(streams, "applied_count", lambda: 0)()))
+            yield applied
+            lag = GaugeMetricFamily("zhitong_replication_lag_seconds",
+                                    "event time to local apply, last applied event")
+            lag.add_metric([], float(getattr(streams, "last_lag_s", lambda: 0.0)()))
+            yield lag
+            latest = streams.latest
+            summary_age = GaugeMetricFamily("zhitong_summary_age_seconds",
+                                            "age of the node's current subtree summary")
+            if latest is not None:
+                summary_age.add_metric(
+                    [], (SystemClock().now() - latest.as_of) / timedelta(seconds=1))
+            yield summary_age
+
+
+def install(app: FastAPI, services: Any) -> None:
+    registry = CollectorRegistry()
+    requests = Counter("zhitong_http_requests", "HTTP requests", ["method", "route", "status"],
+                       registry=registry)
+    latency = Histogram("zhitong_http_request_seconds", "HTTP request latency",
+                        ["method", "route"], registry=registry,
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+    registry.register(NodeCollector(services))
+
+    @app.middleware("http")
+    async def count(request: Request,
+                    call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
+    """`text` for people at a terminal; `json` (one object per line) for log collectors.
+    Log calls pass `extra={"issue_id": …}` where an issue is concerned."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(
+            "{asctime}{levelname}{name}{message}", style="{",
+            rename_fields={"levelname": "level", "asctime": "time", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

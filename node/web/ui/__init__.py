@@ -84,7 +84,7 @@ _env = Environment(
 class Screen:
     template: str
     title: str  # string key
-    app: str  # which session (token) the page uses: portal | workbench | cockpit | phone
+    app: str  # which session (token) the page uses: portal | staff | phone
     sections: tuple[str, ...]  # string-key prefixes its script needs
 
 
@@ -95,18 +95,18 @@ SCREENS: dict[str, Screen] = {
                      sections=(*_COMMON, "portal.", "rating.", "channel.")),
     "portal_issue": Screen(template="portal_issue.html", title="portal.issue.title",
                            app="portal", sections=(*_COMMON, "portal.", "rating.", "channel.")),
-    "workbench": Screen(template="workbench.html", title="workbench.title", app="workbench",
+    "workbench": Screen(template="workbench.html", title="workbench.title", app="staff",
                         sections=(*_COMMON, "workbench.")),
     "workbench_issue": Screen(template="workbench_issue.html", title="workbench.issue.title",
-                              app="workbench",
+                              app="staff",
                               sections=(*_COMMON, "workbench.", "action.", "rating.",
-                                        "channel.", "revisit.", "ladder.")),
+                                        "channel.", "revisit.", "ladder.", "unit.")),
     "workbench_ops": Screen(template="workbench_ops.html", title="workbench.ops.title",
-                            app="workbench", sections=(*_COMMON, "workbench.", "ops.")),
-    "cockpit": Screen(template="cockpit.html", title="cockpit.title", app="cockpit",
+                            app="staff", sections=(*_COMMON, "workbench.", "ops.", "unit.")),
+    "cockpit": Screen(template="cockpit.html", title="cockpit.title", app="staff",
                       sections=(*_COMMON, "cockpit.", "unit.")),
     "cockpit_report": Screen(template="cockpit_report.html", title="cockpit.report.title",
-                             app="cockpit", sections=(*_COMMON, "cockpit.", "unit.")),
+                             app="staff", sections=(*_COMMON, "cockpit.", "unit.")),
     "phone": Screen(template="phone.html", title="phone.title", app="phone",
                     sections=("common.", "app.", "light.", "err.", "phone.", "unit.")),
 }
@@ -209,9 +209,18 @@ def workbench_ops(request: Request) -> HTMLResponse:
     return render(request, "workbench_ops")
 
 
+def refresh_seconds(request: Request, default: int = 5) -> int:
+    """The auto-refresh period of a live screen: `?refresh=` seconds (1–300), default 5."""
+    try:
+        asked = int(request.query_params.get("refresh", default))
+    except ValueError:
+        return default
+    return min(300, max(1, asked))
+
+
 @router.get("/ui/cockpit")
 def cockpit(request: Request) -> HTMLResponse:
-    return render(request, "cockpit")
+    return render(request, "cockpit", request_refresh=refresh_seconds(request))
 
 
 @router.get("/ui/cockpit/report")
@@ -221,7 +230,7 @@ def cockpit_report(request: Request) -> HTMLResponse:
 
 @router.get("/ui/phone")
 def phone(request: Request) -> HTMLResponse:
-    return render(request, "phone")
+    return render(request, "phone", request_refresh=refresh_seconds(request))
 
 
 def static_files() -> StaticFiles:

@@ -1,0 +1,368 @@
+/* 直通 — the staff workbench: the pool, an issue with its allowed actions, operations. */
+"use strict";
+(function () {
+  const { cfg, t, label, unitName, h, $, notice, api, errorText, fmtTime, timeEl, dueEl, fmtNum,
+    countdown, lightEl, stateEl, renderTimeline, table } = window.ZT;
+  const page = document.body.dataset.page;
+  const PAGE_SIZE = 50;
+
+  function issueUrl(key) {
+    return cfg.ui + "/workbench/issues/" + encodeURIComponent(key);
+  }
+
+  // ---------------------------------------------------------------- the pool
+
+  const FILTERS = ["state", "light", "tag", "board", "department", "q", "overdue"];
+
+  function filtersFromUrl() {
+    const params = new URLSearchParams(location.search);
+    const out = {};
+    for (const k of FILTERS) if (params.get(k)) out[k] = params.get(k);
+    out.offset = Math.max(0, Number(params.get("offset") || 0) || 0);
+    return out;
+  }
+
+  function fillForm(form, filters) {
+    for (const k of FILTERS) {
+      const el = form.elements[k];
+      if (el.type === "checkbox") el.checked = filters[k] === "true";
+      else el.value = filters[k] || "";
+    }
+  }
+
+  function readForm(form) {
+    const out = { offset: 0 };
+    for (const k of FILTERS) {
+      const el = form.elements[k];
+      if (el.type === "checkbox") {
+        if (el.checked) out[k] = "true";
+      } else if (el.value.trim()) out[k] = el.value.trim();
+    }
+    return out;
+  }
+
+  function query(filters) {
+    const params = new URLSearchParams();
+    for (const k of FILTERS) if (filters[k]) params.set(k, filters[k]);
+    if (filters.offset) params.set("offset", String(filters.offset));
+    return params.toString();
+  }
+
+  let filters = {};
+
+  async function loadPool() {
+    const box = $("pool");
+    box.setAttribute("aria-busy", "true");
+    const qs = query(filters);
+    const res = await api("GET", "/issues?limit=" + PAGE_SIZE + (qs ? "&" + qs : ""));
+    box.setAttribute("aria-busy", "false");
+    if (!res.ok) {
+      notice($("pool-error"), errorText(res.error), "error");
+      box.replaceChildren();
+      return;
+    }
+    notice($("pool-error"), "", "error");
+    const data = res.data;
+    $("pool-count").textContent = t("workbench.pool.count", { n: fmtNum(data.total) });
+    box.replaceChildren(table([
+      { label: t("workbench.col.number"), render: (i) => h("a", { href: issueUrl(i.number), class: "mono" }, i.number) },
+      { label: t("workbench.col.title"), render: (i) => h("span", { class: "cell-title" }, i.title) },
+      { label: t("workbench.col.state"), render: (i) => stateEl(i.state) },
+      { label: t("workbench.col.light"), render: (i) => (i.light ? lightEl(i.light) : "—") },
+      { label: t("workbench.col.due"), render: (i) => (i.deadline && i.light ? [dueEl(i.deadline.due), h("br"), h("span", { class: "hint" }, countdown(i.deadline.due))] : "—") },
+      { label: t("workbench.col.department"), render: (i) => i.department || "—" },
+      { label: t("workbench.col.tags"), render: (i) => (i.tags.length ? i.tags.join("、") : "—") },
+      { label: t("workbench.col.urges"), num: true, render: (i) => fmtNum(i.urge_count) },
+      { label: t("workbench.col.received"), render: (i) => timeEl(i.received_at) },
+    ], data.items, { caption: t("workbench.pool.results"), captionHidden: true, empty: t("workbench.pool.empty") }));
+    const from = data.total ? data.offset + 1 : 0;
+    const to = data.offset + data.items.length;
+    $("page-info").textContent = t("workbench.pager.info", { from: from, to: to, total: data.total });
+    $("prev").disabled = data.offset <= 0;
+    $("next").disabled = to >= data.total;
+  }
+
+  function pool() {
+    const form = $("filters");
+    filters = filtersFromUrl();
+    fillForm(form, filters);
+    const go = () => {
+      history.replaceState(null, "", location.pathname + (query(filters) ? "?" + query(filters) : ""));
+      loadPool();
+    };
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      filters = readForm(form);
+      go();
+    });
+    form.addEventListener("reset", () => {
+      filters = { offset: 0 };
+      setTimeout(go, 0); // after the browser has cleared the fields
+    });
+    $("prev").addEventListener("click", () => {
+      filters.offset = Math.max(0, (filters.offset || 0) - PAGE_SIZE);
+      go();
+    });
+    $("next").addEventListener("click", () => {
+      filters.offset = (filters.offset || 0) + PAGE_SIZE;
+      go();
+    });
+    loadPool();
+  }
+
+  // ---------------------------------------------------------------- one issue and its actions
+
+  const NOTE = { name: "note", kind: "textarea", maxlength: 1000 };
+  /** allowed_actions value → endpoint, body and form fields. */
+  const ACTIONS = {
+    triage: { path: "triage", fields: [{ name: "tags", kind: "tags", required: true }, { name: "board", maxlength: 60 }, NOTE] },
+    assign: { path: "assign", fields: [{ name: "department", required: true, maxlength: 60 }, { name: "board", maxlength: 60 }, NOTE] },
+    start: { path: "start", fields: [NOTE] },
+    resolve: { path: "resolve", fields: [{ name: "reply", kind: "textarea", required: true, maxlength: 5000 }] },
+    reject: { path: "reject", fields: [{ name: "reason", kind: "textarea", required: true, maxlength: 1000 }] },
+    confirm_rejection: { path: "review", fixed: { decision: "confirm" }, fields: [{ name: "comment", kind: "textarea", maxlength: 1000 }] },
+    overturn_rejection: { path: "review", fixed: { decision: "overturn" }, fields: [{ name: "comment", kind: "textarea", maxlength: 1000 }] },
+    ladder_up: { path: "ladder", fields: [NOTE] },
+    urge: { path: "urge", fields: [NOTE] },
+    close: { path: "close", fields: [NOTE] },
+    revisit: { path: "revisit", fields: [{ name: "result", kind: "select", required: true, options: ["satisfied", "unsatisfied", "unreachable"], prefix: "revisit." }, NOTE] },
+    escalate: { path: "escalate", unversioned: true, fields: [{ name: "reason", kind: "textarea", required: true, maxlength: 1000 }] },
+    return: { path: "return", unversioned: true, fields: [{ name: "instructions", kind: "textarea", required: true, maxlength: 1000 }] },
+  };
+
+  let current = null;
+
+  function prefill(name, issue) {
+    if (name === "tags") return issue.tags.join("，");
+    if (name === "board") return issue.board || "";
+    if (name === "department") return issue.department || "";
+    return "";
+  }
+
+  function fieldEl(action, f, issue) {
+    const id = "a-" + action + "-" + f.name;
+    const hintKey = "action.field." + f.name + ".hint";
+    const hint = window.ZT.has(hintKey) ? h("p", { class: "hint", id: id + "-hint" }, t(hintKey)) : null;
+    const common = { id: id, name: f.name, required: f.required || null, maxlength: f.maxlength || null,
+      "aria-describedby": hint ? id + "-hint" : null };
+    let input;
+    if (f.kind === "textarea") input = h("textarea", Object.assign({ rows: 3 }, common));
+    else if (f.kind === "select") {
+      input = h("select", common, h("option", { value: "" }, t("action.choose")),
+        f.options.map((o) => h("option", { value: o }, label(f.prefix, o))));
+    } else input = h("input", common);
+    if (f.kind !== "select") input.value = prefill(f.name, issue);
+    return h("div", { class: "field" },
+      h("label", { for: id }, t("action.field." + f.name), f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+      input, hint);
+  }
+
+  function actionForm(action, issue) {
+    const spec = ACTIONS[action];
+    const form = h("form", { class: "form", novalidate: true },
+      h("p", { class: "hint" }, t("action." + action + ".desc")),
+      spec.fields.map((f) => fieldEl(action, f, issue)),
+      h("button", { type: "submit", class: "btn " + (action === "reject" || action === "escalate" ? "btn-danger" : "btn-primary") },
+        t("action." + action + ".submit")));
+    form.addEventListener("submit", (ev) => runAction(ev, action));
+    return h("details", { class: "action", "data-action": action },
+      h("summary", null, t("action." + action)), form);
+  }
+
+  async function runAction(ev, action) {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const spec = ACTIONS[action];
+    const errorBox = $("action-error");
+    const body = Object.assign({}, spec.fixed || {});
+    for (const f of spec.fields) {
+      const el = form.elements[f.name];
+      const value = el.value.trim();
+      if (f.required && !value) {
+        notice(errorBox, t("action.required", { field: t("action.field." + f.name) }), "error");
+        el.setAttribute("aria-invalid", "true");
+        el.focus();
+        return;
+      }
+      el.removeAttribute("aria-invalid");
+      if (f.kind === "tags") body.tags = value.split(/[,，、;；\s]+/).filter(Boolean);
+      else body[f.name] = value || null;
+    }
+    if (!spec.unversioned) body.expected_version = current.version;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    const res = await api("POST", "/issues/" + encodeURIComponent(current.id) + "/" + spec.path, body);
+    button.disabled = false;
+    if (!res.ok) {
+      notice(errorBox, errorText(res.error), "error");
+      if (res.error.code === "conflict") await loadIssue();
+      return;
+    }
+    notice(errorBox, "", "error");
+    notice($("flash"), res.status === 202 ? t("action.accepted", { action: t("action." + action) })
+      : t("action.done", { action: t("action." + action) }), "ok");
+    await loadIssue();
+    $("flash").focus();
+  }
+
+  function renderIssue(issue) {
+    current = issue;
+    $("issue").setAttribute("aria-busy", "false");
+    $("issue").replaceChildren(h("div", { class: "issue-head" },
+      h("h1", { class: "page-title" }, issue.title),
+      h("p", { class: "issue-number" }, h("span", { class: "mono", id: "issue-number" }, issue.number),
+        " ", stateEl(issue.state), " ", issue.light ? lightEl(issue.light) : null)));
+    $("issue-body").hidden = false;
+    const status = [];
+    if (issue.deadline && issue.light) {
+      status.push(h("div", { class: "deadline deadline-" + issue.light },
+        h("p", { class: "deadline-kind" }, label("deadline.", issue.deadline.kind), " · ",
+          t("workbench.issue.due"), " ", dueEl(issue.deadline.due)),
+        h("p", { class: "countdown" }, countdown(issue.deadline.due))));
+    }
+    if (issue.owner !== cfg.node) {
+      status.push(h("p", { class: "notice notice-warn" }, t("workbench.issue.replica", { owner: unitName(issue.owner) + " (" + issue.owner + ")" })));
+    }
+    $("status").replaceChildren(...status);
+    const facts = [
+      ["workbench.field.enterprise", issue.enterprise.name],
+      ["workbench.field.credit_code", issue.enterprise.credit_code],
+      ["workbench.field.phone", issue.enterprise.contact_phone],
+      ["workbench.field.channel", label("channel.", issue.channel)],
+      ["workbench.field.received", fmtTime(issue.received_at)],
+      ["workbench.field.tags", issue.tags.length ? issue.tags.join("、") : "—"],
+      ["workbench.field.board", issue.board || "—"],
+      ["workbench.field.department", issue.department || "—"],
+      ["workbench.field.ladder", t("workbench.field.ladder_value", { n: issue.ladder_step + 1 })],
+      ["workbench.field.urges", fmtNum(issue.urge_count)],
+    ];
+    if (issue.reply) facts.push(["workbench.field.reply", issue.reply]);
+    if (issue.rejection_reason) facts.push(["workbench.field.rejection", issue.rejection_reason]);
+    if (issue.rating) facts.push(["workbench.field.rating", label("rating.", issue.rating) + (issue.rating_comment ? "（" + issue.rating_comment + "）" : "")]);
+    if (issue.reopen_count) facts.push(["workbench.field.reopened", fmtNum(issue.reopen_count)]);
+    if (issue.revisit_result) facts.push(["workbench.field.revisit", label("revisit.", issue.revisit_result)]);
+    $("facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", null, t(k)), h("dd", { class: "pre" }, v)]));
+    $("content-text").textContent = issue.content;
+    renderTimeline($("timeline"), issue.timeline, true);
+    const known = issue.allowed_actions.filter((a) => ACTIONS[a]);
+    $("actions").replaceChildren(...(known.length ? known.map((a) => actionForm(a, issue))
+      : [h("p", { class: "empty" }, t("workbench.actions.none"))]));
+  }
+
+  async function loadIssue() {
+    const res = await api("GET", "/issues/" + encodeURIComponent(current ? current.id : cfg.key));
+    if (!res.ok) {
+      $("issue").replaceChildren(h("p", { class: "notice notice-error", role: "alert" }, errorText(res.error)));
+      $("issue-body").hidden = true;
+      return;
+    }
+    renderIssue(res.data);
+  }
+
+  function issuePage() {
+    $("flash").setAttribute("tabindex", "-1");
+    loadIssue();
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  function fmtAge(seconds) {
+    const s = Math.round(seconds);
+    if (s < 60) return t("ops.age.s", { n: s });
+    if (s < 3600) return t("ops.age.m", { n: Math.floor(s / 60) });
+    if (s < 86400) return t("ops.age.h", { n: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+    return t("ops.age.d", { n: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
+  }
+
+  async function loadOutbox() {
+    const res = await api("GET", "/federation/outbox");
+    if (!res.ok) {
+      notice($("outbox-error"), errorText(res.error), "error");
+      return;
+    }
+    notice($("outbox-error"), "", "error");
+    const rows = Object.entries(res.data.destinations).map(([dest, d]) => Object.assign({ dest: dest }, d));
+    $("outbox").replaceChildren(table([
+      { label: t("ops.col.destination"), render: (r) => unitName(r.dest) + " (" + r.dest + ")" },
+      { label: t("ops.col.depth"), num: true, render: (r) => fmtNum(r.depth) },
+      { label: t("ops.col.oldest"), render: (r) => (r.depth ? fmtAge(r.oldest_age_s) : "—") },
+      { label: t("ops.col.health"), render: (r) => (r.stuck ? h("span", { class: "badge badge-stuck" }, t("ops.stuck"))
+        : h("span", { class: "badge badge-ok" }, r.failures ? t("ops.retrying") : t("ops.ok"))) },
+      { label: t("ops.col.failures"), num: true, render: (r) => fmtNum(r.failures) },
+      { label: t("ops.col.next_attempt"), render: (r) => (r.next_attempt_at ? fmtTime(r.next_attempt_at, true) : "—") },
+      { label: t("ops.col.last_success"), render: (r) => (r.last_success_at ? fmtTime(r.last_success_at, true) : "—") },
+      { label: t("ops.col.last_error"), render: (r) => r.last_error || "—" },
+    ], rows, { caption: t("ops.outbox.title"), captionHidden: true, rowHeaders: true, empty: t("ops.outbox.none") }));
+    $("refused").replaceChildren(table([
+      { label: t("ops.col.issue"), render: (r) => h("a", { href: issueUrl(r.issue_id), class: "mono" }, r.issue_id) },
+      { label: t("ops.col.kind"), render: (r) => label("event.", r.kind) },
+      { label: t("ops.col.destination"), render: (r) => unitName(r.destination) + " (" + r.destination + ")" },
+      { label: t("ops.col.error"), render: (r) => r.error || "—" },
+    ], res.data.refused, { caption: t("ops.refused.title"), captionHidden: true, empty: t("ops.refused.none") }));
+  }
+
+  function thisMonth() {
+    const p = {};
+    const fmt = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit" });
+    for (const part of fmt.formatToParts(new Date(window.ZT.serverNow()))) p[part.type] = part.value;
+    return p.year + "-" + p.month;
+  }
+
+  async function onSample(ev) {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const errorBox = $("sample-error");
+    const period = form.elements.period.value.trim();
+    if (!/^\d{4}-\d{2}$/.test(period)) {
+      notice(errorBox, t("ops.sample.bad_period"), "error");
+      form.elements.period.focus();
+      return;
+    }
+    const body = { period: period };
+    const share = form.elements.share.value.trim();
+    if (share) body.share = Number(share) / 100;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    const res = await api("POST", "/revisit-samples", body);
+    button.disabled = false;
+    if (!res.ok) {
+      notice(errorBox, errorText(res.error), "error");
+      return;
+    }
+    notice(errorBox, "", "error");
+    const s = res.data;
+    // The sample names issues by global id; fetch number and title for the staff.
+    const details = await Promise.all(s.selected.slice(0, 50).map((id) => api("GET", "/issues/" + encodeURIComponent(id))));
+    $("sample-result").replaceChildren(
+      h("dl", { class: "facts" },
+        h("dt", null, t("ops.sample.id")), h("dd", null, String(s.id)),
+        h("dt", null, t("ops.sample.period")), h("dd", null, s.period),
+        h("dt", null, t("ops.sample.share_exact")), h("dd", null, s.share_exact + "（" + (s.share * 100).toFixed(1) + "%）"),
+        h("dt", null, t("ops.sample.frame")), h("dd", null, t("ops.sample.frame_value", { n: s.frame_size, k: s.selected.length })),
+        h("dt", null, t("ops.sample.seed")), h("dd", { class: "mono small" }, s.seed),
+        h("dt", null, t("ops.sample.method")), h("dd", null, s.method),
+        h("dt", null, t("ops.sample.drawn")), h("dd", null, fmtTime(s.drawn_at, true) + " · " + s.drawn_by)),
+      table([
+        { label: t("workbench.col.number"), render: (r) => h("a", { href: issueUrl(r.id), class: "mono" }, r.number || r.id) },
+        { label: t("workbench.col.title"), render: (r) => r.title || "—" },
+        { label: t("workbench.col.state"), render: (r) => (r.state ? stateEl(r.state) : "—") },
+      ], s.selected.slice(0, 50).map((id, i) => (details[i].ok ? details[i].data : { id: id })),
+      { caption: t("ops.sample.selected"), empty: t("ops.sample.none") }));
+  }
+
+  function ops(me) {
+    $("outbox-refresh").addEventListener("click", loadOutbox);
+    loadOutbox();
+    const form = $("sample-form");
+    form.elements.period.value = thisMonth();
+    form.addEventListener("submit", onSample);
+    if (!["leader", "admin"].includes(me.role)) {
+      $("sample-result").replaceChildren(h("p", { class: "notice notice-info" }, t("ops.sample.leaders_only")));
+    }
+  }
+
+  window.ZT.boot({
+    roles: ["dispatcher", "handler", "leader", "admin"],
+    onReady: page === "workbench_issue" ? issuePage : page === "workbench_ops" ? ops : pool,
+  });
+})();

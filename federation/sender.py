@@ -133,7 +133,9 @@ class Sender:
                                               unreached, last_error)
             log.warning("%d transfer(s) to %s not delivered (%s); next attempt at %s",
                         len(unreached), self.destination, last_error, next_at.isoformat())
-        elif delivered or refused:
+        elif refused and not delivered:
+            # the peer answered; an accepted transfer already reset the backoff in its own
+            # transaction, a refusal did not
             await asyncio.to_thread(self.transfers.record_reachable, self.destination)
         return DrainResult(delivered=delivered, refused=refused, failed=len(unreached))
 

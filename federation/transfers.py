@@ -200,6 +200,10 @@ class TransferService:
             ))
         return transfer_id
 
+    def is_pending(self, issue_id: str) -> bool:
+        with self.store.read() as conn:
+            return tx.pending_for_issue(conn, issue_id) is not None
+
     # ------------------------------------------------------------------ sender's view
 
     def due(self, destination: str, limit: int) -> list[Outgoing]:

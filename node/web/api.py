@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from federation.transfers import TransferService
@@ -116,8 +117,21 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 router = APIRouter(prefix=API, responses=_ERRORS)
 
 
-def _out(services: Services, principal: Principal, issue: Issue, light: Light | None) -> IssueOut:
-    return IssueOut.of(issue, light, permitted_actions(principal, issue, services.node))
+def _out(services: Services, principal: Principal, issue: Issue, light: Light | None,
+         *, pending: bool = False) -> IssueOut:
+    return IssueOut.of(issue, light, _actions(services, principal, issue, pending))
+
+
+def _actions(services: Services, principal: Principal, issue: Issue, pending: bool) -> list[str]:
+    """The actions worth offering: the role's, minus what federation would refuse."""
+    if pending:
+        return []  # a transfer is on its way: everything would answer transfer_pending
+    t = services.transfers
+    return [
+        a for a in permitted_actions(principal, issue, services.node)
+        if not (a == "escalate" and t.parent is None)
+        and not (a == "return" and issue.came_from not in t.children)
+    ]
 
 
 @router.get("/health", tags=["operations"])
@@ -215,7 +229,8 @@ def list_issues(
 def get_issue(key: str, principal: PrincipalDep, services: ServicesDep) -> IssueDetailOut:
     """An issue by global id or number, with its full timeline."""
     view = services.issues.get(principal, key)
-    base = _out(services, principal, view.issue, view.light)
+    base = _out(services, principal, view.issue, view.light,
+                pending=services.transfers.is_pending(view.issue.id))
     public = principal.role is Role.ENTERPRISE
     return IssueDetailOut(
         **base.model_dump(), timeline=[EventOut.of(e, public=public) for e in view.timeline]
@@ -314,7 +329,11 @@ def return_down(key: str, body: ReturnIn, p: PrincipalDep, s: ServicesDep,
 
 
 @router.get("/summary", tags=["metrics"])
-def summary(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+def summary(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    depth: Annotated[int, Query(ge=0, le=2, description="levels of child units")] = 2,
+) -> dict[str, Any]:
     """The node's subtree summary (counts, lights, rates, overdue numbers and titles, top
     tags; per child unit). No enterprise data: this is what the province sees."""
     require(principal, VIEW_METRICS)
@@ -323,7 +342,7 @@ def summary(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
         latest = source.latest or source.compute()
     else:
         latest = services.issues.local_summary()
-    result: dict[str, Any] = latest.to_dict()
+    result: dict[str, Any] = latest.to_dict(depth=depth)
     return result
 
 
@@ -411,6 +430,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    # phones on slow links and the province's summary: compress what is worth it
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(router)
     from node.web import ui  # the people's screens under /ui/ (HTML, CSS, JS; no CDN)
 

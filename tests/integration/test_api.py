@@ -1143,3 +1143,22 @@ def test_prometheus_metrics_count_requests_and_show_the_outbox(api: Api) -> None
     assert 'zhitong_outbox_depth{destination="330500"} 1.0' in body
     assert "zhitong_outbox_oldest_age_seconds" in body
     assert "/issues/" + key not in body  # routes, never raw paths with ids
+
+
+def test_allowed_actions_follow_federation(api: Api) -> None:
+    key = api.submit()["id"]
+    offered = api.issue(key, who="leader")["allowed_actions"]
+    assert "escalate" in offered  # this county has a parent
+    assert "return" not in offered  # it did not come from a child
+    resp = api.action("leader", key, "escalate", reason="需要市级协调")
+    assert resp.status_code == 202, resp.text
+    assert api.issue(key, who="leader")["allowed_actions"] == []  # frozen while pending
+
+
+def test_summary_depth_and_gzip(api: Api) -> None:
+    api.submit()
+    headers = api.headers("viewer")
+    flat = api.client.get("/api/v1/summary?depth=0", headers=headers).json()
+    assert flat["total"] == 1 and "children" not in flat
+    resp = api.client.get("/api/v1/summary", headers={**headers, "Accept-Encoding": "gzip"})
+    assert resp.status_code == 200 and resp.json()["total"] == 1

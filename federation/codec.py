@@ -372,18 +372,23 @@ class Directive:
     transfer_id: str
     origin_node: str
     issue_key: str
-    kind: str  # supervise | urge
+    kind: str  # supervise | urge (down); enterprise_urge | rate (up)
     note: str | None
     issued_by: str
+    rating: str | None = None
+    credit_code: str | None = None
 
 
-DIRECTIVE_KINDS = ("supervise", "urge")
+DOWN_KINDS = ("supervise", "urge")
+UP_KINDS = ("enterprise_urge", "rate")
+DIRECTIVE_KINDS = DOWN_KINDS + UP_KINDS
 
 
 def directive_to_pb(d: Directive) -> pb.DirectiveRequest:
     return pb.DirectiveRequest(transfer_id=d.transfer_id, origin_node=d.origin_node,
                                issue_id=d.issue_key, kind=d.kind, note=d.note or "",
-                               issued_by=d.issued_by)
+                               issued_by=d.issued_by, rating=d.rating or "",
+                               credit_code=d.credit_code or "")
 
 
 def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
@@ -396,4 +401,6 @@ def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
         kind=msg.kind,
         note=check_text("note", msg.note, max_len=MAX_COMMENT, required=False),
         issued_by=validate_division_code(msg.issued_by),
+        rating=_enum(Rating, msg.rating, "rating").value if msg.kind == "rate" else None,
+        credit_code=validate_credit_code(msg.credit_code) if msg.kind in UP_KINDS else None,
     )

@@ -90,7 +90,8 @@ class Sender:
         request = codec.directive_to_pb(codec.Directive(
             transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
             issue_key=item.row.issue_id, kind=item.row.kind,
-            note=item.row.event.get("note"), issued_by=item.row.event["issued_by"]))
+            note=item.row.event.get("note"), issued_by=item.row.event["issued_by"],
+            rating=item.row.event.get("rating"), credit_code=item.row.event.get("credit_code")))
         stub = self._stub()
         async for attempt in short_call_retries(self.retry_attempts):
             with attempt:

@@ -132,9 +132,11 @@ class FederationServicer(pb_grpc.FederationServicer):
                      context: grpc.aio.ServicerContext[Any, Any]) -> pb.DirectiveAccepted:
         async def work() -> pb.DirectiveAccepted:
             caller = self._caller(context, request.origin_node)
-            if caller != self.transfers.parent:
+            up = request.kind in codec.UP_KINDS
+            if (caller not in self.transfers.children) if up else (
+                    caller != self.transfers.parent):
                 raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                             f"{caller} is not this node's parent")
+                             f"{caller} may not send {request.kind[:20]!r} here")
             directive = codec.directive_from_pb(request)
             r = await asyncio.to_thread(self.transfers.accept_directive, directive, caller)
             return pb.DirectiveAccepted(transfer_id=r["transfer_id"], handled_by=r["handled_by"],

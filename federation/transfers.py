@@ -30,13 +30,14 @@ from typing import Any
 
 import uuid6
 
-from federation.codec import DIRECTIVE_KINDS, Directive, Transfer
-from node.app.policy import Principal, authorize, not_found, require
+from federation.codec import DIRECTIVE_KINDS, UP_KINDS, Directive, Transfer
+from node.app.policy import Principal, authorize, check_can_view, not_found, require
 from node.app.ports import Clock
 from node.domain.errors import Conflict, Forbidden, RuleViolation, ValidationError
-from node.domain.issue import Action, Actor, ActorKind, Event, Issue
+from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating
 from node.domain.lifecycle import (
     Escalate,
+    Rate,
     Receive,
     Return,
     Rules,
@@ -159,6 +160,31 @@ class TransferService:
                 issue_id=issue.id if issue is not None else key, kind=kind, destination=child,
                 event={"note": note, "issued_by": self.node}, status=tx.PENDING, attempts=0,
                 last_error=None, created_at=now))
+        return transfer_id
+
+    def request_upward(self, principal: Principal, key: str, command: Rate | Urge) -> str:
+        """An enterprise rated or urged an issue now owned above this node: forward it to
+        the owner (recorded there exactly once, as the enterprise's own action)."""
+        if self.parent is None:
+            raise RuleViolation("no_parent", "本节点没有上级", "this node has no parent")
+        now = self.clock.now()
+        with self.store.write() as conn:
+            issue = repo.load_issue(conn, key)
+            if issue is None:
+                raise not_found(key)
+            check_can_view(principal, issue, key)
+            # validated here against the replica (state, 24 h rule), again at the owner
+            decide(issue, command, actor=principal.actor, now=now, rules=self.rules)
+            kind = "rate" if isinstance(command, Rate) else "enterprise_urge"
+            note = command.comment if isinstance(command, Rate) else command.note
+            transfer_id = uuid6.uuid7().hex
+            tx.add_outgoing(conn, tx.OutboxRow(
+                transfer_id=transfer_id, seq=repo.next_counter(conn, TRANSFER_SEQ),
+                issue_id=issue.id, kind=kind, destination=self.parent,
+                event={"note": note, "issued_by": self.node,
+                       "rating": command.rating.value if isinstance(command, Rate) else None,
+                       "credit_code": issue.enterprise.credit_code},
+                status=tx.PENDING, attempts=0, last_error=None, created_at=now))
         return transfer_id
 
     def route_down(self, code: str) -> str:
@@ -336,40 +362,66 @@ class TransferService:
         return {**response, "duplicate": False}
 
     def accept_directive(self, d: Directive, caller: str) -> dict[str, Any]:
-        """Record a directive on an issue this node owns, or forward it to the child that
-        does — once per (caller, transfer id)."""
-        if caller != self.parent or d.origin_node != caller:
-            raise Forbidden(f"{caller} 不是本节点的上级", f"{caller} is not this node's parent")
+        """Record a directive on an issue this node owns, or pass it on towards the owner
+        (down for supervision and urges, up for an enterprise's rating or urge) — once per
+        (caller, transfer id)."""
+        upward = d.kind in UP_KINDS
+        if d.origin_node != caller or (caller not in self.children if upward
+                                       else caller != self.parent):
+            raise Forbidden(f"{caller} 无权向本节点发送该指令",
+                            f"{caller} may not send a {d.kind} directive to this node")
         now = self.clock.now()
         with self.store.write() as conn:
             earlier = tx.find_incoming(conn, caller, d.transfer_id)
             if earlier is not None:
                 return {**earlier, "duplicate": True}
             issue = repo.load_issue(conn, d.issue_key, for_update=True)
+            if issue is None and upward:
+                raise not_found(d.issue_key)
             owner = issue.owner if issue is not None else d.issue_key.split("-", 1)[0]
             if issue is not None and issue.owner == self.node:
-                command: Supervise | Urge = (
-                    Supervise(issued_by=d.issued_by, note=d.note) if d.kind == "supervise"
-                    else Urge(note=d.note))
-                event = decide(issue, command, actor=Actor(kind=ActorKind.NODE, id=d.issued_by),
-                               now=now, rules=self.rules)
+                event = decide(issue, self._directive_command(d, issue),
+                               actor=self._directive_actor(d), now=now, rules=self.rules)
                 repo.update_issue(conn, evolve(issue, event), expected_version=issue.version)
                 repo.append_event(conn, self.node, event, own=True)
                 response = {"transfer_id": d.transfer_id, "handled_by": self.node,
                             "forwarded": False}
             else:
-                child = self.route_down(owner)
+                if upward:
+                    if self.parent is None:
+                        raise not_found(d.issue_key)
+                    towards = self.parent
+                else:
+                    towards = self.route_down(owner)
                 tx.add_outgoing(conn, tx.OutboxRow(
                     transfer_id=uuid6.uuid7().hex, seq=repo.next_counter(conn, TRANSFER_SEQ),
                     issue_id=issue.id if issue is not None else d.issue_key, kind=d.kind,
-                    destination=child, event={"note": d.note, "issued_by": d.issued_by},
+                    destination=towards,
+                    event={"note": d.note, "issued_by": d.issued_by, "rating": d.rating,
+                           "credit_code": d.credit_code},
                     status=tx.PENDING, attempts=0, last_error=None, created_at=now))
-                response = {"transfer_id": d.transfer_id, "handled_by": child,
+                response = {"transfer_id": d.transfer_id, "handled_by": towards,
                             "forwarded": True}
             if issue is not None:
                 tx.add_incoming(conn, origin=caller, transfer_id=d.transfer_id,
                                 issue_id=issue.id, response=response, now=now)
         return {**response, "duplicate": False}
+
+    @staticmethod
+    def _directive_command(d: Directive, issue: Issue) -> Supervise | Urge | Rate:
+        if d.kind == "supervise":
+            return Supervise(issued_by=d.issued_by, note=d.note)
+        if d.kind in UP_KINDS and issue.enterprise.credit_code != d.credit_code:
+            raise Forbidden("企业与诉求不符", "the enterprise does not own this issue")
+        if d.kind == "rate":
+            return Rate(rating=Rating(d.rating or ""), comment=d.note)
+        return Urge(note=d.note)
+
+    @staticmethod
+    def _directive_actor(d: Directive) -> Actor:
+        if d.kind in UP_KINDS:
+            return Actor(kind=ActorKind.ENTERPRISE, id=d.credit_code or "")
+        return Actor(kind=ActorKind.NODE, id=d.issued_by)
 
     # ------------------------------------------------------------------ fetch
 

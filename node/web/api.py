@@ -378,15 +378,35 @@ def outbox(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/issues/{key}/urge", response_model=IssueOut, tags=["actions"])
-def urge(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
-    """催办: an enterprise may urge once per 24 h."""
-    return _act(s, p, key, Urge(note=body.note), body)
+def urge(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep,
+         response: Response) -> IssueOut:
+    """催办: an enterprise may urge once per 24 h (forwarded to the owning tier, 202, when
+    the issue was escalated)."""
+    return _enterprise_act(s, p, key, Urge(note=body.note), body, response)
 
 
 @router.post("/issues/{key}/rate", response_model=IssueOut, tags=["actions"])
-def rate(key: str, body: RateIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
-    """评价: satisfied closes the issue; unsatisfied reopens it."""
-    return _act(s, p, key, Rate(rating=body.rating, comment=body.comment), body)
+def rate(key: str, body: RateIn, p: PrincipalDep, s: ServicesDep,
+         response: Response) -> IssueOut:
+    """评价: satisfied closes the issue; unsatisfied reopens it (forwarded to the owning
+    tier, 202, when the issue was escalated)."""
+    return _enterprise_act(s, p, key, Rate(rating=body.rating, comment=body.comment), body,
+                           response)
+
+
+def _enterprise_act(s: Services, p: Principal, key: str, command: Urge | Rate,
+                    body: VersionedIn, response: Response) -> IssueOut:
+    if p.role is Role.ENTERPRISE:
+        view = s.issues.get(p, key)
+        owner = view.issue.owner
+        if owner != s.node and owner not in s.transfers.children:
+            # the issue went up: the enterprise acts where it always does, the owner records
+            transfer_id = s.transfers.request_upward(p, key, command)
+            s.notify(s.transfers.parent or "")
+            response.status_code = 202
+            response.headers["X-Transfer-Id"] = transfer_id
+            return _out(s, p, view.issue, view.light)
+    return _act(s, p, key, command, body)
 
 
 @router.post("/issues/{key}/close", response_model=IssueOut, tags=["actions"])

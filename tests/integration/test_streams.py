@@ -199,3 +199,39 @@ async def test_a_province_assigned_issue_is_tracked_back_up(
         assert (seen.state, seen.department, seen.owner) == (State.ASSIGNED, "市发改委", "330500")
         # the city's own issue was published before the last change, yet never came up
         assert replica_version(province, other.id) == 0
+
+
+async def test_the_closed_loop_across_tiers_with_the_enterprise_at_its_county(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from node.domain.issue import Rating
+    from node.domain.lifecycle import Rate
+    from tests.support.data import ENTERPRISE_A
+
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed.nodes["330522"], fed.nodes["330500"]
+        issue, _ = county.issues.submit(ENTERPRISE_A, submit_cmd())
+        county.transfers.request_escalation(LEADER, issue.id, "涉及市级部门")
+        assert (await county.federation.senders["330500"].drain_once()).delivered == 1
+        for cmd in (Triage(tags=("要素保障",)), Assign(department="市自然资源局"), Start()):
+            city.issues.act(LEADER, issue.id, cmd)
+        resolved = city.issues.act(LEADER, issue.id, Resolve(reply="已协调解决，详见回复。"))
+        await until(lambda: replica_version(county, issue.id) == resolved.version,
+                    what="the resolution reaches the county")
+        assert county.issues.get(ENTERPRISE_A, issue.id).issue.reply == "已协调解决，详见回复。"
+        # the enterprise rates where it submitted; the owner (the city) records it once
+        county.transfers.request_upward(ENTERPRISE_A, issue.id,
+                                        Rate(rating=Rating.SATISFIED, comment="满意"))
+        assert (await county.federation.senders["330500"].drain_once()).delivered == 1
+        closed = city.issues.get(LEADER, issue.id).issue
+        assert (closed.state, closed.rating, closed.owner) == (
+            State.CLOSED, Rating.SATISFIED, "330500")
+        last = city.issues.get(LEADER, issue.id).timeline[-1].event
+        assert (last.actor.kind.value, last.actor.id) == ("enterprise", ENTERPRISE_A.credit_code)
+        await until(lambda: replica_version(county, issue.id) == closed.version,
+                    what="the closure reaches the county")
+        assert county.issues.get(ENTERPRISE_A, issue.id).issue.state is State.CLOSED
+        # another enterprise cannot rate it through the county
+        from tests.support.data import ENTERPRISE_B
+        with pytest.raises(Exception, match="no issue"):
+            county.transfers.request_upward(ENTERPRISE_B, issue.id, Rate(rating=Rating.UNSATISFIED))

@@ -186,20 +186,24 @@ class WatermarkResponse(_message.Message):
     def __init__(self, through: _Optional[int] = ...) -> None: ...
 
 class DirectiveRequest(_message.Message):
-    __slots__ = ("transfer_id", "origin_node", "issue_id", "kind", "note", "issued_by")
+    __slots__ = ("transfer_id", "origin_node", "issue_id", "kind", "note", "issued_by", "rating", "credit_code")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     origin_node: str
     issue_id: str
     kind: str
     note: str
     issued_by: str
-    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., issued_by: _Optional[str] = ...) -> None: ...
+    rating: str
+    credit_code: str
+    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., issued_by: _Optional[str] = ..., rating: _Optional[str] = ..., credit_code: _Optional[str] = ...) -> None: ...
 
 class DirectiveAccepted(_message.Message):
     __slots__ = ("transfer_id", "handled_by", "forwarded", "duplicate")

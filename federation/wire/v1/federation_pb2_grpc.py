@@ -95,8 +95,9 @@ class FederationServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Direct(self, request, context):
-        """A parent presses the owner of an issue below it (督办 supervision or an urge). The
-        called node records it if it owns the issue, or forwards it to the child that does;
+        """A parent presses the owner of an issue below it (督办 supervision or an urge), or a
+        child forwards what its enterprise did on an issue owned above (rating, urge). The
+        called node records it if it owns the issue, or forwards it on towards the owner;
         deduplicated on (origin node, transfer_id) like a transfer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

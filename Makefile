@@ -30,7 +30,7 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	else echo "warning: /usr/bin/chromium missing; browser (e2e) tests will be skipped"; fi
 
-## Run the local demo (one county node for now; the whole federation as it lands).
+## Run a whole local federation (province, city, two counties) with demo data.
 up: venv
 	$(BIN)/zhitong up
 

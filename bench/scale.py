@@ -1,0 +1,252 @@
+"""Province scale: the whole federation on one machine under load, small → huzhou → zhejiang.
+
+For each topology: start `zhitong up` (one nats-server and one node process per unit),
+submit issues at every county through the HTTP API for a bounded time at a fixed total
+rate, and measure
+* throughput actually sustained (issues/s acknowledged);
+* county → province visibility: the time from a county's acknowledgement until the
+  province's subtree summary counts the issue (sampled markers, p50/p99);
+* memory: RSS per node process and per nats-server (median, max) and in total;
+* CPU: seconds used per process class over the load phase.
+
+    .venv/bin/python -m bench.scale [--topologies small,huzhou,zhejiang] [--seconds 60]
+        [--rate 20] [--json bench/results/scale.json]
+
+Loopback only; every loop is bounded by count and time; `zhitong up` is stopped at the end
+of each topology (and its children die with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.data import submit_body
+
+ROOT = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def proc_stats(pid: int) -> tuple[str, int, float]:
+    """(kind, rss bytes, cpu seconds) of a process."""
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    with open(f"/proc/{pid}/statm") as fh:
+        rss = int(fh.read().split()[1]) * PAGE
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return ("nats" if "nats-server" in cmd else "node"), rss, cpu
+
+
+def snapshot(up_pid: int) -> dict[int, tuple[str, int, float]]:
+    stats = {}
+    for pid in children_of(up_pid):
+        try:
+            stats[pid] = proc_stats(pid)
+        except OSError:
+            continue
+    return stats
+
+
+def pctl(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def start_up(topology: str, data_dir: Path, base_port: int, timeout_s: float
+             ) -> tuple[subprocess.Popen[str], dict[str, Any], float]:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "up", "--topology", topology, "--data-dir",
+         str(data_dir), "--base-port", str(base_port), "--no-demo-data"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"zhitong up exited ({proc.wait()})")
+        if "Ctrl-C stops" in line:
+            break
+    else:
+        stop_up(proc)
+        raise TimeoutError(f"{topology} did not become ready in {timeout_s}s")
+    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+    manifest = json.loads((data_dir / topology / "manifest.json").read_text())
+    return proc, manifest, time.monotonic() - t0
+
+
+def stop_up(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def login(client: httpx.Client, base: str, username: str) -> str:
+    r = client.post(f"{base}/api/v1/auth/login",
+                    json={"username": username, "password": "zhitong-demo"})
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    base_port = args.base_port
+    proc, manifest, startup_s = start_up(topology, data_dir, base_port, args.startup_timeout)
+    result: dict[str, Any] = {"topology": topology, "nodes": len(manifest["nodes"]),
+                              "startup_s": round(startup_s, 1)}
+    try:
+        nodes = manifest["nodes"]
+        counties = [n for n in nodes if n["level"] == "county"]
+        province = next(n for n in nodes if n["level"] == "province")
+        with httpx.Client(timeout=30) as client:
+            tokens = {n["code"]: login(client, n["http_url"], "dispatcher") for n in counties}
+            viewer = login(client, province["http_url"], "viewer")
+
+            def province_total() -> int:
+                r = client.get(f"{province['http_url']}/api/v1/summary?depth=0",
+                               headers={"Authorization": f"Bearer {viewer}"})
+                return int(r.json()["total"]) if r.status_code == 200 else -1
+
+            before = snapshot(proc.pid)
+            acked: list[float] = []
+            latencies: list[float] = []
+            markers: list[tuple[int, float]] = []  # (count acked so far, ack time)
+            interval = 1.0 / args.rate
+            start = time.monotonic()
+            deadline = start + args.seconds
+            i = 0
+            while time.monotonic() < deadline and i < args.rate * args.seconds:
+                county = counties[i % len(counties)]
+                t = time.monotonic()
+                r = client.post(f"{county['http_url']}/api/v1/issues",
+                                json=submit_body(channel="hotline_12345"),
+                                headers={"Authorization": f"Bearer {tokens[county['code']]}",
+                                         "Idempotency-Key": f"scale-{topology}-{i}"})
+                if r.status_code == 201:
+                    now = time.monotonic()
+                    acked.append(now)
+                    latencies.append(now - t)
+                    if len(acked) % max(1, args.rate) == 0:
+                        markers.append((len(acked), now))
+                i += 1
+                pause = start + i * interval - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)  # pacing the load generator, not synchronisation
+            load_s = time.monotonic() - start
+            after = snapshot(proc.pid)
+            # visibility: when does the province count the marker's issues?
+            visible: list[float] = []
+            pending = list(markers)
+            vis_deadline = time.monotonic() + args.visibility_timeout
+            while pending and time.monotonic() < vis_deadline:
+                total = province_total()
+                now = time.monotonic()
+                while pending and total >= pending[0][0]:
+                    visible.append(now - pending[0][1])
+                    pending.pop(0)
+                time.sleep(0.1)  # polling interval, bounded by the deadline
+        kinds: dict[str, list[tuple[int, float]]] = {"node": [], "nats": []}
+        result["node_cpu_s"] = result["nats_cpu_s"] = 0.0
+        for pid, (kind, pid_rss, pid_cpu) in after.items():
+            cpu_before = before.get(pid, (kind, 0, pid_cpu))[2]
+            kinds[kind].append((pid_rss, pid_cpu - cpu_before))
+        mib = 1024 * 1024
+        for kind, rows in kinds.items():
+            rss = [r for r, _ in rows]
+            cpu = [c for _, c in rows]
+            result[f"{kind}_count"] = len(rows)
+            result[f"{kind}_rss_median_mib"] = round(statistics.median(rss) / mib, 1) if rss else 0
+            result[f"{kind}_rss_max_mib"] = round(max(rss) / mib, 1) if rss else 0
+            result[f"{kind}_rss_total_mib"] = round(sum(rss) / mib, 1)
+            result[f"{kind}_cpu_s"] = round(sum(cpu), 1)
+        result.update({
+            "load_s": round(load_s, 1), "acked": len(acked),
+            "issues_per_s": round(len(acked) / load_s, 1) if load_s else 0,
+            "submit_p50_ms": round(pctl(latencies, 0.5) * 1000, 1),
+            "submit_p99_ms": round(pctl(latencies, 0.99) * 1000, 1),
+            "visibility_p50_s": round(pctl(visible, 0.5), 2),
+            "visibility_p99_s": round(pctl(visible, 0.99), 2),
+            "visibility_missing": len(pending),
+            "cpu_cores_used": round((result["node_cpu_s"] + result["nats_cpu_s"]) / load_s, 2)
+            if load_s else 0,
+        })
+    finally:
+        stop_up(proc)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--topologies", default="small,huzhou,zhejiang")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=int, default=20, help="issues/s over all counties")
+    parser.add_argument("--base-port", type=int, default=24100)
+    parser.add_argument("--startup-timeout", type=float, default=900)
+    parser.add_argument("--visibility-timeout", type=float, default=120)
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--json", default="bench/results/scale.json")
+    args = parser.parse_args()
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="zhitong-scale-") as tmp:
+        data_dir = Path(args.data_dir or tmp)
+        for topology in args.topologies.split(","):
+            print(f"== {topology}: starting …", flush=True)
+            row = run_topology(topology, args, data_dir)
+            rows.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    cols = ["topology", "nodes", "startup_s", "issues_per_s", "submit_p50_ms", "submit_p99_ms",
+            "visibility_p50_s", "visibility_p99_s", "node_rss_median_mib", "node_rss_total_mib",
+            "nats_rss_median_mib", "nats_rss_total_mib", "cpu_cores_used"]
+    print("\n" + " ".join(f"{c:>20}" for c in cols))
+    for row in rows:
+        print(" ".join(f"{row.get(c, ''):>20}" for c in cols))
+    base = rows[0]
+
+    def rss(row: dict[str, Any]) -> float:
+        return float(row["node_rss_total_mib"]) + float(row["nats_rss_total_mib"])
+
+    for row in rows[1:]:
+        print(f"{row['topology']} vs {base['topology']}: "
+              f"nodes ×{row['nodes'] / base['nodes']:.1f}, "
+              f"total RSS ×{rss(row) / max(1.0, rss(base)):.1f}, "
+              f"visibility p50 ×"
+              f"{row['visibility_p50_s'] / max(0.001, base['visibility_p50_s']):.1f}")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    uname = os.uname()
+    machine = {"sysname": uname.sysname, "release": uname.release, "machine": uname.machine}
+    out.write_text(json.dumps({"machine": machine, "cpus": os.cpu_count(),
+                               "rows": rows}, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -216,9 +216,9 @@ class LocalFederation:
                                            ).start())
         asyncio.run(self.create_streams())
         self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
-        logins: list[tuple[str, str, str]] = []
+        logins: dict[str, list[tuple[str, str, str]]] = {}
         for unit in self.units:
-            logins = self.seed(unit, demo_data) or logins
+            logins[unit.code] = self.seed(unit, demo_data)
         self.say(f"[4/4] starting {n} node processes")
         for unit in self.units:
             log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
@@ -234,12 +234,15 @@ class LocalFederation:
             {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
              "http_url": f"http://127.0.0.1:{self.ports[u.code].http}",
              "grpc_address": f"127.0.0.1:{self.ports[u.code].grpc}",
-             "nats_url": f"nats://127.0.0.1:{self.ports[u.code].nats}"}
+             "nats_url": f"nats://127.0.0.1:{self.ports[u.code].nats}",
+             "logins": [{"username": name, "role": role, "password": pw}
+                        for name, role, pw in logins[u.code]]}
             for u in self.units]
+        staff = [{"username": name, "role": role, "password": pw}
+                 for name, role, pw in next(iter(logins.values()), []) if role != "enterprise"]
         (self.root / "manifest.json").write_text(
-            json.dumps({"nodes": manifest, "logins": [
-                {"username": u, "role": r, "password": p} for u, r, p in logins]},
-                ensure_ascii=False, indent=2), encoding="utf-8")
+            json.dumps({"nodes": manifest, "logins": staff}, ensure_ascii=False, indent=2),
+            encoding="utf-8")
         return manifest
 
     async def create_streams(self) -> None:

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from federation.transfers import TransferService
 from node.app.auth import TokenSigner
-from node.app.policy import VIEW_METRICS, Principal, Role, permitted_actions, require
+from node.app.policy import VIEW_METRICS, Principal, Role, can, permitted_actions, require
 from node.app.service import AccountService, IssueService
 from node.domain.deadlines import Light
 from node.domain.errors import DomainError, RuleViolation, Unauthenticated
@@ -41,6 +41,7 @@ from node.domain.lifecycle import (
     Submit,
     Triage,
     Urge,
+    allowed_actions,
 )
 from node.web import errors, observability
 from node.web.schemas import (
@@ -127,6 +128,12 @@ def _actions(services: Services, principal: Principal, issue: Issue, pending: bo
     if pending:
         return []  # a transfer is on its way: everything would answer transfer_pending
     t = services.transfers
+    if (principal.role is Role.ENTERPRISE and issue.owner != services.node
+            and issue.owner not in t.children
+            and issue.enterprise.credit_code == principal.credit_code):
+        # escalated: the enterprise still rates and urges here; both are forwarded up
+        return [a.value for a in allowed_actions(issue.state)
+                if a.value in ("urge", "accept", "reopen") and can(principal, a.value)]
     return [
         a for a in permitted_actions(principal, issue, services.node)
         if not (a == "escalate" and t.parent is None)

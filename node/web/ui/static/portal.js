@@ -198,7 +198,11 @@
     }
     notice(errorBox, "", "error");
     form.reset();
-    notice($("flash"), t(rating === "unsatisfied" ? "portal.rate.reopened" : "portal.rate.done"), "ok");
+    // 202: the issue is handled by a higher tier; the rating is forwarded and the result
+    // comes back down in a moment
+    const key = res.status === 202 ? "portal.rate.forwarded"
+      : (rating === "unsatisfied" ? "portal.rate.reopened" : "portal.rate.done");
+    notice($("flash"), t(key), "ok");
     await loadIssue();
   }
 

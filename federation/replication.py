@@ -127,20 +127,31 @@ class Replicator:
     # ---- one event, one transaction
 
     def apply(self, m: messages.EventMessage, *, subject_writer: str | None = None) -> Applied:
+        with self.store.write() as conn:
+            return self._apply_in(conn, m, subject_writer)
+
+    def apply_many(self, items: list[tuple[messages.EventMessage, str | None]]
+                   ) -> list[Applied]:
+        """A fetched batch in ONE transaction (the catch-up path); any exception rolls the
+        whole batch back and the caller falls back to one message at a time."""
+        with self.store.write() as conn:
+            return [self._apply_in(conn, m, writer) for m, writer in items]
+
+    def _apply_in(self, conn: Any, m: messages.EventMessage,
+                  subject_writer: str | None) -> Applied:
         if subject_writer is not None and subject_writer != m.writer:
             return Applied(outcome="refused", detail="writer differs from the subject")
-        with self.store.write() as conn:
-            local = repo.load_issue(conn, m.event.issue_id, for_update=True)
-            result = self._decide(local, m)
-            if result.outcome == "applied":
-                issue = create(m.event) if local is None else evolve(local, m.event)
-                if local is None:
-                    repo.insert_issue(conn, issue)
-                else:
-                    repo.update_issue(conn, issue, expected_version=local.version)
-                repo.append_event(conn, m.writer, m.event, writer_seq=m.writer_seq)
-            if result.outcome in ("applied", "duplicate", "owned"):
-                self._advance_mark(conn, m.writer, m.writer_seq)
+        local = repo.load_issue(conn, m.event.issue_id, for_update=True)
+        result = self._decide(local, m)
+        if result.outcome == "applied":
+            issue = create(m.event) if local is None else evolve(local, m.event)
+            if local is None:
+                repo.insert_issue(conn, issue)
+            else:
+                repo.update_issue(conn, issue, expected_version=local.version)
+            repo.append_event(conn, m.writer, m.event, writer_seq=m.writer_seq)
+        if result.outcome in ("applied", "duplicate", "owned"):
+            self._advance_mark(conn, m.writer, m.writer_seq)
         return result
 
     def _decide(self, local: Issue | None, m: messages.EventMessage) -> Applied:
@@ -228,11 +239,49 @@ class Replicator:
                     data=msg.data[:65536].decode("utf-8", "replace"), at=self.clock.now()))
         log.warning("dead-lettered %s #%d: %s", meta.stream, meta.sequence.stream, error)
 
+    async def handle_batch(self, batch: list[Msg]) -> None:
+        """Apply a fetched batch in one transaction; acknowledge after the commit.
+
+        Anything unusual (a malformed message, a gap, a refusal, an exception) makes the
+        batch fall back to `handle`, one message and one transaction at a time."""
+        items: list[tuple[messages.EventMessage, str | None]] = []
+        for msg in batch:
+            try:
+                items.append((messages.decode(msg.data), _subject_writer(msg.subject)))
+            except messages.MessageError:
+                items = []
+                break
+        results: list[Applied] | None = None
+        if items:
+            try:
+                results = await asyncio.to_thread(self.apply_many, items)
+            except Exception:  # nothing committed: message by message below
+                results = None
+        if results is None:
+            for msg in batch:
+                await self.handle(msg)
+            return
+        for msg, (m, _), result in zip(batch, items, results, strict=True):
+            if result.outcome in ("applied", "duplicate", "owned"):
+                await self._ack(msg, m, result)
+            else:  # a gap to repair or a refusal to park: the careful path
+                await self.handle(msg)
+
+    async def _ack(self, msg: Msg, m: messages.EventMessage, result: Applied) -> None:
+        # Not ack_sync: the commit already happened; a lost ack only means a redelivery,
+        # which the version check turns into a duplicate.
+        await msg.ack()
+        self.last_message_at = time.monotonic()
+        if result.outcome == "applied":
+            self.applied += 1
+            self.last_lag_s = max(0.0, (self.clock.now() - m.event.at).total_seconds())
+            self.on_change()
+
     async def handle(self, msg: Msg) -> None:
         self.last_message_at = time.monotonic()
         try:
             m = messages.decode(msg.data)
-            writer_token = msg.subject.split(".")[1] if msg.subject.count(".") >= 4 else None
+            writer_token = _subject_writer(msg.subject)
             result = await asyncio.to_thread(self.apply, m, subject_writer=writer_token)
             if result.outcome == "gap" and await self.repair(m):
                 result = await asyncio.to_thread(self.apply, m, subject_writer=writer_token)
@@ -292,13 +341,15 @@ class Replicator:
                     await _wait_any(stop, asyncio.Event(), 0.5)
                     continue
                 healthy_until = time.monotonic() + watchdog_s
-                for msg in batch:
-                    try:
-                        await self.handle(msg)
-                    except Exception:
-                        # e.g. the database is unavailable: never let one message stop the
-                        # consumer; it is redelivered (and dead-lettered after MAX_DELIVER)
-                        log.exception("applying %s failed; will be redelivered", msg.subject)
+                try:
+                    await self.handle_batch(batch)
+                except Exception:
+                    # e.g. the database is unavailable: never let a batch stop the consumer;
+                    # unacknowledged messages are redelivered (dead-lettered after
+                    # MAX_DELIVER)
+                    log.exception("applying a batch of %d failed; will be redelivered",
+                                  len(batch))
+                    for msg in batch:
                         with contextlib.suppress(Exception):
                             await msg.nak(delay=2.0)
             with contextlib.suppress(Exception):
@@ -357,6 +408,12 @@ class Reconciler:
             except Exception as exc:
                 log.info("reconciliation skipped: %s", exc)
             await _wait_any(stop, asyncio.Event(), period_s)
+
+
+def _subject_writer(subject: str) -> str | None:
+    """The writer token of `zt.<writer>.ev.<origin>.<issue id>`."""
+    parts = subject.split(".")
+    return parts[1] if len(parts) >= 5 else None
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -79,11 +80,14 @@ class Summaries:
     async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
                   debounce_s: float = 0.3, poll_s: float = 2.0) -> None:
         last_sent: bytes | None = None
+        compute_s = 0.0
         while not stop.is_set():
             try:
                 if self.children_send_summaries:
                     await self.read_children(js)
+                started = time.monotonic()
                 summary = await asyncio.to_thread(self.compute)
+                compute_s = time.monotonic() - started
                 body = encode(summary)
                 comparable = encode(replace(summary, as_of=EPOCH))  # ignore the timestamp
                 if comparable != last_sent:
@@ -98,4 +102,6 @@ class Summaries:
                 w.cancel()
             if self.changed.is_set():
                 self.changed.clear()
-                await asyncio.sleep(debounce_s)  # debounce: one publish for a burst
+                # debounce: one publish for a burst; and never spend more than ~20 % of
+                # the time recomputing, however fast changes arrive
+                await asyncio.sleep(max(debounce_s, 4 * compute_s))

@@ -82,10 +82,12 @@ def start_up(topology: str, data_dir: Path, base_port: int, timeout_s: float
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
+    seen: list[str] = []
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
+        seen.append(line)
         if not line:
-            raise RuntimeError(f"zhitong up exited ({proc.wait()})")
+            raise RuntimeError(f"zhitong up exited ({proc.wait()}):\n" + "".join(seen[-30:]))
         if "Ctrl-C stops" in line:
             break
     else:
@@ -126,11 +128,24 @@ def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dic
             tokens = {n["code"]: login(client, n["http_url"], "dispatcher") for n in counties}
             viewer = login(client, province["http_url"], "viewer")
 
-            def province_total() -> int:
-                r = client.get(f"{province['http_url']}/api/v1/summary?depth=0",
-                               headers={"Authorization": f"Bearer {viewer}"})
-                return int(r.json()["total"]) if r.status_code == 200 else -1
+            # the province's total, sampled all along (its own client: httpx.Client is not
+            # shared across threads here)
+            samples: list[tuple[float, int]] = []
+            sampling = threading.Event()
 
+            def sample() -> None:
+                with httpx.Client(timeout=10) as own:
+                    headers = {"Authorization": f"Bearer {viewer}"}
+                    end = time.monotonic() + args.seconds + args.visibility_timeout
+                    while not sampling.is_set() and time.monotonic() < end:
+                        r = own.get(f"{province['http_url']}/api/v1/summary?depth=0",
+                                    headers=headers)
+                        if r.status_code == 200:
+                            samples.append((time.monotonic(), int(r.json()["total"])))
+                        time.sleep(0.1)  # sampling interval, bounded by `end`
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             before = snapshot(proc.pid)
             acked: list[float] = []
             latencies: list[float] = []
@@ -158,17 +173,22 @@ def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dic
                     time.sleep(pause)  # pacing the load generator, not synchronisation
             load_s = time.monotonic() - start
             after = snapshot(proc.pid)
-            # visibility: when does the province count the marker's issues?
-            visible: list[float] = []
-            pending = list(markers)
+            # visibility: when did the province first count each marker's issues?
             vis_deadline = time.monotonic() + args.visibility_timeout
-            while pending and time.monotonic() < vis_deadline:
-                total = province_total()
-                now = time.monotonic()
-                while pending and total >= pending[0][0]:
-                    visible.append(now - pending[0][1])
-                    pending.pop(0)
-                time.sleep(0.1)  # polling interval, bounded by the deadline
+            while (markers and time.monotonic() < vis_deadline
+                   and (not samples or samples[-1][1] < markers[-1][0])):
+                time.sleep(0.2)  # waiting for the sampler, bounded by the deadline
+            sampling.set()
+            sampler.join(timeout=15)
+            visible: list[float] = []
+            pending = []
+            for count, acked_at in markers:
+                seen = next((t for t, total in samples if total >= count and t >= acked_at),
+                            None)
+                if seen is None:
+                    pending.append((count, acked_at))
+                else:
+                    visible.append(seen - acked_at)
         kinds: dict[str, list[tuple[int, float]]] = {"node": [], "nats": []}
         result["node_cpu_s"] = result["nats_cpu_s"] = 0.0
         for pid, (kind, pid_rss, pid_cpu) in after.items():

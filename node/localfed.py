@@ -104,6 +104,7 @@ class LocalFederation:
         self.say = say
         self.servers: list[NatsServer] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._healthy: set[str] = set()
         self.secrets = self._secrets()
 
     def _secrets(self) -> dict[str, str]:
@@ -220,16 +221,22 @@ class LocalFederation:
         for unit in self.units:
             logins[unit.code] = self.seed(unit, demo_data)
         self.say(f"[4/4] starting {n} node processes")
-        for unit in self.units:
-            log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
-            self.procs[unit.code] = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "node", "run",
-                 "--config", str(self.deploy_file(unit))],
-                env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
-                stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                preexec_fn=die_with_parent)
-            log.close()
-        self.wait_healthy()
+        # In waves: 102 Python processes importing at once on two cores thrash; a wave
+        # starts when the previous one answers.
+        wave = max(4, 4 * (os.cpu_count() or 1))
+        for first in range(0, n, wave):
+            for unit in self.units[first:first + wave]:
+                log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
+                self.procs[unit.code] = subprocess.Popen(
+                    [sys.executable, "-m", "node.cli", "node", "run",
+                     "--config", str(self.deploy_file(unit))],
+                    env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
+                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                    preexec_fn=die_with_parent)
+                log.close()
+            self.wait_healthy(timeout_s=60 + 10 * wave)
+            if n > wave:
+                self.say(f"      {min(n, first + wave)}/{n} nodes answering")
         manifest = [
             {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
              "http_url": f"http://127.0.0.1:{self.ports[u.code].http}",
@@ -262,7 +269,7 @@ class LocalFederation:
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = set(self.procs)
+        pending = {code for code in self.procs if code not in self._healthy}
         while pending and time.monotonic() < deadline:
             for code in sorted(pending):
                 proc = self.procs[code]
@@ -274,6 +281,7 @@ class LocalFederation:
                 try:
                     with urllib.request.urlopen(url, timeout=1):
                         pending.discard(code)
+                        self._healthy.add(code)
                 except OSError:
                     pass
             if pending:

@@ -293,6 +293,14 @@ class Replicator:
             await asyncio.to_thread(self._dead_letter, msg, f"does not apply: {exc!r}")
             await msg.term()
             return
+        except Exception as exc:  # e.g. a constraint or the database: maybe passing
+            if msg.metadata.num_delivered >= MAX_DELIVER:
+                await asyncio.to_thread(self._dead_letter, msg, f"apply kept failing: {exc!r}")
+                await msg.term()
+            else:
+                log.warning("applying %s failed (%r); redelivery later", msg.subject, exc)
+                await msg.nak(delay=min(30.0, 2.0 * msg.metadata.num_delivered))
+            return
         if result.outcome in ("applied", "duplicate", "owned"):
             if result.outcome == "owned":
                 log.warning("ignored %s: %s", m.event_id, result.detail,
@@ -351,7 +359,12 @@ class Replicator:
                                   len(batch))
                     for msg in batch:
                         with contextlib.suppress(Exception):
-                            await msg.nak(delay=2.0)
+                            if msg.metadata.num_delivered >= MAX_DELIVER:
+                                await asyncio.to_thread(
+                                    self._dead_letter, msg, "apply kept failing")
+                                await msg.term()
+                            else:
+                                await msg.nak(delay=2.0)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -362,11 +375,12 @@ class Replicator:
 class Reconciler:
     """Re-publish what the parent has not seen (the broker's dedupe window is short)."""
 
-    def __init__(self, store: Store, code: str, watermark: Callable[[], Awaitable[int]]
-                 ) -> None:
+    def __init__(self, store: Store, code: str, watermark: Callable[[], Awaitable[int]], *,
+                 own_stream_messages: Callable[[], Awaitable[int]] | None = None) -> None:
         self.store = store
         self.code = code
         self.watermark = watermark
+        self.own_stream_messages = own_stream_messages
         self._suspect: int | None = None
 
     def _behind(self, through: int) -> int:
@@ -394,6 +408,12 @@ class Reconciler:
             self._suspect = through
             return 0
         self._suspect = None
+        if self.own_stream_messages is not None:
+            published = through + behind
+            if await self.own_stream_messages() >= published:
+                # our broker holds every event we published: only the link to the parent is
+                # down (or slow), and re-publishing would only add copies to our own stream
+                return 0
         count = await asyncio.to_thread(self._resend, through)
         log.warning("parent has applied our stream through %d; re-publishing %d events",
                     through, count)

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from federation import codec
 from federation.certs import CertError, TlsMaterial, channel_options, load_tls
 from federation.nats.config import node_user
-from federation.nats.streams import Place, ensure_streams
+from federation.nats.streams import Place, ensure_streams, events_stream
 from federation.replication import Publisher, Reconciler, Replicator
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
@@ -259,7 +259,8 @@ class Streams:
         # Only a full-replication link has a watermark to compare with: the parent of a
         # county (a city) applies the county's whole stream; a province applies nothing of
         # a city's (summary profile), so a city must not re-publish against it.
-        self.reconciler = (Reconciler(store, cfg.node.code, federation.parent_watermark)
+        self.reconciler = (Reconciler(store, cfg.node.code, federation.parent_watermark,
+                                      own_stream_messages=self._own_stream_messages)
                            if federation is not None and cfg.node.level == "county" else None)
         self.nc: NATS | None = None
 
@@ -272,6 +273,11 @@ class Streams:
 
     def last_lag_s(self) -> float:
         return self.replicator.last_lag_s
+
+    async def _own_stream_messages(self) -> int:
+        assert self.nc is not None
+        info = await self.nc.jetstream().stream_info(events_stream(self.node.config.node.code))
+        return int(info.state.messages)
 
     async def _reconnected(self) -> None:
         # Pull subscriptions can go silent after a reconnect (nats.py #504): start afresh.
@@ -310,7 +316,10 @@ class Streams:
         # close, not drain: every message is acknowledged only after its commit, so
         # anything in flight is simply redelivered to the next run
         if self.nc is not None and not self.nc.is_closed:
-            await self.nc.close()
+            try:
+                await self.nc.close()
+            except Exception as exc:  # the broker may be down; nothing to lose
+                log.info("NATS connection closed uncleanly: %r", exc)
 
 
 def _threadsafe_wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event
@@ -404,10 +413,13 @@ async def run(node: Node) -> None:
             if streams is not None and js is not None:
                 tg.create_task(streams.run(js, stop))
     finally:
+        # each step on its own: one failing must not skip the others
         if streams is not None:
-            await streams.close()
+            with contextlib.suppress(Exception):
+                await streams.close()
         if federation is not None:
-            await federation.stop()
+            with contextlib.suppress(Exception):
+                await federation.stop()
         node.engine.dispose()
 
 

@@ -1,0 +1,1 @@
+"""Fault injection: a workload recorder and checker, a TCP proxy, and the scenarios."""

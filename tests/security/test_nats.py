@@ -1,0 +1,460 @@
+"""The event streams as an attack surface: real nats-servers in the leaf topology.
+
+Two lines of defence are proved here. The brokers: a node's NATS user may publish only on
+its own subjects, so a county cannot write into another unit's streams. The appliers:
+whatever a county publishes on its OWN subjects reaches its city's replicator, which must
+refuse anything forged or malformed into the dead-letter table — without changing any issue
+and without holding up the next valid event (no poison message).
+
+Waiting is always a poll with a deadline (tests/support/natsfed.until), never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NotFoundError
+from sqlalchemy import select
+
+from federation.nats.config import leaf_user, node_user
+from federation.nats.messages import MAX_MESSAGE_BYTES
+from federation.nats.streams import (
+    Place,
+    ensure_streams,
+    event_subject,
+    events_stream,
+    inbound_stream,
+    summary_stream,
+    summary_subject,
+)
+from node.domain.issue import Actor, ActorKind
+from node.domain.lifecycle import submit
+from node.store.repo import event_id_of
+from node.store.schema import dead_letters
+from tests.integration.test_streams import LEADER, TOPOLOGY, replica_version
+from tests.security.conftest import all_rows, distinct_ports
+from tests.support.clock import FakeClock
+from tests.support.data import submit_cmd
+from tests.support.federation import make_certs
+from tests.support.natsfed import LEAF_PASSWORD, PASSWORD, NatsFederation, StreamNode, until
+
+PROVINCE, CITY, COUNTY, SIBLING = "330000", "330500", "330522", "330523"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@asynccontextmanager
+async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock
+                          ) -> AsyncIterator[NatsFederation]:
+    """tests/support/natsfed.nats_federation, started as `zhitong up` starts it
+    (node/localfed.py create_streams): every node's own event log exists before any stream
+    that sources it, which spares the sourcing streams nats-server's retry after a first
+    "stream not found" (10-30 s of waiting for the first replicated event otherwise)."""
+    free = iter(distinct_ports(3 * len(topology)))
+    ports = {c: {"nats": next(free), "leaf": next(free), "grpc": next(free)} for c in topology}
+    make_certs(root, list(topology), clock)
+    fed = NatsFederation(root=root, topology=topology, clock=clock, ports=ports)
+    try:
+        for code in topology:
+            fed.start_server(code)
+        for code in topology:
+            async with client(fed, code, node_user(code), PASSWORD) as (nc, _):
+                await ensure_streams(nc.jetstream(), Place(code=code, ancestors=(),
+                                                           children=(), subtree=(code,)),
+                                     own_only=True)
+        for code in topology:
+            await fed.start_node(code)
+        yield fed
+    finally:
+        for code in list(fed.nodes):
+            await fed.stop_node(code)
+        for server in fed.servers.values():
+            server.stop()
+
+
+@asynccontextmanager
+async def client(fed: NatsFederation, server: str, user: str, password: str
+                 ) -> AsyncIterator[tuple[NATS, list[Exception]]]:
+    """A NATS client on `server`'s client port; asynchronous errors are collected."""
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    nc = await nats.connect(f"nats://127.0.0.1:{fed.ports[server]['nats']}", user=user,
+                            password=password, error_cb=on_error, max_reconnect_attempts=0,
+                            allow_reconnect=False, connect_timeout=5)
+    try:
+        yield nc, errors
+    finally:
+        await nc.close()
+
+
+async def stream_messages(node: StreamNode, stream: str) -> int:
+    assert node.streams.nc is not None
+    info = await node.streams.nc.jetstream().stream_info(stream)
+    return int(info.state.messages)
+
+
+FORGED = b'{"forged": "by 330522"}'
+
+
+async def holds(node: StreamNode, stream: str, subject: str, data: bytes) -> bool:
+    """Whether the last message `stream` keeps on `subject` is `data`."""
+    assert node.streams.nc is not None
+    try:
+        last = await node.streams.nc.jetstream().get_last_msg(stream, subject)
+    except NotFoundError:
+        return False
+    return last.data == data
+
+
+def dead(node: StreamNode) -> list[tuple[str, str]]:
+    """(subject, error) of every dead letter, in arrival order."""
+    with node.node.engine.connect() as conn:
+        return [(str(s), str(e)) for s, e in conn.execute(
+            select(dead_letters.c.subject, dead_letters.c.error)
+            .order_by(dead_letters.c.stream_seq))]
+
+
+def event_bytes(issue_id: str, version: int, kind: str, payload: dict[str, Any], *,
+                at: datetime, writer: str = COUNTY, origin: str | None = None,
+                writer_seq: int = 900_001, event_id: str | None = None) -> bytes:
+    """An event message as federation/nats/messages.encode writes it, fields as given."""
+    return json.dumps({
+        "event_id": event_id if event_id is not None else event_id_of(issue_id, version),
+        "issue_id": issue_id, "version": version, "kind": kind, "actor": "staff:forger",
+        "at": at.isoformat(), "payload": payload, "writer": writer, "writer_seq": writer_seq,
+        "origin": origin or writer,
+    }, ensure_ascii=False).encode()
+
+
+def submitted_payload(node: StreamNode, issue_id: str, number: str) -> dict[str, Any]:
+    """The payload of a well-formed `submitted` event written by `node`."""
+    _, event = submit(submit_cmd(), issue_id=issue_id, number=number, node=node.code,
+                      actor=Actor(kind=ActorKind.STAFF, id="forger"),
+                      now=node.issues.clock.now(), rules=node.issues.rules)
+    return dict(event.payload)
+
+
+async def publish_own(county: StreamNode, issue_id: str, data: bytes,
+                      origin: str | None = None) -> None:
+    """Publish `data` as the county's node user on the county's own event subject."""
+    assert county.streams.nc is not None
+    subject = event_subject(county.code, origin or county.code, issue_id)
+    await county.streams.nc.jetstream().publish(subject, data, timeout=5)
+
+
+# --------------------------------------------------------------------------- brokers
+
+
+async def test_a_node_user_cannot_publish_on_another_units_subjects(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        targets = {  # subject → (node, stream that would take it)
+            event_subject(SIBLING, SIBLING, "330523-forged"): (SIBLING, events_stream(SIBLING)),
+            event_subject(CITY, CITY, "330500-forged"): (CITY, events_stream(CITY)),
+            event_subject(PROVINCE, PROVINCE, "330000-forged"): (PROVINCE,
+                                                                 events_stream(PROVINCE)),
+            event_subject(PROVINCE, COUNTY, "330522-forged"): (PROVINCE,
+                                                               events_stream(PROVINCE)),
+            summary_subject(CITY): (CITY, summary_stream(CITY)),
+            summary_subject(PROVINCE): (PROVINCE, summary_stream(PROVINCE)),
+        }
+        async with client(fed, COUNTY, node_user(COUNTY), PASSWORD) as (nc, errors):
+            js = nc.jetstream()
+
+            async def via_jetstream(subject: str) -> None:
+                with pytest.raises((NatsTimeoutError, NoRespondersError)):
+                    await js.publish(subject, FORGED, timeout=1)
+
+            await asyncio.gather(*(via_jetstream(s) for s in targets))
+            for subject in targets:
+                await nc.publish(subject, FORGED)
+            await nc.flush()
+            await until(lambda: len(errors) >= 2 * len(targets), what="permission violations")
+        assert all("permissions violation" in str(e).lower() for e in errors)
+        for subject, (code, stream) in targets.items():
+            assert not await holds(fed.nodes[code], stream, subject, FORGED), subject
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: federation/nats/config.py _node_permissions allows every node user to publish on "
+    "'$JS.*.API.>', and the leaf links carry other JetStream domains' APIs: a county's node "
+    "user can purge the city's inbound stream and delete the province's summary stream "
+    "($JS.zt330500.API.STREAM.PURGE.ZT_IN_330500, $JS.zt330000.API.STREAM.DELETE...)"))
+async def test_a_county_cannot_administer_another_units_jetstream(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        async with client(fed, COUNTY, node_user(COUNTY), PASSWORD) as (nc, _):
+            for subject in (f"$JS.zt{CITY}.API.STREAM.PURGE.{inbound_stream(CITY)}",
+                            f"$JS.zt{PROVINCE}.API.STREAM.DELETE.{summary_stream(PROVINCE)}"):
+                try:
+                    reply = json.loads((await nc.request(subject, b"", timeout=2)).data)
+                except (NatsTimeoutError, NoRespondersError):
+                    reply = {}
+                assert not reply.get("success"), (subject, reply)
+        # still there
+        await stream_messages(fed.nodes[PROVINCE], summary_stream(PROVINCE))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: federation/nats/config.py lets a node user subscribe to '>' and the city's hub "
+    "forwards leaf to leaf: county 330522's node user receives every event of its sibling "
+    "330523 (enterprise names, credit codes, phones, content) as it is published"))
+async def test_a_county_cannot_read_a_siblings_events(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        sibling = fed.nodes[SIBLING]
+        leaked: list[str] = []
+        routed: list[str] = []
+
+        async def on_leak(msg: Msg) -> None:
+            leaked.append(msg.subject)
+
+        async def on_routed(msg: Msg) -> None:
+            routed.append(msg.subject)
+
+        async with (client(fed, COUNTY, node_user(COUNTY), PASSWORD) as (county_nc, _),
+                    client(fed, CITY, node_user(CITY), PASSWORD) as (city_nc, _)):
+            await county_nc.subscribe(f"zt.{SIBLING}.>", cb=on_leak)
+            await city_nc.subscribe(f"zt.{SIBLING}.>", cb=on_routed)  # the hub: sees it
+            await county_nc.flush()
+            await city_nc.flush()
+            sibling.issues.submit(LEADER, submit_cmd())
+            await until(lambda: bool(routed or leaked), what="the event at the hub")
+            with pytest.raises(AssertionError):  # one more hop to the county: 1 s grace
+                await until(lambda: bool(leaked), timeout_s=1, what="a leaked event")
+        assert leaked == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: federation/nats/config.py gives the leaf users (leaf<child>) no permissions and "
+    "no allowed_connection_types: with its leaf credentials a county can connect to the "
+    "city's server and publish on any subject, e.g. zt.330000.ev.… (the province's own "
+    "event log, PubAck from ZT_EV_330000) or zt.330500.ev.… (the city's)"))
+async def test_a_leaf_user_cannot_publish_on_the_provinces_subjects(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        province = fed.nodes[PROVINCE]
+        before = await stream_messages(province, events_stream(PROVINCE))
+        refused = True
+        try:
+            async with client(fed, CITY, leaf_user(COUNTY), LEAF_PASSWORD) as (nc, _):
+                try:
+                    await nc.jetstream().publish(
+                        event_subject(PROVINCE, PROVINCE, "330000-forged"), b"{}", timeout=2)
+                    refused = False
+                except (NatsTimeoutError, NoRespondersError):
+                    pass
+        except (nats.errors.Error, OSError):
+            pass  # the connection itself was refused: fine
+        assert refused
+        assert await stream_messages(province, events_stream(PROVINCE)) == before
+
+
+# --------------------------------------------------------------------------- appliers
+
+
+async def test_forged_events_on_a_countys_own_subject_are_dead_lettered(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+        now = clock.now()
+        # what the city holds before: an issue it escalated to the province (owned there),
+        # and one of its own
+        theirs, _ = city.issues.submit(LEADER, submit_cmd())
+        city.transfers.request_escalation(LEADER, theirs.id, "需要省级协调")
+        assert (await city.federation.senders[PROVINCE].drain_once()).delivered == 1
+        ours, _ = city.issues.submit(LEADER, submit_cmd())
+        at_province = fed.nodes[PROVINCE].issues.get(LEADER, theirs.id).issue
+        await until(lambda: replica_version(city, theirs.id) == at_province.version,
+                    what="the province's receive event back at the city")
+        theirs = city.issues.get(LEADER, theirs.id).issue
+        assert theirs.owner == PROVINCE
+        held = all_rows(city.node.engine, "issues")
+        fresh = "330522-forged-0001"
+        good = submitted_payload(county, fresh, "330522-2026-900001")
+        urge = {"state": "received"}
+        forged: list[tuple[str, bytes, str, str]] = [  # (issue id, data, origin, error)
+            (fresh, event_bytes(fresh, 1, "submitted", good, at=now, writer=SIBLING,
+                                origin=COUNTY),
+             COUNTY, "refused: writer differs from the subject"),
+            (fresh, event_bytes(fresh, 1, "submitted", good, at=now,
+                                event_id=event_id_of(theirs.id, 1)),
+             COUNTY, "malformed: event_id does not match"),
+            (theirs.id, event_bytes(theirs.id, theirs.version + 1, "urge", urge, at=now,
+                                    origin=CITY),
+             CITY, f"refused: written by {COUNTY}, but {PROVINCE} owns the issue"),
+            (fresh, event_bytes(fresh, 1, "submitted", {**good, "owner": SIBLING}, at=now),
+             COUNTY, "refused: a new issue must come from its owner"),
+            (fresh, b'{"event_id": "330522-x@1", "issue_id": ', COUNTY, "malformed: not JSON"),
+            (fresh, event_bytes(fresh, 1, "submitted", {**good, "content": "长" * 30_000},
+                                at=now),
+             COUNTY, f"malformed: message larger than {MAX_MESSAGE_BYTES}"),
+            (fresh, event_bytes(fresh, 1, "delete_everything", good, at=now), COUNTY,
+             "malformed: unknown event kind"),
+            (fresh, event_bytes(fresh, 1, "submitted", {"state": "received", "owner": COUNTY},
+                                at=now),
+             COUNTY, "does not apply"),
+            (fresh, event_bytes(fresh, 1, "submitted", good, at=now, writer="'; DROP TABLE"),
+             COUNTY, "malformed: bad writer"),
+        ]
+        for issue_id, data, origin, _ in forged:
+            await publish_own(county, issue_id, data, origin)
+        # a county event for the city's own issue: acknowledged and ignored ("owned")
+        await publish_own(county, ours.id, event_bytes(ours.id, 2, "urge", urge, at=now,
+                                                       origin=CITY), CITY)
+        # ... and then the next valid event, which nothing above may hold up
+        real, _ = county.issues.submit(LEADER, submit_cmd())
+        await until(lambda: replica_version(city, real.id) == 1, what="the valid event")
+        letters = dead(city)
+        assert len(letters) == len(forged), letters
+        for (subject, error), (issue_id, _, origin, expected) in zip(letters, forged,
+                                                                     strict=True):
+            assert error.startswith(expected), (error, expected)
+            assert subject == event_subject(COUNTY, origin, issue_id)
+        # nothing changed: the rows held before are untouched, and only the valid one came
+        after = all_rows(city.node.engine, "issues")
+        assert [r for r in after if r[0] != real.id] == held
+        assert {r[0] for r in after} == {theirs.id, ours.id, real.id}
+        assert city.issues.get(LEADER, ours.id).issue.urge_count == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: Replicator._decide (federation/replication.py) accepts a new issue from a child "
+    "whatever its number and id: county 330522 publishes, on its own subject, a 'submitted' "
+    "event numbered 330500-2026-000001; the city applies it, and the city's own next "
+    "submission then fails with an IntegrityError (HTTP 500) on issues.number, forever"))
+async def test_a_county_cannot_squat_the_citys_numbers_through_its_stream(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+        squat = "330522-squat-0001"
+        payload = submitted_payload(county, squat, f"{CITY}-2026-000001")
+        await publish_own(county, squat, event_bytes(squat, 1, "submitted", payload,
+                                                     at=clock.now()))
+        real, _ = county.issues.submit(LEADER, submit_cmd())
+        await until(lambda: replica_version(city, real.id) == 1, what="the next valid event")
+        assert replica_version(city, squat) == 0
+        assert len(dead(city)) == 1
+        city.issues.submit(LEADER, submit_cmd())  # the city's own intake still works
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: events arriving on the streams are not validated like every other input "
+    "(federation/nats/messages.decode checks only the envelope; Replicator.apply calls "
+    "lifecycle.create/evolve on the raw payload): a county's event with an invalid credit "
+    "code, a 500-character title or an escape character is applied and served by the city"))
+async def test_replicated_events_are_validated_like_any_other_input(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+        forged: list[str] = []
+        changes: list[dict[str, Any]] = [
+            {"enterprise": {"name": "甲企业", "credit_code": "not-a-credit-code",
+                            "contact_phone": "'; DROP TABLE users; --"}},
+            {"title": "题" * 500},
+            {"title": "\x1b[2J\x1b[31m红色警报"},
+        ]
+        for i, change in enumerate(changes):
+            issue_id = f"330522-invalid-{i}"
+            payload = {**submitted_payload(county, issue_id, f"330522-2026-90000{i}"),
+                       **change}
+            await publish_own(county, issue_id, event_bytes(issue_id, 1, "submitted", payload,
+                                                            at=clock.now(),
+                                                            writer_seq=900_001 + i))
+            forged.append(issue_id)
+        real, _ = county.issues.submit(LEADER, submit_cmd())
+        await until(lambda: replica_version(city, real.id) == 1, what="the next valid event")
+        assert [replica_version(city, i) for i in forged] == [0, 0, 0]
+        assert len(dead(city)) == len(forged)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: Replicator.handle_batch/handle (federation/replication.py) dead-letter only "
+    "MessageError, KeyError, ValueError and TypeError: a deeply nested JSON message "
+    "(RecursionError in messages.decode) or a payload the store cannot bind (tags [{...}] "
+    "-> sqlalchemy ProgrammingError) escapes to Replicator.run, which naks the WHOLE fetched "
+    "batch: valid events fetched with it are redelivered again and again (held up for up to "
+    "~30 s here), and the poison itself is redelivered MAX_DELIVER + 5 times and then "
+    "abandoned unacknowledged, never dead-lettered"))
+async def test_poison_messages_that_crash_the_applier_are_dead_lettered(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+        nested = "330522-nested"
+        await publish_own(county, nested, b"[" * 30_000 + b"]" * 30_000)
+        typed = "330522-typed"
+        payload = {**submitted_payload(county, typed, "330522-2026-900001"),
+                   "tags": [{"$where": "1 == 1"}]}
+        await publish_own(county, typed, event_bytes(typed, 1, "submitted", payload,
+                                                     at=clock.now()))
+        real, _ = county.issues.submit(LEADER, submit_cmd())
+        # never blocking: the next valid event is applied at once ...
+        await until(lambda: replica_version(city, real.id) == 1, timeout_s=10,
+                    what="the next valid event, not held up by the poison before it")
+        assert replica_version(city, typed) == 0
+        # ... and the two poison messages before it are already in the dead-letter table
+        assert [s for s, _ in dead(city)] == [event_subject(COUNTY, COUNTY, nested),
+                                              event_subject(COUNTY, COUNTY, typed)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: node/domain/summary.decode lets RecursionError (deeply nested JSON) and "
+    "OverflowError (huge handling_hours) escape instead of ValidationError, and "
+    "Summaries.read_children (federation/summaries.py) catches only ValidationError: one "
+    "malformed summary published by a city on its own subject stops the province from "
+    "computing any summary until that city publishes again"))
+async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        city, province = fed.nodes[CITY], fed.nodes[PROVINCE]
+        assert city.streams.nc is not None and province.streams.nc is not None
+        garbage = b"[" * 30_000 + b"]" * 30_000
+        await city.streams.nc.jetstream().publish(summary_subject(CITY), garbage, timeout=5)
+        province_js = province.streams.nc.jetstream()
+
+        async def arrived() -> bool:
+            try:
+                last = await province_js.get_last_msg(summary_stream(PROVINCE),
+                                                      summary_subject(CITY))
+            except Exception:
+                return False
+            return last.data == garbage
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await arrived():
+            assert asyncio.get_running_loop().time() < deadline, "summary never sourced"
+            await asyncio.sleep(0.05)
+        province.issues.submit(LEADER, submit_cmd())
+
+        def counted() -> bool:
+            latest = province.streams.summaries.latest
+            return latest is not None and latest.total == 1
+
+        await until(counted, timeout_s=5, what="the province's summary counts its issue")

@@ -192,9 +192,7 @@ class Replicator:
                          .values(through_seq=writer_seq, updated_at=now))
 
     def watermark(self, writer: str) -> int:
-        with self.store.read() as conn:
-            return int(conn.execute(select(replication_marks.c.through_seq).where(
-                replication_marks.c.writer == writer)).scalar_one_or_none() or 0)
+        return watermark(self.store, writer)
 
     # ---- gap repair
 
@@ -428,6 +426,13 @@ class Reconciler:
             except Exception as exc:
                 log.info("reconciliation skipped: %s", exc)
             await _wait_any(stop, asyncio.Event(), period_s)
+
+
+def watermark(store: Store, writer: str) -> int:
+    """How far this node has applied `writer`'s stream (the Watermark RPC's answer)."""
+    with store.read() as conn:
+        return int(conn.execute(select(replication_marks.c.through_seq).where(
+            replication_marks.c.writer == writer)).scalar_one_or_none() or 0)
 
 
 def _subject_writer(subject: str) -> str | None:

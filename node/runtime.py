@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from federation.certs import CertError, TlsMaterial, channel_options, load_tls
 from federation.nats.config import node_user
 from federation.nats.streams import Place, ensure_streams, events_stream
 from federation.replication import Publisher, Reconciler, Replicator
+from federation.replication import watermark as replication_watermark
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
 from federation.summaries import Summaries
@@ -382,10 +384,8 @@ async def run(node: Node) -> None:
                                            log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     federation = streams = js = None
-    watermark = None
-    if cfg.nats.enabled:
-        store = node.services.issues.store
-        watermark = Replicator(store, place_of(cfg), node.services.issues.clock).watermark
+    watermark = (functools.partial(replication_watermark, node.services.issues.store)
+                 if cfg.nats.enabled else None)
     if cfg.federation.enabled:
         federation = Federation(node, federation_tls(cfg, node.services.issues.clock),
                                 watermark=watermark)

@@ -25,7 +25,7 @@ from typing import Any
 
 from node.domain.calendar import WorkCalendar
 from node.domain.deadlines import DeadlinePolicy, Light, light
-from node.domain.errors import IllegalTransition, RuleViolation, ValidationError
+from node.domain.errors import IllegalTransition, RuleViolation
 from node.domain.issue import (
     Action,
     Actor,
@@ -593,12 +593,3 @@ def current_light(issue: Issue, now: datetime, calendar: WorkCalendar) -> Light 
     if issue.deadline is None or issue.state in (S.RESOLVED, S.CLOSED, S.ESCALATED):
         return None
     return light(start=issue.deadline.start, due=issue.deadline.due, now=now, calendar=calendar)
-
-
-def is_overdue(issue: Issue, now: datetime) -> bool:
-    return issue.deadline is not None and now > issue.deadline.due
-
-
-def require(condition: bool, field_name: str, zh: str, en: str) -> None:
-    if not condition:
-        raise ValidationError(field_name, zh, en)

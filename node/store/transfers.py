@@ -128,13 +128,7 @@ def outbox_summary(conn: Connection) -> dict[str, tuple[int, datetime | None]]:
         .group_by(transfers_out.c.destination)
     ).all()
     out: dict[str, tuple[int, datetime | None]] = {}
-    for dest, depth, oldest in rows:
-        if isinstance(oldest, str):  # SQLite returns MIN() of a datetime as text
-            oldest = datetime.fromisoformat(oldest)
-        if oldest is not None and oldest.tzinfo is None:
-            from datetime import UTC
-
-            oldest = oldest.replace(tzinfo=UTC)
+    for dest, depth, oldest in rows:  # MIN() keeps the column's type: aware UTC datetimes
         out[dest] = (int(depth), oldest)
     return out
 

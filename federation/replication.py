@@ -33,6 +33,8 @@ from sqlalchemy import func, insert, select, update
 from federation.nats import messages
 from federation.nats.streams import Place, event_subject, inbound_stream
 from node.app.ports import Clock
+from node.domain.errors import ValidationError
+from node.domain.identity import check_new_issue, check_snapshot
 from node.domain.issue import Event, Issue
 from node.domain.lifecycle import create, evolve
 from node.store import repo
@@ -42,6 +44,11 @@ from node.store.schema import dead_letters, events, issues, replication_marks
 log = logging.getLogger("zhitong.federation.streams")
 
 MAX_DELIVER = 20
+GAP = "gap not repaired"  # dead letters with this reason are retried (Replicator.run_retries)
+# Failures that repeat identically on every delivery: parked at once, never retried.
+DETERMINISTIC: tuple[type[BaseException], ...] = (
+    KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
+    ValidationError)
 FETCH_BATCH = 256
 
 Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
@@ -123,6 +130,7 @@ class Replicator:
         self.applied = 0
         self.last_lag_s = 0.0  # event time → applied here, for the last applied event
         self.last_message_at = time.monotonic()
+        self.parked_gaps = True  # until the first look at the dead-letter table
 
     # ---- one event, one transaction
 
@@ -144,7 +152,12 @@ class Replicator:
         local = repo.load_issue(conn, m.event.issue_id, for_update=True)
         result = self._decide(local, m)
         if result.outcome == "applied":
-            issue = create(m.event) if local is None else evolve(local, m.event)
+            try:
+                issue = self._fold(conn, local, m)
+            except ValidationError as exc:
+                return Applied(outcome="refused", detail=f"{exc.field}: {exc.message_en}")
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                return Applied(outcome="refused", detail=f"does not apply: {exc!r}"[:500])
             if local is None:
                 repo.insert_issue(conn, issue)
             else:
@@ -153,6 +166,28 @@ class Replicator:
         if result.outcome in ("applied", "duplicate", "owned"):
             self._advance_mark(conn, m.writer, m.writer_seq)
         return result
+
+    def _fold(self, conn: Any, local: Issue | None, m: messages.EventMessage) -> Issue:
+        """The replica after `m`, checked like any input: a new issue must be minted in its
+        writer's namespace, and the snapshot must pass the checks HTTP input gets."""
+        if local is None:
+            issue = create(m.event)
+            if issue.origin != m.writer:
+                raise ValidationError("issue.origin", "新诉求必须由其来源单位发布",
+                                      "a new issue must be published by its origin")
+            check_new_issue(issue, sender=m.writer, receiver=self.place.code)
+            if repo.holder_of_number(conn, issue.number) is not None:
+                raise ValidationError("issue.number", "该受理号已被其他诉求占用",
+                                      "another issue already holds this number")
+        else:
+            issue = evolve(local, m.event)
+            if (issue.id, issue.number, issue.origin) != (local.id, local.number,
+                                                           local.origin):
+                raise ValidationError("issue.number", "事件不能改变诉求的编号或来源",
+                                      "an event may not change an issue's id, number or "
+                                      "origin")
+        check_snapshot(issue)
+        return issue
 
     def _decide(self, local: Issue | None, m: messages.EventMessage) -> Applied:
         e = m.event
@@ -234,8 +269,75 @@ class Replicator:
                 conn.execute(insert(dead_letters).values(
                     stream=meta.stream, stream_seq=meta.sequence.stream,
                     subject=msg.subject[:200], error=error[:2000],
-                    data=msg.data[:65536].decode("utf-8", "replace"), at=self.clock.now()))
+                    data=msg.data[:messages.MAX_MESSAGE_BYTES].decode("utf-8", "replace"),
+                    at=self.clock.now()))
+        if error.startswith(GAP):
+            self.parked_gaps = True
         log.warning("dead-lettered %s #%d: %s", meta.stream, meta.sequence.stream, error)
+
+    # ---- parked gaps: retried until the peer answers
+
+    def _parked(self, limit: int) -> list[tuple[int, str, str]]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(dead_letters.c.id, dead_letters.c.subject, dead_letters.c.data)
+                .where(dead_letters.c.resolved_at.is_(None),
+                       dead_letters.c.error.like(GAP + "%"))
+                .order_by(dead_letters.c.id).limit(limit)).all()
+        return [(int(r.id), str(r.subject), str(r.data)) for r in rows]
+
+    def _settle(self, row_id: int, result: Applied) -> None:
+        with self.store.write() as conn:
+            values: dict[str, Any] = (
+                {"resolved_at": self.clock.now()} if result.outcome != "refused"
+                else {"error": f"refused: {result.detail}"[:2000]})
+            conn.execute(update(dead_letters).where(dead_letters.c.id == row_id)
+                         .values(**values))
+
+    async def retry_parked(self, *, limit: int = 200) -> int:
+        """Apply the events parked as unrepaired gaps, now that a peer may answer: a status
+        event that overtook the record of our own transfer, with the parent unreachable
+        for longer than the redeliveries lasted, would otherwise leave the replica behind
+        its owner until the owner happens to write again. Returns how many resolved."""
+        rows = await asyncio.to_thread(self._parked, limit)
+        resolved = 0
+        pending = len(rows) == limit
+        for row_id, subject, data in rows:
+            try:
+                m = messages.decode(data.encode("utf-8"))
+            except Exception as exc:
+                await asyncio.to_thread(self._settle, row_id,
+                                        Applied(outcome="refused", detail=f"malformed: {exc}"))
+                continue
+            writer = _subject_writer(subject)
+            result = await asyncio.to_thread(self.apply, m, subject_writer=writer)
+            if result.outcome == "gap" and await self.repair(m):
+                result = await asyncio.to_thread(self.apply, m, subject_writer=writer)
+            if result.outcome == "gap":
+                pending = True
+                continue
+            await asyncio.to_thread(self._settle, row_id, result)
+            if result.outcome != "refused":
+                resolved += 1
+                log.info("parked event for %s applied after all (%s)", m.event.issue_id,
+                         result.outcome, extra={"issue_id": m.event.issue_id})
+                if result.outcome == "applied":
+                    self.on_change()
+        self.parked_gaps = pending
+        return resolved
+
+    async def run_retries(self, stop: asyncio.Event, wake: asyncio.Event, *,
+                          period_s: float = 30.0, min_interval_s: float = 1.0) -> None:
+        """Retry parked gaps every `period_s`, and soon after a local commit (e.g. the
+        record of a transfer whose answer had been lost) while any are parked."""
+        while not stop.is_set():
+            if self.parked_gaps:
+                try:
+                    await self.retry_parked()
+                except Exception as exc:
+                    log.info("retrying parked events failed: %r", exc)
+                await _wait_any(stop, asyncio.Event(), min_interval_s)
+            await _wait_any(stop, wake, period_s)
 
     async def handle_batch(self, batch: list[Msg]) -> None:
         """Apply a fetched batch in one transaction; acknowledge after the commit.
@@ -246,7 +348,7 @@ class Replicator:
         for msg in batch:
             try:
                 items.append((messages.decode(msg.data), _subject_writer(msg.subject)))
-            except messages.MessageError:
+            except Exception:  # anything odd: the careful path below names it
                 items = []
                 break
         results: list[Applied] | None = None
@@ -287,8 +389,8 @@ class Replicator:
             await asyncio.to_thread(self._dead_letter, msg, f"malformed: {exc}")
             await msg.term()
             return
-        except (KeyError, ValueError, TypeError) as exc:
-            await asyncio.to_thread(self._dead_letter, msg, f"does not apply: {exc!r}")
+        except DETERMINISTIC as exc:  # the same message fails the same way every time
+            await asyncio.to_thread(self._dead_letter, msg, f"does not apply: {exc!r}"[:2000])
             await msg.term()
             return
         except Exception as exc:  # e.g. a constraint or the database: maybe passing
@@ -312,7 +414,7 @@ class Replicator:
             await asyncio.to_thread(self._dead_letter, msg, f"refused: {result.detail}")
             await msg.term()
         elif msg.metadata.num_delivered >= MAX_DELIVER:
-            await asyncio.to_thread(self._dead_letter, msg, f"gap not repaired: {result.detail}")
+            await asyncio.to_thread(self._dead_letter, msg, f"{GAP}: {result.detail}")
             await msg.term()
         else:
             await msg.nak(delay=min(30.0, 0.5 * msg.metadata.num_delivered))

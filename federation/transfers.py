@@ -34,6 +34,7 @@ from federation.codec import DIRECTIVE_KINDS, UP_KINDS, Directive, Transfer
 from node.app.policy import Principal, authorize, check_can_view, not_found, require
 from node.app.ports import Clock
 from node.domain.errors import Conflict, Forbidden, RuleViolation, ValidationError
+from node.domain.identity import check_new_issue, check_snapshot, within
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating
 from node.domain.lifecycle import (
     Escalate,
@@ -332,6 +333,7 @@ class TransferService:
                 raise ValidationError("transfer.to", "移交目标不是本节点",
                                       "the transfer is addressed to another node")
             existing = repo.load_issue(conn, t.issue.id, for_update=True)
+            self._check_identity(conn, t.issue, existing, caller)
             if existing is not None and existing.owner != caller:
                 raise Forbidden(f"本节点记录的办理方是 {existing.owner}，不是 {caller}",
                                 f"this node records {existing.owner} as the owner, not {caller}")
@@ -361,6 +363,24 @@ class TransferService:
                             response=response, now=now)
         return {**response, "duplicate": False}
 
+    def _check_identity(self, conn: Any, issue: Issue, existing: Issue | None,
+                        caller: str) -> None:
+        """An issue new here must be minted where the sender may bring it from (an
+        escalation: the child's subtree; a dispatch: above this node); a known one keeps
+        its id, number and origin."""
+        check_snapshot(issue)
+        if existing is not None:
+            if (existing.id, existing.number, existing.origin) != (
+                    issue.id, issue.number, issue.origin):
+                raise ValidationError("issue.number", "诉求的受理号或来源与本节点记录不一致",
+                                      "the issue's number or origin differs from this "
+                                      "node's copy")
+            return
+        check_new_issue(issue, sender=caller, receiver=self.node)
+        if repo.holder_of_number(conn, issue.number) is not None:
+            raise Conflict("该受理号已被其他诉求占用",
+                           "another issue already holds this number")
+
     def accept_directive(self, d: Directive, caller: str) -> dict[str, Any]:
         """Record a directive on an issue this node owns, or pass it on towards the owner
         (down for supervision and urges, up for an enterprise's rating or urge) — once per
@@ -378,6 +398,10 @@ class TransferService:
             issue = repo.load_issue(conn, d.issue_key, for_update=True)
             if issue is None and upward:
                 raise not_found(d.issue_key)
+            if upward and issue is not None and not within(issue.origin, caller):
+                # an enterprise acts at its own county: the action climbs the issue's path
+                raise Forbidden(f"{caller} 不在该诉求的上报路径上",
+                                f"{caller} is not on the path of issue {issue.id}")
             owner = issue.owner if issue is not None else d.issue_key.split("-", 1)[0]
             if issue is not None and issue.owner == self.node:
                 event = decide(issue, self._directive_command(d, issue),

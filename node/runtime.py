@@ -264,6 +264,7 @@ class Streams:
         self.reconciler = (Reconciler(store, cfg.node.code, federation.parent_watermark,
                                       own_stream_messages=self._own_stream_messages)
                            if federation is not None and cfg.node.level == "county" else None)
+        self.retry_wake = asyncio.Event()
         self.nc: NATS | None = None
 
     @property
@@ -300,6 +301,8 @@ class Streams:
         def wake() -> None:
             loop.call_soon_threadsafe(self.publisher.wake.set)
             loop.call_soon_threadsafe(self.summaries.changed.set)
+            if self.replicator.parked_gaps:
+                loop.call_soon_threadsafe(self.retry_wake.set)
 
         self.node.services.issues.store.after_commit.append(wake)
         return js
@@ -310,6 +313,8 @@ class Streams:
             tg.create_task(self.publisher.run(js, stop))
             tg.create_task(self.replicator.run(js, stop))
             tg.create_task(self.summaries.run(js, stop))
+            tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
+                                                       period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:
                 tg.create_task(self.reconciler.run(stop, self.publisher.wake,
                                                    period_s=cfg.nats.reconcile_every_s))

@@ -256,6 +256,12 @@ def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue
     return issue_from_row(row) if row is not None else None
 
 
+def holder_of_number(conn: Connection, number: str) -> str | None:
+    """The id of the issue that holds human number `number`, if any."""
+    found = conn.execute(select(issues.c.id).where(issues.c.number == number)).scalar()
+    return str(found) if found is not None else None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IssueFilter:
     states: tuple[State, ...] = ()

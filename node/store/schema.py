@@ -263,5 +263,7 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Column("data", Text, nullable=False),
     Column("at", TS, nullable=False),
+    # set when a parked message was applied later (a gap repaired once the peer answered)
+    Column("resolved_at", TS, nullable=True),
     UniqueConstraint("stream", "stream_seq"),
 )

@@ -1,6 +1,10 @@
-"""Product bugs found by fault injection, each demonstrated by a strict xfail: the test
-states the correct behaviour, fails today, and starts failing the suite (XPASS strict)
-once the bug is fixed — then drop the marker.
+"""Product bugs found by fault injection, kept as regression tests. An open bug is pinned by
+a strict xfail (the test states the correct behaviour and starts failing the suite as XPASS
+once the bug is fixed — then the marker goes).
+
+Fixed: a forged event reusing a number is refused and parked at once (and any message
+whose apply keeps raising is parked after MAX_DELIVER); a status event parked as an
+unrepaired gap is applied once the peer answers again (Replicator.run_retries).
 
 Where a production constant would make a test slow (`MAX_DELIVER`, the broker's
 duplicate window) the test lowers it and says why the production value only delays the
@@ -21,6 +25,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from federation import codec, replication
 from federation.nats import messages
@@ -48,7 +53,7 @@ def row_of(sn: StreamNode, issue_id: str) -> dict[str, Any] | None:
 
 def dead_subjects(sn: StreamNode) -> list[str]:
     with sn.node.engine.connect() as conn:
-        return [str(s) for s in conn.execute(select(dead_letters.c.subject))]
+        return [str(s) for s in conn.execute(select(dead_letters.c.subject)).scalars()]
 
 
 def count_deliveries(sn: StreamNode, seen: list[tuple[str, int]]) -> None:
@@ -88,12 +93,7 @@ async def test_a_node_stops_cleanly_while_its_nats_server_is_down(tmp_path: Path
 # --------------------------------------------------------------------------- 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (open): a message whose apply keeps raising a database error (here an "
-    "IntegrityError from a forged `submitted` event reusing an existing number) is "
-    "redelivered but not dead-lettered within MAX_DELIVER in this scenario; handle() now "
-    "parks it after MAX_DELIVER deliveries, yet the redeliveries here do not reach it"))
-async def test_a_message_whose_apply_keeps_raising_is_dead_lettered(
+async def test_a_forged_event_reusing_a_number_is_dead_lettered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Production: 20 deliveries ~2 s apart; 2 shows the same path in seconds.
@@ -129,6 +129,40 @@ async def test_a_message_whose_apply_keeps_raising_is_dead_lettered(
         assert subject in dead_subjects(city), (
             f"delivered {max(n for s, n in seen if s == subject)}× (MAX_DELIVER = "
             f"{replication.MAX_DELIVER}) and still not dead-lettered")
+        assert row_of(city, clash) is None
+        assert [n for s, n in seen if s == subject] == [1], "refused at once, not retried"
+
+
+async def test_a_message_whose_apply_keeps_raising_is_dead_lettered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Production: 20 deliveries ~2 s apart; 2 shows the same path in seconds.
+    monkeypatch.setattr(replication, "MAX_DELIVER", 2)
+    async with fault_federation(tmp_path) as fed:
+        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+        replicator = city.streams.replicator
+        fold = replicator._fold
+        doomed: set[str] = set()
+
+        def failing_fold(conn: Any, local: Any, m: messages.EventMessage) -> Any:
+            if m.event.issue_id in doomed:  # e.g. a database that keeps failing this row
+                raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+            return fold(conn, local, m)
+
+        monkeypatch.setattr(replicator, "_fold", failing_fold)
+        seen: list[tuple[str, int]] = []
+        count_deliveries(city, seen)
+        bad = county.issues.submit(LEADER, submit_cmd(title="写不进去"))[0]
+        doomed.add(bad.id)  # before the publisher gets to it: the submit only queued it
+        subject = f"zt.{COUNTY}.ev.{COUNTY}.{bad.id}"
+        after, _ = county.issues.submit(LEADER, submit_cmd(title="后一件"))
+        await until(lambda: row_of(city, after.id) is not None,
+                    what="later events flow past the failing message")
+        await until(lambda: subject in dead_subjects(city), timeout_s=30,
+                    what="the failing message to be dead-lettered")
+        deliveries = [n for s, n in seen if s == subject]
+        assert max(deliveries) == replication.MAX_DELIVER, deliveries
+        assert row_of(city, bad.id) is None
 
 
 # --------------------------------------------------------------------------- 3
@@ -188,14 +222,6 @@ async def escalate_behind_the_senders_back(fed: FaultFederation, issue_id: str) 
         await stub.Escalate(request, timeout=5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a parent's status event that overtakes the record of the child's own escalation "
-    "is a gap at the child; when the child cannot reach the parent over gRPC for "
-    "MAX_DELIVER deliveries (~95 s of nak delays in production) the event is dead-lettered "
-    "('gap not repaired') and nothing ever re-delivers it — no reconciliation runs in the "
-    "parent → child direction — so after the link returns and the child records the "
-    "transfer, its copy of the escalated issue stays behind its owner until the owner "
-    "happens to write again"))
 async def test_a_replica_converges_after_a_status_event_overtook_a_lost_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -252,11 +252,6 @@ async def test_an_issue_the_caller_does_not_own_is_permission_denied(
         assert fetched.issue.owner == CITY
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: TransferService._accept (federation/transfers.py) accepts an escalated issue whose "
-    "number (and id) lie in another unit's namespace: a county can squat a sibling's next "
-    "human number at the city, and the sibling's real escalation then fails with an "
-    "IntegrityError (gRPC UNKNOWN, retried forever) instead of a refusal"))
 async def test_a_county_cannot_claim_a_number_of_another_unit(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -344,11 +339,6 @@ async def test_a_directive_from_a_non_parent_is_permission_denied(
         assert county.issues.get(LEADER, issue.id).issue.supervision_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: TransferService.accept_directive (federation/transfers.py) accepts an upward "
-    "enterprise_urge/rate from ANY child for any issue the parent owns, checking only the "
-    "(public) credit code: a sibling county can urge or rate, as the enterprise, an issue "
-    "that was escalated from another county"))
 async def test_a_county_cannot_forward_an_enterprise_action_on_another_countys_issue(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -449,11 +439,6 @@ async def test_oversized_and_undecodable_requests_change_nothing(
         assert (await county.drain(CITY)).delivered == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: federation/codec.py event_from_pb catches only ValueError/TypeError around "
-    "json.loads(payload_json); a deeply nested payload raises RecursionError, which "
-    "FederationServicer._run does not map, so the caller gets UNKNOWN (which the sender "
-    "retries forever) instead of INVALID_ARGUMENT"))
 async def test_a_deeply_nested_payload_is_invalid_argument(
     tmp_path: Path, clock: FakeClock
 ) -> None:

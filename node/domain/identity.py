@@ -1,0 +1,128 @@
+"""Who may bring which issue: namespaces of ids and numbers, and snapshots from outside.
+
+Every issue is born at one unit (its `origin`) with a global id `<origin>-<32 hex>` and a
+human number `<origin>-<year>-<6 digits>`, both minted there. A unit therefore may only
+introduce issues whose origin lies in its own subtree (GB/T 2260 codes are hierarchical:
+a county's first four digits are its city's, a city's first two its province's) — else
+a county could claim a sibling's or the city's next number, and the rightful issue would
+later collide with it. Issues coming down (a dispatch) must have been minted above.
+`check_new_issue` is that rule; the gRPC accept path and the
+stream replicator both run it before a foreign issue enters the store.
+
+`check_snapshot` re-validates a snapshot folded from foreign events with the same checks
+HTTP input gets (texts, codes, phone, tags, counters), so nothing reaches the store and
+the screens through replication that the node would refuse from a user.
+"""
+
+from __future__ import annotations
+
+import re
+
+from node.domain.errors import ValidationError
+from node.domain.issue import Issue
+from node.domain.validation import (
+    MAX_COMMENT,
+    MAX_CONTENT,
+    MAX_NAME,
+    MAX_ORG_UNIT,
+    MAX_REASON,
+    MAX_REPLY,
+    MAX_TITLE,
+    check_text,
+    division_level,
+    validate_credit_code,
+    validate_division_code,
+    validate_phone,
+    validate_tags,
+)
+
+_ID = re.compile(r"(?P<code>[0-9]{6})-[0-9a-f]{32}")
+_NUMBER = re.compile(r"(?P<code>[0-9]{6})-(?P<year>[0-9]{4})-[0-9]{6}")
+MAX_COUNTER = 1_000_000  # urges, reopenings, supervisions, ladder steps: far above real use
+
+
+def within(code: str, unit: str) -> bool:
+    """True when division `code` is `unit` itself or lies below it."""
+    if code == unit:
+        return True
+    level = division_level(unit)
+    if level == "province":
+        return code[:2] == unit[:2]
+    if level == "city":
+        return code[:4] == unit[:4]
+    return False
+
+
+def check_new_issue(issue: Issue, *, sender: str, receiver: str) -> None:
+    """An issue `receiver` has never seen, brought by unit `sender`: its id and number must
+    be minted by its origin; from a unit below, the origin must lie in the sender's subtree;
+    from above (a dispatch), it must not lie in the receiver's own subtree."""
+    origin = validate_division_code(issue.origin)
+    id_match = _ID.fullmatch(issue.id)
+    if id_match is None or id_match["code"] != origin:
+        raise ValidationError("issue.id", "诉求编号格式无效或与来源单位不符",
+                              "the issue id is malformed or not minted by its origin",
+                              value=issue.id[:80])
+    number_match = _NUMBER.fullmatch(issue.number)
+    if number_match is None or number_match["code"] != origin:
+        raise ValidationError("issue.number", "诉求受理号格式无效或与来源单位不符",
+                              "the issue number is malformed or not minted by its origin",
+                              value=issue.number[:80])
+    from_below = sender != receiver and within(sender, receiver)
+    if from_below and not within(origin, sender):
+        raise ValidationError("issue.origin", f"{sender} 无权引入来源为 {origin} 的诉求",
+                              f"{sender} may not introduce an issue that originated at "
+                              f"{origin}", origin=origin)
+    if not from_below and within(origin, receiver):
+        raise ValidationError("issue.origin", "本辖区产生的诉求不能由上级新交下来",
+                              "an issue that originated in this subtree cannot arrive from "
+                              "above as a new one", origin=origin)
+
+
+def _text(name: str, value: object, limit: int) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(name, f"“{name}”必须是文本", f"{name} must be text")
+    check_text(name, value, max_len=limit)
+
+
+def check_snapshot(issue: Issue) -> None:
+    """The checks HTTP input gets, on a snapshot that came from another node."""
+    for name, value, limit in (
+        ("enterprise.name", issue.enterprise.name, MAX_NAME),
+        ("title", issue.title, MAX_TITLE),
+        ("content", issue.content, MAX_CONTENT),
+    ):
+        _text(name, value, limit)
+    for name, opt, limit in (
+        ("board", issue.board, MAX_ORG_UNIT),
+        ("department", issue.department, MAX_ORG_UNIT),
+        ("reply", issue.reply, MAX_REPLY),
+        ("rejection_reason", issue.rejection_reason, MAX_REASON),
+        ("rating_comment", issue.rating_comment, MAX_COMMENT),
+    ):
+        if opt is not None:
+            _text(name, opt, limit)
+    for name, value, limit in (("enterprise.credit_code", issue.enterprise.credit_code, 18),
+                               ("enterprise.contact_phone", issue.enterprise.contact_phone, 20)):
+        _text(name, value, limit)
+    if not isinstance(issue.tags, tuple) or not all(isinstance(t, str) for t in issue.tags):
+        raise ValidationError("tags", "标签必须是文本列表", "tags must be a list of text")
+    validate_credit_code(issue.enterprise.credit_code)
+    validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
+    if validate_tags(issue.tags) != tuple(issue.tags):
+        raise ValidationError("tags", "标签重复或格式不规范",
+                              "tags are duplicated or not canonical")
+    for name, code in (("origin", issue.origin), ("owner", issue.owner),
+                       ("came_from", issue.came_from)):
+        if code is not None:
+            _text(name, code, 6)
+            validate_division_code(code)
+    if issue.outcome not in (None, "resolved", "rejected"):
+        raise ValidationError("outcome", "办结结果无效", "invalid outcome")
+    for name, count in (("version", issue.version), ("ladder_step", issue.ladder_step),
+                        ("urge_count", issue.urge_count),
+                        ("reopen_count", issue.reopen_count),
+                        ("supervision_count", issue.supervision_count)):
+        if not isinstance(count, int) or isinstance(count, bool) or not (
+                0 <= count <= MAX_COUNTER):
+            raise ValidationError(name, f"“{name}”超出范围", f"{name} is out of range")

@@ -3,9 +3,11 @@ builds or reads `_pb2` types.
 
 Decoding is a boundary: every value coming from another node is validated as strictly as
 input from a person (division codes, credit code check character, text lengths, enum
-values, timestamps, JSON payload size), and a history must be the complete, gapless event
-sequence of its issue whose fold reproduces the snapshot exactly. Any problem raises
-`CodecError` (→ INVALID_ARGUMENT) naming the field, so a malformed message changes nothing.
+values, timestamps, JSON payload size, nesting and numbers), and a history must be the
+complete, gapless event sequence of its issue (at most `MAX_HISTORY` events) whose fold
+reproduces the snapshot exactly. Any problem raises `CodecError` (→ INVALID_ARGUMENT) naming
+the field, so a malformed message changes nothing; nothing a message claims (a version, a
+length) decides how much is allocated.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from node.domain.issue import (
     RevisitResult,
     State,
 )
+from node.domain.jsonsafe import JSONError
+from node.domain.jsonsafe import loads as json_loads
 from node.domain.lifecycle import create, evolve
 from node.domain.validation import (
     MAX_COMMENT,
@@ -51,6 +55,8 @@ from node.domain.validation import (
 )
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: The longest history a transfer or a fetch may carry, and so the highest issue version a
+#: snapshot may claim (an issue is urged, reopened, supervised a handful of times at most).
 MAX_HISTORY = 5_000
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_ID = 64
@@ -136,10 +142,13 @@ def event_from_pb(msg: pb.Event, field: str = "event") -> tuple[Event, str]:
     if len(msg.payload_json) > MAX_PAYLOAD_BYTES:
         raise _fail(f"{field}.payload_json", "payload too large")
     try:
-        payload = json.loads(msg.payload_json)
+        payload = json_loads(msg.payload_json)  # bounded nesting and numbers
+    except JSONError as exc:
+        raise _fail(f"{field}.payload_json", f"does not parse ({exc})") from None
+    try:
         actor = Actor.parse(msg.actor)
     except (ValueError, TypeError):
-        raise _fail(f"{field}", "payload or actor does not parse") from None
+        raise _fail(f"{field}.actor", "does not parse") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), str):
         raise _fail(f"{field}.payload_json", "payload must be an object with a state")
     if len(actor.id) > MAX_ID:
@@ -292,8 +301,7 @@ def transfer_from_pb(msg: pb.EscalateRequest | pb.ReturnRequest, *, kind: Action
         raise _fail("request", f"larger than {MAX_REQUEST_BYTES} bytes")
     if not msg.HasField("issue") or not msg.HasField("transfer"):
         raise _fail("request", "issue and transfer are required")
-    if len(msg.history) > MAX_HISTORY:
-        raise _fail("history", f"more than {MAX_HISTORY} events")
+    _check_history_length(msg.history)
     issue = issue_from_pb(msg.issue)
     history = tuple(event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history))
     transfer, transfer_node = event_from_pb(msg.transfer, "transfer")
@@ -315,11 +323,23 @@ def transfer_from_pb(msg: pb.EscalateRequest | pb.ReturnRequest, *, kind: Action
     )
 
 
+def _check_history_length(history: Sequence[object]) -> None:
+    if len(history) > MAX_HISTORY:
+        raise _fail("history", f"more than {MAX_HISTORY} events")
+
+
 def check_history(issue: Issue, history: Sequence[Event]) -> None:
-    """The history must be versions 1..n of this issue and fold to the snapshot exactly."""
+    """The history must be versions 1..n of this issue and fold to the snapshot exactly.
+
+    The snapshot's version is only a claim: it is compared with the history actually sent
+    (at most `MAX_HISTORY` events), never used to size anything."""
     if issue.version < 1:
         raise _fail("issue.version", "versions start at 1")
-    if [e.version for e in history] != list(range(1, issue.version + 1)):
+    if issue.version > MAX_HISTORY:
+        raise _fail("issue.version", f"more than {MAX_HISTORY} events")
+    _check_history_length(history)
+    if len(history) != issue.version or any(
+            e.version != n for n, e in enumerate(history, start=1)):
         raise _fail("history", "must be the complete, ordered event sequence 1..version")
     if any(e.issue_id != issue.id for e in history):
         raise _fail("history", "contains events of another issue")
@@ -363,6 +383,7 @@ def fetch_response_to_pb(issue: Issue, history: Sequence[tuple[Event, str]]) -> 
 
 
 def fetch_response_from_pb(msg: pb.FetchResponse) -> tuple[Issue, list[tuple[Event, str]]]:
+    _check_history_length(msg.history)
     history = [event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history)]
     return issue_from_pb(msg.issue), history
 

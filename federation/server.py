@@ -61,9 +61,17 @@ class FederationServicer(pb_grpc.FederationServicer):
             return await work()
         except _Abort as exc:
             await _abort(context, exc.code, exc.detail)
-        except DomainError as exc:
+        except DomainError as exc:  # codec.CodecError is a ValidationError: INVALID_ARGUMENT
             log.info("refused %s: %s", context.peer(), describe(exc))
             await _abort(context, status_of(exc), describe(exc))
+        except grpc.aio.AbortError:
+            raise  # the call was already ended with its status
+        except Exception:
+            # a bug or a failing dependency (the database), never the caller's message: a
+            # clean INTERNAL (which the sender retries) instead of a bare UNKNOWN, and the
+            # traceback stays in this node's log
+            log.exception("failed %s", context.peer())
+            await _abort(context, grpc.StatusCode.INTERNAL, "internal error (logged)")
 
     async def Escalate(self, request: pb.EscalateRequest,
                        context: grpc.aio.ServicerContext[Any, Any]) -> pb.TransferAccepted:

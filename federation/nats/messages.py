@@ -1,9 +1,10 @@
 """The event message on the streams: JSON, one event, with the writer's sequence.
 
-Decoding is a boundary like any other: the message must be a JSON object of bounded size
-with the expected fields and types, a known event kind, division codes that validate and
-an event id that matches issue and version; anything else raises `MessageError` and the
-message goes to the dead-letter table.
+Decoding is a boundary like any other: the message must be a JSON object of bounded size,
+nesting and numbers (node/domain/jsonsafe.py) with the expected fields and types, a known
+event kind, division codes that validate and an event id that matches issue and version;
+anything else raises `MessageError` (never RecursionError, OverflowError or another
+ValueError) and the message goes to the dead-letter table.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from typing import Any
 from federation.codec import EVENT_KINDS, MAX_ID, MAX_PAYLOAD_BYTES
 from node.domain.errors import ValidationError
 from node.domain.issue import Actor, Event
+from node.domain.jsonsafe import JSONError, loads
 from node.domain.lifecycle import ts
 from node.domain.validation import validate_division_code
 from node.store.repo import StoredEvent, event_id_of
 
 MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 4096
+MAX_VERSION = 2**32 - 1  # as on the wire (uint32 in federation.proto)
+MAX_WRITER_SEQ = 2**63 - 1  # a signed 64-bit column in the store
 
 
 class MessageError(ValueError):
@@ -59,9 +63,9 @@ def decode(raw: bytes) -> EventMessage:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MessageError(f"not JSON: {exc}") from None
+        data = loads(raw)  # bounded nesting and numbers: never RecursionError or the like
+    except JSONError as exc:
+        raise MessageError(str(exc)) from None
     if not isinstance(data, dict):
         raise MessageError("not a JSON object")
     issue_id = _field(data, "issue_id", str)
@@ -69,7 +73,8 @@ def decode(raw: bytes) -> EventMessage:
     kind = _field(data, "kind", str)
     payload = _field(data, "payload", dict)
     writer_seq = _field(data, "writer_seq", int)
-    if len(issue_id) > MAX_ID or not issue_id.isascii() or version < 1 or writer_seq < 1:
+    if (len(issue_id) > MAX_ID or not issue_id.isascii() or not 1 <= version <= MAX_VERSION
+            or not 1 <= writer_seq <= MAX_WRITER_SEQ):
         raise MessageError("bad issue id, version or writer_seq")
     if kind not in EVENT_KINDS or not isinstance(payload.get("state"), str):
         raise MessageError(f"unknown event kind {kind[:30]!r} or payload without state")

@@ -5,11 +5,17 @@ enterprise names, codes, phones or free text — so it can travel to the provinc
 minimisation, DESIGN §4). Rates are kept as numerator/denominator pairs, so a parent
 folds its children's summaries by plain addition and gets exact rates for the whole
 subtree; the ratio is computed only when displayed. Pure: `now` is passed in.
+
+A child's published summary is foreign input: `decode` refuses anything but the shape
+`encode` writes — bounded nesting and numbers (node/domain/jsonsafe.py), counts that are
+integers in 0..`MAX_COUNT`, a finite `handling_hours` within ±`MAX_HANDLING_HOURS`, an
+aware `as_of` — with a ValidationError and nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +25,17 @@ from typing import Any
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import ValidationError
 from node.domain.issue import Issue, State
+from node.domain.jsonsafe import loads
 from node.domain.lifecycle import current_light
 
 OVERDUE_LIST_MAX = 30
 TAGS_KEPT = 30  # kept per node so that folding still finds the subtree's top 10
 RATES = ("resolution", "on_time", "satisfaction", "repeat")
+#: The largest count a decoded summary may carry (totals, states, rate sums, tags): far
+#: beyond any real subtree, and small enough that sums and ratios stay exact floats.
+MAX_COUNT = 10**12
+#: The largest |handling_hours| (a sum over resolved issues) a decoded summary may carry.
+MAX_HANDLING_HOURS = 1e15
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -171,34 +183,70 @@ def encode(summary: Summary) -> bytes:
 def decode(raw: bytes) -> Summary:
     """Parse a child's published summary; anything malformed is a ValidationError."""
     try:
-        return _from_dict(json.loads(raw), depth=1)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return _from_dict(loads(raw), depth=1)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
         raise ValidationError("summary", "下级汇总数据格式错误",
-                              f"malformed summary: {exc}") from None
+                              f"malformed summary: {str(exc)[:200]}") from None
 
 
-def _counts(value: Any) -> dict[str, int]:
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in value.items()):
-        raise ValueError("counts must map names to non-negative integers")
+def _count(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"{name} must be an integer in 0..{MAX_COUNT}")
     return value
 
 
-def _from_dict(data: dict[str, Any], depth: int) -> Summary:
+def _counts(value: Any, name: str) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must map names to counts")
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise ValueError(f"{name} must map names to counts")
+        _count(v, name)
+    return value
+
+
+def _hours(value: Any) -> float:
+    # compared before float(): float(10**400) would raise OverflowError
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not -MAX_HANDLING_HOURS <= value <= MAX_HANDLING_HOURS  # False for NaN
+            or not math.isfinite(value)):
+        raise ValueError(f"handling_hours must be a number within ±{MAX_HANDLING_HOURS:g}")
+    return float(value)
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object")
+    return value
+
+
+def _overdue_line(raw: Any) -> dict[str, str]:
     from node.domain.validation import validate_division_code
 
-    overdue = tuple({"number": str(o["number"])[:40], "title": str(o["title"])[:100],
-                     "node": validate_division_code(str(o["node"]))}
-                    for o in data["overdue"][:OVERDUE_LIST_MAX])
+    line = _object(raw, "an overdue line")
+    return {"number": str(line["number"])[:40], "title": str(line["title"])[:100],
+            "node": validate_division_code(str(line["node"]))}
+
+
+def _from_dict(raw: Any, depth: int) -> Summary:
+    from node.domain.validation import validate_division_code
+
+    data = _object(raw, "a summary")
+    if not isinstance(data["overdue"], list):
+        raise ValueError("overdue must be a list")
+    overdue = tuple(_overdue_line(o) for o in data["overdue"][:OVERDUE_LIST_MAX])
     children = {}
     if depth > 0:
         children = {validate_division_code(k): _from_dict(v, depth - 1)
-                    for k, v in data.get("children", {}).items()}
-    total = data["total"]
-    if not isinstance(total, int) or total < 0:
-        raise ValueError("total must be a non-negative integer")
-    return Summary(node=validate_division_code(data["node"]),
-                   as_of=datetime.fromisoformat(data["as_of"]), total=total,
-                   states=_counts(data["states"]), lights=_counts(data["lights"]),
-                   sums=_counts(data["sums"]), handling_hours=float(data["handling_hours"]),
-                   tags=_counts(data["tags"]), overdue=overdue, children=children)
+                    for k, v in _object(data.get("children", {}), "children").items()}
+    as_of = datetime.fromisoformat(data["as_of"])
+    if as_of.tzinfo is None:  # fold compares it with aware times
+        raise ValueError("as_of must carry a time zone")
+    return Summary(node=validate_division_code(data["node"]), as_of=as_of,
+                   total=_count(data["total"], "total"),
+                   states=_counts(data["states"], "states"),
+                   lights=_counts(data["lights"], "lights"),
+                   sums=_counts(data["sums"], "sums"),
+                   handling_hours=_hours(data["handling_hours"]),
+                   tags=_counts(data["tags"], "tags"), overdue=overdue, children=children)

@@ -10,9 +10,12 @@
 * The HTTP API, from its own OpenAPI document (schemathesis, in-process over ASGI, logged
   in): no generated request, valid or not, gets a 5xx.
 
-Known crashes found this way are pinned as strict xfails at the end of the file; the
-properties above keep numbers and nesting within bounds so that they stay green until those
-bugs are fixed (then the xfails turn into failures and the bounds can go).
+The generated JSON goes beyond what json.dumps can write: nesting tens of thousands deep,
+integer literals beyond int's 4300-digit limit, NaN/Infinity, numbers that overflow a float,
+and any uint32 for a claimed issue version; the crashes these once caused are kept as
+regression tests at the end of the file ("known crashes, fixed"). Crashes found and not yet
+fixed are pinned there as strict xfails, and only those inputs are kept out of the
+properties (`known_bug`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from schemathesis import GenerationMode
 from federation import codec
 from federation.nats import messages
 from federation.wire.v1 import federation_pb2 as pb
+from node.domain import jsonsafe
 from node.domain import summary as summaries
 from node.domain.errors import ValidationError
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue
@@ -113,13 +117,66 @@ def test_the_valid_samples_decode() -> None:
 
 # --------------------------------------------------------------------------- strategies
 
-small_ints = st.integers(min_value=-(2**64), max_value=2**64)
-json_scalars = st.none() | st.booleans() | small_ints | st.floats() | st.text(max_size=40)
+#: any integer json.dumps can write (up to 4300 digits), small ones most often
+any_ints = st.integers() | st.builds(lambda digits, sign: sign * 10**digits - sign,
+                                     st.integers(1, 4_300), st.sampled_from([1, -1]))
+json_scalars = st.none() | st.booleans() | any_ints | st.floats() | st.text(max_size=40)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
                                                                 max_size=4),
     max_leaves=12)
+
+
+def _nested(depth: int, shape: str) -> str:
+    opening, leaf, closing = {"array": ("[", "", "]"), "object": ('{"k":', "0", "}"),
+                              "mixed": ('[{"k":', "0", "}]"), "open": ("[", "", "")}[shape]
+    return opening * depth + leaf + closing * depth
+
+
+#: JSON text that json.dumps cannot write: nested deeper than the parser's recursion limit
+#: (up to 60 KB, under every size limit), integer literals beyond int's 4300-digit limit,
+#: floats that overflow, the non-standard constants
+hostile_json = st.one_of(
+    st.builds(_nested, st.integers(0, 30_000),
+              st.sampled_from(["array", "object", "mixed", "open"])),
+    st.builds(lambda sign, n: sign + "9" * n, st.sampled_from(["", "-"]),
+              st.integers(4_000, 20_000)),
+    st.sampled_from(["1e400", "-1e400", "1" * 400 + ".5", "NaN", "Infinity", "-Infinity",
+                     "[1e999]", '{"a": NaN}']),
+)
+#: a JSON text, well-formed or hostile
+json_texts = st.builds(json.dumps, json_values) | hostile_json
+
+
+class Raw(str):
+    """JSON text that `_dumps` splices into the document verbatim."""
+
+
+#: a value of a JSON document to be built by `_dumps`: an ordinary value, or a hostile text
+#: spliced in verbatim
+json_parts = json_values | hostile_json.map(Raw)
+
+
+def _dumps(data: Any) -> str:
+    """json.dumps, but every `Raw` value (however deep) replaced by its text verbatim."""
+    raws: list[str] = []
+
+    def placeholders(value: Any) -> Any:
+        if isinstance(value, Raw):
+            raws.append(str(value))
+            return f"@@raw{len(raws) - 1}@@"
+        if isinstance(value, dict):
+            return {k: placeholders(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [placeholders(v) for v in value]
+        return value
+
+    text = json.dumps(placeholders(data))
+    for i, raw in enumerate(raws):
+        text = text.replace(f'"@@raw{i}@@"', raw, 1)
+    return text
+
 #: what a protobuf string can carry: any code point but a lone surrogate
 hostile_text = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), max_size=80),
@@ -137,7 +194,7 @@ def _event(draw: st.DrawFn) -> pb.Event:
     msg = pb.Event(issue_id=draw(hostile_text), version=draw(uint32),
                    kind=draw(st.sampled_from(sorted(codec.EVENT_KINDS)) | hostile_text),
                    actor=draw(hostile_text), node=draw(hostile_text),
-                   payload_json=draw(st.builds(json.dumps, json_values) | hostile_text))
+                   payload_json=draw(json_texts | hostile_text))
     if draw(st.booleans()):
         seconds, nanos = draw(timestamps)
         msg.at.seconds, msg.at.nanos = seconds, nanos
@@ -204,13 +261,13 @@ def mutated_requests(draw: st.DrawFn) -> pb.EscalateRequest:
         elif choice == 1 and msg.history:  # one key of a payload set to anything
             i = draw(st.integers(0, len(msg.history) - 1))
             try:
-                payload = json.loads(msg.history[i].payload_json)
-            except ValueError:
+                payload = jsonsafe.loads(msg.history[i].payload_json)
+            except jsonsafe.JSONError:
                 continue
             if isinstance(payload, dict) and payload:
                 key = draw(st.sampled_from(sorted(payload)) | st.text(max_size=10))
-                payload[key] = draw(json_values)
-                msg.history[i].payload_json = json.dumps(payload)
+                payload[key] = draw(json_parts)
+                msg.history[i].payload_json = _dumps(payload)
         elif choice == 2:
             msg.ClearField(draw(st.sampled_from(["issue", "transfer", "history"])))
         elif choice == 3:
@@ -221,8 +278,8 @@ def mutated_requests(draw: st.DrawFn) -> pb.EscalateRequest:
             value: Any = {"text": hostile_text, "int": uint32,
                           "ts": st.integers(-(2**40), 2**40),
                           "int32": st.integers(-(2**31), 2**31 - 1),
-                          # kept small: a huge claimed version is a pinned bug (see below)
-                          "version": st.integers(0, 10_000)}[kind]
+                          # small ones most often, so that some are right
+                          "version": st.integers(0, 10) | uint32}[kind]
             if found is not None:
                 setattr(found[0], found[1], draw(value))
     return msg
@@ -333,13 +390,12 @@ def mutated_event_messages(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()) and key in data:
             del data[key]
         else:
-            data[key] = draw(json_values | hostile_text)
-    return json.dumps(data).encode()
+            data[key] = draw(json_parts | hostile_text)
+    return _dumps(data).encode()
 
 
 @FUZZ
-@given(mutated_event_messages() | st.binary(max_size=300)
-       | st.builds(lambda v: json.dumps(v).encode(), json_values))
+@given(mutated_event_messages() | st.binary(max_size=300) | json_texts.map(str.encode))
 @example(json.dumps({**VALID_EVENT, "at": "2026-03-02T01:00:00"}).encode())  # naive time
 @example(b"\xef\xbb\xbf" + json.dumps(VALID_EVENT).encode())  # BOM
 @example(b"A" * (messages.MAX_MESSAGE_BYTES + 1))
@@ -361,63 +417,72 @@ def mutated_summaries(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()) and key in target:
             del target[key]
         else:
-            target[key] = draw(json_values | hostile_text)
-    return json.dumps(data).encode()
+            target[key] = draw(json_parts | hostile_text)
+    return _dumps(data).encode()
 
 
 @FUZZ
-@given(mutated_summaries() | st.binary(max_size=300)
-       | st.builds(lambda v: json.dumps(v).encode(), json_values))
+@given(mutated_summaries() | st.binary(max_size=300) | json_texts.map(str.encode))
 def test_summaries_decode_or_are_refused(raw: bytes) -> None:
     with contextlib.suppress(ValidationError):
         summaries.decode(raw)
 
 
-# --------------------------------------------------------------------------- known crashes
+# --------------------------------------------------------------------------- known crashes, fixed
+# Each of these once escaped its decoder (found by the properties above, which were bounded
+# to stay green until the fixes): node/domain/jsonsafe.py now bounds nesting and numbers
+# before any decoder sees them, and codec.check_history never sizes anything by a claim.
 
 DEEP = b"[" * 30_000 + b"]" * 30_000
 HUGE_INT = b"9" * 5_000
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "BUG: federation/nats/messages.decode catches only UnicodeDecodeError and "
-    "JSONDecodeError around json.loads: deeply nested JSON (60 KB, under "
-    "MAX_MESSAGE_BYTES) raises RecursionError, which Replicator.handle does not catch, so "
-    "the message is never dead-lettered"))
 def test_deeply_nested_event_messages_are_refused() -> None:
+    """Was RecursionError, which Replicator.handle did not catch (never dead-lettered)."""
     with pytest.raises(messages.MessageError):
         messages.decode(DEEP)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG (minor): federation/nats/messages.decode lets json's ValueError for an integer of "
-    "more than 4300 digits escape instead of MessageError (Replicator.handle happens to "
-    "dead-letter ValueError as 'does not apply')"))
-def test_event_messages_with_huge_numbers_are_refused() -> None:
+@pytest.mark.parametrize("raw", [
+    pytest.param(b'{"version": ' + HUGE_INT + b"}", id="over-4300-digits"),
+    pytest.param(json.dumps({**VALID_EVENT, "version": 10**40}).encode(), id="huge-version"),
+    pytest.param(json.dumps({**VALID_EVENT, "writer_seq": 2**63}).encode(),
+                 id="writer-seq-over-int64"),
+    pytest.param(json.dumps({**VALID_EVENT, "payload": {**VALID_EVENT["payload"],
+                                                        "x": float("nan")}}).encode(),
+                 id="nan"),
+])
+def test_event_messages_with_huge_numbers_are_refused(raw: bytes) -> None:
+    """Was json's ValueError for an integer of more than 4300 digits."""
     with pytest.raises(messages.MessageError):
-        messages.decode(b'{"version": ' + HUGE_INT + b"}")
+        messages.decode(raw)
 
 
-@pytest.mark.xfail(strict=True, raises=(RecursionError, OverflowError), reason=(
-    "BUG: node/domain/summary.decode maps only ValueError/TypeError/KeyError/AttributeError "
-    "to ValidationError: deeply nested JSON raises RecursionError and a handling_hours of "
-    "10**400 raises OverflowError (float()); Summaries.read_children catches only "
-    "ValidationError, so the province stops computing its summary"))
 @pytest.mark.parametrize("raw", [
     pytest.param(DEEP, id="deeply-nested"),
     pytest.param(json.dumps({**VALID_SUMMARY, "handling_hours": 10**400}).encode(),
                  id="huge-handling-hours"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "handling_hours": 10**20}).encode(),
+                 id="handling-hours-out-of-range"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "handling_hours": float("inf")}).encode(),
+                 id="infinite-handling-hours"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "total": 10**30}).encode(), id="huge-total"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "sums": {"handled": -1}}).encode(),
+                 id="negative-count"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "tags": {"用地": True}}).encode(),
+                 id="boolean-count"),
+    pytest.param(json.dumps({**VALID_SUMMARY, "as_of": "2026-03-02T01:00:00"}).encode(),
+                 id="naive-as-of"),
 ])
 def test_malformed_summaries_are_refused(raw: bytes) -> None:
+    """Was RecursionError / OverflowError (float(10**400)), which stopped the province from
+    computing its summary; a naive as_of would have broken fold's max() the same way."""
     with pytest.raises(ValidationError):
         summaries.decode(raw)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "BUG: federation/codec.py event_from_pb catches only ValueError/TypeError around "
-    "json.loads(payload_json): a deeply nested payload raises RecursionError (gRPC "
-    "UNKNOWN, retried by the sender) instead of CodecError (INVALID_ARGUMENT)"))
 def test_deeply_nested_payloads_are_refused() -> None:
+    """Was RecursionError: gRPC UNKNOWN, retried by the sender, instead of INVALID_ARGUMENT."""
     msg = pb.EscalateRequest()
     msg.CopyFrom(VALID)
     msg.history[1].payload_json = DEEP.decode()
@@ -425,17 +490,15 @@ def test_deeply_nested_payloads_are_refused() -> None:
         codec.transfer_from_pb(msg, kind=Action.ESCALATE)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: federation/codec.py check_history compares the history's versions with "
-    "list(range(1, issue.version + 1)), so it allocates whatever version the message claims "
-    "(uint32): one Escalate from a child (or Return from the parent) with issue.version = "
-    "2**32 - 1 raises MemoryError (gRPC UNKNOWN), and with a version around 10**8..10**9 "
-    "the receiving node's memory grows by gigabytes until the OOM killer ends it (this "
-    "suite was OOM-killed at 24 GB RSS before the fuzzer's versions were bounded)"))
-def test_a_huge_claimed_version_is_refused_without_allocating(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [codec.MAX_HISTORY + 1, 2**32 - 1])
+def test_a_huge_claimed_version_is_refused_without_allocating(
+    tmp_path: Path, version: int
+) -> None:
+    """Was list(range(1, issue.version + 1)): MemoryError for 2**32 - 1, and gigabytes (the
+    OOM killer) for versions around 10**8..10**9."""
     msg = pb.EscalateRequest()
     msg.CopyFrom(VALID)
-    msg.issue.version = 2**32 - 1
+    msg.issue.version = version
     (tmp_path / "request.bin").write_bytes(msg.SerializeToString())
     program = (  # in a child process whose address space is capped at 1.5 GB
         "import resource, sys\n"
@@ -452,6 +515,20 @@ def test_a_huge_claimed_version_is_refused_without_allocating(tmp_path: Path) ->
                             capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert result.stdout.strip() == "CodecError", (result.stdout, result.stderr[-500:])
 
+
+def test_a_history_longer_than_claimed_is_refused() -> None:
+    msg = pb.EscalateRequest()
+    msg.CopyFrom(VALID)
+    msg.history.append(msg.history[-1])
+    with pytest.raises(codec.CodecError, match=r"1\.\.version"):
+        codec.transfer_from_pb(msg, kind=Action.ESCALATE)
+    too_long = pb.FetchResponse(issue=VALID.issue,
+                                history=[VALID.history[0]] * (codec.MAX_HISTORY + 1))
+    with pytest.raises(codec.CodecError, match="more than"):
+        codec.fetch_response_from_pb(too_long)
+
+
+# --------------------------------------------------------------------------- known crashes, open
 
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: GET /api/v1/revisit-samples/{sample_id} (node/web/api.py get_sample) declares "

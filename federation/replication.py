@@ -50,6 +50,7 @@ DETERMINISTIC: tuple[type[BaseException], ...] = (
     KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
     ValidationError)
 FETCH_BATCH = 256
+FETCH_WAIT_S = 5.0  # a pull request's long-poll; messages end it at once
 
 Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
 
@@ -95,8 +96,10 @@ class Publisher:
             await asyncio.to_thread(self._mark, done)
         return len(done)
 
-    async def run(self, js: JetStreamContext, stop: asyncio.Event, *, poll_s: float = 0.2
+    async def run(self, js: JetStreamContext, stop: asyncio.Event, *, poll_s: float = 2.0
                   ) -> None:
+        # Woken by every local commit (Store.after_commit); the poll only catches writes
+        # from another process (e.g. `zhitong demo seed`) — and costs CPU on idle nodes.
         while not stop.is_set():
             try:
                 if await self.publish_once(js):
@@ -419,6 +422,24 @@ class Replicator:
         else:
             await msg.nak(delay=min(30.0, 0.5 * msg.metadata.num_delivered))
 
+    async def _fetch(self, sub: Any, stop: asyncio.Event) -> list[Msg] | None:
+        """One long poll (returns as soon as messages arrive); None when `stop` or
+        `resubscribe` interrupts it. A long wait keeps idle nodes idle."""
+        fetch = asyncio.ensure_future(sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S))
+        interrupts = [asyncio.ensure_future(stop.wait()),
+                      asyncio.ensure_future(self.resubscribe.wait())]
+        try:
+            await asyncio.wait([fetch, *interrupts], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in interrupts:
+                waiter.cancel()
+        if not fetch.done():
+            fetch.add_done_callback(lambda f: f.cancelled() or f.exception())
+            fetch.cancel()
+            return None
+        result: list[Msg] = fetch.result()
+        return result
+
     async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
                   watchdog_s: float = 30.0) -> None:
         """Fetch in a loop; re-create the subscription when it goes silent (nats.py #504)."""
@@ -440,7 +461,9 @@ class Replicator:
             while (not stop.is_set() and not self.resubscribe.is_set()
                    and time.monotonic() < healthy_until):
                 try:
-                    batch = await sub.fetch(FETCH_BATCH, timeout=1)
+                    batch = await self._fetch(sub, stop)
+                    if batch is None:
+                        break  # stopping, or asked to re-subscribe
                 except FetchTimeoutError:
                     healthy_until = time.monotonic() + watchdog_s  # an answer: alive
                     continue

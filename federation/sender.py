@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import grpc
 
@@ -35,6 +35,7 @@ class DrainResult:
     refused: int = 0
     failed: int = 0  # not reached: left pending, destination backing off
     waiting: bool = False  # nothing was tried because the backoff has not expired
+    next_at: datetime | None = None  # when the backoff (if any) expires
 
 
 class Sender:
@@ -103,7 +104,7 @@ class Sender:
     async def drain_once(self) -> DrainResult:
         next_at = await asyncio.to_thread(self.transfers.next_attempt_at, self.destination)
         if next_at is not None and self.transfers.clock.now() < next_at:
-            return DrainResult(waiting=True)
+            return DrainResult(waiting=True, next_at=next_at)
         batch = await asyncio.to_thread(self.transfers.due, self.destination, self.batch_size)
         if not batch:
             return DrainResult()
@@ -140,8 +141,13 @@ class Sender:
             await asyncio.to_thread(self.transfers.record_reachable, self.destination)
         return DrainResult(delivered=delivered, refused=refused, failed=len(unreached))
 
-    async def run(self, stop: asyncio.Event, *, poll_s: float = 1.0) -> None:
-        """Drain until `stop` is set. Never raises for network trouble."""
+    async def run(self, stop: asyncio.Event, *, poll_s: float = 1.0,
+                  idle_poll_s: float = 15.0) -> None:
+        """Drain until `stop` is set. Never raises for network trouble.
+
+        Every transfer queued wakes the sender (TransferService.on_queued), so an empty
+        outbox is only re-checked every `idle_poll_s` (a safety net that keeps idle nodes
+        idle); while backing off or after a failure it looks again within `poll_s`."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
@@ -152,10 +158,17 @@ class Sender:
             if result.delivered or result.refused:
                 continue  # more may be waiting
             await self._report_stuck(loop.time())
+            if result.next_at is not None:
+                until = (result.next_at - self.transfers.clock.now()).total_seconds()
+                timeout = min(poll_s, max(0.05, until))
+            elif result.waiting or result.failed:
+                timeout = poll_s
+            else:
+                timeout = idle_poll_s
             self.wake.clear()
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self.wake.wait())
-            await asyncio.wait({stop_wait, wake_wait}, timeout=poll_s,
+            await asyncio.wait({stop_wait, wake_wait}, timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
             for fut in (stop_wait, wake_wait):
                 fut.cancel()

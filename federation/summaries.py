@@ -5,6 +5,10 @@ from its store, with one child summary per unit of origin. A node whose children
 only summaries (the province) folds the children's latest published summaries with its
 own issues. Either way the result is published on `zt.<code>.sum` (the parent sources it)
 and kept in memory for the API.
+
+A child's summary is foreign input: one that does not decode (or that cannot be read) is
+logged, counted in `Summaries.malformed` and skipped — the child's last good summary, if
+any, stays — and never stops this node from computing and publishing its own.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -39,19 +44,31 @@ class Summaries:
         self.calendar = calendar
         self.children_send_summaries = children_send_summaries
         self.children: dict[str, Summary] = {}
+        #: summaries ignored per child (malformed, or published under another child's name)
+        self.malformed: Counter[str] = Counter()
+        self._read_seq: dict[str, int] = {}  # per child, the stream sequence last looked at
         self.latest: Summary | None = None
+        self._own: Summary | None = None  # the local part, from the last scan
         self.changed = asyncio.Event()
 
     def compute(self) -> Summary:
+        """Scan the store for the local part (the expensive step) and fold the children's."""
         now = self.clock.now()
         subtree = set(self.place.subtree)
         with self.store.read() as conn:
             lines = [summary_line(i, now, self.calendar) for i in repo.all_issues(conn)
                      if (i.origin == self.place.code if self.children_send_summaries
                          else i.origin in subtree)]
-        own = summarize(self.place.code, lines, now=now,
-                        by_origin=not self.children_send_summaries)
-        summary = fold(own, self.children.values()) if self.children_send_summaries else own
+        self._own = summarize(self.place.code, lines, now=now,
+                              by_origin=not self.children_send_summaries)
+        return self.refold()
+
+    def refold(self) -> Summary:
+        """The summary from the last local scan and the children's latest (cheap)."""
+        if self._own is None:
+            return self.compute()
+        summary = (fold(self._own, self.children.values()) if self.children_send_summaries
+                   else self._own)
         self.latest = summary
         return summary
 
@@ -64,12 +81,25 @@ class Summaries:
                                             summary_subject(child))
             except NotFoundError:
                 continue
+            except Exception as exc:  # the stream is unreachable: keep what we have
+                log.info("summary of %s not read: %s", child, exc)
+                continue
+            if msg.seq is not None:
+                if self._read_seq.get(child) == msg.seq:
+                    continue  # already looked at (and counted, if it was malformed)
+                self._read_seq[child] = msg.seq
             try:
                 summary = decode(msg.data or b"")
             except ValidationError as exc:
+                self.malformed[child] += 1
                 log.warning("ignored a malformed summary from %s: %s", child, exc.message_en)
                 continue
+            except Exception:  # decode's contract is ValidationError only: a bug, not fatal
+                self.malformed[child] += 1
+                log.exception("ignored a summary from %s that failed to decode", child)
+                continue
             if summary.node != child:
+                self.malformed[child] += 1
                 log.warning("ignored a summary of %s published as %s", summary.node, child)
                 continue
             if self.children.get(child) != summary:
@@ -78,30 +108,48 @@ class Summaries:
         return changed
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
-                  debounce_s: float = 0.3, poll_s: float = 2.0) -> None:
+                  debounce_s: float = 0.3, poll_s: float = 2.0, refresh_s: float = 60.0
+                  ) -> None:
+        """Publish the summary whenever it changes.
+
+        The local part is re-scanned after a local change (debounced) and every
+        `refresh_s` (lights turn yellow and red as time passes, without any write); a
+        province looks at its children's summaries every `poll_s` and only re-folds
+        (cheap) when one changed. An idle node thus scans once a minute, not every poll."""
         last_sent: bytes | None = None
         compute_s = 0.0
+        scanned_at = -refresh_s
+        rescan = True
         while not stop.is_set():
             try:
-                if self.children_send_summaries:
-                    await self.read_children(js)
-                started = time.monotonic()
-                summary = await asyncio.to_thread(self.compute)
-                compute_s = time.monotonic() - started
-                body = encode(summary)
+                children_changed = (await self.read_children(js)
+                                    if self.children_send_summaries else False)
+                if rescan or time.monotonic() - scanned_at >= refresh_s:
+                    started = time.monotonic()
+                    summary = await asyncio.to_thread(self.compute)
+                    scanned_at = time.monotonic()
+                    compute_s = scanned_at - started
+                    rescan = False
+                elif children_changed or self.latest is None:
+                    summary = self.refold()
+                else:
+                    summary = self.latest
                 comparable = encode(replace(summary, as_of=EPOCH))  # ignore the timestamp
                 if comparable != last_sent:
-                    await js.publish(summary_subject(self.place.code), body, timeout=5)
+                    await js.publish(summary_subject(self.place.code), encode(summary),
+                                     timeout=5)
                     last_sent = comparable
             except Exception as exc:
                 log.info("summary not published: %s", exc)
             waiters = [asyncio.ensure_future(stop.wait()),
                        asyncio.ensure_future(self.changed.wait())]
-            await asyncio.wait(waiters, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+            timeout = poll_s if self.children_send_summaries else refresh_s
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
             if self.changed.is_set():
                 self.changed.clear()
+                rescan = True
                 # debounce: one publish for a burst; and never spend more than ~20 % of
                 # the time recomputing, however fast changes arrive
                 await asyncio.sleep(max(debounce_s, 4 * compute_s))

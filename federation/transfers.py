@@ -108,6 +108,9 @@ class TransferService:
         self.clock = clock
         self.backoff = backoff or Backoff()
         self.actor = Actor(kind=ActorKind.NODE, id=node)
+        #: called after the commit with the destination of every transfer queued, so its
+        #: sender starts at once (the runtime wires it to the senders' wake-ups)
+        self.on_queued: Callable[[str], None] = lambda _destination: None
 
     # ------------------------------------------------------------------ 1. request
 
@@ -161,6 +164,7 @@ class TransferService:
                 issue_id=issue.id if issue is not None else key, kind=kind, destination=child,
                 event={"note": note, "issued_by": self.node}, status=tx.PENDING, attempts=0,
                 last_error=None, created_at=now))
+        self.on_queued(child)
         return transfer_id
 
     def request_upward(self, principal: Principal, key: str, command: Rate | Urge) -> str:
@@ -186,6 +190,7 @@ class TransferService:
                        "rating": command.rating.value if isinstance(command, Rate) else None,
                        "credit_code": issue.enterprise.credit_code},
                 status=tx.PENDING, attempts=0, last_error=None, created_at=now))
+        self.on_queued(self.parent)
         return transfer_id
 
     def route_down(self, code: str) -> str:
@@ -225,6 +230,7 @@ class TransferService:
                 event=event_to_json(event), status=tx.PENDING, attempts=0, last_error=None,
                 created_at=now,
             ))
+        self.on_queued(command.to)
         return transfer_id
 
     def is_pending(self, issue_id: str) -> bool:
@@ -429,6 +435,8 @@ class TransferService:
             if issue is not None:
                 tx.add_incoming(conn, origin=caller, transfer_id=d.transfer_id,
                                 issue_id=issue.id, response=response, now=now)
+        if response["forwarded"]:
+            self.on_queued(str(response["handled_by"]))
         return {**response, "duplicate": False}
 
     @staticmethod

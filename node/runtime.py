@@ -106,6 +106,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         backoff=Backoff(initial_s=fed.backoff_initial_s, max_s=fed.backoff_max_s),
     )
     notifier = Notifier()
+    transfers.on_queued = notifier
     services = Services(
         node=config.node.code,
         node_name=config.node.name,

@@ -98,6 +98,9 @@ class DatabaseSection(_Section):
 class HttpSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    #: a request with a larger body is refused (413) before it is read; the largest valid
+    #: request is well under 200 KB (node/web/guards.py)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
 
 class TagDeadlineSection(_Section):

@@ -126,6 +126,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         transfers=transfers,
         notify=notifier,
         stuck_after=timedelta(seconds=fed.stuck_after_s),
+        max_body_bytes=config.http.max_body_bytes,
     )
     return Node(config=config, engine=engine, services=services, app=create_app(services),
                 transfers=transfers, notifier=notifier)

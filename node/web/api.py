@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -43,7 +43,7 @@ from node.domain.lifecycle import (
     Urge,
     allowed_actions,
 )
-from node.web import errors, observability
+from node.web import errors, guards, observability
 from node.web.schemas import (
     AssignIn,
     DirectiveIn,
@@ -72,6 +72,7 @@ from node.web.schemas import (
 )
 
 API = "/api/v1"
+SQL_INTEGER_MAX = 2**63 - 1  # the largest id a BIGINT column holds
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,6 +87,8 @@ class Services:
     stuck_after: timedelta = timedelta(hours=1)
     #: the node's event streams (set when they run): live summary, replication stats
     summary_source: list[Any] = field(default_factory=list)
+    #: a larger request body is refused with 413 (config http.max_body_bytes)
+    max_body_bytes: int = guards.DEFAULT_MAX_BODY_BYTES
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -148,6 +151,9 @@ def health(services: ServicesDep) -> dict[str, str]:
 
 @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
 def login(body: LoginIn, services: ServicesDep) -> TokenOut:
+    # no account holds a control character; NUL would not even reach PostgreSQL's query
+    guards.check_param("username", body.username)
+    guards.check_param("password", body.password)
     principal = services.accounts.authenticate(body.username, body.password)
     return TokenOut(
         access_token=services.tokens.issue(principal.username),
@@ -442,7 +448,11 @@ def draw_sample(body: SampleIn, principal: PrincipalDep, services: ServicesDep) 
 
 
 @router.get("/revisit-samples/{sample_id}", response_model=SampleOut, tags=["metrics"])
-def get_sample(sample_id: int, principal: PrincipalDep, services: ServicesDep) -> SampleOut:
+def get_sample(
+    sample_id: Annotated[int, Path(ge=1, le=SQL_INTEGER_MAX)],
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> SampleOut:
     """A stored sample with its seed and frame, so that anyone can re-draw and compare."""
     return SampleOut.of(services.issues.get_revisit_sample(principal, sample_id))
 
@@ -459,6 +469,10 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     # phones on slow links and the province's summary: compress what is worth it
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # (the last added runs first) no NUL or other control character in an API URL; no
+    # body over the limit, refused before it is read
+    app.add_middleware(guards.CleanParams, prefix=API)
+    app.add_middleware(guards.BodyLimit, max_bytes=services.max_body_bytes)
     app.include_router(router)
     from node.web import ui  # the people's screens under /ui/ (HTML, CSS, JS; no CDN)
 

@@ -76,12 +76,16 @@ def install(app: FastAPI, services: Any) -> None:
     async def count(request: Request,
                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(request.method, name, str(response.status_code)).inc()
-        latency.labels(request.method, name).observe(time.perf_counter() - start)
-        return response
+        status = 500  # an exception escaping the app is answered 500 (node/web/errors.py)
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            requests.labels(request.method, name, str(status)).inc()
+            latency.labels(request.method, name).observe(time.perf_counter() - start)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -13,11 +13,12 @@ receipt, i.e. Wednesday 2026-03-04 24:00 CST = 16:00 UTC.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -30,10 +31,13 @@ from httpx import Response
 
 from node.app.auth import TokenSigner
 from node.app.policy import Principal
+from node.app.service import IssueService
+from node.config import ConfigError
 from node.domain.sampling import RevisitSample, verify_revisit_sample
 from node.runtime import Node, build
 from node.store.db import make_engine
-from node.web.api import router
+from node.web.api import create_app, router
+from node.web.guards import DEFAULT_MAX_BODY_BYTES
 from tests.conftest import STAFF, make_config
 from tests.support.clock import FakeClock
 from tests.support.data import CODE_A, CODE_B, ENTERPRISE_A, ENTERPRISE_B, submit_body
@@ -552,6 +556,19 @@ def test_unknown_route_and_method_answer_json(api: Api) -> None:
 
 def test_unknown_revisit_sample_is_404(api: Api) -> None:
     assert_error(api.get("leader", "/revisit-samples/999"), 404, "not_found")
+
+
+@pytest.mark.parametrize(("sample_id", "status", "code"), [
+    (2**63 - 1, 404, "not_found"),  # the largest id a BIGINT holds: looked up, not there
+    (2**63, 422, "invalid_input"),  # beyond it: refused before the store
+    (2**200, 422, "invalid_input"),
+    (0, 422, "invalid_input"),
+    (-1, 422, "invalid_input"),
+])
+def test_an_out_of_range_revisit_sample_id_is_refused(
+    api: Api, sample_id: int, status: int, code: str
+) -> None:
+    assert_error(api.get("leader", f"/revisit-samples/{sample_id}"), status, code)
 
 
 # --------------------------------------------------------------------------- 7 409
@@ -1143,6 +1160,71 @@ def test_prometheus_metrics_count_requests_and_show_the_outbox(api: Api) -> None
     assert 'zhitong_outbox_depth{destination="330500"} 1.0' in body
     assert "zhitong_outbox_oldest_age_seconds" in body
     assert "/issues/" + key not in body  # routes, never raw paths with ids
+
+
+def test_an_unexpected_error_is_a_json_500_that_tells_nothing(
+    api_node: Node, api_template: Template, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "password_hash=scrypt$abc at /srv/zhitong/node.py line 12"
+
+    def broken(self: object, principal: Principal) -> None:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(IssueService, "metrics", broken)
+    with TestClient(api_node.app, raise_server_exceptions=False) as client:
+        api = Api(client, api_template.tokens)
+        with caplog.at_level(logging.ERROR, logger="node.web.errors"):
+            resp = api.get("leader", "/metrics")
+            traced = api.client.get(f"{API}/metrics", headers={
+                **api.headers("leader"), "X-Request-ID": "proxy-7f3a.1"})
+            odd = api.client.get(f"{API}/metrics", headers={
+                **api.headers("leader"), "X-Request-ID": "<script> and more"})
+        details = assert_error(resp, 500, "internal")
+        assert secret not in resp.text and "RuntimeError" not in resp.text
+        assert set(details) == {"request_id"}
+        assert resp.headers["x-request-id"] == details["request_id"]
+        # the log has the whole story, under the same id; a proxy's id is used when sane
+        assert [r.request_id for r in caplog.records] == [  # type: ignore[attr-defined]
+            details["request_id"], "proxy-7f3a.1", odd.json()["error"]["details"]["request_id"]]
+        assert all(r.exc_info and str(r.exc_info[1]) == secret for r in caplog.records)
+        assert "/api/v1/metrics" in caplog.records[0].getMessage()
+        assert assert_error(traced, 500, "internal") == {"request_id": "proxy-7f3a.1"}
+        assert "script" not in odd.text
+        assert 'route="/api/v1/metrics",status="500"} 3.0' in api.client.get("/metrics").text
+        # nothing else is affected
+        assert api.get("leader", "/me").status_code == 200
+    # tests still see the exception itself (TestClient's default)
+    with TestClient(api_node.app) as client, pytest.raises(RuntimeError, match="password"):
+        client.get(f"{API}/metrics", headers=Api(client, api_template.tokens).headers("leader"))
+
+
+def test_the_body_limit_is_configurable(tmp_path: Path, clock: FakeClock) -> None:
+    with pytest.raises(ConfigError, match="max_body_bytes"):
+        make_config(tmp_path, http={"max_body_bytes": 1000})
+    config = make_config(tmp_path, http={"max_body_bytes": 64 * 1024})
+    assert make_config(tmp_path).http.max_body_bytes == DEFAULT_MAX_BODY_BYTES
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.sqlite3'}")
+    try:
+        services = replace(build(config, clock=clock, engine=engine).services,
+                           max_body_bytes=config.http.max_body_bytes)
+        with TestClient(create_app(services)) as client:
+            resp = client.post(f"{API}/auth/login", content=b" " * (64 * 1024 + 1),
+                               headers={"Content-Type": "application/json"})
+            details = assert_error(resp, 413, "body_too_large")
+            assert details == {"max_bytes": 64 * 1024}
+    finally:
+        engine.dispose()
+
+
+def test_a_node_runs_with_its_configured_body_limit(tmp_path: Path, clock: FakeClock) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.sqlite3'}")
+    try:
+        node = build(make_config(tmp_path, http={"max_body_bytes": 64 * 1024}), clock=clock,
+                     engine=engine)
+        assert node.services.max_body_bytes == 64 * 1024
+    finally:
+        engine.dispose()
 
 
 def test_allowed_actions_follow_federation(api: Api) -> None:

@@ -13,9 +13,8 @@
 The generated JSON goes beyond what json.dumps can write: nesting tens of thousands deep,
 integer literals beyond int's 4300-digit limit, NaN/Infinity, numbers that overflow a float,
 and any uint32 for a claimed issue version; the crashes these once caused are kept as
-regression tests at the end of the file ("known crashes, fixed"). Crashes found and not yet
-fixed are pinned there as strict xfails, and only those inputs are kept out of the
-properties (`known_bug`).
+regression tests at the end of the file ("known crashes, fixed"); nothing is kept out of
+the properties.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import pytest
 import schemathesis
 from fastapi.openapi.utils import get_openapi
 from google.protobuf.message import DecodeError
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -528,12 +527,6 @@ def test_a_history_longer_than_claimed_is_refused() -> None:
         codec.fetch_response_from_pb(too_long)
 
 
-# --------------------------------------------------------------------------- known crashes, open
-
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: GET /api/v1/revisit-samples/{sample_id} (node/web/api.py get_sample) declares "
-    "sample_id: int without bounds; an id beyond a signed 64-bit integer reaches the store "
-    "and raises OverflowError (SQLite) / NumericValueOutOfRange (PostgreSQL): HTTP 500"))
 def test_an_out_of_range_sample_id_is_a_clear_refusal(api: Any) -> None:
     resp = api.client.get(f"{API}/revisit-samples/{2**63}", headers=api.headers("viewer"))
     assert resp.status_code in (404, 422)
@@ -550,13 +543,6 @@ OPERATIONS = sorted(
     for method in item
 )
 EXAMPLES = {GenerationMode.POSITIVE: 15 * SCALE, GenerationMode.NEGATIVE: 10 * SCALE}
-SQL_INTEGER_MAX = 2**63 - 1
-
-
-def known_bug(case: schemathesis.Case[Any]) -> bool:
-    """Inputs that hit a bug pinned by an xfail below; kept out so the property stays green."""
-    sample_id = (case.path_parameters or {}).get("sample_id")
-    return isinstance(sample_id, int) and not -SQL_INTEGER_MAX <= sample_id <= SQL_INTEGER_MAX
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
@@ -579,7 +565,6 @@ def test_no_generated_request_gets_a_server_error(
         @settings(max_examples=count, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         def run(case: schemathesis.Case[Any], mode: GenerationMode) -> None:
-            assume(not known_bug(case))
             if next(calls) % 2:
                 if case.path_parameters and "key" in case.path_parameters:
                     case.path_parameters["key"] = issue.number

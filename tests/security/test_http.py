@@ -9,7 +9,13 @@ run when its server binaries are installed, like the store suite.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import json
+import socket
+import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -17,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from httpx import Response
 from markupsafe import escape
 from sqlalchemy import text
+from starlette.types import Message
 
 from node.runtime import Node, build
 from node.store.db import make_engine
+from node.web.guards import DEFAULT_MAX_BODY_BYTES
 from tests.conftest import _fresh_pg_database, make_config
 from tests.integration.test_api import (
     API,
@@ -33,6 +42,7 @@ from tests.integration.test_api import (
     Json,
     Template,
     assert_error,
+    error_fields,
     pool_unchanged,
     unchanged,
 )
@@ -318,6 +328,7 @@ def test_control_characters_in_a_submission_are_refused(api: Api, db: Any, field
 # --------------------------------------------------------------------------- bodies
 
 FIVE_MB = 5 * 1024 * 1024
+LIMIT = DEFAULT_MAX_BODY_BYTES  # the test node's limit: the default (1 MiB)
 
 
 @pytest.mark.parametrize("body", [
@@ -347,17 +358,179 @@ def test_a_five_megabyte_action_body_is_refused(api: Api, db: Any) -> None:
     assert db() == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the API sets no limit on the size of a request body (node/web/api.py create_app "
-    "has no size guard; uvicorn has none): a 5 MB JSON body whose fields are within their "
-    "limits (e.g. padded with whitespace) is read whole into memory and accepted (201, an "
-    "issue is created) instead of being refused with 413"))
 def test_an_oversized_body_is_refused_whatever_it_holds(api: Api, db: Any) -> None:
     before = db()
     content = json.dumps(submit_body()).encode()
     padded = content[:-1] + b" " * FIVE_MB + b"}"
-    assert_json_refusal(raw(api, "ent_a", "POST", "/issues", padded), 413)
+    error = assert_json_refusal(raw(api, "ent_a", "POST", "/issues", padded), 413)
+    assert error["code"] == "body_too_large"
+    assert error["details"] == {"max_bytes": LIMIT}
     assert db() == before
+
+
+def _padded(size: int) -> bytes:
+    """A valid submission, whitespace-padded to exactly `size` bytes."""
+    content = json.dumps(submit_body()).encode()
+    return content[:-1] + b" " * (size - len(content)) + b"}"
+
+
+def test_a_body_of_exactly_the_limit_is_accepted_one_byte_more_is_not(
+    api: Api, db: Any
+) -> None:
+    before = db()
+    over = raw(api, "ent_a", "POST", "/issues", _padded(LIMIT + 1))
+    assert assert_json_refusal(over, 413)["code"] == "body_too_large"
+    assert over.headers["connection"] == "close"  # the rest of the body is never read
+    assert db() == before
+    at = raw(api, "ent_a", "POST", "/issues", _padded(LIMIT))
+    assert at.status_code == 201, at.text
+    assert api.pool()["total"] == 1
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    content = _padded(total)
+    for i in range(0, len(content), size):
+        yield content[i:i + size]
+
+
+@pytest.mark.parametrize(("what", "content", "headers"), [
+    pytest.param("chunked", lambda: _chunks(2 * LIMIT), {}, id="chunked-no-length"),
+    # declared small, sent large: the bytes received count, not the claim
+    pytest.param("lie", lambda: _padded(2 * LIMIT), {"Content-Length": "100"},
+                 id="content-length-lie"),
+    # declared large: refused up front, whatever follows
+    pytest.param("claim", lambda: _padded(1000), {"Content-Length": str(100 * LIMIT)},
+                 id="content-length-claim"),
+])
+def test_an_oversized_body_is_refused_however_it_is_sent(
+    api: Api, db: Any, what: str, content: Callable[[], Any], headers: dict[str, str]
+) -> None:
+    key = api.submit()["id"]
+    before = db()
+    with unchanged(api, key):
+        for path in ("/issues", f"/issues/{key}/triage", "/auth/login"):
+            body = content()
+            resp = api.client.post(f"{API}{path}", content=body, headers={
+                **api.headers("leader"), "Content-Type": "application/json", **headers})
+            assert assert_json_refusal(resp, 413)["code"] == "body_too_large", (what, path)
+            if what == "chunked":
+                assert "content-length" not in resp.request.headers
+                assert resp.request.headers["transfer-encoding"] == "chunked"
+    assert db() == before
+
+
+def _asgi_request(path: str, headers: dict[str, str], chunks: Iterator[bytes],
+                  app: Any) -> tuple[int, bytes, int]:
+    """Drive the app at the ASGI level with a body delivered chunk by chunk: the status,
+    the response body and how many chunks the app pulled."""
+    pulled = 0
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal pulled
+        pulled += 1
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": f"{API}{path}", "raw_path": f"{API}{path}".encode(),
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body, pulled
+
+
+def test_a_streamed_body_is_cut_off_as_soon_as_it_crosses_the_limit(
+    api: Api, api_node: Node, db: Any
+) -> None:
+    """An endless chunked body: the app stops pulling right after the limit is crossed."""
+    before = db()
+    chunk = 64 * 1024
+    endless = itertools.chain([json.dumps(submit_body()).encode()[:-1]],
+                              itertools.repeat(b" " * chunk))
+    status, body, pulled = _asgi_request(
+        "/issues", {"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                    **api.headers("ent_a")}, endless, api_node.app)
+    assert status == 413
+    assert json.loads(body)["error"]["code"] == "body_too_large"
+    assert pulled <= LIMIT // chunk + 2
+    # a declared length over the limit: nothing is pulled at all
+    status, body, pulled = _asgi_request(
+        "/issues", {"Content-Type": "application/json", "Content-Length": str(LIMIT + 1),
+                    **api.headers("ent_a")}, iter([_padded(LIMIT + 1)]), api_node.app)
+    assert (status, pulled) == (413, 0)
+    assert json.loads(body)["error"]["code"] == "body_too_large"
+    assert db() == before
+
+
+@pytest.fixture
+def server(api_node: Node) -> Iterator[tuple[str, int]]:
+    """The node's app behind a real uvicorn on a loopback port (as `zhitong node run`)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(api_node.app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[:2]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _http_exchange(address: tuple[str, int], head: bytes, body: Iterator[bytes]) -> bytes:
+    """Send a request head and body pieces over a socket; the bytes the server answered."""
+    with socket.create_connection(address, timeout=10) as conn:
+        conn.sendall(head)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for piece in body:
+                conn.sendall(piece)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                answer += chunk
+        return answer
+
+
+def test_a_real_server_refuses_oversized_bodies(
+    server: tuple[str, int], api: Api, db: Any
+) -> None:
+    before = db()
+    head = (f"POST {API}/issues HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+            f"Authorization: {api.headers('ent_a')['Authorization']}\r\n")
+    # a declared length over the limit: answered without a byte of the body being sent
+    answer = _http_exchange(server, f"{head}Content-Length: {FIVE_MB}\r\n\r\n".encode(),
+                            iter(()))
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b'"code":"body_too_large"' in answer
+    # chunked: cut off once the limit is crossed
+    chunked = (f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in _chunks(2 * LIMIT))
+    answer = _http_exchange(server, f"{head}Transfer-Encoding: chunked\r\n\r\n".encode(),
+                            itertools.chain(chunked, [b"0\r\n\r\n"]))
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b'"code":"body_too_large"' in answer
+    assert db() == before
+    # and a body under the limit goes through the same way
+    ok = _http_exchange(server, f"{head}Transfer-Encoding: chunked\r\nConnection: close"
+                        "\r\n\r\n".encode(),
+                        itertools.chain((f"{len(c):x}\r\n".encode() + c + b"\r\n"
+                                         for c in _chunks(LIMIT // 2)), [b"0\r\n\r\n"]))
+    assert ok.startswith(b"HTTP/1.1 201 "), ok[:300]
 
 
 @pytest.mark.parametrize("content", [
@@ -468,20 +641,13 @@ def backend_api(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
         engine.dispose()
 
 
-NUL_BUG = (
-    "BUG: NUL characters reach PostgreSQL unchecked and every such request is an HTTP 500 "
-    "(plain text, not the JSON error): POST /auth/login {\"username\": \"a\\u0000b\"} "
-    "(unauthenticated), GET /issues?q=|tag=|board=|department= with %00, and any "
-    "/issues/{key} path with %00 — node/web/api.py passes these strings to the store "
-    "without node/domain/validation.check_text, and psycopg refuses NUL in text")
-
-
 @pytest.mark.parametrize("backend", [
     "sqlite",
-    pytest.param("postgres", marks=[pytest.mark.postgres,
-                                    pytest.mark.xfail(strict=True, reason=NUL_BUG)]),
+    pytest.param("postgres", marks=pytest.mark.postgres),
 ])
 def test_nul_characters_anywhere_are_a_clear_refusal(backend_api: Api) -> None:
+    """PostgreSQL cannot hold NUL in text (psycopg refuses it): every such request must be
+    refused before the store sees it, never a 500, on either backend alike."""
     api = backend_api
     key = api.submit()["id"]
     requests: list[tuple[str, Callable[[], Response]]] = [
@@ -501,7 +667,52 @@ def test_nul_characters_anywhere_are_a_clear_refusal(backend_api: Api) -> None:
                 if r.status_code >= 500 or not r.headers["content-type"].startswith(
                     "application/json")}
     assert failures == {}
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "login": 422, "idempotency": 422, "q": 422, "tag": 422, "board": 422,
+        "department": 422, "key": 404, "key-action": 404, "enterprise-key": 404}
     assert api.pool()["total"] == 1
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x01", "\x1b", "\x7f", "\x85"])
+def test_control_characters_in_a_url_are_refused_before_anything_runs(
+    api: Api, db: Any, bad: str
+) -> None:
+    key = api.submit()["id"]
+    quoted = urllib.parse.quote(bad)
+    before = db()
+    with unchanged(api, key):
+        for name in ("q", "tag", "board", "department", "light", "limit"):
+            resp = api.get("leader", "/issues", **{name: f"a{bad}b"})
+            error = assert_json_refusal(resp, 422)
+            assert (error["code"], error["details"]["field"]) == ("invalid_input", name)
+            assert bad not in resp.text
+        # a key that cannot exist: the answer to any unknown path, without the key in it
+        for path in (f"/issues/{key}{quoted}", f"/issues/{quoted}", f"/issues/{key}{quoted}/x",
+                     f"/revisit-samples/1{quoted}", f"/no-such{quoted}"):
+            for who in ("leader", "ent_a", None):
+                resp = api.get(who, path)
+                assert assert_error(resp, 404, "not_found") == {}, (path, who)
+                assert bad not in resp.text
+        for method, suffix, body in ISSUE_REQUESTS:
+            resp = api.send(method, f"/issues/{key}{quoted}{suffix}", body,
+                            headers=api.headers("leader"))
+            assert_error(resp, 404, "not_found")
+    assert db() == before
+    # and the same texts without the control character are fine
+    assert api.pool(q="a b")["total"] == 0
+    assert api.get("leader", "/issues", q="a\tb\nc").status_code == 200
+
+
+def test_control_characters_in_a_login_are_refused(api: Api, db: Any) -> None:
+    before = db()
+    for field in ("username", "password"):
+        for bad in CONTROL:
+            body = {"username": "leader", "password": PASSWORD, field: f"lea{bad}der"}
+            resp = raw(api, None, "POST", "/auth/login", json.dumps(body).encode())
+            error = assert_json_refusal(resp, 422)
+            assert field in error_fields(error["details"]), (field, bad, error)
+    assert db() == before
+    assert api.login("leader", PASSWORD).status_code == 200
 
 
 # --------------------------------------------------------------------------- screens

@@ -7,10 +7,11 @@ rate, and measure
 * county → province visibility: the time from a county's acknowledgement until the
   province's subtree summary counts the issue (sampled markers, p50/p99);
 * memory: RSS per node process and per nats-server (median, max) and in total;
-* CPU: seconds used per process class over the load phase.
+* CPU: seconds used per process class over the load phase, and the idle cost (percent of a
+  core per process class with nothing happening, measured before the load).
 
     .venv/bin/python -m bench.scale [--topologies small,huzhou,zhejiang] [--seconds 60]
-        [--rate 20] [--json bench/results/scale.json]
+        [--rate 20] [--workers 4] [--idle-seconds 20] [--json bench/results/scale.json]
 
 Loopback only; every loop is bounded by count and time; `zhitong up` is stopped at the end
 of each topology (and its children die with it).
@@ -144,33 +145,62 @@ def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dic
                             samples.append((time.monotonic(), int(r.json()["total"])))
                         time.sleep(0.1)  # sampling interval, bounded by `end`
 
+            # idle: what the federation costs with nothing happening (timers, polls,
+            # heartbeats) — what limits how many units one machine can hold
+            time.sleep(args.settle_seconds)  # let start-up work finish; bounded
+            idle_before = snapshot(proc.pid)
+            idle_t0 = time.monotonic()
+            time.sleep(args.idle_seconds)  # the measurement window itself
+            idle_after = snapshot(proc.pid)
+            idle_s = time.monotonic() - idle_t0
+            for kind in ("node", "nats"):
+                used = sum(cpu - idle_before[pid][2] for pid, (k, _, cpu) in idle_after.items()
+                           if k == kind and pid in idle_before)
+                result[f"idle_{kind}_cpu_pct"] = round(100 * used / idle_s, 1)
+
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             before = snapshot(proc.pid)
             acked: list[float] = []
             latencies: list[float] = []
             markers: list[tuple[int, float]] = []  # (count acked so far, ack time)
-            interval = 1.0 / args.rate
+            lock = threading.Lock()
+            total = int(args.rate * args.seconds)
             start = time.monotonic()
             deadline = start + args.seconds
-            i = 0
-            while time.monotonic() < deadline and i < args.rate * args.seconds:
-                county = counties[i % len(counties)]
-                t = time.monotonic()
-                r = client.post(f"{county['http_url']}/api/v1/issues",
-                                json=submit_body(channel="hotline_12345"),
-                                headers={"Authorization": f"Bearer {tokens[county['code']]}",
-                                         "Idempotency-Key": f"scale-{topology}-{i}"})
-                if r.status_code == 201:
-                    now = time.monotonic()
-                    acked.append(now)
-                    latencies.append(now - t)
-                    if len(acked) % max(1, args.rate) == 0:
-                        markers.append((len(acked), now))
-                i += 1
-                pause = start + i * interval - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)  # pacing the load generator, not synchronisation
+
+            def worker(w: int) -> None:
+                """Every `workers`-th submission, paced to the offered rate; bounded by
+                count and time."""
+                with httpx.Client(timeout=30) as own:
+                    for i in range(w, total, args.workers):
+                        due = start + i / args.rate
+                        pause = due - time.monotonic()
+                        if pause > 0:
+                            time.sleep(pause)  # pacing the load generator
+                        if time.monotonic() >= deadline:
+                            return
+                        county = counties[i % len(counties)]
+                        t = time.monotonic()
+                        r = own.post(
+                            f"{county['http_url']}/api/v1/issues",
+                            json=submit_body(channel="hotline_12345"),
+                            headers={"Authorization": f"Bearer {tokens[county['code']]}",
+                                     "Idempotency-Key": f"scale-{topology}-{i}"})
+                        if r.status_code == 201:
+                            now = time.monotonic()
+                            with lock:
+                                acked.append(now)
+                                latencies.append(now - t)
+                                if len(acked) % max(1, args.rate) == 0:
+                                    markers.append((len(acked), now))
+
+            workers = [threading.Thread(target=worker, args=(w,), daemon=True)
+                       for w in range(args.workers)]
+            for t_ in workers:
+                t_.start()
+            for t_ in workers:
+                t_.join(timeout=args.seconds + 60)
             load_s = time.monotonic() - start
             after = snapshot(proc.pid)
             # visibility: when did the province first count each marker's issues?
@@ -228,6 +258,9 @@ def main() -> int:
     parser.add_argument("--base-port", type=int, default=24100)
     parser.add_argument("--startup-timeout", type=float, default=900)
     parser.add_argument("--visibility-timeout", type=float, default=120)
+    parser.add_argument("--workers", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--settle-seconds", type=float, default=10)
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--json", default="bench/results/scale.json")
     args = parser.parse_args()
@@ -243,7 +276,8 @@ def main() -> int:
             print(json.dumps(row, ensure_ascii=False), flush=True)
     cols = ["topology", "nodes", "startup_s", "issues_per_s", "submit_p50_ms", "submit_p99_ms",
             "visibility_p50_s", "visibility_p99_s", "node_rss_median_mib", "node_rss_total_mib",
-            "nats_rss_median_mib", "nats_rss_total_mib", "cpu_cores_used"]
+            "nats_rss_median_mib", "nats_rss_total_mib", "cpu_cores_used", "idle_node_cpu_pct",
+            "idle_nats_cpu_pct"]
     print("\n" + " ".join(f"{c:>20}" for c in cols))
     for row in rows:
         print(" ".join(f"{row.get(c, ''):>20}" for c in cols))
@@ -262,7 +296,9 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     uname = os.uname()
     machine = {"sysname": uname.sysname, "release": uname.release, "machine": uname.machine}
-    out.write_text(json.dumps({"machine": machine, "cpus": os.cpu_count(),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    out.write_text(json.dumps({"machine": machine, "cpus": os.cpu_count(), "commit": commit,
                                "rows": rows}, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"saved {out}")
     return 0

@@ -85,9 +85,9 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     clock = clock or SystemClock()
     engine = engine or make_engine(config.database_url)
     if config.database.auto_migrate:
-        migrate.upgrade(engine)
+        migrate.ensure_schema(engine)
     else:
-        current, head = migrate.current_revision(engine), migrate.head_revision()
+        current, head = migrate.current_revision(engine), migrate.HEAD
         if current != head:
             raise RuntimeError(
                 f"database schema is at {current}, the code needs {head}: run "

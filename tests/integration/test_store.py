@@ -12,13 +12,13 @@ from datetime import UTC, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from node.domain.errors import Conflict, IllegalTransition, ValidationError
 from node.domain.issue import Rating, State
 from node.domain.lifecycle import Assign, Rate, Resolve, Start, Triage, Urge
 from node.runtime import Node
-from node.store import repo
+from node.store import migrate, repo
 from node.store.schema import events, issue_tags, issues, metadata
 from tests.conftest import STAFF
 from tests.support.data import ENTERPRISE_A, submit_cmd
@@ -32,9 +32,26 @@ def count(engine: Engine, table: object) -> int:
 
 
 def test_migrated_schema_matches_the_tables(node: Node) -> None:
+    # the node created its tables from the metadata; start over with the migrations
+    with node.engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE alembic_version"))
+    migrate.upgrade(node.engine)
     with node.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+    assert migrate.current_revision(node.engine) == migrate.HEAD == migrate.head_revision()
+
+
+def test_a_fresh_database_is_created_at_head_and_then_left_alone(node: Node) -> None:
+    assert migrate.current_revision(node.engine) == migrate.HEAD
+    assert migrate.ensure_schema(node.engine) == "current"
+    with node.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        conn.execute(text("ALTER TABLE dead_letters DROP COLUMN resolved_at"))
+    assert migrate.ensure_schema(node.engine) == "migrated"  # an older database: Alembic
+    with node.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
 
 def test_submit_writes_issue_tags_and_one_event_in_one_transaction(node: Node) -> None:

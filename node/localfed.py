@@ -131,15 +131,29 @@ class LocalFederation:
         ensure_federation_certs(self.root / "tls", [u.code for u in self.units],
                                 now=SystemClock().now())
 
+    def ancestors(self, unit: Unit) -> tuple[str, ...]:
+        parents = {u.code: u.parent for u in self.units}
+        out: list[str] = []
+        parent = unit.parent
+        while parent is not None:
+            out.append(parent)
+            parent = parents.get(parent)
+        return tuple(out)
+
+    def descendants(self, code: str) -> tuple[str, ...]:
+        return tuple(d for c in self.children[code] for d in (c, *self.descendants(c)))
+
     def nats_spec(self, unit: Unit) -> NatsServerSpec:
         d = self.root / "tls" / unit.code
         p = self.ports[unit.code]
         kids = self.children[unit.code]
         return NatsServerSpec(
             code=unit.code, client_port=p.nats, store_dir=self.root / "nats" / unit.code,
-            node_password=self.secrets["node"],
+            node_password=self.secrets["node"], ancestors=self.ancestors(unit),
             leaf_port=p.leaf if kids else None,
             leaf_children={c: self.secrets["leaf"] for c in kids},
+            leaf_subtrees={c: self.descendants(c) for c in kids},
+            full_children=unit.level != "province",
             parent_leaf_url=f"tls://127.0.0.1:{self.ports[unit.parent].leaf}"
             if unit.parent else None,
             parent_leaf_password=self.secrets["leaf"] if unit.parent else None,

@@ -3,9 +3,36 @@
 Layout (DESIGN §5): one NATS server (or cluster) per node with its own JetStream domain
 `zt<code>`; a county's server is a leaf node of its city's, a city's of the province's, so
 a county keeps working when its uplink is down. Application traffic lives in account `ZT`
-(JetStream enabled); the system account is never bridged over leaf links. Per-node client
-users may publish only on their own subjects (`zt.<code>.>`) plus the JetStream API; leaf
-links authenticate with a per-child leaf user and can run over TLS.
+(JetStream enabled); the system account is never bridged over leaf links. Leaf links
+authenticate with a per-child leaf user and can run over TLS.
+
+Permissions (least privilege; a leaf link carries stream sourcing and nothing else):
+
+* Node user `node<code>` (the node's own client). Publish: `zt.<code>.>` (its events and
+  summary); its own domain's JetStream API, `$JS.API.>` and `$JS.zt<code>.API.>` (the node
+  reads everything, children's summaries included, from its own streams); `$JS.ACK.ZT_IN_
+  <code>.>` (acks of its pull consumer). Subscribe: `_INBOX.>` (API replies, fetched
+  messages), `zt.<code>.>` and each child's `zt.<child>.>` (operators watching traffic).
+  No other domain's API: that is what let a county purge or delete other units' streams.
+* Leaf user `leaf<child>`: `allowed_connection_types: LEAFNODE` (no client login with it).
+  On the hub side of a leaf link, `publish` is what the child's server may send up and
+  `subscribe` what this server sends down (nats-server swaps them for leaf connections).
+  Up: `zt.<child>.>` (its own subjects); `ztsrc.<code>.<child>.>`, the deliver subjects of
+  this node's streams that source the child (messages, heartbeats, flow-control requests;
+  `deliver_prefix`); `$JSC.R.>`, replies to consumer creation (nats-server's fixed prefix
+  for sourcing); for every `a` of this node and its ancestors, the creation of the one kind
+  of consumer the child's subtree needs on `a`'s log — filtered to issues that originated
+  in the subtree (`$JS.zt<a>.API.CONSUMER.CREATE.ZT_EV_<a>.*.zt.<a>.ev.<origin>.>`; the
+  server checks that the subject's filter is the consumer's) — the flow-control replies to
+  it (`$JS.FC.ZT_EV_<a>.>`), and `INTEREST_ONLY` (below). Down: the creation of this node's
+  consumers on the child's log (whole for a city; for the province only the issues it
+  dispatched down: enterprise data never travels up to it) and summary stream, their
+  flow-control replies (`$JS.FC.ZT_EV_<child>.>`, `$JS.FC.ZT_SUM_<child>.>`), `$JSC.R.>`,
+  and deliveries addressed to a unit of the child's subtree (`ztsrc.<unit>.>`). No purge,
+  delete, info or fetch on any other domain; nothing of a sibling, whose events,
+  deliveries and flow control go to names the child may neither receive nor send. What
+  every child still sees are `$JSC.R.` replies (no per-requester prefix in nats-server:
+  consumer metadata, not events).
 
 The same generator writes `deploy/<tier>/nats-server.conf` and the local federation's
 files, so the configuration that tests exercise is the one operators deploy.
@@ -17,6 +44,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from node.domain.validation import parent_of
 
 ACCOUNT = "ZT"
 
@@ -33,6 +62,31 @@ def leaf_user(code: str) -> str:
     return f"leaf{code}"
 
 
+# A subject with no JetStream API behind it: nats-server forwards a wildcard interest (here
+# an ancestor's `$JS.<domain>.API.CONSUMER.>`) to a leaf only when it matches the leaf's
+# publish allow list in reverse, and that reverse match does not look past a `*` (the
+# consumer-name token of the CREATE permissions). This literal makes the match succeed
+# without allowing anything: publishing on it reaches no API handler.
+INTEREST_ONLY = "ZT_INTEREST_ONLY"
+
+
+def deliver_prefix(receiver: str, source: str) -> str:
+    """The deliver subject prefix of `receiver`'s stream sourcing `source`'s stream (the
+    consumer at `source` pushes to `<prefix>.S.<token>`): addressed to the receiver and
+    naming the source, so a hub lets each delivery through to exactly one side."""
+    return f"ztsrc.{receiver}.{source}"
+
+
+def ancestors_of(code: str) -> tuple[str, ...]:
+    """The enclosing units, nearest first (as node.runtime.place_of derives them)."""
+    out: list[str] = []
+    parent = parent_of(code)
+    while parent is not None:
+        out.append(parent)
+        parent = parent_of(parent)
+    return tuple(out)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LeafTls:
     cert_file: Path
@@ -47,9 +101,18 @@ class NatsServerSpec:
     client_port: int = 4222
     store_dir: Path
     node_password: str
+    # this node's ancestors, nearest first (None: from the division code)
+    ancestors: tuple[str, ...] | None = None
     # hub side: children that may connect as leaves (code → password)
-    leaf_port: int | None = None
     leaf_children: dict[str, str] = field(default_factory=dict)
+    # ... and the units whose issues each child's link carries status of: the child and the
+    # units below it that have their own streams (default: the child alone, a county)
+    leaf_subtrees: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the replication profile of the links below (streams.Place.full_children): True — this
+    # node sources its children's whole logs (a city); False — only the issues it dispatched
+    # down, plus summaries (the province: enterprise data never travels up to it)
+    full_children: bool = True
+    leaf_port: int | None = None
     # leaf side: the parent's leaf listener and this node's leaf password there
     parent_leaf_url: str | None = None  # e.g. "tls://127.0.0.1:7422"
     parent_leaf_password: str | None = None
@@ -62,6 +125,15 @@ class NatsServerSpec:
     sync_always: bool = False
     max_file_store: str = "10G"
 
+    def lineage(self) -> tuple[str, ...]:
+        """This node and its ancestors, nearest first."""
+        ancestors = self.ancestors if self.ancestors is not None else ancestors_of(self.code)
+        return (self.code, *ancestors)
+
+    def subtree(self, child: str) -> tuple[str, ...]:
+        below = self.leaf_subtrees.get(child, ())
+        return (child, *(c for c in below if c != child))
+
 
 def _q(value: str) -> str:
     """A NATS config string literal, or a `$VARIABLE` reference (resolved by nats-server
@@ -71,12 +143,58 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def _node_permissions(code: str) -> str:
-    """A node's client may publish only on its own subjects and the JetStream API."""
-    allow = [f"zt.{code}.>", "$JS.API.>", "$JS.*.API.>", "$JS.ACK.>", "$JS.FC.>",
-             "$KV.zt_summary." + code, "_INBOX.>"]
-    return ("{ publish: { allow: [" + ", ".join(_q(s) for s in allow) + "] }, "
-            'subscribe: { allow: [">"] } }')
+@dataclass(frozen=True, slots=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def node_permissions(spec: NatsServerSpec) -> Permissions:
+    """The node's client: its own subjects and its own domain's JetStream API only."""
+    code = spec.code
+    return Permissions(
+        publish=(f"zt.{code}.>", "$JS.API.>", f"$JS.{domain_of(code)}.API.>",
+                 f"$JS.ACK.ZT_IN_{code}.>"),
+        subscribe=("_INBOX.>", f"zt.{code}.>",
+                   *(f"zt.{child}.>" for child in sorted(spec.leaf_children))))
+
+
+def leaf_permissions(spec: NatsServerSpec, child: str) -> Permissions:
+    """The hub side of `child`'s leaf link: `publish` is what the child's server may send
+    up, `subscribe` what this server sends down (see the module docstring)."""
+    subtree = spec.subtree(child)
+    up = [f"zt.{child}.>", f"{deliver_prefix(spec.code, child)}.>", "$JSC.R.>"]
+    for a in spec.lineage():
+        api = f"$JS.{domain_of(a)}.API.CONSUMER"
+        up += [f"$JS.FC.ZT_EV_{a}.>", f"{api}.{INTEREST_ONLY}"]
+        up += [f"{api}.CREATE.ZT_EV_{a}.*.zt.{a}.ev.{origin}.>" for origin in subtree]
+    api = f"$JS.{domain_of(child)}.API.CONSUMER"
+    logs = ([f"{api}.CREATE.ZT_EV_{child}"] if spec.full_children
+            else [f"{api}.CREATE.ZT_EV_{child}.*.zt.{child}.ev.{spec.code}.>"])
+    down = [f"{api}.{INTEREST_ONLY}", *logs, f"{api}.CREATE.ZT_SUM_{child}",
+            f"$JS.FC.ZT_EV_{child}.>", f"$JS.FC.ZT_SUM_{child}.>", "$JSC.R.>",
+            *(f"ztsrc.{unit}.>" for unit in subtree)]
+    return Permissions(publish=tuple(up), subscribe=tuple(down))
+
+
+def _allow(subjects: Sequence[str], indent: str) -> list[str]:
+    return [f"{indent}  {_q(s)}{',' if i < len(subjects) - 1 else ''}"
+            for i, s in enumerate(subjects)]
+
+
+def _permissions_block(perms: Permissions, indent: str, *, up: str, down: str) -> list[str]:
+    return [
+        f"{indent}permissions: {{",
+        f"{indent}  # {up}",
+        f"{indent}  publish: {{ allow: [",
+        *_allow(perms.publish, indent + "  "),
+        f"{indent}  ] }}",
+        f"{indent}  # {down}",
+        f"{indent}  subscribe: {{ allow: [",
+        *_allow(perms.subscribe, indent + "  "),
+        f"{indent}  ] }}",
+        f"{indent}}}",
+    ]
 
 
 def render(spec: NatsServerSpec) -> str:
@@ -98,16 +216,32 @@ def render(spec: NatsServerSpec) -> str:
     if spec.sync_always:
         lines.append('  sync_interval: "always"')
     lines.append("}")
-    users = [f"      {{ user: {_q(node_user(spec.code))}, password: {_q(spec.node_password)}, "
-             f"permissions: {_node_permissions(spec.code)} }}"]
-    users += [f"      {{ user: {_q(leaf_user(child))}, password: {_q(pw)} }}"
-              for child, pw in sorted(spec.leaf_children.items())]
+    indent = "        "
+    users: list[list[str]] = [[
+        f"      {{ user: {_q(node_user(spec.code))}, password: {_q(spec.node_password)},",
+        *_permissions_block(node_permissions(spec), indent,
+                            up="what the node may publish: own subjects, own domain's API",
+                            down="what it may receive: replies, own and children's subjects"),
+        "      }",
+    ]]
+    for child, pw in sorted(spec.leaf_children.items()):
+        users.append([
+            f"      {{ user: {_q(leaf_user(child))}, password: {_q(pw)},",
+            f'{indent}allowed_connection_types: ["LEAFNODE"],',
+            *_permissions_block(leaf_permissions(spec, child), indent,
+                                up=f"what {child}'s server may send up this leaf link",
+                                down=f"what this server sends down to {child}"),
+            "      }",
+        ])
+    for i, user in enumerate(users):
+        if i < len(users) - 1:
+            user[-1] += ","
     lines += [
         "accounts {",
         f"  {ACCOUNT} {{",
         "    jetstream: enabled",
         "    users: [",
-        *[u + ("," if i < len(users) - 1 else "") for i, u in enumerate(users)],
+        *[line for user in users for line in user],
         "    ]",
         "  }",
         '  SYS { users: [ { user: "sys", password: '
@@ -136,8 +270,6 @@ def render(spec: NatsServerSpec) -> str:
     if leaf:
         lines += ["leafnodes {", *leaf, "}"]
     return "\n".join(lines) + "\n"
-
-
 def _with_credentials(spec: NatsServerSpec) -> str:
     assert spec.parent_leaf_url is not None
     scheme, _, rest = spec.parent_leaf_url.partition("://")

@@ -8,7 +8,9 @@ of the nats-server unit (see deploy/<tier>/README.md).
 
 from __future__ import annotations
 
+import csv
 import sys
+from importlib import resources
 from pathlib import Path
 
 from federation.nats.config import LeafTls, NatsServerSpec, render
@@ -22,6 +24,14 @@ ZHEJIANG_CITIES = ("330100", "330200", "330300", "330400", "330500", "330600", "
 def _tls(code: str) -> LeafTls:
     d = Path("/etc/zhitong/tls") / code
     return LeafTls(cert_file=d / "node.pem", key_file=d / "node.key", ca_file=d / "ca.pem")
+
+
+def counties_of(city: str) -> tuple[str, ...]:
+    """The counties of `city` (node/data/zhejiang_divisions.csv): the province's leaf
+    permissions for a city let through status of the issues of the city's whole subtree."""
+    text = resources.files("node.data").joinpath("zhejiang_divisions.csv").read_text("utf-8")
+    return tuple(sorted(row["code"] for row in csv.DictReader(text.splitlines())
+                        if row["level"] == "county" and row["parent"] == city))
 
 
 def specs() -> dict[str, NatsServerSpec]:
@@ -39,6 +49,7 @@ def specs() -> dict[str, NatsServerSpec]:
         "province": NatsServerSpec(
             code="330000", store_dir=Path("/var/lib/nats/330000"), tls=_tls("330000"),
             leaf_port=7422, leaf_children={c: f"$ZT_NATS_LEAF_{c}" for c in ZHEJIANG_CITIES},
+            leaf_subtrees={c: counties_of(c) for c in ZHEJIANG_CITIES}, full_children=False,
             sync_always=True, **common),  # type: ignore[arg-type]
     }
 

@@ -7,7 +7,9 @@ Per node `c` (domain `zt<c>`):
 * `ZT_IN_<c>` — what c applies, sourced over leaf links via `$JS.<domain>.API`: every
   child's log in full where the link's profile is full (county → city), nothing of it
   where the profile is summary (city → province), and from every ancestor only the events
-  of issues that originated in c's subtree (status flowing down).
+  of issues that originated in c's subtree (status flowing down). Each source delivers to
+  subjects of its own, `ztsrc.<c>.<source>.…`: the names the leaf links' permissions let
+  through to c alone (federation/nats/config.py).
 * `ZT_SUM_<c>` — KV-style summaries (one message per subject kept): c's own subtree
   summary on `zt.<c>.sum`, plus its children's, sourced. City → province carries only these
   summaries, never enterprise data.
@@ -29,7 +31,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from federation.nats.config import domain_of
+from federation.nats.config import deliver_prefix, domain_of
 
 TEN_YEARS_S = 10 * 365 * 24 * 3600.0
 
@@ -67,22 +69,26 @@ class Place:
     full_children: bool = True
 
 
-def _external(code: str) -> ExternalStream:
-    return ExternalStream(api=f"$JS.{domain_of(code)}.API")
+def _external(source: str, receiver: str) -> ExternalStream:
+    """`source`'s stream seen from `receiver`'s domain: its domain's API, and a deliver
+    prefix of its own for every (receiver, source) pair, which is what lets the leaf links'
+    permissions pass each delivery to its receiver only (federation/nats/config.py)."""
+    return ExternalStream(api=f"$JS.{domain_of(source)}.API",
+                          deliver=deliver_prefix(receiver, source))
 
 
 def inbound_sources(place: Place) -> list[StreamSource]:
     if place.full_children:
-        sources = [StreamSource(name=events_stream(c), external=_external(c))
+        sources = [StreamSource(name=events_stream(c), external=_external(c, place.code))
                    for c in place.children]
     else:  # summary profile: only the issues this node originated and dispatched down
-        sources = [StreamSource(name=events_stream(c), external=_external(c),
+        sources = [StreamSource(name=events_stream(c), external=_external(c, place.code),
                                 filter_subject=f"zt.{c}.ev.{place.code}.>")
                    for c in place.children]
     for ancestor in place.ancestors:
         for origin in place.subtree:
             sources.append(StreamSource(
-                name=events_stream(ancestor), external=_external(ancestor),
+                name=events_stream(ancestor), external=_external(ancestor, place.code),
                 filter_subject=f"zt.{ancestor}.ev.{origin}.>"))
     return sources
 
@@ -97,7 +103,8 @@ def stream_configs(place: Place) -> Sequence[StreamConfig]:
                      **common),  # type: ignore[arg-type]
         StreamConfig(name=summary_stream(place.code), subjects=[summary_subject(place.code)],
                      max_msgs_per_subject=1,
-                     sources=[StreamSource(name=summary_stream(c), external=_external(c))
+                     sources=[StreamSource(name=summary_stream(c),
+                                           external=_external(c, place.code))
                               for c in place.children] or None,
                      **common),  # type: ignore[arg-type]
     )

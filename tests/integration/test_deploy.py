@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +11,15 @@ from pathlib import Path
 import pytest
 
 from federation.certs import ensure_federation_certs
-from federation.nats.config import render
-from federation.nats.deploy import ROOT, specs
+from federation.nats.config import (
+    INTEREST_ONLY,
+    domain_of,
+    leaf_permissions,
+    leaf_user,
+    node_permissions,
+    render,
+)
+from federation.nats.deploy import ROOT, counties_of, specs
 from federation.nats.process import binary
 from node.config import load_config
 
@@ -51,3 +59,54 @@ def test_tier_node_config_matches_its_nats_server(tier: str) -> None:
     assert set(spec.leaf_children) == set(cfg.node.children)
     for unit in ("zhitong-node.service", "nats-server.service", "postgresql.conf", "README.md"):
         assert (ROOT / "deploy" / tier / unit).is_file()
+
+
+def codes(subject: str) -> set[str]:
+    return set(re.findall(r"(?<![0-9])[0-9]{6}(?![0-9])", subject))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_node_user_keeps_to_its_own_subjects_and_domain(tier: str) -> None:
+    spec = specs()[tier]
+    perms = node_permissions(spec)
+    assert set(perms.publish) == {f"zt.{spec.code}.>", "$JS.API.>",
+                                  f"$JS.{domain_of(spec.code)}.API.>",
+                                  f"$JS.ACK.ZT_IN_{spec.code}.>"}
+    assert set(perms.subscribe) == {"_INBOX.>", f"zt.{spec.code}.>",
+                                    *(f"zt.{c}.>" for c in spec.leaf_children)}
+
+
+@pytest.mark.parametrize("tier", ["city", "province"])
+def test_a_leaf_link_carries_its_childs_subtree_and_nothing_of_its_siblings(
+    tier: str,
+) -> None:
+    spec = specs()[tier]
+    text = render(spec)
+    lineage = set(spec.lineage())
+    for child in spec.leaf_children:
+        user = text.index(f'user: "{leaf_user(child)}"')
+        assert 'allowed_connection_types: ["LEAFNODE"]' in text[user:user + 200]
+        subtree = set(spec.subtree(child))
+        if tier == "province":
+            assert subtree == {child, *counties_of(child)} and len(subtree) > 1
+        siblings = {c for other in spec.leaf_children if other != child
+                    for c in spec.subtree(other)}
+        perms = leaf_permissions(spec, child)
+        for subject in (*perms.publish, *perms.subscribe):
+            assert not codes(subject) & siblings, (child, subject)
+            assert not subject.startswith(("$JS.*", "$JS.>", ">", "_INBOX", "zt.*")), subject
+        for subject in perms.publish:  # up: only the subtree's own and sourcing traffic
+            assert codes(subject) <= lineage | subtree, (child, subject)
+            if ".API." in subject:
+                assert re.fullmatch(
+                    rf"\$JS\.zt(\d{{6}})\.API\.CONSUMER\.(CREATE\.ZT_EV_\1\.\*\.zt\.\1\.ev"
+                    rf"\.\d{{6}}\.>|{INTEREST_ONLY})", subject), subject
+        for subject in perms.subscribe:  # down: only what is addressed to the subtree
+            assert codes(subject) <= subtree | {spec.code}, (child, subject)
+        creates = [s for s in perms.subscribe if ".CREATE." in s]
+        if spec.full_children:  # a city reads its counties' whole logs
+            assert f"$JS.zt{child}.API.CONSUMER.CREATE.ZT_EV_{child}" in creates
+        else:  # the province: only the issues it dispatched down, and summaries
+            assert sorted(creates) == sorted([
+                f"$JS.zt{child}.API.CONSUMER.CREATE.ZT_EV_{child}.*.zt.{child}.ev.{spec.code}.>",
+                f"$JS.zt{child}.API.CONSUMER.CREATE.ZT_SUM_{child}"])

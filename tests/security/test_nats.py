@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
-from federation.nats.config import leaf_user, node_user
+from federation.nats.config import INTEREST_ONLY, leaf_user, node_user
 from federation.nats.messages import MAX_MESSAGE_BYTES
 from federation.nats.streams import (
     Place,
@@ -194,11 +196,6 @@ async def test_a_node_user_cannot_publish_on_another_units_subjects(
             assert not await holds(fed.nodes[code], stream, subject, FORGED), subject
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: federation/nats/config.py _node_permissions allows every node user to publish on "
-    "'$JS.*.API.>', and the leaf links carry other JetStream domains' APIs: a county's node "
-    "user can purge the city's inbound stream and delete the province's summary stream "
-    "($JS.zt330500.API.STREAM.PURGE.ZT_IN_330500, $JS.zt330000.API.STREAM.DELETE...)"))
 async def test_a_county_cannot_administer_another_units_jetstream(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -215,10 +212,6 @@ async def test_a_county_cannot_administer_another_units_jetstream(
         await stream_messages(fed.nodes[PROVINCE], summary_stream(PROVINCE))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: federation/nats/config.py lets a node user subscribe to '>' and the city's hub "
-    "forwards leaf to leaf: county 330522's node user receives every event of its sibling "
-    "330523 (enterprise names, credit codes, phones, content) as it is published"))
 async def test_a_county_cannot_read_a_siblings_events(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -246,11 +239,6 @@ async def test_a_county_cannot_read_a_siblings_events(
         assert leaked == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: federation/nats/config.py gives the leaf users (leaf<child>) no permissions and "
-    "no allowed_connection_types: with its leaf credentials a county can connect to the "
-    "city's server and publish on any subject, e.g. zt.330000.ev.… (the province's own "
-    "event log, PubAck from ZT_EV_330000) or zt.330500.ev.… (the city's)"))
 async def test_a_leaf_user_cannot_publish_on_the_provinces_subjects(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -270,6 +258,188 @@ async def test_a_leaf_user_cannot_publish_on_the_provinces_subjects(
             pass  # the connection itself was refused: fine
         assert refused
         assert await stream_messages(province, events_stream(PROVINCE)) == before
+
+
+@dataclass
+class RawLeaf:
+    """A leafnode connection spoken by hand, as a county's own server modified to ignore the
+    permissions its hub sends it would speak it (a stock nats-server also enforces them on
+    its side of the link): only the hub's side of the link stands in its way."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    messages: list[tuple[str, bytes]] = field(default_factory=list)  # (subject, payload)
+    errors: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    async def send(self, *lines: str) -> None:
+        self.writer.write("".join(line + "\r\n" for line in lines).encode())
+        await self.writer.drain()
+
+    async def publish(self, subject: str, reply: str, data: bytes) -> None:
+        self.writer.write(f"LMSG {subject} {reply} {len(data)}\r\n".encode() + data + b"\r\n")
+        await self.writer.drain()
+
+    async def read(self) -> None:
+        try:
+            while line := await self.reader.readline():
+                op, *args = line.decode().split()
+                if op in ("LMSG", "HMSG"):
+                    data = (await self.reader.readexactly(int(args[-1]) + 2))[:-2]
+                    self.messages.append((args[0], data))
+                elif op == "PING":
+                    await self.send("PONG")
+                elif op == "-ERR":
+                    self.errors.append(line.decode())
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        self.closed = True
+
+    def seen(self, prefix: str) -> bool:
+        return any(subject.startswith(prefix) for subject, _ in self.messages)
+
+
+@asynccontextmanager
+async def raw_leaf(fed: NatsFederation, *subscriptions: str, code: str = COUNTY
+                   ) -> AsyncIterator[RawLeaf]:
+    """A RawLeaf on the city's leaf port with `code`'s leaf credentials and certificate,
+    subscribed to `subscriptions`. Yields once the link is up: it receives what the real
+    county receives, the heartbeats of the consumers that feed the county's inbound stream
+    (deliveries addressed `ztsrc.<county>.…`)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", fed.ports[CITY]["leaf"])
+    await reader.readline()  # INFO, in the clear; then TLS
+    tls = fed.root / "tls" / code
+    ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    ctx.load_cert_chain(str(tls / "node.pem"), str(tls / "node.key"))
+    ctx.check_hostname = False
+    await writer.start_tls(ctx)
+    leaf = RawLeaf(reader, writer)
+    connect = {"user": leaf_user(code), "pass": LEAF_PASSWORD, "name": f"rogue-{code}",
+               "headers": True, "protocol": 1}
+    await leaf.send(f"CONNECT {json.dumps(connect)}", "PING",
+                    *(f"LS+ {s}" for s in (f"ztsrc.{code}.>", *subscriptions)))
+    task = asyncio.create_task(leaf.read())
+    try:
+        await until(lambda: leaf.seen(f"ztsrc.{code}."), what="the raw leaf attached")
+        yield leaf
+    finally:
+        writer.close()
+        with suppress(Exception):
+            await writer.wait_closed()
+        await task
+
+
+async def test_a_countys_own_server_receives_nothing_of_its_sibling(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        sibling, city = fed.nodes[SIBLING], fed.nodes[CITY]
+        routed: list[str] = []
+
+        async def on_routed(msg: Msg) -> None:
+            routed.append(msg.subject)
+
+        async with (raw_leaf(fed, ">", f"zt.{SIBLING}.>", f"ztsrc.{CITY}.{SIBLING}.>",
+                             f"$JS.FC.ZT_EV_{SIBLING}.>") as leaf,
+                    client(fed, CITY, node_user(CITY), PASSWORD) as (city_nc, _)):
+            await city_nc.subscribe(f"zt.{SIBLING}.>", cb=on_routed)  # raw events to the hub
+            await city_nc.flush()
+            issue, _ = sibling.issues.submit(LEADER, submit_cmd())
+            # through the hub both ways it travels: published, and sourced by the city
+            await until(lambda: bool(routed), what="the sibling's event at the hub")
+            await until(lambda: replica_version(city, issue.id) == 1,
+                        what="the sibling's event sourced by the city")
+            with pytest.raises(AssertionError):  # one more hop to the rogue: 1 s grace
+                await until(lambda: any(SIBLING in subject or issue.id.encode() in data
+                                        for subject, data in leaf.messages),
+                            timeout_s=1, what="a leak")
+            assert not leaf.closed and not leaf.errors
+            # what does reach it is addressed to the county (or is a bare consumer-creation
+            # reply; see federation/nats/config.py)
+            mine = (f"ztsrc.{COUNTY}.", f"$JS.zt{COUNTY}.API.CONSUMER.CREATE.", "$JSC.R.",
+                    f"$JS.FC.ZT_EV_{COUNTY}.", f"$JS.FC.ZT_SUM_{COUNTY}.")
+            assert all(subject.startswith(mine) for subject, _ in leaf.messages), sorted(
+                {subject for subject, _ in leaf.messages})
+
+
+async def test_a_countys_own_server_cannot_reach_other_units_jetstream(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    steal = {"deliver_subject": f"ztsrc.{COUNTY}.steal", "ack_policy": "none"}
+    refused = {  # subject → request body: each one a permissions violation at the hub
+        f"$JS.zt{CITY}.API.STREAM.PURGE.{inbound_stream(CITY)}": {},
+        f"$JS.zt{PROVINCE}.API.STREAM.DELETE.{summary_stream(PROVINCE)}": {},
+        f"$JS.zt{PROVINCE}.API.STREAM.INFO.{events_stream(PROVINCE)}": {},
+        f"$JS.zt{CITY}.API.CONSUMER.MSG.NEXT.{inbound_stream(CITY)}.apply": {"batch": 1},
+        # the province's whole log, and the part about the sibling's issues
+        f"$JS.zt{PROVINCE}.API.CONSUMER.CREATE.{events_stream(PROVINCE)}": {
+            "stream_name": events_stream(PROVINCE), "config": steal},
+        f"$JS.zt{PROVINCE}.API.CONSUMER.CREATE.{events_stream(PROVINCE)}.steal"
+        f".zt.{PROVINCE}.ev.{SIBLING}.>": {
+            "stream_name": events_stream(PROVINCE),
+            "config": {**steal, "name": "steal",
+                       "filter_subject": f"zt.{PROVINCE}.ev.{SIBLING}.>"}},
+        f"$JS.zt{SIBLING}.API.CONSUMER.CREATE.{events_stream(SIBLING)}": {
+            "stream_name": events_stream(SIBLING), "config": steal},
+        # forged deliveries into the city's sourcing of the sibling, a forged event
+        f"ztsrc.{CITY}.{SIBLING}.S.guess": {},
+        event_subject(SIBLING, SIBLING, "330523-forged"): {},
+    }
+    inert = f"$JS.zt{PROVINCE}.API.CONSUMER.{INTEREST_ONLY}"  # allowed, and does nothing
+
+    def create(name: str, **config: object) -> tuple[str, dict[str, object]]:
+        """A consumer creation on the province's log that the link lets through: named in
+        the subject, filtered there to the county's own issues; `config` is the body's."""
+        return (f"$JS.zt{PROVINCE}.API.CONSUMER.CREATE.{events_stream(PROVINCE)}.{name}"
+                f".zt.{PROVINCE}.ev.{COUNTY}.>",
+                {"stream_name": events_stream(PROVINCE),
+                 "config": {**steal, "deliver_subject": f"ztsrc.{COUNTY}.{name}",
+                            "name": name, **config}})
+
+    own = f"zt.{PROVINCE}.ev.{COUNTY}.>"
+    answered = [  # (subject, body, success): the JetStream API answers, and checks the body
+        (*create("mine", filter_subject=own), True),  # what the county's sources do
+        (*create("steal1", filter_subject=f"zt.{PROVINCE}.ev.{SIBLING}.>"), False),
+        (*create("steal2"), False),  # unfiltered
+        (*create("steal3", filter_subjects=[own, f"zt.{PROVINCE}.ev.{SIBLING}.>"]), False),
+    ]
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city, province = (fed.nodes[c] for c in (COUNTY, CITY, PROVINCE))
+        issue, _ = county.issues.submit(LEADER, submit_cmd())
+        await until(lambda: replica_version(city, issue.id) == 1, what="replication")
+        held = await stream_messages(city, inbound_stream(CITY))
+        reply = "$JSC.R.rogue"  # a reply subject the link lets down to the county
+        for subject, body in refused.items():
+            async with raw_leaf(fed, reply) as leaf:  # a fresh one: a violation cuts the link
+                await leaf.publish(subject, reply, json.dumps(body).encode())
+                await until(lambda: leaf.closed, timeout_s=10, what=f"refusal of {subject}")
+                assert any("permissions violation" in e.lower() for e in leaf.errors), (
+                    subject, leaf.errors)
+                assert not leaf.seen(reply), (subject, leaf.messages)
+        async with raw_leaf(fed, reply) as leaf:
+            await leaf.publish(inert, reply, b"{}")
+            with pytest.raises(AssertionError):
+                await until(lambda: leaf.closed or leaf.seen(reply), timeout_s=2,
+                            what="anything at all")
+            for subject, body, success in answered:
+                leaf.messages.clear()
+                await leaf.publish(subject, reply, json.dumps(body).encode())
+                await until(lambda: leaf.seen(reply), what=f"the answer to {subject}")
+                [answer] = [json.loads(data[data.find(b"{"):]) for s, data in leaf.messages
+                            if s == reply]
+                assert ("error" not in answer) is success, (body, answer)
+            assert not leaf.closed and not leaf.errors
+        assert await stream_messages(city, inbound_stream(CITY)) == held
+        await stream_messages(province, summary_stream(PROVINCE))  # still there
+        for code, stream in ((PROVINCE, events_stream(PROVINCE)),
+                             (SIBLING, events_stream(SIBLING))):
+            owner = fed.nodes[code].streams.nc
+            assert owner is not None
+            for info in await owner.jetstream().consumers_info(stream):
+                assert "steal" not in (info.config.deliver_subject or ""), info
+        # the real county's link, with the same leaf user, was not cut with the rogue's
+        later, _ = county.issues.submit(LEADER, submit_cmd())
+        await until(lambda: replica_version(city, later.id) == 1, what="replication after")
 
 
 # --------------------------------------------------------------------------- appliers
@@ -316,7 +486,7 @@ async def test_forged_events_on_a_countys_own_subject_are_dead_lettered(
              "malformed: unknown event kind"),
             (fresh, event_bytes(fresh, 1, "submitted", {"state": "received", "owner": COUNTY},
                                 at=now),
-             COUNTY, "does not apply"),
+             COUNTY, "refused: does not apply"),
             (fresh, event_bytes(fresh, 1, "submitted", good, at=now, writer="'; DROP TABLE"),
              COUNTY, "malformed: bad writer"),
         ]
@@ -341,11 +511,6 @@ async def test_forged_events_on_a_countys_own_subject_are_dead_lettered(
         assert city.issues.get(LEADER, ours.id).issue.urge_count == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Replicator._decide (federation/replication.py) accepts a new issue from a child "
-    "whatever its number and id: county 330522 publishes, on its own subject, a 'submitted' "
-    "event numbered 330500-2026-000001; the city applies it, and the city's own next "
-    "submission then fails with an IntegrityError (HTTP 500) on issues.number, forever"))
 async def test_a_county_cannot_squat_the_citys_numbers_through_its_stream(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -362,11 +527,6 @@ async def test_a_county_cannot_squat_the_citys_numbers_through_its_stream(
         city.issues.submit(LEADER, submit_cmd())  # the city's own intake still works
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: events arriving on the streams are not validated like every other input "
-    "(federation/nats/messages.decode checks only the envelope; Replicator.apply calls "
-    "lifecycle.create/evolve on the raw payload): a county's event with an invalid credit "
-    "code, a 500-character title or an escape character is applied and served by the city"))
 async def test_replicated_events_are_validated_like_any_other_input(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -380,7 +540,7 @@ async def test_replicated_events_are_validated_like_any_other_input(
             {"title": "\x1b[2J\x1b[31m红色警报"},
         ]
         for i, change in enumerate(changes):
-            issue_id = f"330522-invalid-{i}"
+            issue_id = f"330522-{i:032x}"  # a well-formed id: the content is what is wrong
             payload = {**submitted_payload(county, issue_id, f"330522-2026-90000{i}"),
                        **change}
             await publish_own(county, issue_id, event_bytes(issue_id, 1, "submitted", payload,
@@ -389,18 +549,15 @@ async def test_replicated_events_are_validated_like_any_other_input(
             forged.append(issue_id)
         real, _ = county.issues.submit(LEADER, submit_cmd())
         await until(lambda: replica_version(city, real.id) == 1, what="the next valid event")
+        # the valid event may commit in the same fetched batch, before the refusals are parked
+        await until(lambda: len(dead(city)) == len(forged), what="the forged events parked")
         assert [replica_version(city, i) for i in forged] == [0, 0, 0]
-        assert len(dead(city)) == len(forged)
+        errors = sorted(error for _, error in dead(city))
+        assert [e.split(":")[:2] for e in errors] == [
+            ["refused", " enterprise.contact_phone"], ["refused", " title"],
+            ["refused", " title"]], errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Replicator.handle_batch/handle (federation/replication.py) dead-letter only "
-    "MessageError, KeyError, ValueError and TypeError: a deeply nested JSON message "
-    "(RecursionError in messages.decode) or a payload the store cannot bind (tags [{...}] "
-    "-> sqlalchemy ProgrammingError) escapes to Replicator.run, which naks the WHOLE fetched "
-    "batch: valid events fetched with it are redelivered again and again (held up for up to "
-    "~30 s here), and the poison itself is redelivered MAX_DELIVER + 5 times and then "
-    "abandoned unacknowledged, never dead-lettered"))
 async def test_poison_messages_that_crash_the_applier_are_dead_lettered(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -423,12 +580,6 @@ async def test_poison_messages_that_crash_the_applier_are_dead_lettered(
                                               event_subject(COUNTY, COUNTY, typed)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: node/domain/summary.decode lets RecursionError (deeply nested JSON) and "
-    "OverflowError (huge handling_hours) escape instead of ValidationError, and "
-    "Summaries.read_children (federation/summaries.py) catches only ValidationError: one "
-    "malformed summary published by a city on its own subject stops the province from "
-    "computing any summary until that city publishes again"))
 async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
     tmp_path: Path, clock: FakeClock
 ) -> None:

@@ -15,6 +15,7 @@ from federation.certs import load_tls
 from federation.nats.config import LeafTls, NatsServerSpec, write
 from federation.nats.process import NatsServer
 from node.config import parse_config
+from node.domain.validation import division_level
 from node.runtime import Federation, Node, Streams, build
 from node.store.db import make_engine
 from tests.support.clock import FakeClock
@@ -62,6 +63,18 @@ class NatsFederation:
     servers: dict[str, NatsServer] = field(default_factory=dict)
     nodes: dict[str, StreamNode] = field(default_factory=dict)
 
+    def ancestors(self, code: str) -> tuple[str, ...]:
+        out: list[str] = []
+        parent = self.topology[code]
+        while parent is not None:
+            out.append(parent)
+            parent = self.topology[parent]
+        return tuple(out)
+
+    def descendants(self, code: str) -> tuple[str, ...]:
+        kids = [c for c, p in self.topology.items() if p == code]
+        return tuple(d for c in kids for d in (c, *self.descendants(c)))
+
     def server_spec(self, code: str) -> NatsServerSpec:
         parent = self.topology[code]
         children = [c for c, p in self.topology.items() if p == code]
@@ -70,8 +83,11 @@ class NatsFederation:
         return NatsServerSpec(
             code=code, client_port=self.ports[code]["nats"],
             store_dir=self.root / "nats" / code, node_password=PASSWORD,
+            ancestors=self.ancestors(code),
             leaf_port=self.ports[code]["leaf"] if children else None,
             leaf_children={c: LEAF_PASSWORD for c in children},
+            leaf_subtrees={c: self.descendants(c) for c in children},
+            full_children=division_level(code) != "province",
             parent_leaf_url=f"tls://127.0.0.1:{self.ports[parent]['leaf']}" if parent else None,
             parent_leaf_password=LEAF_PASSWORD if parent else None, tls=tls)
 

@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
 import io
 import json
 import math
@@ -87,8 +88,9 @@ from sqlalchemy import func, select
 
 from bench.common import BenchFailure, Row, Timing, percentile
 from bench.escalation import ProfilingExecutor, ThreadCpu, git_state, timed_loop_async
+from federation.nats import config as nats_config
 from federation.nats import messages
-from federation.nats.config import domain_of, node_user
+from federation.nats.config import NatsServerSpec, deliver_prefix, domain_of, node_user
 from federation.nats.streams import events_stream, inbound_stream
 from federation.replication import FETCH_BATCH, Applied
 from node.app.clock import SystemClock
@@ -108,6 +110,24 @@ PULL_BATCH = 100
 # scratch streams: subjects inside the county's own namespace (its publish permission)
 S_PUB, S_SRC, S_SINK = "ZT_BENCH_PUB", "ZT_BENCH_SRC", "ZT_BENCH_SINK"
 SUBJ_PUB, SUBJ_SRC = f"zt.{COUNTY}.bench.pub", f"zt.{COUNTY}.bench.src"
+
+
+# delivered under the city's deliver prefix for the county, which the leaf link lets up
+BENCH_DELIVER = f"{deliver_prefix(CITY, COUNTY)}.bench"
+
+
+def with_bench_streams(original: Callable[[NatsServerSpec, str], nats_config.Permissions]
+                       ) -> Callable[[NatsServerSpec, str], nats_config.Permissions]:
+    """The leaf links' permissions plus what sourcing the scratch stream S_SRC needs (the
+    real ones allow consumers on the units' own streams only): bench servers only."""
+
+    def permissions(spec: NatsServerSpec, child: str) -> nats_config.Permissions:
+        p = original(spec, child)
+        api = f"$JS.{domain_of(child)}.API.CONSUMER.CREATE.{S_SRC}"
+        return dataclasses.replace(p, subscribe=(*p.subscribe, api, f"{api}.>",
+                                                 f"$JS.FC.{S_SRC}.>"))
+
+    return permissions
 
 
 def log(msg: str) -> None:
@@ -296,7 +316,8 @@ async def bare_costs(s: Settings, fed: NatsFederation, payload: bytes, out: Out
         await js_c.add_stream(scratch(S_PUB, [f"{SUBJ_PUB}.>"]))
         await js_c.add_stream(scratch(S_SRC, [f"{SUBJ_SRC}.>"]))
         await js_y.add_stream(scratch(S_SINK, sources=[StreamSource(
-            name=S_SRC, external=ExternalStream(api=f"$JS.{domain_of(COUNTY)}.API"))]))
+            name=S_SRC, external=ExternalStream(api=f"$JS.{domain_of(COUNTY)}.API",
+                                                deliver=BENCH_DELIVER))]))
 
         async def messages_in(js: JetStreamContext, stream: str) -> int:
             return int((await js.stream_info(stream)).state.messages)
@@ -1150,6 +1171,8 @@ async def run(s: Settings, out: Out) -> list[Row]:
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(initializer=threads.register_worker))
     # nats_federation() is annotated with FakeClock but only ever calls clock.now().
+    setattr(nats_config, "leaf_permissions",  # noqa: B010  # bench servers only
+            with_bench_streams(nats_config.leaf_permissions))
     async with nats_federation(s.tmp / "fed", TOPOLOGY, cast(FakeClock, clock)) as fed:
         county, city = fed.nodes[COUNTY], fed.nodes[CITY]
         log("warm-up: the first events through the whole chain ...")

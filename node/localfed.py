@@ -32,7 +32,7 @@ import nats
 
 from federation.certs import ensure_federation_certs
 from federation.nats.config import LeafTls, NatsServerSpec, node_user, write
-from federation.nats.process import NatsServer, die_with_parent
+from federation.nats.process import NatsServer, dying_with_parent
 from federation.nats.streams import ensure_streams
 from node.app.clock import SystemClock
 
@@ -241,12 +241,12 @@ class LocalFederation:
         for first in range(0, n, wave):
             for unit in self.units[first:first + wave]:
                 log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
-                self.procs[unit.code] = subprocess.Popen(
+                argv, preexec = dying_with_parent(
                     [sys.executable, "-m", "node.cli", "node", "run",
-                     "--config", str(self.deploy_file(unit))],
-                    env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
-                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                    preexec_fn=die_with_parent)
+                     "--config", str(self.deploy_file(unit))])
+                self.procs[unit.code] = subprocess.Popen(
+                    argv, env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
+                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, preexec_fn=preexec)
                 log.close()
             self.wait_healthy(timeout_s=60 + 10 * wave)
             if n > wave:

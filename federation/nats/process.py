@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,6 +22,19 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:  # not Linux: best effort
         pass
+
+
+def dying_with_parent(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """`argv` (and a preexec_fn) so that the child gets SIGTERM when its starter dies.
+
+    util-linux's `setpriv --pdeathsig` sets it and execs, so nothing runs in Python between
+    fork and exec: a preexec_fn does, and in a process with gRPC's threads that child can
+    abort before its exec (seen as nats-server "exiting" with SIGABRT and a gRPC poller
+    error in its log). The preexec_fn is only the fallback where setpriv is missing."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is not None and sys.platform.startswith("linux"):
+        return [setpriv, "--pdeathsig", "TERM", "--", *argv], None
+    return argv, die_with_parent
 
 
 def binary() -> str:
@@ -50,8 +64,9 @@ class NatsServer:
     def start(self, *, timeout_s: float = 20) -> NatsServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([binary(), "-c", str(self.config)], stdout=out,
-                                         stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+            argv, preexec = dying_with_parent([binary(), "-c", str(self.config)])
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=preexec)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

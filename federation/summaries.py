@@ -27,7 +27,16 @@ from federation.nats.streams import Place, summary_stream, summary_subject
 from node.app.ports import Clock
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import ValidationError
-from node.domain.summary import Summary, decode, encode, fold, summarize, summary_line
+from node.domain.lifecycle import deadline_runs
+from node.domain.summary import (
+    IssueLine,
+    Summary,
+    decode,
+    encode,
+    fold,
+    summarize,
+    summary_line,
+)
 from node.store import repo
 from node.store.repo import Store
 
@@ -49,16 +58,40 @@ class Summaries:
         self._read_seq: dict[str, int] = {}  # per child, the stream sequence last looked at
         self.latest: Summary | None = None
         self._own: Summary | None = None  # the local part, from the last scan
+        self._lines: dict[str, tuple[int, IssueLine]] = {}  # static lines, by version
         self.changed = asyncio.Event()
 
     def compute(self) -> Summary:
-        """Scan the store for the local part (the expensive step) and fold the children's."""
+        """Scan the store for the local part (the expensive step) and fold the children's.
+
+        Only (id, version, origin) is read for every issue; a full row only for issues
+        whose line may have changed: a new version, or a running deadline (its light
+        changes with time). Lines of issues with no running deadline — most of a year's
+        issues, closed — are kept from the last scan by version."""
         now = self.clock.now()
         subtree = set(self.place.subtree)
+        mine = ((lambda origin: origin == self.place.code) if self.children_send_summaries
+                else (lambda origin: origin in subtree))
         with self.store.read() as conn:
-            lines = [summary_line(i, now, self.calendar) for i in repo.all_issues(conn)
-                     if (i.origin == self.place.code if self.children_send_summaries
-                         else i.origin in subtree)]
+            heads = [(i, v) for i, v, origin in repo.issue_heads(conn) if mine(origin)]
+            stale = [i for i, v in heads if self._lines.get(i, (0, None))[0] != v]
+            fresh = {issue.id: issue for issue in repo.issues_by_ids(conn, stale)}
+        lines: list[IssueLine] = []
+        kept: dict[str, tuple[int, IssueLine]] = {}
+        for issue_id, version in heads:
+            cached = self._lines.get(issue_id)
+            if cached is not None and cached[0] == version:
+                lines.append(cached[1])
+                kept[issue_id] = cached
+                continue
+            issue = fresh.get(issue_id)
+            if issue is None:  # changed between the two reads: counted next time
+                continue
+            line = summary_line(issue, now, self.calendar)
+            lines.append(line)
+            if not deadline_runs(issue):
+                kept[issue_id] = (issue.version, line)
+        self._lines = kept
         self._own = summarize(self.place.code, lines, now=now,
                               by_origin=not self.children_send_summaries)
         return self.refold()

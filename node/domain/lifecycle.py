@@ -588,8 +588,14 @@ def evolve(issue: Issue, event: Event) -> Issue:
 # --------------------------------------------------------------------------- reading
 
 
+def deadline_runs(issue: Issue) -> bool:
+    """Whether a deadline is running (the light then changes with time alone)."""
+    return issue.deadline is not None and issue.state not in (S.RESOLVED, S.CLOSED,
+                                                              S.ESCALATED)
+
+
 def current_light(issue: Issue, now: datetime, calendar: WorkCalendar) -> Light | None:
     """The traffic light of the running deadline, or None when no deadline runs."""
-    if issue.deadline is None or issue.state in (S.RESOLVED, S.CLOSED, S.ESCALATED):
+    if issue.deadline is None or not deadline_runs(issue):
         return None
     return light(start=issue.deadline.start, due=issue.deadline.due, now=now, calendar=calendar)

@@ -8,7 +8,7 @@ the snapshot row, its tag rows and its event together, or nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -311,6 +311,20 @@ def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
     total = int(conn.execute(count_stmt).scalar_one())
     rows = conn.execute(stmt.limit(f.limit).offset(f.offset)).all()
     return [issue_from_row(r) for r in rows], total
+
+
+def issue_heads(conn: Connection) -> list[tuple[str, int, str]]:
+    """(id, version, origin) of every issue: what a cache of derived data checks against."""
+    return [(str(i), int(v), str(o)) for i, v, o in conn.execute(
+        select(issues.c.id, issues.c.version, issues.c.origin))]
+
+
+def issues_by_ids(conn: Connection, ids: Sequence[str], *, chunk: int = 500) -> list[Issue]:
+    found: list[Issue] = []
+    for lo in range(0, len(ids), chunk):
+        found.extend(issue_from_row(r) for r in conn.execute(
+            select(issues).where(issues.c.id.in_(ids[lo:lo + chunk]))))
+    return found
 
 
 def all_issues(conn: Connection) -> Iterable[Issue]:

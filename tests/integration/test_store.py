@@ -21,6 +21,7 @@ from node.runtime import Node
 from node.store import migrate, repo
 from node.store.schema import events, issue_tags, issues, metadata
 from tests.conftest import STAFF
+from tests.support.clock import FakeClock
 from tests.support.data import ENTERPRISE_A, submit_cmd
 
 LEADER = STAFF["leader"]
@@ -180,3 +181,37 @@ def test_events_after_reads_the_log_in_sequence_order(node: Node) -> None:
         (1, first.id, 1), (2, second.id, 1), (3, first.id, 2)
     ]
     assert [e.seq for e in tail] == [3]
+
+
+def test_the_cached_summary_scan_equals_a_fresh_one(node: Node, clock: FakeClock) -> None:
+    """Summaries keeps the lines of issues without a running deadline between scans: after
+    changes and the passing of time it must still equal a scan from nothing."""
+    from federation.summaries import Summaries
+    from node.runtime import place_of
+
+    svc = node.services.issues
+
+    def summaries() -> Summaries:
+        return Summaries(svc.store, place_of(node.config), clock, svc.rules.calendar,
+                         children_send_summaries=False)
+
+    def close(key: str) -> None:
+        for cmd in (Triage(tags=("要素保障",)), Assign(department="经信局"), Start(),
+                    Resolve(reply="已办结。")):
+            svc.act(LEADER, key, cmd)
+        svc.act(ENTERPRISE_A, key, Rate(rating=Rating.SATISFIED))
+
+    ids = [svc.submit(ENTERPRISE_A, submit_cmd(title=f"诉求 {i}"))[0].id for i in range(6)]
+    for key in ids[:3]:
+        close(key)
+    cached = summaries()
+    first = cached.compute()
+    assert first == summaries().compute() and first.total == 6
+    # time passes (lights turn red), one open issue is urged, another one is closed
+    clock.advance(timedelta(days=10))
+    svc.act(ENTERPRISE_A, ids[3], Urge())
+    close(ids[4])
+    again = cached.compute()
+    assert again == summaries().compute()
+    assert again != first
+    assert len(cached._lines) == 4  # the closed ones, kept by version

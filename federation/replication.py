@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -50,7 +51,9 @@ DETERMINISTIC: tuple[type[BaseException], ...] = (
     KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
     ValidationError)
 FETCH_BATCH = 256
-FETCH_WAIT_S = 5.0  # a pull request's long-poll; messages end it at once
+FETCH_WAIT_S = 5.0  # the long poll for the next message; a message ends it at once
+FETCH_HEARTBEAT_S = 2.0  # the server's idle heartbeats during it (proof of a live consumer)
+DRAIN_WAIT_S = 0.05  # then what else is there (no wait when anything is)
 
 Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
 
@@ -423,9 +426,15 @@ class Replicator:
             await msg.nak(delay=min(30.0, 0.5 * msg.metadata.num_delivered))
 
     async def _fetch(self, sub: Any, stop: asyncio.Event) -> list[Msg] | None:
-        """One long poll (returns as soon as messages arrive); None when `stop` or
-        `resubscribe` interrupts it. A long wait keeps idle nodes idle."""
-        fetch = asyncio.ensure_future(sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S))
+        """The next messages, as soon as there are any; None when `stop` or `resubscribe`
+        interrupts the wait.
+
+        A long poll for ONE message, then whatever else is already there (no wait): a
+        lingering pull for a whole batch would hold the first message until the batch
+        fills or the request expires (nats-py), i.e. add up to FETCH_WAIT_S of lag at low
+        rates. Idle heartbeats make a quiet but healthy consumer end in FetchTimeoutError,
+        and the long wait keeps idle nodes idle."""
+        fetch = asyncio.ensure_future(self._fetch_now(sub))
         interrupts = [asyncio.ensure_future(stop.wait()),
                       asyncio.ensure_future(self.resubscribe.wait())]
         try:
@@ -439,6 +448,15 @@ class Replicator:
             return None
         result: list[Msg] = fetch.result()
         return result
+
+    @staticmethod
+    async def _fetch_now(sub: Any) -> list[Msg]:
+        first: list[Msg] = await sub.fetch(1, timeout=FETCH_WAIT_S, heartbeat=FETCH_HEARTBEAT_S)
+        try:
+            more: list[Msg] = await sub.fetch(FETCH_BATCH - 1, timeout=DRAIN_WAIT_S)
+        except (TimeoutError, FetchTimeoutError, nats.errors.TimeoutError):
+            more = []
+        return first + more
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
                   watchdog_s: float = 30.0) -> None:

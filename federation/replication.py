@@ -281,6 +281,12 @@ class Replicator:
             self.parked_gaps = True
         log.warning("dead-lettered %s #%d: %s", meta.stream, meta.sequence.stream, error)
 
+    def dead_letters_waiting(self) -> int:
+        """Parked messages not (yet) resolved: what an operator has to look at."""
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(dead_letters).where(
+                dead_letters.c.resolved_at.is_(None))).scalar_one())
+
     # ---- parked gaps: retried until the peer answers
 
     def _parked(self, limit: int) -> list[tuple[int, str, str]]:

@@ -279,6 +279,12 @@ class Streams:
     def last_lag_s(self) -> float:
         return self.replicator.last_lag_s
 
+    def dead_letters_waiting(self) -> int:
+        return self.replicator.dead_letters_waiting()
+
+    def malformed_summaries(self) -> dict[str, int]:
+        return dict(self.summaries.malformed)
+
     async def _own_stream_messages(self) -> int:
         assert self.nc is not None
         info = await self.nc.jetstream().stream_info(events_stream(self.node.config.node.code))

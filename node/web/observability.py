@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
@@ -54,6 +54,18 @@ class NodeCollector:
                                     "event time to local apply, last applied event")
             lag.add_metric([], float(getattr(streams, "last_lag_s", lambda: 0.0)()))
             yield lag
+            waiting = GaugeMetricFamily(
+                "zhitong_dead_letters_waiting",
+                "stream messages parked in the dead-letter table and not resolved")
+            waiting.add_metric([], float(getattr(streams, "dead_letters_waiting",
+                                                 lambda: 0)()))
+            yield waiting
+            malformed = CounterMetricFamily(
+                "zhitong_summary_malformed", "child summaries ignored as malformed",
+                labels=["child"])
+            for child, count in getattr(streams, "malformed_summaries", dict)().items():
+                malformed.add_metric([child], float(count))
+            yield malformed
             latest = streams.latest
             summary_age = GaugeMetricFamily("zhitong_summary_age_seconds",
                                             "age of the node's current subtree summary")

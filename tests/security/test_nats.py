@@ -45,6 +45,7 @@ from node.domain.issue import Actor, ActorKind
 from node.domain.lifecycle import submit
 from node.store.repo import event_id_of
 from node.store.schema import dead_letters
+from node.web.observability import NodeCollector
 from tests.integration.test_streams import LEADER, TOPOLOGY, replica_version
 from tests.security.conftest import all_rows, distinct_ports
 from tests.support.clock import FakeClock
@@ -578,6 +579,17 @@ async def test_poison_messages_that_crash_the_applier_are_dead_lettered(
         # ... and the two poison messages before it are already in the dead-letter table
         assert [s for s, _ in dead(city)] == [event_subject(COUNTY, COUNTY, nested),
                                               event_subject(COUNTY, COUNTY, typed)]
+        assert metric(city, "zhitong_dead_letters_waiting") == {(): 2.0}
+
+
+def metric(sn: StreamNode, name: str) -> dict[tuple[str, ...], float]:
+    """One metric family of the node's /metrics collector: label values → value."""
+    services = sn.node.services
+    if sn.streams not in services.summary_source:
+        services.summary_source.append(sn.streams)
+    family = next(f for f in NodeCollector(services).collect() if f.name == name)
+    return {tuple(s.labels.values()): s.value for s in family.samples
+            if not s.name.endswith("_created")}
 
 
 async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
@@ -609,3 +621,4 @@ async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
             return latest is not None and latest.total == 1
 
         await until(counted, timeout_s=5, what="the province's summary counts its issue")
+        assert metric(province, "zhitong_summary_malformed") == {(CITY,): 1.0}

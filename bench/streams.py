@@ -130,6 +130,18 @@ def with_bench_streams(original: Callable[[NatsServerSpec, str], nats_config.Per
     return permissions
 
 
+def with_bench_acks(original: Callable[[NatsServerSpec], nats_config.Permissions]
+                    ) -> Callable[[NatsServerSpec], nats_config.Permissions]:
+    """Node users may ack only their inbound stream's consumer: add the scratch streams'."""
+
+    def permissions(spec: NatsServerSpec) -> nats_config.Permissions:
+        p = original(spec)
+        return dataclasses.replace(p, publish=(*p.publish, *(
+            f"$JS.ACK.{name}.>" for name in (S_PUB, S_SRC, S_SINK))))
+
+    return permissions
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -1173,6 +1185,8 @@ async def run(s: Settings, out: Out) -> list[Row]:
     # nats_federation() is annotated with FakeClock but only ever calls clock.now().
     setattr(nats_config, "leaf_permissions",  # noqa: B010  # bench servers only
             with_bench_streams(nats_config.leaf_permissions))
+    setattr(nats_config, "node_permissions",  # noqa: B010
+            with_bench_acks(nats_config.node_permissions))
     async with nats_federation(s.tmp / "fed", TOPOLOGY, cast(FakeClock, clock)) as fed:
         county, city = fed.nodes[COUNTY], fed.nodes[CITY]
         log("warm-up: the first events through the whole chain ...")

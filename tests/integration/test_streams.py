@@ -17,7 +17,7 @@ from node.store.schema import dead_letters, events, issues
 from tests.conftest import STAFF
 from tests.support.clock import FakeClock
 from tests.support.data import submit_cmd
-from tests.support.natsfed import PASSWORD, StreamNode, nats_federation, until
+from tests.support.natsfed import PASSWORD, StreamNode, delivered, nats_federation, until
 
 LEADER = STAFF["leader"]
 TOPOLOGY = {"330000": None, "330500": "330000", "330522": "330500", "330523": "330500"}
@@ -84,9 +84,9 @@ async def test_a_status_change_at_the_province_reaches_the_originating_county(
         issue, _ = county.issues.submit(LEADER, submit_cmd())
         county.transfers.request_escalation(LEADER, issue.id, "需要市级协调")
         county.node.notifier("330500")
-        assert (await county.federation.senders["330500"].drain_once()).delivered == 1
+        await delivered(county, "330500")
         city.transfers.request_escalation(LEADER, issue.id, "需要省级协调")
-        assert (await city.federation.senders["330000"].drain_once()).delivered == 1
+        await delivered(city, "330000")
         top = province.issues.act(LEADER, issue.id, Triage(tags=("跨市协调",)))
         top = province.issues.act(LEADER, issue.id, Assign(department="省发改委"))
         for node in (city, county):  # the origin and every tier in between
@@ -188,7 +188,7 @@ async def test_a_province_assigned_issue_is_tracked_back_up(
         city, province = fed.nodes["330500"], fed.nodes["330000"]
         issue, _ = province.issues.submit(LEADER, submit_cmd(title="省领导交办"))
         province.transfers.request_dispatch(LEADER, issue.id, "330500", "请市级牵头")
-        assert (await province.federation.senders["330500"].drain_once()).delivered == 1
+        await delivered(province, "330500")
         city.issues.act(LEADER, issue.id, Triage(tags=("省交办",)))
         # a city issue of its own, written between two changes of the assigned one
         other, _ = city.issues.submit(LEADER, submit_cmd())
@@ -212,7 +212,7 @@ async def test_the_closed_loop_across_tiers_with_the_enterprise_at_its_county(
         county, city = fed.nodes["330522"], fed.nodes["330500"]
         issue, _ = county.issues.submit(ENTERPRISE_A, submit_cmd())
         county.transfers.request_escalation(LEADER, issue.id, "涉及市级部门")
-        assert (await county.federation.senders["330500"].drain_once()).delivered == 1
+        await delivered(county, "330500")
         for cmd in (Triage(tags=("要素保障",)), Assign(department="市自然资源局"), Start()):
             city.issues.act(LEADER, issue.id, cmd)
         resolved = city.issues.act(LEADER, issue.id, Resolve(reply="已协调解决，详见回复。"))
@@ -222,7 +222,7 @@ async def test_the_closed_loop_across_tiers_with_the_enterprise_at_its_county(
         # the enterprise rates where it submitted; the owner (the city) records it once
         county.transfers.request_upward(ENTERPRISE_A, issue.id,
                                         Rate(rating=Rating.SATISFIED, comment="满意"))
-        assert (await county.federation.senders["330500"].drain_once()).delivered == 1
+        await delivered(county, "330500")
         closed = city.issues.get(LEADER, issue.id).issue
         assert (closed.state, closed.rating, closed.owner) == (
             State.CLOSED, Rating.SATISFIED, "330500")

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,19 @@ async def until(predicate: Callable[[], bool], *, timeout_s: float = 30.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def delivered(sn: StreamNode, destination: str, *, timeout_s: float = 30.0) -> None:
+    """Wait until `sn` has no transfer to `destination` left pending. Its sender runs and is
+    woken by every transfer queued, so a test must not drain the outbox itself: the two
+    would race for the same rows (harmless for the product — the peer's inbox takes each
+    transfer once — but the test's own drain could then find nothing)."""
+    def empty() -> bool:
+        status = sn.transfers.outbox_status(timedelta(hours=1))
+        depth: int = status["destinations"].get(destination, {}).get("depth", 0)
+        return depth == 0 and not status["refused"]
+
+    await until(empty, timeout_s=timeout_s, what=f"transfers to {destination} delivered")
 
 
 @dataclass

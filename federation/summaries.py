@@ -19,7 +19,10 @@ import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -60,6 +63,8 @@ class Summaries:
         self._own: Summary | None = None  # the local part, from the last scan
         self._lines: dict[str, tuple[int, IssueLine]] = {}  # static lines, by version
         self.changed = asyncio.Event()
+        self.pushed = asyncio.Event()  # a child's summary arrived by push
+        self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
 
     def compute(self) -> Summary:
         """Scan the store for the local part (the expensive step) and fold the children's.
@@ -106,7 +111,7 @@ class Summaries:
         return summary
 
     async def read_children(self, js: JetStreamContext) -> bool:
-        """Refresh the children's latest summaries; True when any changed."""
+        """Refresh the children's latest summaries from the stream; True when any changed."""
         changed = False
         for child in self.place.children:
             try:
@@ -121,34 +126,65 @@ class Summaries:
                 if self._read_seq.get(child) == msg.seq:
                     continue  # already looked at (and counted, if it was malformed)
                 self._read_seq[child] = msg.seq
-            try:
-                summary = decode(msg.data or b"")
-            except ValidationError as exc:
-                self.malformed[child] += 1
-                log.warning("ignored a malformed summary from %s: %s", child, exc.message_en)
-                continue
-            except Exception:  # decode's contract is ValidationError only: a bug, not fatal
-                self.malformed[child] += 1
-                log.exception("ignored a summary from %s that failed to decode", child)
-                continue
-            if summary.node != child:
-                self.malformed[child] += 1
-                log.warning("ignored a summary of %s published as %s", summary.node, child)
-                continue
-            if self.children.get(child) != summary:
-                self.children[child] = summary
-                changed = True
+            changed = self.accept(child, msg.data or b"") or changed
         return changed
 
+    def accept(self, child: str, data: bytes) -> bool:
+        """Take `child`'s published summary if it is well-formed; True when it changed.
+        (The same message arrives twice, pushed and from the stream: a bad one is counted
+        once.)"""
+        if self._last_bad.get(child) == data:
+            return False
+        try:
+            summary = decode(data)
+            problem = (None if summary.node == child
+                       else f"a summary of {summary.node} published as {child}")
+        except ValidationError as exc:
+            problem = f"malformed: {exc.message_en}"
+        except Exception as exc:  # decode's contract is ValidationError only: a bug
+            log.exception("a summary from %s failed to decode", child)
+            problem = f"failed to decode: {exc!r}"
+        if problem is not None:
+            self.malformed[child] += 1
+            self._last_bad[child] = data
+            log.warning("ignored a summary from %s: %s", child, problem)
+            return False
+        if self.children.get(child) == summary:
+            return False
+        if (child in self.children
+                and summary.as_of < self.children[child].as_of):  # an older one, late
+            return False
+        self.children[child] = summary
+        return True
+
+    async def watch_children(self, nc: NATS) -> list[Any]:
+        """Core subscriptions to the children's summary subjects: a child's new summary
+        reaches this node as it is published (the leaf link lets `zt.<child>.sum` up), so
+        the province re-folds at once instead of at its next poll of the stream."""
+        subs = []
+        for child in self.place.children:
+            async def arrived(msg: Msg, child: str = child) -> None:
+                if self.accept(child, msg.data):
+                    self.pushed.set()
+
+            subs.append(await nc.subscribe(summary_subject(child), cb=arrived))
+        return subs
+
     async def run(self, js: JetStreamContext, stop: asyncio.Event, *,
-                  debounce_s: float = 0.3, poll_s: float = 2.0, refresh_s: float = 60.0
-                  ) -> None:
+                  nc: NATS | None = None, debounce_s: float = 0.3, poll_s: float = 2.0,
+                  refresh_s: float = 60.0) -> None:
         """Publish the summary whenever it changes.
 
         The local part is re-scanned after a local change (debounced) and every
         `refresh_s` (lights turn yellow and red as time passes, without any write); a
-        province looks at its children's summaries every `poll_s` and only re-folds
-        (cheap) when one changed. An idle node thus scans once a minute, not every poll."""
+        province re-folds (cheap) as soon as a child's summary is pushed to it, and also
+        reads them from its stream every `poll_s` (what it missed while disconnected). An
+        idle node thus scans once a minute, not every poll."""
+        if nc is not None and self.children_send_summaries:
+            try:
+                await self.watch_children(nc)
+            except Exception as exc:  # the stream poll still covers it
+                log.info("children's summaries not watched: %r", exc)
         last_sent: bytes | None = None
         compute_s = 0.0
         scanned_at = -refresh_s
@@ -157,6 +193,9 @@ class Summaries:
             try:
                 children_changed = (await self.read_children(js)
                                     if self.children_send_summaries else False)
+                if self.pushed.is_set():
+                    self.pushed.clear()
+                    children_changed = True
                 if rescan or time.monotonic() - scanned_at >= refresh_s:
                     started = time.monotonic()
                     summary = await asyncio.to_thread(self.compute)
@@ -175,7 +214,8 @@ class Summaries:
             except Exception as exc:
                 log.info("summary not published: %s", exc)
             waiters = [asyncio.ensure_future(stop.wait()),
-                       asyncio.ensure_future(self.changed.wait())]
+                       asyncio.ensure_future(self.changed.wait()),
+                       asyncio.ensure_future(self.pushed.wait())]
             timeout = poll_s if self.children_send_summaries else refresh_s
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:

@@ -320,7 +320,7 @@ class Streams:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.publisher.run(js, stop))
             tg.create_task(self.replicator.run(js, stop))
-            tg.create_task(self.summaries.run(js, stop))
+            tg.create_task(self.summaries.run(js, stop, nc=self.nc))
             tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
                                                        period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:

@@ -12,27 +12,30 @@ Permissions (least privilege; a leaf link carries stream sourcing and nothing el
   summary); its own domain's JetStream API, `$JS.API.>` and `$JS.zt<code>.API.>` (the node
   reads everything, children's summaries included, from its own streams); `$JS.ACK.ZT_IN_
   <code>.>` (acks of its pull consumer). Subscribe: `_INBOX.>` (API replies, fetched
-  messages), `zt.<code>.>` and each child's `zt.<child>.>` (operators watching traffic).
+  messages), `zt.<code>.>` and each child's `zt.<child>.>` (operators watching traffic;
+  the province: each city's `zt.<city>.sum`, the push of a new summary).
   No other domain's API: that is what let a county purge or delete other units' streams.
 * Leaf user `leaf<child>`: `allowed_connection_types: LEAFNODE` (no client login with it).
   On the hub side of a leaf link, `publish` is what the child's server may send up and
   `subscribe` what this server sends down (nats-server swaps them for leaf connections).
-  Up: `zt.<child>.>` (its own subjects); `ztsrc.<code>.<child>.>`, the deliver subjects of
-  this node's streams that source the child (messages, heartbeats, flow-control requests;
-  `deliver_prefix`); `$JSC.R.>`, replies to consumer creation (nats-server's fixed prefix
-  for sourcing); for every `a` of this node and its ancestors, the creation of the one kind
-  of consumer the child's subtree needs on `a`'s log — filtered to issues that originated
-  in the subtree (`$JS.zt<a>.API.CONSUMER.CREATE.ZT_EV_<a>.*.zt.<a>.ev.<origin>.>`; the
-  server checks that the subject's filter is the consumer's) — the flow-control replies to
-  it (`$JS.FC.ZT_EV_<a>.>`), and `INTEREST_ONLY` (below). Down: the creation of this node's
+  Up: `zt.<child>.>` (its own subjects; from a city to the province only `zt.<child>.sum`,
+  its summary, which also wakes the province at once); `ztsrc.<code>.<child>.>`, the
+  deliver subjects of this node's streams that source the child (messages, heartbeats,
+  flow-control requests; `deliver_prefix`); `$JSC.R.>`, replies to consumer creation
+  (nats-server's fixed prefix for sourcing); for every `a` of this node and its ancestors,
+  the creation of the one kind of consumer the child's subtree needs on `a`'s log —
+  filtered to issues that originated in the subtree
+  (`$JS.zt<a>.API.CONSUMER.CREATE.ZT_EV_<a>.*.zt.<a>.ev.<origin>.>`; the server checks that
+  the subject's filter is the consumer's) — the flow-control replies to it
+  (`$JS.FC.ZT_EV_<a>.>`), and `INTEREST_ONLY` (below). Down: the creation of this node's
   consumers on the child's log (whole for a city; for the province only the issues it
   dispatched down: enterprise data never travels up to it) and summary stream, their
   flow-control replies (`$JS.FC.ZT_EV_<child>.>`, `$JS.FC.ZT_SUM_<child>.>`), `$JSC.R.>`,
   and deliveries addressed to a unit of the child's subtree (`ztsrc.<unit>.>`). No purge,
-  delete, info or fetch on any other domain; nothing of a sibling, whose events,
-  deliveries and flow control go to names the child may neither receive nor send. What
-  every child still sees are `$JSC.R.` replies (no per-requester prefix in nats-server:
-  consumer metadata, not events).
+  delete, info or fetch on any other domain; nothing of a sibling, whose events, deliveries
+  and flow control go to names the child may neither receive nor send. What every child
+  still sees are `$JSC.R.` replies (no per-requester prefix in nats-server: consumer
+  metadata, not events).
 
 The same generator writes `deploy/<tier>/nats-server.conf` and the local federation's
 files, so the configuration that tests exercise is the one operators deploy.
@@ -156,14 +159,21 @@ def node_permissions(spec: NatsServerSpec) -> Permissions:
         publish=(f"zt.{code}.>", "$JS.API.>", f"$JS.{domain_of(code)}.API.>",
                  f"$JS.ACK.ZT_IN_{code}.>"),
         subscribe=("_INBOX.>", f"zt.{code}.>",
-                   *(f"zt.{child}.>" for child in sorted(spec.leaf_children))))
+                   *(child_subjects(spec, child) for child in sorted(spec.leaf_children))))
+
+
+def child_subjects(spec: NatsServerSpec, child: str) -> str:
+    """What of a child's own subjects crosses its leaf link: all of it on a full link
+    (county → city); on a summary link (city → province) only its summary — the city's
+    event log (enterprise data) never travels up, not even as a plain message."""
+    return f"zt.{child}.>" if spec.full_children else f"zt.{child}.sum"
 
 
 def leaf_permissions(spec: NatsServerSpec, child: str) -> Permissions:
     """The hub side of `child`'s leaf link: `publish` is what the child's server may send
     up, `subscribe` what this server sends down (see the module docstring)."""
     subtree = spec.subtree(child)
-    up = [f"zt.{child}.>", f"{deliver_prefix(spec.code, child)}.>", "$JSC.R.>"]
+    up = [child_subjects(spec, child), f"{deliver_prefix(spec.code, child)}.>", "$JSC.R.>"]
     for a in spec.lineage():
         api = f"$JS.{domain_of(a)}.API.CONSUMER"
         up += [f"$JS.FC.ZT_EV_{a}.>", f"{api}.{INTEREST_ONLY}"]

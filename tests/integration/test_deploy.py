@@ -72,8 +72,10 @@ def test_a_node_user_keeps_to_its_own_subjects_and_domain(tier: str) -> None:
     assert set(perms.publish) == {f"zt.{spec.code}.>", "$JS.API.>",
                                   f"$JS.{domain_of(spec.code)}.API.>",
                                   f"$JS.ACK.ZT_IN_{spec.code}.>"}
+    # a city watches its counties' subjects; the province only its cities' summaries
+    of_child = "sum" if tier == "province" else ">"
     assert set(perms.subscribe) == {"_INBOX.>", f"zt.{spec.code}.>",
-                                    *(f"zt.{c}.>" for c in spec.leaf_children)}
+                                    *(f"zt.{c}.{of_child}" for c in spec.leaf_children)}
 
 
 @pytest.mark.parametrize("tier", ["city", "province"])
@@ -92,6 +94,9 @@ def test_a_leaf_link_carries_its_childs_subtree_and_nothing_of_its_siblings(
         siblings = {c for other in spec.leaf_children if other != child
                     for c in spec.subtree(other)}
         perms = leaf_permissions(spec, child)
+        # the child's own subjects: all on a full link, only its summary on the province's
+        assert perms.publish[0] == (f"zt.{child}.sum" if tier == "province"
+                                    else f"zt.{child}.>")
         for subject in (*perms.publish, *perms.subscribe):
             assert not codes(subject) & siblings, (child, subject)
             assert not subject.startswith(("$JS.*", "$JS.>", ">", "_INBOX", "zt.*")), subject

@@ -64,6 +64,7 @@ class Summaries:
         self._lines: dict[str, tuple[int, IssueLine]] = {}  # static lines, by version
         self.changed = asyncio.Event()
         self.pushed = asyncio.Event()  # a child's summary arrived by push
+        self.pushes = 0  # children's summaries received by push
         self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
 
     def compute(self) -> Summary:
@@ -164,6 +165,7 @@ class Summaries:
         subs = []
         for child in self.place.children:
             async def arrived(msg: Msg, child: str = child) -> None:
+                self.pushes += 1
                 if self.accept(child, msg.data):
                     self.pushed.set()
 

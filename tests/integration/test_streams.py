@@ -74,6 +74,8 @@ async def test_county_issues_replicate_to_the_city_and_summaries_reach_the_provi
         assert body["states"] == {"in_progress": 1}
         text = str(body)
         assert "甲企业" not in text and issue.enterprise.credit_code not in text  # no PD
+        # the city's summaries were pushed to the province as published (no poll wait)
+        assert province.streams.summaries.pushes >= 1
 
 
 async def test_a_status_change_at_the_province_reaches_the_originating_county(

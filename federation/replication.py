@@ -51,8 +51,10 @@ DETERMINISTIC: tuple[type[BaseException], ...] = (
     KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
     ValidationError)
 FETCH_BATCH = 256
-FETCH_WAIT_S = 5.0  # the long poll for the next message; a message ends it at once
-FETCH_HEARTBEAT_S = 2.0  # the server's idle heartbeats during it (proof of a live consumer)
+FETCH_WAIT_S = 3.0  # the long poll for the next message; a message ends it at once
+# the server's idle heartbeats during it (proof of a live consumer); the server refuses a
+# pull request whose heartbeat is not under half its expiry
+FETCH_HEARTBEAT_S = 1.0
 DRAIN_WAIT_S = 0.05  # then what else is there (no wait when anything is)
 
 Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
@@ -449,8 +451,17 @@ class Replicator:
             for waiter in interrupts:
                 waiter.cancel()
         if not fetch.done():
-            fetch.add_done_callback(lambda f: f.cancelled() or f.exception())
-            fetch.cancel()
+            # Let the pull request run out rather than cancel it: the server would still
+            # deliver into it, to a subscription that is gone, and those messages would
+            # wait out the ack timeout (30 s) before anyone saw them. What it brings is
+            # handed back at once.
+            try:
+                late = await asyncio.wait_for(fetch, timeout=FETCH_WAIT_S + 1)
+            except Exception:
+                return None
+            for msg in late:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
             return None
         result: list[Msg] = fetch.result()
         return result

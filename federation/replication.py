@@ -51,10 +51,11 @@ DETERMINISTIC: tuple[type[BaseException], ...] = (
     KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
     ValidationError)
 FETCH_BATCH = 256
-FETCH_WAIT_S = 3.0  # the long poll for the next message; a message ends it at once
+FETCH_WAIT_S = 5.0  # the long poll for the next message; a message ends it at once
 # the server's idle heartbeats during it (proof of a live consumer); the server refuses a
 # pull request whose heartbeat is not under half its expiry
-FETCH_HEARTBEAT_S = 1.0
+FETCH_HEARTBEAT_S = 2.0
+STOP_GRACE_S = 1.0  # on stop, how long a pending pull may still end with a message
 DRAIN_WAIT_S = 0.05  # then what else is there (no wait when anything is)
 
 Fetcher = Callable[[str, str, int], Awaitable[tuple[Issue, list[tuple[Event, str]]]]]
@@ -451,13 +452,15 @@ class Replicator:
             for waiter in interrupts:
                 waiter.cancel()
         if not fetch.done():
-            # Let the pull request run out rather than cancel it: the server would still
-            # deliver into it, to a subscription that is gone, and those messages would
-            # wait out the ack timeout (30 s) before anyone saw them. What it brings is
-            # handed back at once.
+            # Give the pull request a moment to end with a message rather than cancel it at
+            # once: the server would still deliver into it, to a subscription that is gone,
+            # and those messages would wait out the ack timeout (30 s) before anyone saw
+            # them. While messages flow one ends it quickly; what it brings is handed back.
             try:
-                late = await asyncio.wait_for(fetch, timeout=FETCH_WAIT_S + 1)
+                late = await asyncio.wait_for(asyncio.shield(fetch), timeout=STOP_GRACE_S)
             except Exception:
+                fetch.add_done_callback(lambda f: f.cancelled() or f.exception())
+                fetch.cancel()
                 return None
             for msg in late:
                 with contextlib.suppress(Exception):

@@ -471,6 +471,13 @@ class Replicator:
 
     @staticmethod
     async def _fetch_now(sub: Any) -> list[Msg]:
+        """Whatever is there (one request under load); else a long poll for ONE message,
+        then whatever else has come."""
+        try:
+            ready: list[Msg] = await sub.fetch(FETCH_BATCH, timeout=DRAIN_WAIT_S)
+            return ready
+        except (TimeoutError, FetchTimeoutError, nats.errors.TimeoutError):
+            pass
         first: list[Msg] = await sub.fetch(1, timeout=FETCH_WAIT_S, heartbeat=FETCH_HEARTBEAT_S)
         try:
             more: list[Msg] = await sub.fetch(FETCH_BATCH - 1, timeout=DRAIN_WAIT_S)

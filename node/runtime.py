@@ -124,7 +124,6 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
             ttl_seconds=config.security.token_ttl_minutes * 60,
         ),
         transfers=transfers,
-        notify=notifier,
         stuck_after=timedelta(seconds=fed.stuck_after_s),
         max_body_bytes=config.http.max_body_bytes,
     )
@@ -377,7 +376,6 @@ async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60
                     await asyncio.to_thread(
                         node.transfers.request_escalation, None, issue_id,
                         f"自动上报：红灯且催办达到 {threshold} 次")
-                    node.notifier(node.config.node.parent)
                     log.info("issue %s escalated automatically (red + %d urges)", issue_id,
                              threshold, extra={"issue_id": issue_id})
                 except Exception as exc:

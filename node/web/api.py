@@ -9,9 +9,7 @@ synchronous SQLAlchemy store.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -25,7 +23,7 @@ from node.app.auth import TokenSigner
 from node.app.policy import VIEW_METRICS, Principal, Role, can, permitted_actions, require
 from node.app.service import AccountService, IssueService
 from node.domain.deadlines import Light
-from node.domain.errors import DomainError, RuleViolation, Unauthenticated
+from node.domain.errors import RuleViolation, Unauthenticated
 from node.domain.issue import Issue, State
 from node.domain.lifecycle import (
     Assign,
@@ -83,7 +81,6 @@ class Services:
     accounts: AccountService
     tokens: TokenSigner
     transfers: TransferService
-    notify: Callable[[str], None] = lambda _destination: None  # wake a peer's sender
     stuck_after: timedelta = timedelta(hours=1)
     #: the node's event streams (set when they run): live summary, replication stats
     summary_source: list[Any] = field(default_factory=list)
@@ -313,7 +310,6 @@ def ladder_up(
 
 def _escalate(s: Services, p: Principal, key: str, reason: str, response: Response) -> IssueOut:
     transfer_id = s.transfers.request_escalation(p, key, reason)
-    s.notify(s.transfers.parent or "")
     response.status_code = 202
     response.headers["X-Transfer-Id"] = transfer_id
     view = s.issues.get(p, key)
@@ -336,7 +332,6 @@ def return_down(key: str, body: ReturnIn, p: PrincipalDep, s: ServicesDep,
     """退回: hand an escalated issue back to the child it came from, with instructions."""
     transfer_id = s.transfers.request_return(p, key, body.instructions)
     view = s.issues.get(p, key)
-    s.notify(view.issue.came_from or "")
     response.headers["X-Transfer-Id"] = transfer_id
     return _out(s, p, view.issue, view.light)
 
@@ -365,8 +360,6 @@ def supervise(key: str, body: DirectiveIn, p: PrincipalDep, s: ServicesDep,
     """督办 / urge an issue owned by a unit below this node (by id or number, also one
     this node only knows from a summary). Routed down to the owner, recorded once there."""
     transfer_id = s.transfers.request_directive(p, key, body.kind, body.note)
-    with contextlib.suppress(DomainError):  # waking the sender early is only an optimisation
-        s.notify(s.transfers.route_down(key.split("-", 1)[0]))
     response.headers["X-Transfer-Id"] = transfer_id
     return {"transfer_id": transfer_id, "status": "queued"}
 
@@ -377,7 +370,6 @@ def dispatch(key: str, body: DispatchIn, p: PrincipalDep, s: ServicesDep,
              response: Response) -> IssueOut:
     """交办下级: hand an issue this node owns to a child unit; its progress flows back up."""
     transfer_id = s.transfers.request_dispatch(p, key, body.to, body.instructions)
-    s.notify(body.to)
     response.headers["X-Transfer-Id"] = transfer_id
     view = s.issues.get(p, key)
     return _out(s, p, view.issue, view.light)
@@ -415,7 +407,6 @@ def _enterprise_act(s: Services, p: Principal, key: str, command: Urge | Rate,
         if owner != s.node and owner not in s.transfers.children:
             # the issue went up: the enterprise acts where it always does, the owner records
             transfer_id = s.transfers.request_upward(p, key, command)
-            s.notify(s.transfers.parent or "")
             response.status_code = 202
             response.headers["X-Transfer-Id"] = transfer_id
             return _out(s, p, view.issue, view.light)

@@ -33,8 +33,6 @@ from sqlalchemy import select
 from federation.nats.config import INTEREST_ONLY, leaf_user, node_user
 from federation.nats.messages import MAX_MESSAGE_BYTES
 from federation.nats.streams import (
-    Place,
-    ensure_streams,
     event_subject,
     events_stream,
     inbound_stream,
@@ -48,9 +46,9 @@ from node.store.schema import dead_letters
 from node.web.observability import NodeCollector
 from tests.integration.test_streams import LEADER, TOPOLOGY, replica_version
 from tests.security.conftest import all_rows, distinct_ports
+from tests.support import natsfed
 from tests.support.clock import FakeClock
 from tests.support.data import submit_cmd
-from tests.support.federation import make_certs
 from tests.support.natsfed import (
     LEAF_PASSWORD,
     PASSWORD,
@@ -71,30 +69,13 @@ pytestmark = pytest.mark.timeout(120)
 @asynccontextmanager
 async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock
                           ) -> AsyncIterator[NatsFederation]:
-    """tests/support/natsfed.nats_federation, started as `zhitong up` starts it
-    (node/localfed.py create_streams): every node's own event log exists before any stream
-    that sources it, which spares the sourcing streams nats-server's retry after a first
-    "stream not found" (10-30 s of waiting for the first replicated event otherwise)."""
+    """tests/support/natsfed.nats_federation with every node's own log created first (as
+    `zhitong up` does) and ports that no two servers of the suite share."""
     free = iter(distinct_ports(3 * len(topology)))
     ports = {c: {"nats": next(free), "leaf": next(free), "grpc": next(free)} for c in topology}
-    make_certs(root, list(topology), clock)
-    fed = NatsFederation(root=root, topology=topology, clock=clock, ports=ports)
-    try:
-        for code in topology:
-            fed.start_server(code)
-        for code in topology:
-            async with client(fed, code, node_user(code), PASSWORD) as (nc, _):
-                await ensure_streams(nc.jetstream(), Place(code=code, ancestors=(),
-                                                           children=(), subtree=(code,)),
-                                     own_only=True)
-        for code in topology:
-            await fed.start_node(code)
+    async with natsfed.nats_federation(root, topology, clock, ports=ports,
+                                       own_streams_first=True) as fed:
         yield fed
-    finally:
-        for code in list(fed.nodes):
-            await fed.stop_node(code)
-        for server in fed.servers.values():
-            server.stop()
 
 
 @asynccontextmanager

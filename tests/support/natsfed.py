@@ -12,9 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import nats
+
 from federation.certs import load_tls
-from federation.nats.config import LeafTls, NatsServerSpec, write
+from federation.nats.config import LeafTls, NatsServerSpec, node_user, write
 from federation.nats.process import NatsServer
+from federation.nats.streams import Place, ensure_streams
 from node.config import parse_config
 from node.domain.validation import division_level
 from node.runtime import Federation, Node, Streams, build
@@ -152,15 +155,29 @@ class NatsFederation:
 
 
 @asynccontextmanager
-async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock
-                          ) -> AsyncIterator[NatsFederation]:
-    ports = {c: {"nats": free_port(), "leaf": free_port(), "grpc": free_port()}
-             for c in topology}
+async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock,
+                          *, ports: Mapping[str, dict[str, int]] | None = None,
+                          own_streams_first: bool = False) -> AsyncIterator[NatsFederation]:
+    """`own_streams_first`: start as `zhitong up` does (node/localfed.py create_streams):
+    every node's own event log exists before any stream that sources it, which spares the
+    sourcing streams nats-server's retry after a first "stream not found" (10-30 s)."""
+    if ports is None:
+        ports = {c: {"nats": free_port(), "leaf": free_port(), "grpc": free_port()}
+                 for c in topology}
     make_certs(root, list(topology), clock)
-    fed = NatsFederation(root=root, topology=topology, clock=clock, ports=ports)
+    fed = NatsFederation(root=root, topology=topology, clock=clock, ports=dict(ports))
     try:
         for code in topology:  # parents first: the topology lists them first
             fed.start_server(code)
+        if own_streams_first:
+            for code in topology:
+                nc = await nats.connect(fed.servers[code].url, user=node_user(code),
+                                        password=PASSWORD, connect_timeout=5)
+                try:
+                    await ensure_streams(nc.jetstream(), Place(
+                        code=code, ancestors=(), children=(), subtree=(code,)), own_only=True)
+                finally:
+                    await nc.close()
         for code in topology:
             await fed.start_node(code)
         yield fed

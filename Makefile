@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 # The stamp carries a hash of pyproject.toml, so a changed dependency list reinstalls.
 STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml 2>/dev/null | cut -c1-12)
 
-.PHONY: up test venv sysdeps lint typecheck proto proto-check unit bench clean
+.PHONY: up test venv sysdeps lint typecheck contracts proto proto-check unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,8 +34,8 @@ sysdeps:
 up: venv
 	$(BIN)/zhitong up
 
-## Lint, type-check and run the whole test suite.
-test: venv sysdeps lint typecheck proto-check
+## Lint, type-check, check the import contracts and run the whole test suite.
+test: venv sysdeps lint typecheck contracts proto-check
 	$(BIN)/pytest
 
 lint: venv
@@ -43,6 +43,10 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+
+## The layering contracts in pyproject.toml ([tool.importlinter]).
+contracts: venv
+	$(BIN)/lint-imports --no-cache
 
 ## Regenerate federation/wire/v1 from proto/ (the generated code is committed).
 proto: venv

@@ -25,8 +25,9 @@ a gRPC server with mutual TLS, and the real wall clock (node.app.clock.SystemClo
    sender drains them with --batch-size (and again with --big-batch) until all are
    delivered; the latency is one drain_once() (one batch).
 4. With --profile N: the wall time of N more sequential escalations split by step (the
-   county's and the city's transfer calls and the codec, wrapped in place for the time),
-   and a cProfile of N more, of the event-loop thread and of the worker threads.
+   county's and the city's transfer use cases, sender, server and codec, as both nodes
+   report them through their probes: node/app/probes.py, bench/common/probes.py), and a
+   cProfile of N more, of the event-loop thread and of the worker threads.
 
 Every phase is bounded by --n and by --max-seconds. After each phase exactly-once is
 checked in both databases (see `verify`); a failed check prints FAIL and the run exits 1.
@@ -37,60 +38,85 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
-import json
 import math
 import os
-import platform
-import pstats
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
 import grpc
 import uuid6
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import Engine, and_, bindparam, event, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bench.common import BenchFailure, Row, Timing, percentile, timed_loop
+from bench.common.accounting import SqlCounter, ThreadCpu
+from bench.common.log import log
+from bench.common.probes import Recorder
+from bench.common.profile import (
+    LOOP_MACHINERY,
+    ProfilingExecutor,
+    epoll_idle_seconds,
+    stats_lines,
+    strip_paths,
+)
+from bench.common.results import (
+    RESULTS,
+    BenchFailure,
+    code_line,
+    exit_code,
+    git_state,
+    loadavg_1m,
+    machine_meta,
+    write_json,
+)
+from bench.common.rows import Row, compare, median_of
+from bench.common.tables import (
+    CHECK,
+    ERRORS,
+    P50,
+    P99,
+    SECONDS,
+    Column,
+    count_column,
+    format_table,
+    per_second_column,
+    phase_column,
+    ratio_column,
+)
+from bench.common.timing import Timing, percentile, timed_loop, timed_loop_async
 from federation.sender import Sender
 from node.app.clock import SystemClock
+from node.app.probes import Stage
+from node.app.transfers import DELIVERED, PENDING
 from node.domain.issue import State
 from node.domain.lifecycle import Triage
 from node.store import migrate
 from node.store.db import make_engine
 from node.store.repo import EVENT_SEQ
 from node.store.schema import counters, events, issue_tags, issues, transfers_in, transfers_out
-from node.store.transfers import DELIVERED, PENDING
-from tests.conftest import STAFF
-from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
+from tests.support.data import STAFF, submit_cmd
 from tests.support.federation import FedNode, federation
 
-REPO = Path(__file__).resolve().parent.parent
 COUNTY, CITY, PROVINCE = "330522", "330500", "330000"
 # The city needs a parent in its configuration; the province is configured, never started.
 TOPOLOGY: dict[str, str | None] = {PROVINCE: None, CITY: PROVINCE, COUNTY: CITY}
 LEADER = STAFF["leader"]
 TAGS = ("要素保障",)
 REASON = "本级无法解决"
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+TABLE: tuple[Column[Row], ...] = (
+    phase_column(40), count_column(6), SECONDS, per_second_column("per s", 8), P50, P99,
+    ratio_column("thr/bare", 8, "throughput_vs_bare"),
+    ratio_column("p50/bare", 8, "p50_vs_bare"), ratio_column("p99/bare", 8, "p99_vs_bare"),
+    ERRORS, CHECK,
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,84 +131,7 @@ class Settings:
     tmp: Path
 
 
-async def timed_loop_async(op: Callable[[int], Awaitable[bool]], n: int,
-                           max_seconds: float) -> Timing:
-    """bench.common.timed_loop for coroutines: op(0..n-1) one after another, until n or
-    the deadline; op returns success."""
-    latencies: list[float] = []
-    errors = 0
-    stopped = False
-    start = time.perf_counter()
-    deadline = start + max_seconds
-    done = 0
-    while done < n:
-        t0 = time.perf_counter()
-        if t0 >= deadline:
-            stopped = True
-            break
-        ok = await op(done)
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-        errors += not ok
-        done += 1
-    return Timing(count=done, seconds=time.perf_counter() - start, latencies_ms=latencies,
-                  errors=errors, stopped_by_time=stopped)
-
-
 # --------------------------------------------------------------------------- accounting
-
-
-class SqlCounter:
-    """Counts the statements and the write transactions (BEGIN IMMEDIATE) of engines."""
-
-    def __init__(self, *engines: Engine) -> None:
-        self.statements = 0
-        self.writes = 0
-        self.reads = 0
-        for engine in engines:
-            event.listen(engine, "before_cursor_execute", self._on_execute)
-
-    def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        self.statements += 1
-        if statement == "BEGIN IMMEDIATE":
-            self.writes += 1
-        elif statement == "BEGIN":
-            self.reads += 1
-
-    def snapshot(self) -> tuple[int, int, int]:
-        return self.statements, self.writes, self.reads
-
-
-class ThreadCpu:
-    """CPU seconds of this process's threads (Linux /proc), grouped: the event-loop thread
-    (gRPC aio, codec, sender, servicer), the default executor's workers (asyncio.to_thread:
-    every transaction of both nodes) and the rest (gRPC core's own threads)."""
-
-    GROUPS = ("loop", "workers", "other")
-
-    def __init__(self) -> None:
-        self.loop = threading.get_native_id()
-        self.workers: set[int] = set()
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def register_worker(self) -> None:  # ThreadPoolExecutor initializer
-        self.workers.add(threading.get_native_id())
-
-    def sample(self) -> dict[str, float]:
-        out = dict.fromkeys(self.GROUPS, 0.0)
-        try:
-            tasks = list(Path("/proc/self/task").iterdir())
-        except OSError:
-            return out
-        for task in tasks:
-            try:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the thread ended
-            tid = int(task.name)
-            group = ("loop" if tid == self.loop else
-                     "workers" if tid in self.workers else "other")
-            out[group] += (int(fields[11]) + int(fields[12])) / self.tick
-        return out
 
 
 @contextmanager
@@ -554,19 +503,6 @@ async def bare_run(s: Settings, tpl: Template, health: Any, label: str,
     return rows
 
 
-def median_of(runs: list[Row]) -> Row:
-    """The run with the median throughput; the spread of all runs goes into its notes."""
-    ordered = sorted(runs, key=lambda r: r.per_second)
-    chosen = ordered[(len(ordered) - 1) // 2]
-    if len(runs) > 1:
-        spread = ", ".join(f"{r.per_second:.0f}" for r in runs)
-        chosen.notes += f"; median of {len(runs)} runs (per s: {spread})"
-        chosen.extra["runs_per_second"] = [round(r.per_second, 1) for r in runs]
-        if any(r.check == "FAIL" for r in runs):
-            chosen.check = "FAIL"
-    return chosen
-
-
 # --------------------------------------------------------------------------- ours
 
 
@@ -710,81 +646,23 @@ async def ours_batched(s: Settings, w: Workload, sender: Sender, batch: int,
 # --------------------------------------------------------------------------- profile
 
 
-class ProfilingExecutor(ThreadPoolExecutor):
-    """A default executor that profiles the work asyncio.to_thread hands it, per thread."""
-
-    def __init__(self) -> None:
-        super().__init__(thread_name_prefix="bench-profiled")
-        self.enabled = False
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self.profiles: list[cProfile.Profile] = []
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        def run() -> T:
-            if not self.enabled:
-                return fn(*args, **kwargs)
-            prof = getattr(self._local, "prof", None)
-            if prof is None:
-                prof = self._local.prof = cProfile.Profile()
-                with self._lock:
-                    self.profiles.append(prof)
-            prof.enable()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                prof.disable()
-
-        return super().submit(run)
-
-
-LOOP_MACHINERY = r"asyncio/(base_events|events|selector_events)\.py|selectors\.py|epoll"
-
-
-def _stats_lines(stats: pstats.Stats, out: io.StringIO, order: str, top: int,
-                 hide: str) -> list[str]:
-    stats.sort_stats(order).print_stats(rf"^(?!.*(bench/|\{{method '(en|dis)able'|{hide}))", top)
-    return [ln for ln in out.getvalue().splitlines()
-            if ln.strip() and not ln.lstrip().startswith(("List reduced", "Ordered by"))
-            and "function calls" not in ln]
-
-
-def _strip_paths(report: str) -> str:
-    for prefix in (str(REPO / ".venv" / "lib" / "python3.11" / "site-packages") + "/",
-                   str(REPO) + "/", sys.base_prefix + "/lib/python3.11/"):
-        report = report.replace(prefix, "")
-    return report
-
-
 def profile_report(main: cProfile.Profile, workers: list[cProfile.Profile], count: int,
                    seconds: float, cpu: float, top: int = 12) -> str:
-    idle = sum(tt for (_f, _l, name), (_cc, _nc, tt, _ct, _callers)
-               in pstats.Stats(main).stats.items()  # type: ignore[attr-defined]
-               if "epoll" in name)
+    idle = epoll_idle_seconds(main)
     parts = [f"cProfile of {count} sequential escalations (request_escalation, then "
              f"drain_once: county sender + city server): {seconds:.2f} s wall, {cpu:.2f} s "
              f"CPU (all threads; cProfile inflates both), event loop idle in epoll "
              f"{idle:.2f} s"]
-    out = io.StringIO()
     parts.append(f"-- event-loop thread (gRPC client+server, codec, sender), top {top} by "
                  "cumulative; asyncio/selector frames hidden --")
-    parts.extend(_stats_lines(pstats.Stats(main, stream=out), out, "cumulative", top,
-                              LOOP_MACHINERY))
+    parts.extend(stats_lines([main], "cumulative", top, hide=LOOP_MACHINERY))
     if workers:
-        out = io.StringIO()
-        stats = pstats.Stats(workers[0], stream=out)
-        for prof in workers[1:]:
-            stats.add(prof)
         parts.append(f"-- {len(workers)} to_thread worker thread(s) (the transactions of both "
                      f"nodes), merged, top {top} by cumulative --")
-        parts.extend(_stats_lines(stats, out, "cumulative", top, "^$"))
-        out = io.StringIO()
-        both = pstats.Stats(main, stream=out)
-        for prof in workers:
-            both.add(prof)
+        parts.extend(stats_lines(workers, "cumulative", top))
         parts.append(f"-- all threads, top {top} by own time (tottime) --")
-        parts.extend(_stats_lines(both, out, "tottime", top, "^$"))
-    return _strip_paths("\n".join(parts))
+        parts.extend(stats_lines([main, *workers], "tottime", top))
+    return strip_paths("\n".join(parts))
 
 
 async def profile_sequential(s: Settings, w: Workload, sender: Sender,
@@ -810,55 +688,6 @@ async def profile_sequential(s: Settings, w: Workload, sender: Sender,
     return profile_report(main, executor.profiles, timing.count, timing.seconds, cpu)
 
 
-class StepTimer:
-    """Wall time of named calls, by wrapping functions and bound methods in place."""
-
-    def __init__(self) -> None:
-        self.ms: dict[str, list[float]] = {}
-        self._undo: list[Callable[[], None]] = []
-
-    def _record(self, name: str, t0: float) -> None:
-        self.ms.setdefault(name, []).append((time.perf_counter() - t0) * 1000.0)
-
-    def _install(self, owner: object, attr: str, wrapper: Any, original: Any) -> None:
-        own = attr in vars(owner)
-        setattr(owner, attr, wrapper)
-        self._undo.append(lambda: setattr(owner, attr, original) if own
-                          else delattr(owner, attr))
-
-    def wrap(self, owner: object, attr: str, name: str) -> None:
-        original = getattr(owner, attr)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self._record(name, t0)
-
-        self._install(owner, attr, timed, original)
-
-    def wrap_async(self, owner: object, attr: str, name: str) -> None:
-        original = getattr(owner, attr)
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                self._record(name, t0)
-
-        self._install(owner, attr, timed, original)
-
-    def restore(self) -> None:
-        while self._undo:
-            self._undo.pop()()
-
-    def mean(self, name: str) -> float:
-        values = self.ms.get(name, [])
-        return sum(values) / len(values) if values else 0.0
-
-
 # (label, step name or None for a computed remainder, indent)
 BREAKDOWN: tuple[tuple[str, str | None, int], ...] = (
     ("request_escalation (county write txn)", "request", 0),
@@ -876,31 +705,37 @@ BREAKDOWN: tuple[tuple[str, str | None, int], ...] = (
     ("rest: 4 to_thread hops + event loop", None, 1),
 )
 
+# step name → the stages that make it up, as the county and the city report them
+COUNTY_STEPS: dict[str, tuple[Stage, ...]] = {
+    "request": (Stage.TRANSFERS_REQUEST,), "drain": (Stage.SENDER_DRAIN,),
+    "next_attempt_at": (Stage.TRANSFERS_NEXT_ATTEMPT,), "due": (Stage.TRANSFERS_DUE,),
+    "ship": (Stage.SENDER_SHIP,), "encode": (Stage.SENDER_ENCODE,),
+    "reply_codec": (Stage.SENDER_DECODE_REPLY,),
+    "record_accepted": (Stage.TRANSFERS_RECORD_ACCEPTED,),
+    "record_reachable": (Stage.TRANSFERS_RECORD_REACHABLE,),
+}
+CITY_STEPS: dict[str, tuple[Stage, ...]] = {
+    "decode": (Stage.SERVER_DECODE,), "accept": (Stage.TRANSFERS_ACCEPT,),
+    "reply_codec": (Stage.SERVER_ENCODE_REPLY,),
+}
+
+
+def watch(node: FedNode, probe: Recorder) -> None:
+    """Give `node`'s transfer use cases (and so its sender and server) `probe`."""
+    node.transfers.probe = probe
+
 
 async def breakdown(s: Settings, w: Workload, sender: Sender, failures: list[str]) -> str:
     """Where the wall time of one sequential escalation goes, step by step (no cProfile)."""
-    from federation import codec
-
-    timer = StepTimer()
-    county, city = w.county.transfers, w.city.transfers
-    timer.wrap(county, "request_escalation", "request")
-    timer.wrap_async(sender, "drain_once", "drain")
-    timer.wrap_async(sender, "_ship", "ship")
-    for owner, attr, name in (
-        (county, "next_attempt_at", "next_attempt_at"), (county, "due", "due"),
-        (county, "record_accepted", "record_accepted"),
-        (county, "record_reachable", "record_reachable"),
-        (city, "accept_escalation", "accept"),
-        (codec, "transfer_to_pb", "encode"), (codec, "transfer_from_pb", "decode"),
-        (codec, "accepted_to_pb", "reply_codec"), (codec, "accepted_from_pb", "reply_codec"),
-    ):
-        timer.wrap(owner, attr, name)
+    county, city = Recorder(), Recorder()
+    watch(w.county, county)
+    watch(w.city, city)
     cpu0 = time.process_time()
     try:
         timing = await timed_loop_async(lambda _i: escalate_one(w, sender, w.take()),
                                         s.profile, s.max_seconds)
     finally:
-        timer.restore()
+        county.recording = city.recording = False
     cpu = (time.process_time() - cpu0) * 1000 / max(1, timing.count)
     try:
         check = w.verify()
@@ -910,7 +745,8 @@ async def breakdown(s: Settings, w: Workload, sender: Sender, failures: list[str
     per = max(1, timing.count)
 
     def total(name: str) -> float:
-        return sum(timer.ms.get(name, [])) / per
+        return (sum(county.ms(*COUNTY_STEPS.get(name, ())))
+                + sum(city.ms(*CITY_STEPS.get(name, ())))) / per
 
     ship_rest = total("ship") - sum(total(n) for n in ("encode", "decode", "accept",
                                                        "reply_codec"))
@@ -933,43 +769,9 @@ async def breakdown(s: Settings, w: Workload, sender: Sender, failures: list[str
 # --------------------------------------------------------------------------- driver
 
 
-def compare(row: Row, bare: Row, *, latency: bool) -> None:
-    """Ratios ours/bare: throughput (<1 is slower) and, per escalation, latency (>1 slower)."""
-    if bare.timing.count == 0 or row.timing.count == 0:
-        return
-    row.ratios["throughput_vs_bare"] = row.per_second / bare.per_second
-    if latency:
-        row.ratios["p50_vs_bare"] = row.p50 / bare.p50
-        row.ratios["p99_vs_bare"] = row.p99 / bare.p99
-
-
-def _ratio(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.2f}"
-
-
-def format_table(rows: Sequence[Row]) -> str:
-    head = (f"{'phase':<40} {'count':>6} {'sec':>7} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'thr/bare':>8} {'p50/bare':>8} {'p99/bare':>8} {'err':>4} check")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        count = f"{r.timing.count}" + ("*" if r.timing.stopped_by_time else "")
-        lines.append(
-            f"{r.phase:<40} {count:>6} {r.timing.seconds:>7.2f} {r.per_second:>8.0f} "
-            f"{r.p50:>8.2f} {r.p99:>8.2f} "
-            f"{_ratio(r.ratios.get('throughput_vs_bare')):>8} "
-            f"{_ratio(r.ratios.get('p50_vs_bare')):>8} "
-            f"{_ratio(r.ratios.get('p99_vs_bare')):>8} "
-            f"{r.timing.errors:>4} {r.check}"
-        )
-    return "\n".join(lines)
-
-
 async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row]:
     clock = SystemClock()
-    # federation() is annotated with FakeClock but only ever calls clock.now().
-    async with federation(s.tmp / "fed", TOPOLOGY, cast(FakeClock, clock),
+    async with federation(s.tmp / "fed", TOPOLOGY, clock,
                           start=(CITY, COUNTY), batch_size=s.batch_size) as fed:
         county, city = fed[COUNTY], fed[CITY]
         sender = county.federation.senders[CITY]
@@ -1003,11 +805,11 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
         baseline = bare_rows[2]
         log("ours:")
         seq = await ours_sequential(s, w, sender, sql, failures)
-        compare(seq, baseline, latency=True)
+        compare(seq, baseline, "bare")
         rows = [*bare_rows, seq]
         for batch in (s.batch_size, s.big_batch):
             queued, drained = await ours_batched(s, w, sender, batch, sql, failures)
-            compare(drained, baseline, latency=False)
+            compare(drained, baseline, "bare", latency=False)
             rows += [queued, drained]
         if s.profile:
             log("profile:")
@@ -1016,25 +818,11 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
     return rows
 
 
-def git_state() -> dict[str, Any]:
-    """The commit measured, and the files that differed from it (read-only git calls)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True, check=False)
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                            text=True, check=False)
-    return {"git_head": head.stdout.strip() or None,
-            "git_changed": [ln[3:] for ln in status.stdout.splitlines()
-                            if not ln[3:].startswith("bench/")]}
-
-
 def meta(s: Settings) -> dict[str, Any]:
     return {
         **git_state(),
-        "started_at": datetime.now(UTC).isoformat(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+        **machine_meta(),
+        "loadavg_1m_at_start": loadavg_1m(),
         "sqlite": sqlite3.sqlite_version,
         "sqlite_settings": "WAL, synchronous=FULL, BEGIN IMMEDIATE",
         "grpc": grpc.__version__,
@@ -1057,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="sender batch size of the first throughput phase (default 16)")
     p.add_argument("--big-batch", type=int, default=64,
                    help="sender batch size of the second throughput phase (default 64)")
-    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "escalation.json")
+    p.add_argument("--json", type=Path, default=RESULTS / "escalation.json")
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="wall-time bound of each phase (default 60)")
     p.add_argument("--warmup", type=int, default=20,
@@ -1090,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL: {exc}", file=sys.stderr)
             return 1
     elapsed = time.perf_counter() - started
-    info["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    info["loadavg_1m_at_end"] = loadavg_1m()
 
     print()
     print(f"escalation county {COUNTY} → city {CITY}, n={s.n} per phase (+{s.warmup} "
@@ -1098,16 +886,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['loadavg_1m_at_start']:.2f} at start, {info['loadavg_1m_at_end']:.2f} at end")
     print(f"sqlite {info['sqlite']} ({info['sqlite_settings']}); grpc {info['grpc']}, "
           "mutual TLS on loopback; both nodes and the bench in one process and event loop")
-    if info["git_head"]:
-        changed = info["git_changed"]
-        print(f"code: {info['git_head'][:10]}" + (f" + {len(changed)} uncommitted path(s): "
-                                                  f"{', '.join(changed)}" if changed else ""))
+    if (code := code_line(info)) is not None:
+        print(code)
     print("ratios vs the bare total (Check + 2 txns, sequential): thr = ours/bare per s "
           "(1.00 = as fast), p50/p99 = ours/bare latency (1.00 = as fast);\n"
           "batch rows: p50/p99 are per batch, so only thr is compared; "
           "* = stopped by --max-seconds")
     print()
-    print(format_table(rows))
+    print(format_table(rows, TABLE))
     for row in rows:
         if row.notes:
             print(f"  note {row.phase}: {row.notes}")
@@ -1115,22 +901,16 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(report)
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    write_json(args.json, {
         "meta": info | {"seconds_total": round(elapsed, 1)},
         "rows": [r.to_json() for r in rows],
         "failures": failures,
         "profiles": profiles,
         "bare_p50_check_plus_sql_ms": round(sum(percentile(r.timing.latencies_ms, 50)
                                          for r in rows[:2]), 3),
-    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    })
     print(f"\nsaved {args.json}")
-    if failures:
-        for f in failures:
-            print(f"FAIL: {f}", file=sys.stderr)
-        return 1
-    print("all checks ok")
-    return 0
+    return exit_code(failures)
 
 
 if __name__ == "__main__":

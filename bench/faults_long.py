@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -27,10 +26,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common.results import RESULTS, write_json
+from bench.common.tables import Column, format_table
 from tests.faults.checker import COUNTS
 from tests.faults.scenarios import SCENARIOS, Outcome, run_scenario
 
-RESULTS = Path(__file__).resolve().parent / "results"
+Totals = dict[str, Any]  # one line of the table: a scenario's runs added up
+
+
+def count_column(count: str) -> Column[Totals]:
+    return Column(count[:8], 8, lambda t: f"{t['counts'][count]}")
+
+
+TABLE: tuple[Column[Totals], ...] = (
+    Column("scenario", 20, lambda t: f"{t['scenario']}", left=True),
+    Column("runs", 4, lambda t: f"{t['runs']}"),
+    Column("acked", 6, lambda t: f"{t['acked']}"),
+    Column("esc", 5, lambda t: f"{t['escalated']}"),
+    *(count_column(c) for c in COUNTS),
+    Column("max s", 6, lambda t: f"{t['max_seconds']:.1f}"),
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,20 +77,19 @@ def row(outcome: Outcome) -> dict[str, Any]:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
+    """One line per scenario and a TOTAL line: runs, acknowledged, escalated, every count."""
     names = sorted({r["scenario"] for r in runs})
-    head = f"{'scenario':<20} {'runs':>4} {'acked':>6} {'esc':>5} " + " ".join(
-        f"{c[:8]:>8}" for c in COUNTS) + f" {'max s':>6}"
-    lines = [head, "-" * len(head)]
+    totals: list[Totals] = []
     for name in [*names, "TOTAL"]:
         rs = runs if name == "TOTAL" else [r for r in runs if r["scenario"] == name]
         if not rs:
             continue
-        totals = [sum(r["counts"][c] for r in rs) for c in COUNTS]
-        lines.append(f"{name:<20} {len(rs):>4} {sum(r['acked'] for r in rs):>6} "
-                     f"{sum(r['escalated'] for r in rs):>5} "
-                     + " ".join(f"{t:>8}" for t in totals)
-                     + f" {max(r['seconds'] for r in rs):>6.1f}")
-    return "\n".join(lines)
+        totals.append({"scenario": name, "runs": len(rs),
+                       "acked": sum(r["acked"] for r in rs),
+                       "escalated": sum(r["escalated"] for r in rs),
+                       "counts": {c: sum(r["counts"][c] for r in rs) for c in COUNTS},
+                       "max_seconds": max(r["seconds"] for r in rs)})
+    return format_table(totals, TABLE)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -104,9 +118,7 @@ async def main_async(args: argparse.Namespace) -> int:
         break
     print()
     print(table(runs) if runs else "no scenario ran")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"seed": seed, "steps": args.steps, "runs": runs},
-                                    ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(args.json, {"seed": seed, "steps": args.steps, "runs": runs}, indent=1)
     print(f"\nresults: {args.json}")
     return 0 if runs and all(not any(r["counts"].values()) for r in runs) else 1
 

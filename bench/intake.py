@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import os
-import platform
-import pstats
 import signal
 import sqlite3
 import subprocess
@@ -47,12 +44,38 @@ from typing import Any
 
 import httpx
 import uuid6
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
-from bench.common import BenchFailure, Row, Timing, concurrent_loop, format_table, timed_loop
+from bench.common.accounting import SqlCounter, process_cpu_seconds
+from bench.common.log import log
+from bench.common.profile import stats_lines, strip_paths
+from bench.common.results import (
+    REPO,
+    RESULTS,
+    BenchFailure,
+    exit_code,
+    machine_meta,
+    write_json,
+)
+from bench.common.rows import Row, compare, median_of
+from bench.common.tables import (
+    BACKEND,
+    CHECK,
+    ERRORS,
+    P50,
+    P99,
+    SECONDS,
+    Column,
+    count_column,
+    format_table,
+    per_second_column,
+    phase_column,
+    ratio_column,
+)
+from bench.common.timing import Timing, concurrent_loop, timed_loop
 from node.app.policy import Principal, Role
 from node.config import Config, load_config
 from node.domain.calendar import CST
@@ -66,7 +89,6 @@ from node.store.schema import counters, events, issue_tags, issues
 from tests.support.data import CODE_A
 from tests.support.pg import find_bindir, free_port, postgres_cluster
 
-REPO = Path(__file__).resolve().parent.parent
 NODE = "330522"
 NODE_TOML = """\
 [node]
@@ -102,10 +124,12 @@ COMMAND = Submit(
     content=BODY["content"],
     tags=TAGS,
 )
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+TABLE: tuple[Column[Row], ...] = (
+    BACKEND, phase_column(34), count_column(6), SECONDS, per_second_column("issues/s", 9),
+    P50, P99, ratio_column("thr/raw", 7, "throughput_vs_raw"),
+    ratio_column("p50/raw", 7, "p50_vs_raw"), ratio_column("p99/raw", 7, "p99_vs_raw"),
+    ratio_column("thr/core", 8, "throughput_vs_core"), ERRORS, CHECK,
+)
 
 
 # --------------------------------------------------------------------------- settings
@@ -201,17 +225,6 @@ def checked(row: Row, url: str, expected: int, acked_ids: list[str] | None,
     log(f"  {row.backend:<8} {row.phase:<34} {row.timing.count:>6} in "
         f"{row.timing.seconds:6.2f}s  check {row.check}")
     return row
-
-
-def count_statements(engine: Engine) -> Callable[[], int]:
-    """Count the SQL statements an engine sends from now on (BEGIN included)."""
-    box = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: Any) -> None:
-        box[0] += 1
-
-    return lambda: box[0]
 
 
 # --------------------------------------------------------------------------- bare SQL
@@ -378,9 +391,9 @@ def bare_core(backend: Backend, tpl: Template, s: Settings, failures: list[str])
 
     try:
         timed_loop(op, s.warmup, s.max_seconds)
-        statements = count_statements(engine)
+        sql = SqlCounter(engine)
         timing = timed_loop(lambda i: op(i + s.warmup), s.n, s.max_seconds)
-        per = statements() / max(1, timing.count)
+        per = sql.statements / max(1, timing.count)
     finally:
         engine.dispose()
     row = Row(backend=backend.name, phase="bare SQL, SQLAlchemy Core", timing=timing,
@@ -413,9 +426,9 @@ def service_layer(backend: Backend, s: Settings, failures: list[str]) -> Row:
     url, engine, op, acked = _submitter(backend, s, "service")
     try:
         timed_loop(op, s.warmup, s.max_seconds)
-        statements = count_statements(engine)
+        sql = SqlCounter(engine)
         timing = timed_loop(lambda i: op(i + s.warmup), s.n, s.max_seconds)
-        per = statements() / max(1, timing.count)
+        per = sql.statements / max(1, timing.count)
     finally:
         engine.dispose()
     row = Row(backend=backend.name, phase="IssueService.submit", timing=timing, target=s.n,
@@ -439,31 +452,12 @@ def profile_service(backend: Backend, s: Settings) -> str:
         engine.dispose()
     parts = [f"{backend.name}: {timing.count} IssueService.submit calls under cProfile"]
     for order in ("cumulative", "tottime"):
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats(order).print_stats(r"^(?!.*(bench/|\{method 'disable'))", 10)
-        lines = [ln for ln in out.getvalue().splitlines()
-                 if ln.strip() and not ln.lstrip().startswith(("List reduced", "Ordered by"))]
         parts.append(f"-- top 10 by {order} --")
-        parts.extend(lines)
-    report = "\n".join(parts)
-    for prefix in (str(REPO / ".venv" / "lib" / "python3.11" / "site-packages") + "/",
-                   str(REPO) + "/", sys.base_prefix + "/lib/python3.11/"):
-        report = report.replace(prefix, "")
-    return report
+        parts.extend(stats_lines([profiler], order, 10, totals=True))
+    return strip_paths("\n".join(parts))
 
 
 # --------------------------------------------------------------------------- HTTP API
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return float("nan")
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -609,29 +603,19 @@ def http_api(backend: Backend, s: Settings, failures: list[str]) -> list[Row]:
 # --------------------------------------------------------------------------- driver
 
 
-def median_of(runs: list[Row]) -> Row:
-    """The run with the median throughput; the spread of all runs goes into its notes."""
-    ordered = sorted(runs, key=lambda r: r.per_second)
-    chosen = ordered[(len(ordered) - 1) // 2]
-    if len(runs) > 1:
-        spread = ", ".join(f"{r.per_second:.0f}" for r in runs)
-        chosen.notes += f"; median of {len(runs)} runs (issues/s: {spread})"
-        chosen.extra["runs_per_second"] = [round(r.per_second, 1) for r in runs]
-        if any(r.check != "ok" for r in runs):
-            chosen.check = "FAIL"
-    return chosen
-
-
 def run_backend(backend: Backend, s: Settings, failures: list[str],
                 profiles: list[str]) -> list[Row]:
     log(f"{backend.name}:")
     tpl = Template.make(node_config(s.tmp / f"{backend.name}-template", None, 0)[1])
-    raw = median_of([bare_raw(backend, tpl, s, failures) for _ in range(s.baseline_runs)])
-    core = median_of([bare_core(backend, tpl, s, failures) for _ in range(s.baseline_runs)])
+    raw = median_of([bare_raw(backend, tpl, s, failures) for _ in range(s.baseline_runs)],
+                    unit="issues/s")
+    core = median_of([bare_core(backend, tpl, s, failures) for _ in range(s.baseline_runs)],
+                     unit="issues/s")
     rows = [raw, core, service_layer(backend, s, failures), *http_api(backend, s, failures)]
     for row in rows:
         if not row.baseline:
-            row.compare(raw, core)
+            compare(row, raw, "raw")
+            compare(row, core, "core")
     if s.profile > 0:
         profiles.append(profile_service(backend, s))
     return rows
@@ -641,10 +625,7 @@ def meta(s: Settings, pg_version: str | None) -> dict[str, Any]:
     fs = subprocess.run(["df", "-T", str(s.tmp)], capture_output=True, text=True, check=False)
     fs_type = fs.stdout.splitlines()[-1].split()[1] if fs.returncode == 0 else "?"
     return {
-        "started_at": datetime.now(UTC).isoformat(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
+        **machine_meta(),
         "sqlite": sqlite3.sqlite_version,
         "sqlite_settings": "WAL, synchronous=FULL, BEGIN IMMEDIATE",
         "sqlite_fs": fs_type,
@@ -667,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=2000, help="issues per phase (default 2000)")
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "intake.json")
+    p.add_argument("--json", type=Path, default=RESULTS / "intake.json")
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="wall-time bound of each phase (default 60)")
     p.add_argument("--baseline-runs", type=int, default=3,
@@ -727,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
           "(1.00 = as fast), p50/p99 = ours/bare latency (1.00 = as fast);\n"
           "thr/core = vs SQLAlchemy Core; * = stopped by --max-seconds")
     print()
-    print(format_table(rows))
+    print(format_table(rows, TABLE))
     for row in rows:
         if row.notes:
             print(f"  note {row.backend} / {row.phase}: {row.notes}")
@@ -737,21 +718,15 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(report)
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    write_json(args.json, {
         "meta": info | {"seconds_total": round(elapsed, 1)},
         "rows": [r.to_json() for r in rows],
         "skipped": skipped,
         "failures": failures,
         "profiles": profiles,
-    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    })
     print(f"\nsaved {args.json}")
-    if failures:
-        for f in failures:
-            print(f"FAIL: {f}", file=sys.stderr)
-        return 1
-    print("all checks ok")
-    return 0
+    return exit_code(failures)
 
 
 if __name__ == "__main__":

@@ -33,11 +33,21 @@ from typing import Any
 
 import httpx
 
+from bench.common.accounting import stat_cpu_seconds
+from bench.common.results import REPO, RESULTS, git_head, write_json
+from bench.common.tables import Column, format_table
+from bench.common.timing import percentile
 from tests.support.data import submit_body
 
-ROOT = Path(__file__).resolve().parents[1]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+COLUMNS = ("topology", "nodes", "startup_s", "issues_per_s", "submit_p50_ms", "submit_p99_ms",
+           "visibility_p50_s", "visibility_p99_s", "node_rss_median_mib", "node_rss_total_mib",
+           "nats_rss_median_mib", "nats_rss_total_mib", "cpu_cores_used", "idle_node_cpu_pct",
+           "idle_nats_cpu_pct")
+
+
+def result_column(key: str) -> Column[dict[str, Any]]:
+    return Column(key, 20, lambda row: f"{row.get(key, '')}")
 
 
 def children_of(pid: int) -> list[int]:
@@ -51,9 +61,7 @@ def proc_stats(pid: int) -> tuple[str, int, float]:
         cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
     with open(f"/proc/{pid}/statm") as fh:
         rss = int(fh.read().split()[1]) * PAGE
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    cpu = stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
     return ("nats" if "nats-server" in cmd else "node"), rss, cpu
 
 
@@ -67,20 +75,13 @@ def snapshot(up_pid: int) -> dict[int, tuple[str, int, float]]:
     return stats
 
 
-def pctl(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def start_up(topology: str, data_dir: Path, base_port: int, timeout_s: float
              ) -> tuple[subprocess.Popen[str], dict[str, Any], float]:
     t0 = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "up", "--topology", topology, "--data-dir",
          str(data_dir), "--base-port", str(base_port), "--no-demo-data"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
     seen: list[str] = []
@@ -236,10 +237,10 @@ def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dic
         result.update({
             "load_s": round(load_s, 1), "acked": len(acked),
             "issues_per_s": round(len(acked) / load_s, 1) if load_s else 0,
-            "submit_p50_ms": round(pctl(latencies, 0.5) * 1000, 1),
-            "submit_p99_ms": round(pctl(latencies, 0.99) * 1000, 1),
-            "visibility_p50_s": round(pctl(visible, 0.5), 2),
-            "visibility_p99_s": round(pctl(visible, 0.99), 2),
+            "submit_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+            "submit_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+            "visibility_p50_s": round(percentile(visible, 50), 2),
+            "visibility_p99_s": round(percentile(visible, 99), 2),
             "visibility_missing": len(pending),
             "cpu_cores_used": round((result["node_cpu_s"] + result["nats_cpu_s"]) / load_s, 2)
             if load_s else 0,
@@ -262,7 +263,7 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--settle-seconds", type=float, default=10)
     parser.add_argument("--data-dir", default="")
-    parser.add_argument("--json", default="bench/results/scale.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args()
     import tempfile
 
@@ -274,13 +275,7 @@ def main() -> int:
             row = run_topology(topology, args, data_dir)
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
-    cols = ["topology", "nodes", "startup_s", "issues_per_s", "submit_p50_ms", "submit_p99_ms",
-            "visibility_p50_s", "visibility_p99_s", "node_rss_median_mib", "node_rss_total_mib",
-            "nats_rss_median_mib", "nats_rss_total_mib", "cpu_cores_used", "idle_node_cpu_pct",
-            "idle_nats_cpu_pct"]
-    print("\n" + " ".join(f"{c:>20}" for c in cols))
-    for row in rows:
-        print(" ".join(f"{row.get(c, ''):>20}" for c in cols))
+    print("\n" + format_table(rows, [result_column(c) for c in COLUMNS], rule=False))
     base = rows[0]
 
     def rss(row: dict[str, Any]) -> float:
@@ -292,15 +287,11 @@ def main() -> int:
               f"total RSS ×{rss(row) / max(1.0, rss(base)):.1f}, "
               f"visibility p50 ×"
               f"{row['visibility_p50_s'] / max(0.001, base['visibility_p50_s']):.1f}")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
     uname = os.uname()
     machine = {"sysname": uname.sysname, "release": uname.release, "machine": uname.machine}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    out.write_text(json.dumps({"machine": machine, "cpus": os.cpu_count(), "commit": commit,
-                               "rows": rows}, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"saved {out}")
+    write_json(args.json, {"machine": machine, "cpus": os.cpu_count(),
+                           "commit": git_head(short=True) or "", "rows": rows})
+    print(f"saved {args.json}")
     return 0
 
 

@@ -4,7 +4,7 @@
                                       [--summaries 30] [--json bench/results/streams.json]
                                       [--max-seconds 90] [--profile 3000]
 
-One run, on loopback, with a real local federation (tests.support.natsfed): 浙江省 (330000),
+One run, on loopback, with a real local federation (tests.support.federation): 浙江省 (330000),
 湖州市 (330500) and 长兴县 (330522), one nats-server process per node in the leaf topology
 (TLS on the leaf links, one JetStream domain each) and one node per unit with gRPC + streams,
 each with its own SQLite file (WAL, synchronous=FULL), all nodes and the bench in this
@@ -24,9 +24,9 @@ process and event loop, with the real wall clock (node.app.clock.SystemClock).
       replicator does.
 2. Replication lag under sustained load: --n issues submitted at the county through
    IssueService.submit at --rate per second; per event, commit at the county → applied at
-   the city (the city's Replicator.apply / apply_many are wrapped in place by the bench),
-   with a split by stage (publisher pick-up, PubAck, arrival at the city's replicator,
-   apply txn).
+   the city, with a split by stage (publisher pick-up, PubAck, arrival at the city's
+   replicator, apply txn), as the nodes report them through their probes
+   (node/app/probes.py, recorded by bench/common/probes.py).
 3. Summary freshness: --summaries single changes at the county, spaced out; per change,
    commit → the province's `streams.summaries.latest.total` reflects it.
 4. Catch-up: the city's node is stopped (its nats-server keeps running and keeps sourcing),
@@ -38,7 +38,10 @@ process and event loop, with the real wall clock (node.app.clock.SystemClock).
 5. With --profile N: the same catch-up for N more events under cProfile (event loop thread
    and worker threads), top 12 by cumulative and by own time.
 
-Every loop is bounded by a count and by --max-seconds (per phase).
+Every loop is bounded by a count and by --max-seconds (per phase). Where the product has no
+seam, the bench substitutes behaviour for a block (`substituted`): the Publisher held back
+while a backlog builds up, the diagnostic free summary recompute, and the scratch streams'
+permissions on the bench's servers.
 """
 
 from __future__ import annotations
@@ -49,28 +52,22 @@ import contextlib
 import cProfile
 import dataclasses
 import io
-import json
 import math
 import os
-import platform
-import pstats
 import random
 import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -86,22 +83,57 @@ from nats.js.api import (
 from nats.js.errors import FetchTimeoutError
 from sqlalchemy import func, select
 
-from bench.common import BenchFailure, Row, Timing, percentile
-from bench.escalation import ProfilingExecutor, ThreadCpu, git_state, timed_loop_async
+from bench.common.accounting import ThreadCpu
+from bench.common.log import log
+from bench.common.probes import Recorder
+from bench.common.profile import (
+    ProfilingExecutor,
+    epoll_idle_seconds,
+    merged_stats,
+    stats_lines,
+    strip_paths,
+)
+from bench.common.results import (
+    RESULTS,
+    BenchFailure,
+    code_line,
+    exit_code,
+    git_state,
+    loadavg_1m,
+    machine_meta,
+    write_json,
+)
+from bench.common.rows import Row
+from bench.common.rows import compare as compare_ratios
+from bench.common.tables import (
+    CHECK,
+    ERRORS,
+    P50,
+    P99,
+    SECONDS,
+    Column,
+    count_column,
+    format_table,
+    per_second_column,
+    phase_column,
+    ratio_column,
+)
+from bench.common.timing import Timing, percentile, timed_loop_async, wait_until
 from federation.nats import config as nats_config
 from federation.nats import messages
 from federation.nats.config import NatsServerSpec, deliver_prefix, domain_of, node_user
 from federation.nats.streams import events_stream, inbound_stream
-from federation.replication import FETCH_BATCH, Applied
+from federation.replication.consumer import FETCH_BATCH
 from node.app.clock import SystemClock
+from node.app.probes import Probe, Stage
+from node.app.replica import Outcome
+from node.domain.issue import event_id_of
 from node.store import repo
 from node.store.schema import dead_letters, events, issues
-from tests.conftest import STAFF
-from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
-from tests.support.natsfed import PASSWORD, NatsFederation, StreamNode, nats_federation
+from tests.support.brokers import PASSWORD
+from tests.support.data import STAFF, submit_cmd
+from tests.support.federation import FedNode, Harness, nats_federation
 
-REPO = Path(__file__).resolve().parent.parent
 COUNTY, CITY, PROVINCE = "330522", "330500", "330000"
 TOPOLOGY: dict[str, str | None] = {PROVINCE: None, CITY: PROVINCE, COUNTY: CITY}
 LEADER = STAFF["leader"]
@@ -110,6 +142,14 @@ PULL_BATCH = 100
 # scratch streams: subjects inside the county's own namespace (its publish permission)
 S_PUB, S_SRC, S_SINK = "ZT_BENCH_PUB", "ZT_BENCH_SRC", "ZT_BENCH_SINK"
 SUBJ_PUB, SUBJ_SRC = f"zt.{COUNTY}.bench.pub", f"zt.{COUNTY}.bench.src"
+TABLE: tuple[Column[Row], ...] = (
+    phase_column(46), count_column(7), SECONDS, per_second_column("per s", 8), P50, P99,
+    Column("vs", 3, lambda r: f"{r.extra.get('compared_with', '')}"),
+    ratio_column("thr/bare", 8, "throughput_vs_bare", fine=True),
+    ratio_column("p50/bare", 8, "p50_vs_bare", fine=True),
+    ratio_column("p99/bare", 8, "p99_vs_bare", fine=True),
+    ERRORS, CHECK,
+)
 
 
 # delivered under the city's deliver prefix for the county, which the leaf link lets up
@@ -140,10 +180,6 @@ def with_bench_acks(original: Callable[[NatsServerSpec], nats_config.Permissions
             f"$JS.ACK.{name}.>" for name in (S_PUB, S_SRC, S_SINK))))
 
     return permissions
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def now() -> float:
@@ -187,65 +223,35 @@ def checked(row: Row, out: Out, check: Callable[[], str]) -> Row:
 
 
 def compare(row: Row, ref: Row, ref_id: str, *, throughput: bool, latency: bool) -> None:
-    """Ratios ours/bare: throughput (<1 is slower), latency (>1 is slower)."""
-    if ref.timing.count == 0 or row.timing.count == 0:
-        return
-    row.extra["compared_with"] = ref_id
-    if throughput:
-        row.ratios["throughput_vs_bare"] = row.per_second / ref.per_second
-    if latency:
-        row.ratios["p50_vs_bare"] = row.p50 / ref.p50
-        row.ratios["p99_vs_bare"] = row.p99 / ref.p99
+    """Ratios ours/bare (`*_vs_bare`), and which bare row (`ref_id`) they are against."""
+    if compare_ratios(row, ref, "bare", throughput=throughput, latency=latency):
+        row.extra["compared_with"] = ref_id
 
 
 def ms(values: Sequence[float], q: float) -> float:
     return percentile(values, q)
 
 
-async def poll(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05,
-               what: str) -> float:
-    """Wait for `predicate` (bounded); returns the perf_counter() when it held."""
-    deadline = now() + timeout_s
-    while not predicate():
-        if now() > deadline:
-            raise BenchFailure(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        await asyncio.sleep(interval_s)
-    return now()
-
-
-async def poll_async(predicate: Callable[[], Awaitable[bool]], *, timeout_s: float,
-                     interval_s: float = 0.05, what: str) -> float:
-    deadline = now() + timeout_s
-    while not await predicate():
-        if now() > deadline:
-            raise BenchFailure(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        await asyncio.sleep(interval_s)
-    return now()
-
-
-class Patches:
-    """Bench-only wrappers installed on instances/classes, undone in reverse order."""
-
-    def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
-
-    def install(self, owner: object, attr: str, replacement: Any) -> Any:
-        original = getattr(owner, attr)
-        own = attr in vars(owner)
-        setattr(owner, attr, replacement)
-        self._undo.append(lambda: setattr(owner, attr, original) if own
-                          else delattr(owner, attr))
-        return original
-
-    def restore(self) -> None:
-        while self._undo:
-            self._undo.pop()()
+@contextlib.contextmanager
+def substituted(owner: object, attr: str, replacement: object) -> Iterator[None]:
+    """`owner.attr` is `replacement` for the block, then what it was (bench-only; only for
+    behaviour the product has no seam for — timings come through the nodes' probes)."""
+    original = getattr(owner, attr)
+    own = attr in vars(owner)
+    setattr(owner, attr, replacement)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, attr, original)
+        else:
+            delattr(owner, attr)
 
 
 # --------------------------------------------------------------------------- database
 
 
-def count_rows(sn: StreamNode, table: Any, *where: Any) -> int:
+def count_rows(sn: FedNode, table: Any, *where: Any) -> int:
     with sn.node.engine.connect() as conn:
         stmt = select(func.count()).select_from(table)
         for w in where:
@@ -253,11 +259,11 @@ def count_rows(sn: StreamNode, table: Any, *where: Any) -> int:
         return int(conn.execute(stmt).scalar_one())
 
 
-def unpublished(sn: StreamNode) -> int:
+def unpublished(sn: FedNode) -> int:
     return count_rows(sn, events, events.c.published.is_(False))
 
 
-def verify_replicas(county: StreamNode, city: StreamNode, province: StreamNode | None) -> str:
+def verify_replicas(county: FedNode, city: FedNode, province: FedNode | None) -> str:
     """Exactly-once at the city for every county issue; raise on failure."""
     with county.node.engine.connect() as conn:
         want = {str(i): int(v) for i, v in conn.execute(
@@ -288,16 +294,16 @@ def verify_replicas(county: StreamNode, city: StreamNode, province: StreamNode |
     return "ok"
 
 
-def submit_one(sn: StreamNode) -> tuple[str, float]:
+def submit_one(sn: FedNode) -> tuple[str, float]:
     """One IssueService.submit; returns the event id and the time right after the commit."""
     issue, _ = sn.issues.submit(LEADER, submit_cmd())
-    return repo.event_id_of(issue.id, 1), now()
+    return event_id_of(issue.id, 1), now()
 
 
 # --------------------------------------------------------------------------- bare JetStream
 
 
-async def connect(fed: NatsFederation, code: str) -> NATS:
+async def connect(fed: Harness, code: str) -> NATS:
     return await nats.connect(f"nats://127.0.0.1:{fed.ports[code]['nats']}",
                               user=node_user(code), password=PASSWORD, name=f"bench-{code}",
                               connect_timeout=5, max_reconnect_attempts=3)
@@ -310,7 +316,7 @@ def scratch(name: str, subjects: list[str] | None = None,
                         discard=DiscardPolicy.OLD, duplicate_window=120.0)
 
 
-async def template_message(county: StreamNode) -> bytes:
+async def template_message(county: FedNode) -> bytes:
     """A real event message of the county (one submit), as the Publisher encodes it."""
     event_id, _ = await asyncio.to_thread(submit_one, county)
     issue_id = event_id.rsplit("@", 1)[0]
@@ -319,7 +325,7 @@ async def template_message(county: StreamNode) -> bytes:
     return messages.encode(stored, COUNTY)
 
 
-async def bare_costs(s: Settings, fed: NatsFederation, payload: bytes, out: Out
+async def bare_costs(s: Settings, fed: Harness, payload: bytes, out: Out
                      ) -> dict[str, Row]:
     nc_county, nc_city = await connect(fed, COUNTY), await connect(fed, CITY)
     js_c, js_y = nc_county.jetstream(), nc_city.jetstream()
@@ -456,7 +462,7 @@ async def bare_pull(js: JetStreamContext, key: str, batch: int, sync: bool, tota
         return (i.num_ack_pending, i.num_pending) == (0, 0)
 
     with contextlib.suppress(BenchFailure):  # the check below reports it
-        await poll_async(settled, timeout_s=10, interval_s=0.01, what="acks to land")
+        await wait_until(settled, timeout_s=10, interval_s=0.01, what="acks to land")
     info = await js.consumer_info(S_PUB, durable)
     await sub.unsubscribe()
     t = Timing(count=got[0], seconds=tb.seconds, latencies_ms=tb.latencies_ms,
@@ -533,123 +539,96 @@ async def bare_sourced_at_rate(js_c: JetStreamContext, js_y: JetStreamContext, p
 # --------------------------------------------------------------------------- observing ours
 
 
+APPLY_TXNS = (Stage.REPLICA_APPLY, Stage.REPLICA_APPLY_MANY)
+
+
 @dataclass(kw_only=True, slots=True)
 class Marks:
-    """Per event id: when each stage was reached (perf_counter seconds), and per call."""
+    """Per event id: when each stage was reached (perf_counter seconds), and per call, as
+    the county's node (its Publisher) and the city's (its Replicator, replica service and
+    rollup) report them through their probes; `committed` is the bench's own."""
 
+    county: Recorder = field(default_factory=Recorder)
+    city: Recorder = field(default_factory=Recorder)
     committed: dict[str, float] = field(default_factory=dict)
-    picked: dict[str, float] = field(default_factory=dict)  # read by the Publisher
-    acked: dict[str, float] = field(default_factory=dict)  # PubAck in, before _mark
-    arrived: dict[str, float] = field(default_factory=dict)  # reached the city's Replicator
-    apply_start: dict[str, float] = field(default_factory=dict)
-    applied: dict[str, float] = field(default_factory=dict)  # city apply txn committed
-    outcomes: Counter[str] = field(default_factory=Counter)
-    txn_ms: list[float] = field(default_factory=list)  # per apply / apply_many call
-    txn_events: int = 0  # messages those calls decided on
-    batch_ms: list[float] = field(default_factory=list)  # per Replicator.handle_batch
-    batch_sizes: list[int] = field(default_factory=list)
-    handle_ms: list[float] = field(default_factory=list)  # per Replicator.handle
-    seq_to_id: dict[int, str] = field(default_factory=dict)
+
+    def stage_times(self) -> dict[str, dict[str, float]]:
+        """The stages of the lag table: per event id, when it reached each."""
+        applied = self.applied
+        return {
+            "committed": self.committed,
+            "picked": self.county.reached(Stage.PUBLISHER_PICKED),  # read by the Publisher
+            "acked": self.county.first_start(Stage.PUBLISHER_MARK),  # PubAck in, marking
+            "arrived": self.city.first_start(Stage.REPLICATOR_BATCH,
+                                             Stage.REPLICATOR_HANDLE),  # the city's Replicator
+            "apply_start": self.city.last_start_before(APPLY_TXNS, applied),
+            "applied": applied,  # the city's apply txn committed
+        }
+
+    @property
+    def applied(self) -> dict[str, float]:
+        return self.city.reached(Stage.REPLICA_APPLIED)
+
+    def is_applied(self, event_id: str) -> bool:
+        return self.city.has_reached(Stage.REPLICA_APPLIED, event_id)
+
+    @property
+    def applied_count(self) -> int:
+        return self.city.count(Stage.REPLICA_APPLIED)
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return {o.value: n for o in Outcome if (n := self.city.count(o.stage))}
+
+    @property
+    def txn_ms(self) -> list[float]:  # per apply / apply_many call
+        return self.city.ms(*APPLY_TXNS)
+
+    @property
+    def txn_events(self) -> int:  # messages those calls decided on
+        return sum(len(span.keys) for span in self.city.spans(*APPLY_TXNS))
+
+    @property
+    def batch_ms(self) -> list[float]:  # per Replicator.handle_batch
+        return self.city.ms(Stage.REPLICATOR_BATCH)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return [len(span.keys) for span in self.city.spans(Stage.REPLICATOR_BATCH)]
+
+    @property
+    def handle_ms(self) -> list[float]:  # per Replicator.handle
+        return self.city.ms(Stage.REPLICATOR_HANDLE)
+
+    @property
+    def ack_ms(self) -> list[float]:  # per Msg.ack / ack_sync of the Replicator
+        return self.city.ms(Stage.REPLICATOR_ACK)
+
+    @property
+    def compute_s(self) -> list[float]:  # per Rollup.compute of the city
+        return [ms / 1000 for ms in self.city.ms(Stage.ROLLUP_COMPUTE)]
 
     def delivery_ms(self) -> list[float]:
         """Per delivery unit: fetched batches when the replicator handles batches."""
-        return list(self.batch_ms or self.handle_ms)
+        return self.batch_ms or self.handle_ms
 
 
-def observe_publisher(p: Patches, county: StreamNode, marks: Marks) -> None:
-    pub = county.streams.publisher
-    pending = p.install(pub, "_pending", None)
-    mark = p.install(pub, "_mark", None)
-
-    def timed_pending() -> Any:
-        found = pending()
-        t = now()
-        for stored, _origin in found:
-            marks.picked.setdefault(stored.event_id, t)
-            marks.seq_to_id[stored.seq] = stored.event_id
-        return found
-
-    def timed_mark(seqs: list[int]) -> None:
-        t = now()
-        for seq in seqs:
-            eid = marks.seq_to_id.get(seq)
-            if eid is not None:
-                marks.acked.setdefault(eid, t)
-        mark(seqs)
-
-    setattr(pub, "_pending", timed_pending)  # noqa: B010
-    setattr(pub, "_mark", timed_mark)  # noqa: B010
+def listening(probe: Recorder) -> Recorder:
+    """`probe`, emptied and recording."""
+    probe.reset()
+    probe.recording = True
+    return probe
 
 
-def observe_replicator(p: Patches, city: StreamNode, marks: Marks) -> None:
-    """Wrap the city's Replicator in place: the per-message path (`handle` → `apply`) and,
-    where the product has it, the batch path (`handle_batch` → `apply_many`)."""
-    rep = city.streams.replicator
-
-    def record(m: messages.EventMessage, result: Applied, t0: float, t1: float) -> None:
-        marks.outcomes[result.outcome] += 1
-        if result.outcome == "applied":
-            marks.apply_start.setdefault(m.event_id, t0)
-            marks.applied.setdefault(m.event_id, t1)
-
-    def arrived(msg: Msg, t: float) -> None:
-        eid = (msg.headers or {}).get("Nats-Msg-Id")
-        if eid is not None:
-            marks.arrived.setdefault(eid, t)
-
-    apply = p.install(rep, "apply", None)
-
-    def timed_apply(m: messages.EventMessage, *, subject_writer: str | None = None
-                    ) -> Applied:
-        t0 = now()
-        result: Applied = apply(m, subject_writer=subject_writer)
-        t1 = now()
-        marks.txn_ms.append((t1 - t0) * 1000)
-        marks.txn_events += 1
-        record(m, result, t0, t1)
-        return result
-
-    setattr(rep, "apply", timed_apply)  # noqa: B010
-    handle = p.install(rep, "handle", None)
-
-    async def timed_handle(msg: Msg) -> None:
-        t0 = now()
-        arrived(msg, t0)
-        try:
-            await handle(msg)
-        finally:
-            marks.handle_ms.append((now() - t0) * 1000)
-
-    setattr(rep, "handle", timed_handle)  # noqa: B010
-    if hasattr(rep, "apply_many"):
-        apply_many = p.install(rep, "apply_many", None)
-
-        def timed_apply_many(items: list[tuple[messages.EventMessage, str | None]]
-                             ) -> list[Applied]:
-            t0 = now()
-            results: list[Applied] = apply_many(items)  # raises: nothing committed
-            t1 = now()
-            marks.txn_ms.append((t1 - t0) * 1000)
-            marks.txn_events += len(items)
-            for (m, _writer), result in zip(items, results, strict=True):
-                record(m, result, t0, t1)
-            return results
-
-        setattr(rep, "apply_many", timed_apply_many)  # noqa: B010
-    if hasattr(rep, "handle_batch"):
-        handle_batch = p.install(rep, "handle_batch", None)
-
-        async def timed_handle_batch(batch: list[Msg]) -> None:
-            t0 = now()
-            for msg in batch:
-                arrived(msg, t0)
-            try:
-                await handle_batch(batch)
-            finally:
-                marks.batch_ms.append((now() - t0) * 1000)
-                marks.batch_sizes.append(len(batch))
-
-        setattr(rep, "handle_batch", timed_handle_batch)  # noqa: B010
+def watch(sn: FedNode, probe: Probe) -> None:
+    """Give `sn`'s stream components `probe` (their instrumentation seam)."""
+    streams = sn.streams
+    streams.publisher.probe = probe
+    streams.replicator.probe = probe
+    streams.replicator.replica.probe = probe
+    streams.summaries.probe = probe
+    if streams.reconciler is not None:
+        streams.reconciler.probe = probe
 
 
 def stage_table(marks: Marks, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -663,8 +642,9 @@ def stage_table(marks: Marks, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
               ("total: commit → applied at the city", "committed", "applied"))
     lines = [f"{'stage (per event)':<60} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}"]
     data: dict[str, Any] = {}
+    times = marks.stage_times()
     for label, a, b in stages:
-        da, db = getattr(marks, a), getattr(marks, b)
+        da, db = times[a], times[b]
         vals = [(db[i] - da[i]) * 1000 for i in ids if i in da and i in db]
         mean = sum(vals) / len(vals) if vals else math.nan
         lines.append(f"{label:<60} {ms(vals, 50):>8.2f} {ms(vals, 99):>8.2f} {mean:>8.2f}")
@@ -676,20 +656,24 @@ def stage_table(marks: Marks, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- lag
 
 
-def stub_summaries(p: Patches, fed: NatsFederation) -> None:
+def free_summaries(fed: Harness) -> contextlib.ExitStack:
     """Diagnostic: every node's summary task reuses its last summary instead of recomputing
-    over all issues (Summaries.compute), so the cost of that recompute can be attributed."""
+    over all issues (Rollup.compute), so the cost of that recompute can be attributed.
+    Behaviour, not a timing: no probe can do it, so it is substituted (until the stack
+    closes)."""
+    stack = contextlib.ExitStack()
     for sn in fed.nodes.values():
-        summaries = sn.streams.summaries
-        compute = p.install(summaries, "compute", None)
+        rollup = sn.streams.summaries
+        compute = rollup.compute
 
-        def reuse(summaries: Any = summaries, compute: Any = compute) -> Any:
-            return summaries.latest or compute()
+        def reuse(rollup: Any = rollup, compute: Any = compute) -> Any:
+            return rollup.latest or compute()
 
-        setattr(summaries, "compute", reuse)  # noqa: B010
+        stack.enter_context(substituted(rollup, "compute", reuse))
+    return stack
 
 
-async def replication_lag(s: Settings, fed: NatsFederation, bare: dict[str, Row],
+async def replication_lag(s: Settings, fed: Harness, bare: dict[str, Row],
                           marks: Marks, out: Out, *, diagnostic: bool = False) -> Row:
     county, city = fed.nodes[COUNTY], fed.nodes[CITY]
     ids: list[str] = []
@@ -708,11 +692,12 @@ async def replication_lag(s: Settings, fed: NatsFederation, bare: dict[str, Row]
     submitted = now() - start
     stopped = len(ids) < s.n
     try:
-        await poll(lambda: all(i in marks.applied for i in ids), timeout_s=s.max_seconds,
-                   what="every submitted event applied at the city")
+        await wait_until(lambda: all(marks.is_applied(i) for i in ids),
+                         timeout_s=s.max_seconds, what="every submitted event applied at the city")
     except BenchFailure as exc:
         out.failures.append(f"lag: {exc}")
-    lats = [(marks.applied[i] - marks.committed[i]) * 1000 for i in ids if i in marks.applied]
+    applied = marks.applied
+    lats = [(applied[i] - marks.committed[i]) * 1000 for i in ids if i in applied]
     timing = Timing(count=len(lats), seconds=submitted, latencies_ms=lats,
                     errors=len(ids) - len(lats), stopped_by_time=stopped)
     table, data = stage_table(marks, ids)
@@ -724,7 +709,7 @@ async def replication_lag(s: Settings, fed: NatsFederation, bare: dict[str, Row]
     phase = (f"lag at {s.rate:.0f}/s, summaries stubbed (diag)" if diagnostic
              else f"lag at {s.rate:.0f}/s: county commit→city applied")
     row = Row(backend="ours", phase=phase, timing=timing, target=s.n,
-              notes=("DIAGNOSTIC, not the product: every node's Summaries.compute returns "
+              notes=("DIAGNOSTIC, not the product: every node's Rollup.compute returns "
                      "its last summary, as if the recompute were free; " if diagnostic
                      else "")
               + "IssueService.submit at the county at --rate (achieved "
@@ -748,17 +733,17 @@ def timing_ratio(ours: Sequence[float], ref: Sequence[float], q: float) -> str:
 # --------------------------------------------------------------------------- summaries
 
 
-async def summary_freshness(s: Settings, fed: NatsFederation, marks: Marks, out: Out) -> Row:
+async def summary_freshness(s: Settings, fed: Harness, marks: Marks, out: Out) -> Row:
     county, city, province = fed.nodes[COUNTY], fed.nodes[CITY], fed.nodes[PROVINCE]
     rng = random.Random(7)
 
-    def total(sn: StreamNode) -> int:
+    def total(sn: FedNode) -> int:
         latest = sn.streams.summaries.latest
         return -1 if latest is None else latest.total
 
     expected = count_rows(county, issues)
-    await poll(lambda: total(province) == expected and total(city) == expected,
-               timeout_s=60, what=f"province and city summaries at {expected}")
+    await wait_until(lambda: total(province) == expected and total(city) == expected,
+                     timeout_s=60, what=f"province and city summaries at {expected}")
     lat: list[float] = []
     city_ms: list[float] = []
     applied_ms: list[float] = []
@@ -787,8 +772,9 @@ async def summary_freshness(s: Settings, fed: NatsFederation, marks: Marks, out:
         t1 = now()
         lat.append((t1 - t0) * 1000)
         city_ms.append(((t_city or t1) - t0) * 1000)
-        if eid in marks.applied:
-            applied_ms.append((marks.applied[eid] - t0) * 1000)
+        applied_at = marks.applied.get(eid)
+        if applied_at is not None:
+            applied_ms.append((applied_at - t0) * 1000)
         await asyncio.sleep(rng.uniform(0.1, 0.6))  # spread the changes over the 2 s poll
     timing = Timing(count=len(lat), seconds=now() - start, latencies_ms=lat, errors=errors,
                     stopped_by_time=len(lat) + errors < s.summaries)
@@ -822,30 +808,27 @@ async def inbound_messages(nc: NATS) -> int:
     return int((await nc.jetstream().stream_info(inbound_stream(CITY))).state.messages)
 
 
-async def make_backlog(s: Settings, fed: NatsFederation, nc_city: NATS, count: int,
+async def make_backlog(s: Settings, fed: Harness, nc_city: NATS, count: int,
                        label: str, out: Out) -> Backlog:
     """City node down: `count` submits at the county with the Publisher held back, then the
     Publisher drains them (timed) and the city's server sources them (timed)."""
     county = fed.nodes[COUNTY]
     pub = county.streams.publisher
     gate = asyncio.Event()
-    p = Patches()
-    publish_once = p.install(pub, "publish_once", None)
+    publish_once = pub.publish_once
 
-    async def gated(js: JetStreamContext) -> int:
+    async def gated(js: JetStreamContext) -> int:  # held back: behaviour, no seam for it
         await gate.wait()
-        result: int = await publish_once(js)
-        return result
+        return await publish_once(js)
 
-    setattr(pub, "publish_once", gated)  # noqa: B010
     before_in = await inbound_messages(nc_city)
     before_ev = count_rows(county, events, events.c.node == COUNTY)
-    try:
-        created = await asyncio.to_thread(bulk_submit, county, count, s.max_seconds)
-    finally:
-        gate.set()
-        pub.wake.set()
-        p.restore()
+    with substituted(pub, "publish_once", gated):
+        try:
+            created = await asyncio.to_thread(bulk_submit, county, count, s.max_seconds)
+        finally:
+            gate.set()
+            pub.wake.set()
     row_c = checked(Row(
         backend="ours", phase=f"{label}: county submits (publisher held)", timing=created,
         target=count, notes="IssueService.submit in a loop in one thread, city node down; "
@@ -854,8 +837,8 @@ async def make_backlog(s: Settings, fed: NatsFederation, nc_city: NATS, count: i
         == before_ev + created.count else _fail("county event count differs"))
     pending = unpublished(county)
     t0 = now()
-    done = await poll(lambda: unpublished(county) == 0, timeout_s=s.max_seconds,
-                      interval_s=0.05, what="the county publishes its backlog")
+    done = await wait_until(lambda: unpublished(county) == 0, timeout_s=s.max_seconds,
+                            interval_s=0.05, what="the county publishes its backlog")
     published = Timing(count=pending, seconds=done - t0, latencies_ms=[])
     row_p = checked(Row(
         backend="ours", phase=f"{label}: county Publisher drains", timing=published,
@@ -863,7 +846,7 @@ async def make_backlog(s: Settings, fed: NatsFederation, nc_city: NATS, count: i
         f"(window {pub.window}: read, gather publish, mark per window)"), out,
         lambda: "ok")
     expected_inbound = before_in + created.count
-    await poll_async(lambda: _inbound_at_least(nc_city, expected_inbound),
+    await wait_until(lambda: _inbound_at_least(nc_city, expected_inbound),
                      timeout_s=s.max_seconds, what="ZT_IN_330500 sourced the backlog")
     sourced = now() - t0
     return Backlog(created=row_c, published=row_p, sourced_s=sourced,
@@ -874,7 +857,7 @@ async def _inbound_at_least(nc: NATS, n: int) -> bool:
     return await inbound_messages(nc) >= n
 
 
-def bulk_submit(county: StreamNode, count: int, max_seconds: float) -> Timing:
+def bulk_submit(county: FedNode, count: int, max_seconds: float) -> Timing:
     lat: list[float] = []
     start = now()
     deadline = start + max_seconds
@@ -897,101 +880,68 @@ class CatchUp:
     extra: dict[str, Any]
 
 
-async def restart_city_and_catch_up(s: Settings, fed: NatsFederation, count: int,
-                                    threads: ThreadCpu | None) -> CatchUp:
+async def restart_city_and_catch_up(s: Settings, fed: Harness, count: int,
+                                    probe: Recorder, threads: ThreadCpu | None) -> CatchUp:
     """Start the city's node and time it until `count` events are applied (bounded by
-    --max-seconds). If the bound stops it, the rest is awaited untimed (bounded too) so
-    the exactly-once check can still compare everything."""
-    marks = Marks()
-    p = Patches()
-    ack_ms: list[float] = []
-    ack = p.install(Msg, "ack", None)
-    ack_sync = p.install(Msg, "ack_sync", None)
-
-    async def timed_ack(self: Msg) -> None:
-        t0 = now()
-        try:
-            await ack(self)
-        finally:
-            ack_ms.append((now() - t0) * 1000)
-
-    async def timed_ack_sync(self: Msg, timeout: float = 1.0) -> Msg:
-        t0 = now()
-        try:
-            result: Msg = await ack_sync(self, timeout)
-            return result
-        finally:
-            ack_ms.append((now() - t0) * 1000)
-
-    setattr(Msg, "ack", timed_ack)  # noqa: B010
-    setattr(Msg, "ack_sync", timed_ack_sync)  # noqa: B010
-    computes: list[float] = []
+    --max-seconds), from what its probe records. If the bound stops it, the rest is awaited
+    untimed (bounded too) so the exactly-once check can still compare everything."""
+    marks = Marks(city=listening(probe))
     cpu0 = threads.sample() if threads is not None else {}
     proc0 = time.process_time()
     t0 = now()
-    try:
-        city = await fed.start_node(CITY)  # its tasks have not run yet: wrap first
-        observe_replicator(p, city, marks)
-        compute = p.install(city.streams.summaries, "compute", None)
-
-        def timed_compute() -> Any:
-            c0 = now()
-            try:
-                return compute()
-            finally:
-                computes.append(now() - c0)
-
-        setattr(city.streams.summaries, "compute", timed_compute)  # noqa: B010
-        with contextlib.suppress(BenchFailure):  # reported through the count and the `*`
-            await poll(lambda: marks.outcomes["applied"] >= count, timeout_s=s.max_seconds,
-                       interval_s=0.02, what=f"the city applies {count} events")
-        t1 = now()
-        cpu = time.process_time() - proc0
-        cpu1 = threads.sample() if threads is not None else {}
-        n_applied = marks.outcomes["applied"]
-        applied = sorted(marks.applied.values())
-        first = applied[0] if applied else t1
-        last = applied[-1] if applied else t1
-        timing = Timing(count=n_applied, seconds=(last if n_applied >= count else t1) - t0,
-                        latencies_ms=marks.delivery_ms(), errors=0,
-                        stopped_by_time=n_applied < count)
-        per = max(1, n_applied)
-        delivery = sum(marks.batch_ms) if marks.batch_ms else sum(marks.handle_ms)
-        extra: dict[str, Any] = {
-            "startup_s": round(first - t0, 3),
-            "steady_per_s": round((n_applied - 1) / (last - first), 1) if last > first
-            else None,
-            "path": "handle_batch → apply_many" if marks.batch_ms else "handle → apply",
-            "txns": len(marks.txn_ms),
-            "events_per_txn": round(marks.txn_events / max(1, len(marks.txn_ms)), 1),
-            "txn_ms_mean": round(sum(marks.txn_ms) / max(1, len(marks.txn_ms)), 3),
-            "txn_ms_per_event": round(sum(marks.txn_ms) / per, 3),
-            "handling_ms_per_event": round(delivery / per, 3),
-            "acks": len(ack_ms),
-            "ack_ms_per_event": round(sum(ack_ms) / per, 3),
-            "fetched_batches": len(marks.batch_sizes),
-            "mean_batch": round(sum(marks.batch_sizes) / max(1, len(marks.batch_sizes)), 1),
-            "per_message_handles": len(marks.handle_ms),
-            "outcomes": dict(marks.outcomes),
-            "city_summary_computes": len(computes),
-            "city_summary_compute_s_total": round(sum(computes), 2),
-            "city_summary_compute_s_max": round(max(computes), 3) if computes else 0.0,
-            "cpu_ms_per_event": round(cpu * 1000 / per, 3),
-            "wall_ms_per_event": round(timing.seconds * 1000 / per, 3),
-        }
-        for g in ThreadCpu.GROUPS if threads is not None else ():
-            extra[f"cpu_ms_per_event_{g}"] = round((cpu1[g] - cpu0[g]) * 1000 / per, 3)
-        if n_applied < count:
-            log(f"  stopped by --max-seconds at {n_applied}; waiting for the rest, untimed")
-            try:
-                await poll(lambda: marks.outcomes["applied"] >= count,
-                           timeout_s=3 * s.max_seconds, interval_s=0.2,
-                           what=f"the city applies the rest of {count} events")
-            except BenchFailure as exc:
-                log(f"  {exc}")
-            extra["applied_after_the_bound"] = marks.outcomes["applied"] - n_applied
-    finally:
-        p.restore()
+    city = await fed.start_node(CITY)  # its tasks have not run yet: watch first
+    watch(city, probe)
+    with contextlib.suppress(BenchFailure):  # reported through the count and the `*`
+        await wait_until(lambda: marks.applied_count >= count,
+                         timeout_s=s.max_seconds, interval_s=0.02,
+                         what=f"the city applies {count} events")
+    t1 = now()
+    cpu = time.process_time() - proc0
+    cpu1 = threads.sample() if threads is not None else {}
+    n_applied = marks.applied_count
+    applied = sorted(marks.applied.values())
+    first = applied[0] if applied else t1
+    last = applied[-1] if applied else t1
+    timing = Timing(count=n_applied, seconds=(last if n_applied >= count else t1) - t0,
+                    latencies_ms=marks.delivery_ms(), errors=0,
+                    stopped_by_time=n_applied < count)
+    per = max(1, n_applied)
+    batch_ms, txn_ms, ack_ms = marks.batch_ms, marks.txn_ms, marks.ack_ms
+    batch_sizes, computes = marks.batch_sizes, marks.compute_s
+    delivery = sum(batch_ms) if batch_ms else sum(marks.handle_ms)
+    extra: dict[str, Any] = {
+        "startup_s": round(first - t0, 3),
+        "steady_per_s": round((n_applied - 1) / (last - first), 1) if last > first
+        else None,
+        "path": "handle_batch → apply_many" if batch_ms else "handle → apply",
+        "txns": len(txn_ms),
+        "events_per_txn": round(marks.txn_events / max(1, len(txn_ms)), 1),
+        "txn_ms_mean": round(sum(txn_ms) / max(1, len(txn_ms)), 3),
+        "txn_ms_per_event": round(sum(txn_ms) / per, 3),
+        "handling_ms_per_event": round(delivery / per, 3),
+        "acks": len(ack_ms),
+        "ack_ms_per_event": round(sum(ack_ms) / per, 3),
+        "fetched_batches": len(batch_sizes),
+        "mean_batch": round(sum(batch_sizes) / max(1, len(batch_sizes)), 1),
+        "per_message_handles": len(marks.handle_ms),
+        "outcomes": marks.outcomes,
+        "city_summary_computes": len(computes),
+        "city_summary_compute_s_total": round(sum(computes), 2),
+        "city_summary_compute_s_max": round(max(computes), 3) if computes else 0.0,
+        "cpu_ms_per_event": round(cpu * 1000 / per, 3),
+        "wall_ms_per_event": round(timing.seconds * 1000 / per, 3),
+    }
+    for g in ThreadCpu.GROUPS if threads is not None else ():
+        extra[f"cpu_ms_per_event_{g}"] = round((cpu1[g] - cpu0[g]) * 1000 / per, 3)
+    if n_applied < count:
+        log(f"  stopped by --max-seconds at {n_applied}; waiting for the rest, untimed")
+        try:
+            await wait_until(lambda: marks.applied_count >= count,
+                             timeout_s=3 * s.max_seconds, interval_s=0.2,
+                             what=f"the city applies the rest of {count} events")
+        except BenchFailure as exc:
+            log(f"  {exc}")
+        extra["applied_after_the_bound"] = marks.applied_count - n_applied
     return CatchUp(timing=timing, startup_s=first - t0,
                    steady_per_s=extra["steady_per_s"] or math.nan, marks=marks, extra=extra)
 
@@ -1025,21 +975,11 @@ def catch_up_breakdown(c: CatchUp, count: int) -> str:
     return "\n".join(lines)
 
 
-async def catch_up(s: Settings, fed: NatsFederation, bare: dict[str, Row],
-                   threads: ThreadCpu, out: Out) -> list[Row]:
+async def catch_up(s: Settings, fed: Harness, bare: dict[str, Row],
+                   probes: dict[str, Recorder], threads: ThreadCpu, out: Out) -> list[Row]:
     county, province = fed.nodes[COUNTY], fed.nodes[PROVINCE]
+    county_probe = listening(probes[COUNTY])  # its reconciler: what it re-sends
     resends = [0]
-    p = Patches()
-    reconciler = county.streams.reconciler
-    if reconciler is not None:
-        resend = p.install(reconciler, "_resend", None)
-
-        def counted(through: int) -> int:
-            n = int(resend(through))
-            resends[0] += n
-            return n
-
-        setattr(reconciler, "_resend", counted)  # noqa: B010
     nc_city = await connect(fed, CITY)
     try:
         log(f"  stopping the city's node; {s.backlog} submits at the county ...")
@@ -1049,7 +989,8 @@ async def catch_up(s: Settings, fed: NatsFederation, bare: dict[str, Row],
         compare(b.published, bare["b"], "b", throughput=True, latency=False)
         log(f"  ZT_IN_{CITY} sourced the backlog {b.sourced_s:.1f}s after the publisher "
             "started; starting the city's node ...")
-        c = await restart_city_and_catch_up(s, fed, b.created.timing.count, threads)
+        c = await restart_city_and_catch_up(s, fed, b.created.timing.count, probes[CITY],
+                                            threads)
         city = fed.nodes[CITY]
         js_city = nc_city.jetstream()
 
@@ -1058,9 +999,10 @@ async def catch_up(s: Settings, fed: NatsFederation, bare: dict[str, Row],
             return (i.num_pending, i.num_ack_pending) == (0, 0)
 
         with contextlib.suppress(BenchFailure):  # the check below reports it
-            await poll_async(settled, timeout_s=10, what="the inbound consumer settles")
+            await wait_until(settled, timeout_s=10, what="the inbound consumer settles")
         info = await js_city.consumer_info(inbound_stream(CITY), "apply")
         assert county.streams.nc is not None
+        resends[0] = county_probe.count(Stage.RECONCILER_RESENT)
         ev_info = await county.streams.nc.jetstream().stream_info(events_stream(COUNTY))
         c.extra["county_stream_messages"] = int(ev_info.state.messages)
         c.extra["county_events"] = count_rows(county, events, events.c.node == COUNTY)
@@ -1094,9 +1036,9 @@ async def catch_up(s: Settings, fed: NatsFederation, bare: dict[str, Row],
         out.reports.append(catch_up_breakdown(c, b.created.timing.count))
         out.extra["catch_up"] = c.extra
         if s.profile:
-            out.reports.append(await profile_catch_up(s, fed, nc_city, out))
+            out.reports.append(await profile_catch_up(s, fed, nc_city, probes[CITY], out))
     finally:
-        p.restore()
+        county_probe.recording = False
         await nc_city.close()
     return rows
 
@@ -1104,21 +1046,8 @@ async def catch_up(s: Settings, fed: NatsFederation, bare: dict[str, Row],
 # --------------------------------------------------------------------------- profile
 
 
-def _stats_lines(stats: pstats.Stats, stream: io.StringIO, order: str, top: int) -> list[str]:
-    stats.sort_stats(order).print_stats(r"^(?!.*(bench/|\{method '(en|dis)able'))", top)
-    return [ln for ln in stream.getvalue().splitlines()
-            if ln.strip() and not ln.lstrip().startswith(("List reduced", "Ordered by"))
-            and "function calls" not in ln]
-
-
-def _strip_paths(report: str) -> str:
-    for prefix in (str(REPO / ".venv" / "lib" / "python3.11" / "site-packages") + "/",
-                   str(REPO) + "/", sys.base_prefix + "/lib/python3.11/"):
-        report = report.replace(prefix, "")
-    return report
-
-
-async def profile_catch_up(s: Settings, fed: NatsFederation, nc_city: NATS, out: Out) -> str:
+async def profile_catch_up(s: Settings, fed: Harness, nc_city: NATS, probe: Recorder,
+                           out: Out) -> str:
     """cProfile the city catching up on `s.profile` events: the loop and the workers."""
     log(f"profile: stopping the city's node; {s.profile} submits at the county ...")
     await fed.stop_node(CITY)
@@ -1128,7 +1057,7 @@ async def profile_catch_up(s: Settings, fed: NatsFederation, nc_city: NATS, out:
     main = cProfile.Profile()
     executor.enabled = True
     main.enable()
-    c = await restart_city_and_catch_up(s, fed, b.created.timing.count, None)
+    c = await restart_city_and_catch_up(s, fed, b.created.timing.count, probe, None)
     main.disable()
     executor.enabled = False
     try:
@@ -1138,40 +1067,27 @@ async def profile_catch_up(s: Settings, fed: NatsFederation, nc_city: NATS, out:
         out.failures.append(f"profile catch-up: {exc}")
     log(f"  cProfile: {c.timing.count} events in {c.timing.seconds:.2f}s, check {check}")
     top = 12
-    idle = sum(tt for (_f, _l, name), (_cc, _nc, tt, _ct, _callers)
-               in pstats.Stats(main).stats.items()  # type: ignore[attr-defined]
-               if "epoll" in name)
+    idle = epoll_idle_seconds(main)
     parts = [f"cProfile of the city catching up on {c.timing.count} events (check {check}): "
              f"{c.timing.seconds:.2f} s wall under cProfile, event loop idle in epoll "
              f"{idle:.2f} s"]
-    stream = io.StringIO()
     parts.append(f"-- event-loop thread (nats client, Replicator.handle, summaries), top {top}"
                  " by cumulative --")
-    parts += _stats_lines(pstats.Stats(main, stream=stream), stream, "cumulative", top)
+    parts += stats_lines([main], "cumulative", top)
     if executor.profiles:
-        stream = io.StringIO()
-        stats = pstats.Stats(executor.profiles[0], stream=stream)
-        for prof in executor.profiles[1:]:
-            stats.add(prof)
         parts.append(f"-- {len(executor.profiles)} to_thread worker thread(s) (apply txns, "
                      f"summary compute), merged, top {top} by cumulative --")
-        parts += _stats_lines(stats, stream, "cumulative", top)
+        parts += stats_lines(executor.profiles, "cumulative", top)
         stream = io.StringIO()
-        stats = pstats.Stats(executor.profiles[0], stream=stream)
-        for prof in executor.profiles[1:]:
-            stats.add(prof)
-        stats.sort_stats("cumulative").print_callees(
-            r"federation/replication.py:\d+\((apply|apply_many|_apply_in)\)")
-        parts.append("-- Replicator.apply / apply_many / _apply_in: direct callees --")
+        merged_stats(executor.profiles, stream).sort_stats("cumulative").print_callees(
+            r"node/app/replica.py:\d+\((apply|apply_many|_apply_in)\)")
+        parts.append("-- ReplicaService.apply / apply_many / _apply_in: direct callees --")
         parts += [ln for ln in stream.getvalue().splitlines() if ln.strip()
-                  and not ln.lstrip().startswith(("Ordered by", "Function was called"))]
-        stream = io.StringIO()
-        both = pstats.Stats(main, stream=stream)
-        for prof in executor.profiles:
-            both.add(prof)
+                  and not ln.lstrip().startswith(("Ordered by", "Function was called"))
+                  and "bench/" not in ln]  # the recording probe's own frames
         parts.append(f"-- all threads, top {top} by own time (tottime) --")
-        parts += _stats_lines(both, stream, "tottime", top)
-    return _strip_paths("\n".join(parts))
+        parts += stats_lines([main, *executor.profiles], "tottime", top)
+    return strip_paths("\n".join(parts))
 
 
 # --------------------------------------------------------------------------- driver
@@ -1182,77 +1098,51 @@ async def run(s: Settings, out: Out) -> list[Row]:
     threads = ThreadCpu()
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(initializer=threads.register_worker))
-    # nats_federation() is annotated with FakeClock but only ever calls clock.now().
-    setattr(nats_config, "leaf_permissions",  # noqa: B010  # bench servers only
-            with_bench_streams(nats_config.leaf_permissions))
-    setattr(nats_config, "node_permissions",  # noqa: B010
-            with_bench_acks(nats_config.node_permissions))
-    async with nats_federation(s.tmp / "fed", TOPOLOGY, cast(FakeClock, clock)) as fed:
-        county, city = fed.nodes[COUNTY], fed.nodes[CITY]
-        log("warm-up: the first events through the whole chain ...")
-        payload = await template_message(county)
-        for _ in range(s.warmup):
-            await asyncio.to_thread(submit_one, county)
-        await poll(lambda: count_rows(city, issues) == count_rows(county, issues),
-                   timeout_s=60, what="the warm-up at the city")
-        log(f"  warm-up: check {verify_replicas(county, city, fed.nodes[PROVINCE])}")
+    probes = {COUNTY: Recorder(), CITY: Recorder()}
+    with contextlib.ExitStack() as servers:  # the scratch streams' permissions
+        servers.enter_context(substituted(nats_config, "leaf_permissions",
+                                          with_bench_streams(nats_config.leaf_permissions)))
+        servers.enter_context(substituted(nats_config, "node_permissions",
+                                          with_bench_acks(nats_config.node_permissions)))
+        async with nats_federation(s.tmp / "fed", TOPOLOGY, clock) as fed:
+            for code, probe in probes.items():
+                watch(fed.nodes[code], probe)
+            return await run_phases(s, fed, probes, threads, out)
 
-        log("bare JetStream costs:")
-        bare = await bare_costs(s, fed, payload, out)
-        rows = list(bare.values())
 
-        log("ours:")
-        marks = Marks()
-        p = Patches()
-        observe_publisher(p, county, marks)
-        observe_replicator(p, city, marks)
-        try:
-            rows.append(await replication_lag(s, fed, bare, marks, out))
-            if s.diagnose:
-                diag = Patches()
-                stub_summaries(diag, fed)
-                try:
-                    rows.append(await replication_lag(s, fed, bare, marks, out,
-                                                      diagnostic=True))
-                finally:
-                    diag.restore()
-            rows.append(await summary_freshness(s, fed, marks, out))
-        finally:
-            p.restore()
-        rows += await catch_up(s, fed, bare, threads, out)
+async def run_phases(s: Settings, fed: Harness, probes: dict[str, Recorder], threads: ThreadCpu,
+                     out: Out) -> list[Row]:
+    county, city = fed.nodes[COUNTY], fed.nodes[CITY]
+    log("warm-up: the first events through the whole chain ...")
+    payload = await template_message(county)
+    for _ in range(s.warmup):
+        await asyncio.to_thread(submit_one, county)
+    await wait_until(lambda: count_rows(city, issues) == count_rows(county, issues),
+                     timeout_s=60, what="the warm-up at the city")
+    log(f"  warm-up: check {verify_replicas(county, city, fed.nodes[PROVINCE])}")
+
+    log("bare JetStream costs:")
+    bare = await bare_costs(s, fed, payload, out)
+    rows = list(bare.values())
+
+    log("ours:")
+    marks = Marks(county=listening(probes[COUNTY]), city=listening(probes[CITY]))
+    rows.append(await replication_lag(s, fed, bare, marks, out))
+    if s.diagnose:
+        with free_summaries(fed):
+            rows.append(await replication_lag(s, fed, bare, marks, out, diagnostic=True))
+    rows.append(await summary_freshness(s, fed, marks, out))
+    for probe in probes.values():
+        probe.recording = False
+    rows += await catch_up(s, fed, bare, probes, threads, out)
     return rows
-
-
-def _ratio(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
-
-
-def format_table(rows: Sequence[Row]) -> str:
-    head = (f"{'phase':<46} {'count':>7} {'sec':>7} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'vs':>3} {'thr/bare':>8} {'p50/bare':>8} {'p99/bare':>8} {'err':>4} check")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        count = f"{r.timing.count}" + ("*" if r.timing.stopped_by_time else "")
-        lines.append(
-            f"{r.phase:<46} {count:>7} {r.timing.seconds:>7.2f} {r.per_second:>8.0f} "
-            f"{r.p50:>8.2f} {r.p99:>8.2f} {r.extra.get('compared_with', ''):>3} "
-            f"{_ratio(r.ratios.get('throughput_vs_bare')):>8} "
-            f"{_ratio(r.ratios.get('p50_vs_bare')):>8} "
-            f"{_ratio(r.ratios.get('p99_vs_bare')):>8} "
-            f"{r.timing.errors:>4} {r.check}")
-    return "\n".join(lines)
 
 
 def meta(s: Settings) -> dict[str, Any]:
     return {
         **git_state(),
-        "started_at": datetime.now(UTC).isoformat(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+        **machine_meta(),
+        "loadavg_1m_at_start": loadavg_1m(),
         "sqlite": sqlite3.sqlite_version,
         "nats_py": version("nats-py"),
         "transport": "nats-server per node, TLS leaf links on 127.0.0.1, all nodes in one "
@@ -1275,7 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summaries", type=int, default=30,
                    help="changes timed for summary freshness (default 30)")
     p.add_argument("--warmup", type=int, default=20, help="untimed operations per phase")
-    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "streams.json")
+    p.add_argument("--json", type=Path, default=RESULTS / "streams.json")
     p.add_argument("--max-seconds", type=float, default=90.0,
                    help="wall-time bound of each phase (default 90)")
     p.add_argument("--profile", type=int, default=0, metavar="N",
@@ -1303,7 +1193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL: {exc}", file=sys.stderr)
             return 1
     elapsed = time.perf_counter() - started
-    info["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    info["loadavg_1m_at_end"] = loadavg_1m()
 
     print()
     print(f"streams county {COUNTY} → city {CITY} → province {PROVINCE}: n={s.n}, rate "
@@ -1312,14 +1202,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['loadavg_1m_at_end']:.2f} at end")
     print(f"sqlite {info['sqlite']} (WAL, synchronous=FULL); nats-py {info['nats_py']}; one "
           "nats-server per node, TLS leaf links; all nodes and the bench in one process")
-    if info["git_head"]:
-        changed = info["git_changed"]
-        print(f"code: {info['git_head'][:10]}" + (f" + {len(changed)} uncommitted path(s): "
-                                                  f"{', '.join(changed)}" if changed else ""))
+    if (code := code_line(info)) is not None:
+        print(code)
     print("vs = the bare row compared with; thr = ours/bare per s (1.00 = as fast), p50/p99 = "
           "ours/bare latency (1.00 = as fast); * = stopped by --max-seconds")
     print()
-    print(format_table(rows))
+    print(format_table(rows, TABLE))
     for row in rows:
         if row.notes:
             print(f"  note {row.phase}: {row.notes}")
@@ -1327,21 +1215,15 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(report)
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    write_json(args.json, {
         "meta": info | {"seconds_total": round(elapsed, 1)},
         "rows": [r.to_json() for r in rows],
         "failures": out.failures,
         "reports": out.reports,
         **out.extra,
-    }, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    })
     print(f"\nsaved {args.json}")
-    if out.failures:
-        for f in out.failures:
-            print(f"FAIL: {f}", file=sys.stderr)
-        return 1
-    print("all checks ok")
-    return 0
+    return exit_code(out.failures)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from node.domain.errors import ValidationError
 from node.domain.validation import validate_division_code
+from node.i18n import error_message
 
 __all__ = [
     "CA_CERT",
@@ -310,8 +311,9 @@ def _code_of(path: Path | None, cert: x509.Certificate) -> str:
     try:
         return validate_division_code(cn)
     except ValidationError as exc:
+        problem = error_message(exc, "en")
         raise CertError(
-            path, "not_a_node_cert", f"subject CN {cn!r} is not a node code: {exc.message_en}"
+            path, "not_a_node_cert", f"subject CN {cn!r} is not a node code: {problem}"
         ) from None
 
 

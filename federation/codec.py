@@ -1,5 +1,10 @@
-"""Translation between protobuf messages and domain objects — the only module that
-builds or reads `_pb2` types.
+"""Translation between protobuf messages and the application's own types — the only
+module that imports `federation_pb2`.
+
+The adapters (federation/server.py, federation/sender.py, federation/client.py) hand the
+transfer use cases `node.app.transfers` types (`Transfer`, `Directive`, `Accepted`,
+`DirectiveAccepted`) and domain objects (`Issue`, `Event`); this module turns them into
+wire messages and back, and names the generated service stubs they need.
 
 Decoding is a boundary: every value coming from another node is validated as strictly as
 input from a person (division codes, credit code check character, text lengths, enum
@@ -14,14 +19,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from federation.wire.v1 import federation_pb2 as pb
+from federation.wire.v1 import federation_pb2_grpc as pb_grpc
+from node.app.transfers.types import (
+    DIRECTIVE_KINDS,
+    UP_KINDS,
+    Accepted,
+    Directive,
+    DirectiveAccepted,
+    Transfer,
+)
 from node.domain.errors import ValidationError
 from node.domain.issue import (
     Action,
@@ -62,6 +76,27 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_ID = 64
 EVENT_KINDS = frozenset({"submitted", *(a.value for a in Action)})
 
+# The generated code the adapters (and the tests that craft raw messages) use, by name, so
+# that no other module imports it (the standard health service's included). Messages whose
+# name is taken by an application or domain type are renamed: `DirectiveReply`,
+# `EventMessage`.
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["Federation"].full_name
+FederationStub = pb_grpc.FederationStub
+FederationServicer = pb_grpc.FederationServicer
+add_federation_servicer = pb_grpc.add_FederationServicer_to_server
+EscalateRequest = pb.EscalateRequest
+ReturnRequest = pb.ReturnRequest
+TransferAccepted = pb.TransferAccepted
+IssueSnapshot = pb.IssueSnapshot
+EventMessage = pb.Event
+DirectiveRequest = pb.DirectiveRequest
+DirectiveReply = pb.DirectiveAccepted
+FetchRequest = pb.FetchRequest
+FetchResponse = pb.FetchResponse
+WatermarkRequest = pb.WatermarkRequest
+WatermarkResponse = pb.WatermarkResponse
+HEALTH_SERVING = health_pb2.HealthCheckResponse.SERVING
+add_health_servicer = health_pb2_grpc.add_HealthServicer_to_server
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -71,8 +106,7 @@ class CodecError(ValidationError):
 
 
 def _fail(field: str, problem: str) -> CodecError:
-    return CodecError(field, f"节点间消息不合法：{field}：{problem}",
-                      f"invalid federation message: {field}: {problem}")
+    return CodecError("federation_message_invalid", field=field, problem=problem)
 
 
 # --------------------------------------------------------------------------- scalars
@@ -265,34 +299,15 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
 # --------------------------------------------------------------------------- transfers
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Transfer:
-    """A decoded Escalate or Return request, checked for internal consistency."""
-
-    transfer_id: str
-    origin_node: str
-    issue: Issue
-    history: tuple[tuple[Event, str], ...]  # (event, writing node), versions 1..n
-    transfer: Event
-    transfer_node: str
-
-
-def transfer_to_pb(
-    *,
-    transfer_id: str,
-    origin_node: str,
-    issue: Issue,
-    history: Sequence[tuple[Event, str]],
-    transfer: Event,
-    escalate: bool,
-) -> pb.EscalateRequest | pb.ReturnRequest:
-    cls = pb.EscalateRequest if escalate else pb.ReturnRequest
+def transfer_to_pb(t: Transfer) -> pb.EscalateRequest | pb.ReturnRequest:
+    """An EscalateRequest for an escalation, a ReturnRequest for a return or dispatch."""
+    cls = pb.EscalateRequest if t.kind is Action.ESCALATE else pb.ReturnRequest
     return cls(
-        transfer_id=transfer_id,
-        origin_node=origin_node,
-        issue=issue_to_pb(issue),
-        history=[event_to_pb(e, n) for e, n in history],
-        transfer=event_to_pb(transfer, origin_node),
+        transfer_id=t.transfer_id,
+        origin_node=t.origin_node,
+        issue=issue_to_pb(t.issue),
+        history=[event_to_pb(e, n) for e, n in t.history],
+        transfer=event_to_pb(t.transfer, t.transfer_node),
     )
 
 
@@ -353,28 +368,42 @@ def check_history(issue: Issue, history: Sequence[Event]) -> None:
         raise _fail("issue", "the snapshot differs from the fold of its history")
 
 
-def accepted_to_pb(response: dict[str, Any]) -> pb.TransferAccepted:
+def accepted_to_pb(a: Accepted) -> pb.TransferAccepted:
     return pb.TransferAccepted(
-        transfer_id=response["transfer_id"],
-        issue_id=response["issue_id"],
-        new_owner=response["new_owner"],
-        number=response["number"],
-        version=response["version"],
-        duplicate=bool(response.get("duplicate", False)),
-        accepted_at=ts_to_pb(datetime.fromisoformat(response["accepted_at"])),
+        transfer_id=a.transfer_id,
+        issue_id=a.issue_id,
+        new_owner=a.new_owner,
+        number=a.number,
+        version=a.version,
+        duplicate=a.duplicate,
+        accepted_at=ts_to_pb(a.accepted_at),
     )
 
 
-def accepted_from_pb(msg: pb.TransferAccepted) -> dict[str, Any]:
-    return {
-        "transfer_id": msg.transfer_id,
-        "issue_id": msg.issue_id,
-        "new_owner": msg.new_owner,
-        "number": msg.number,
-        "version": msg.version,
-        "duplicate": msg.duplicate,
-        "accepted_at": ts_from_pb(msg.accepted_at, "accepted_at").isoformat(),
-    }
+def accepted_from_pb(msg: pb.TransferAccepted) -> Accepted:
+    """The receiver's answer, as the sender records it (not validated further: it only
+    confirms what the sender shipped)."""
+    return Accepted(
+        transfer_id=msg.transfer_id,
+        issue_id=msg.issue_id,
+        new_owner=msg.new_owner,
+        number=msg.number,
+        version=msg.version,
+        duplicate=msg.duplicate,
+        accepted_at=ts_from_pb(msg.accepted_at, "accepted_at"),
+    )
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def fetch_request_to_pb(issue_id: str, after_version: int) -> pb.FetchRequest:
+    return pb.FetchRequest(issue_id=issue_id, after_version=after_version)
+
+
+def fetch_request_from_pb(msg: pb.FetchRequest) -> tuple[str, int]:
+    """(issue id, after version)."""
+    return check_identifier(msg.issue_id, "issue_id"), msg.after_version
 
 
 def fetch_response_to_pb(issue: Issue, history: Sequence[tuple[Event, str]]) -> pb.FetchResponse:
@@ -388,21 +417,7 @@ def fetch_response_from_pb(msg: pb.FetchResponse) -> tuple[Issue, list[tuple[Eve
     return issue_from_pb(msg.issue), history
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Directive:
-    transfer_id: str
-    origin_node: str
-    issue_key: str
-    kind: str  # supervise | urge (down); enterprise_urge | rate (up)
-    note: str | None
-    issued_by: str
-    rating: str | None = None
-    credit_code: str | None = None
-
-
-DOWN_KINDS = ("supervise", "urge")
-UP_KINDS = ("enterprise_urge", "rate")
-DIRECTIVE_KINDS = DOWN_KINDS + UP_KINDS
+# --------------------------------------------------------------------------- directives
 
 
 def directive_to_pb(d: Directive) -> pb.DirectiveRequest:
@@ -425,3 +440,29 @@ def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
         rating=_enum(Rating, msg.rating, "rating").value if msg.kind == "rate" else None,
         credit_code=validate_credit_code(msg.credit_code) if msg.kind in UP_KINDS else None,
     )
+
+
+def directive_accepted_to_pb(a: DirectiveAccepted) -> pb.DirectiveAccepted:
+    return pb.DirectiveAccepted(transfer_id=a.transfer_id, handled_by=a.handled_by,
+                                forwarded=a.forwarded, duplicate=a.duplicate)
+
+
+def directive_accepted_from_pb(msg: pb.DirectiveAccepted) -> DirectiveAccepted:
+    return DirectiveAccepted(transfer_id=msg.transfer_id, handled_by=msg.handled_by,
+                             forwarded=msg.forwarded, duplicate=msg.duplicate)
+
+
+# --------------------------------------------------------------------------- watermark
+
+
+def watermark_request_to_pb() -> pb.WatermarkRequest:
+    return pb.WatermarkRequest()
+
+
+def watermark_to_pb(through: int) -> pb.WatermarkResponse:
+    return pb.WatermarkResponse(through=through)
+
+
+def watermark_from_pb(msg: pb.WatermarkResponse) -> int:
+    """How far (writer_seq) the parent has applied the calling child's own events."""
+    return int(msg.through)

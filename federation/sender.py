@@ -1,13 +1,16 @@
 """One sender per destination: drains the transfer outbox in order, one batch in flight.
 
 `drain_once()` reads the next pending transfers for its destination (at most
-`batch_size`), ships them concurrently — each call with a deadline and short tenacity
-retries for blips — and records each answer in its own transaction: accepted → the
-ownership change is recorded; refused (a status no retry can fix) → the row is parked and
-the issue unfrozen; unreachable → the destination's persisted backoff moves on and the
-rest waits. The backoff (capped, jittered, stored in the database) survives restarts and
-resets as soon as the destination answers again. `run()` loops over `drain_once()`,
-waking on new work or after a short poll, and logs a stuck destination.
+`batch_size`) from the transfer use cases (node.app.transfers), ships them concurrently
+(encoded by federation/codec.py) — each call with a deadline and short tenacity retries
+for blips — and records each answer in its own transaction: accepted → the ownership
+change is recorded; refused (an error no retry can fix: `_refusal` decides from the typed
+error the peer sent, federation/failures.py) → the row is parked and the issue unfrozen;
+unreachable → the destination's persisted backoff moves on and the rest waits. The backoff
+(capped, jittered, stored in the database) survives restarts and resets as soon as the
+destination answers again. `run()` loops over `drain_once()`, waking on new work or after a
+short poll, and logs a stuck destination. Its stages (drain, ship, encode, decode the reply)
+go through the transfer use cases' probe (node/app/probes.py).
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from datetime import datetime, timedelta
 import grpc
 
 from federation import codec
-from federation.errors import RETRYABLE
+from federation.failures import RemoteError, from_rpc_error, is_retryable
 from federation.retry import short_call_retries
-from federation.transfers import Outgoing, TransferService
-from federation.wire.v1 import federation_pb2_grpc as pb_grpc
+from node.app.probes import Stage
+from node.app.transfers import Accepted, DirectiveAccepted, Outgoing, TransferService
+from node.domain.errors import DomainError
 
 log = logging.getLogger("zhitong.federation.sender")
 
@@ -61,47 +65,50 @@ class Sender:
         self.wake = asyncio.Event()
         self._last_stuck_log = 0.0
 
-    def _stub(self) -> pb_grpc.FederationStub:
+    def _stub(self) -> codec.FederationStub:
         if self._channel is None:
             self._channel = self._channel_factory()
-        return pb_grpc.FederationStub(self._channel)  # type: ignore[no-untyped-call]
+        return codec.FederationStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
 
-    async def _ship(self, item: Outgoing) -> dict[str, object]:
-        if item.row.kind in codec.DIRECTIVE_KINDS:
+    async def _ship(self, item: Outgoing) -> Accepted | DirectiveAccepted:
+        with self.transfers.probe.timed(Stage.SENDER_SHIP):
+            return await self._ship_one(item)
+
+    async def _ship_one(self, item: Outgoing) -> Accepted | DirectiveAccepted:
+        if item.directive is not None:
             return await self._direct(item)
-        escalate = item.row.kind == "escalate"
-        assert item.issue is not None and item.transfer is not None
-        request = codec.transfer_to_pb(
-            transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
-            issue=item.issue, history=item.history, transfer=item.transfer, escalate=escalate)
+        assert item.transfer is not None
+        with self.transfers.probe.timed(Stage.SENDER_ENCODE):
+            request = codec.transfer_to_pb(item.transfer)
         stub = self._stub()
-        method = stub.Escalate if escalate else stub.Return
+        method = stub.Escalate if isinstance(request, codec.EscalateRequest) else stub.Return
         async for attempt in short_call_retries(self.retry_attempts):
             with attempt:
                 reply = await method(request, timeout=self.call_timeout_s)
-                return codec.accepted_from_pb(reply)
+                with self.transfers.probe.timed(Stage.SENDER_DECODE_REPLY):
+                    return codec.accepted_from_pb(reply)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _direct(self, item: Outgoing) -> dict[str, object]:
-        request = codec.directive_to_pb(codec.Directive(
-            transfer_id=item.row.transfer_id, origin_node=self.transfers.node,
-            issue_key=item.row.issue_id, kind=item.row.kind,
-            note=item.row.event.get("note"), issued_by=item.row.event["issued_by"],
-            rating=item.row.event.get("rating"), credit_code=item.row.event.get("credit_code")))
+    async def _direct(self, item: Outgoing) -> DirectiveAccepted:
+        assert item.directive is not None
+        request = codec.directive_to_pb(item.directive)
         stub = self._stub()
         async for attempt in short_call_retries(self.retry_attempts):
             with attempt:
                 reply = await stub.Direct(request, timeout=self.call_timeout_s)
-                return {"handled_by": reply.handled_by, "forwarded": reply.forwarded,
-                        "duplicate": reply.duplicate}
+                return codec.directive_accepted_from_pb(reply)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def drain_once(self) -> DrainResult:
+        with self.transfers.probe.timed(Stage.SENDER_DRAIN):
+            return await self._drain_once()
+
+    async def _drain_once(self) -> DrainResult:
         next_at = await asyncio.to_thread(self.transfers.next_attempt_at, self.destination)
         if next_at is not None and self.transfers.clock.now() < next_at:
             return DrainResult(waiting=True, next_at=next_at)
@@ -115,11 +122,11 @@ class Sender:
         last_error = ""
         for item, answer in zip(batch, answers, strict=True):
             tid = item.row.transfer_id
-            if isinstance(answer, dict):
+            if isinstance(answer, Accepted | DirectiveAccepted):
                 await asyncio.to_thread(self.transfers.record_accepted, tid, answer)
                 delivered += 1
-            elif isinstance(answer, grpc.aio.AioRpcError) and answer.code() not in RETRYABLE:
-                error = f"{answer.code().name}: {answer.details()}"
+            elif isinstance(answer, grpc.aio.AioRpcError) and _refusal(answer):
+                error = _describe(answer)
                 log.warning("transfer %s of %s refused by %s: %s", tid, item.row.issue_id,
                             self.destination, error,
                             extra={"issue_id": item.row.issue_id, "peer": self.destination})
@@ -127,7 +134,7 @@ class Sender:
                 refused += 1
             elif isinstance(answer, grpc.aio.AioRpcError):
                 unreached.append(tid)
-                last_error = f"{answer.code().name}: {answer.details()}"
+                last_error = _describe(answer)
             else:
                 raise answer  # a bug, not a network condition
         if unreached:
@@ -150,6 +157,9 @@ class Sender:
         idle); while backing off or after a failure it looks again within `poll_s`."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            # cleared before the drain, not after it: a transfer queued while a drain is in
+            # flight must wake the next round (clearing after lost it for idle_poll_s)
+            self.wake.clear()
             try:
                 result = await self.drain_once()
             except Exception:
@@ -165,7 +175,6 @@ class Sender:
                 timeout = poll_s
             else:
                 timeout = idle_poll_s
-            self.wake.clear()
             stop_wait = asyncio.ensure_future(stop.wait())
             wake_wait = asyncio.ensure_future(self.wake.wait())
             await asyncio.wait({stop_wait, wake_wait}, timeout=timeout,
@@ -184,3 +193,18 @@ class Sender:
             log.error("destination %s is STUCK: %d transfer(s) pending, oldest %.0f s; "
                       "last error: %s", self.destination, dest["depth"], dest["oldest_age_s"],
                       dest["last_error"])
+
+
+def _refusal(error: grpc.aio.AioRpcError) -> bool:
+    """Park (True) or retry later (False): the one place the sender decides it — from the
+    typed error the peer sent in trailing metadata (or, without one, from the status)."""
+    return not is_retryable(from_rpc_error(error))
+
+
+def _describe(error: grpc.aio.AioRpcError) -> str:
+    """The text kept with a parked row or a destination's backoff: the stable code first
+    (what an operator greps for and the screens translate), then the peer's details."""
+    typed = from_rpc_error(error)
+    code = typed.code if isinstance(typed, DomainError | RemoteError) else None
+    prefix = error.code().name if code is None else f"{error.code().name} {code}"
+    return f"{prefix}: {error.details()}"

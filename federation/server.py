@@ -1,10 +1,14 @@
-"""The node's gRPC server: Federation (Escalate, Return, Fetch), health, reflection.
+"""The node's gRPC server: Federation (Escalate, Return, Direct, Fetch, Watermark), health,
+reflection.
 
 Every call first establishes who is calling: with mutual TLS the caller is the node code in
 its certificate's common name, and it must equal the origin the message claims
-(PERMISSION_DENIED otherwise). Only then is the message decoded (INVALID_ARGUMENT for
-anything malformed or oversized) and handed to the synchronous transfer use cases in a
-worker thread. In insecure development mode the claimed origin is trusted, loudly.
+(PERMISSION_DENIED otherwise). Only then is the message decoded by federation/codec.py
+(INVALID_ARGUMENT for anything malformed or oversized) and handed to the synchronous
+transfer use cases (node.app.transfers) in a worker thread; their answer is encoded back.
+In insecure development mode the claimed origin is trusted, loudly. `_run` is the one
+place where a refusal becomes a gRPC status. Decoding and encoding a transfer go through
+the transfer use cases' probe (node/app/probes.py).
 """
 
 from __future__ import annotations
@@ -12,23 +16,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
 from federation import codec
-from federation.errors import describe, status_of
-from federation.transfers import TransferService
-from federation.wire.v1 import federation_pb2 as pb
-from federation.wire.v1 import federation_pb2_grpc as pb_grpc
-from node.domain.errors import DomainError
+from federation.failures import CODE_KEY, to_status
+from node.app.probes import Stage
+from node.app.transfers import UP_KINDS, TransferService
+from node.domain.errors import ERRORS, DomainError, Forbidden, Unauthenticated
 from node.domain.issue import Action
+from node.i18n import message
 
 log = logging.getLogger("zhitong.federation.server")
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Federation"].full_name
+SERVICE_NAME = codec.SERVICE_NAME
 #: The transport accepts more than the contract allows, so an oversized request reaches the
 #: handler and is refused with INVALID_ARGUMENT and a message, not a bare transport error.
 MAX_TRANSPORT_BYTES = 4 * codec.MAX_REQUEST_BYTES
@@ -36,7 +40,7 @@ MAX_TRANSPORT_BYTES = 4 * codec.MAX_REQUEST_BYTES
 T = TypeVar("T")
 
 
-class FederationServicer(pb_grpc.FederationServicer):
+class FederationServicer(codec.FederationServicer):
     def __init__(self, transfers: TransferService, *, insecure: bool,
                  watermark: Callable[[str], int] | None = None) -> None:
         self.transfers = transfers
@@ -48,122 +52,122 @@ class FederationServicer(pb_grpc.FederationServicer):
             return claimed
         names = list(context.auth_context().get("x509_common_name") or [])
         if len(names) != 1:
-            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
+            raise Unauthenticated("no_client_certificate")
         caller = bytes(names[0]).decode()
         if claimed and claimed != caller:
-            raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                         f"certificate names {caller}, the message claims {claimed}")
+            raise Forbidden("certificate_mismatch", caller=caller, claimed=claimed)
         return caller
 
     async def _run(self, context: grpc.aio.ServicerContext[Any, Any],
                    work: Callable[[], Awaitable[T]]) -> T:
+        """Run one call; every refusal or failure ends it with its gRPC status here."""
         try:
             return await work()
-        except _Abort as exc:
-            await _abort(context, exc.code, exc.detail)
+        except _Abort as exc:  # an adapter's own refusal (a row of the table, no class)
+            spec = ERRORS[exc.code]
+            await context.abort(grpc.StatusCode[spec.grpc],
+                                f"{exc.code}: {message(exc.code, {}, 'en')}",
+                                ((CODE_KEY, exc.code),))
         except DomainError as exc:  # codec.CodecError is a ValidationError: INVALID_ARGUMENT
-            log.info("refused %s: %s", context.peer(), describe(exc))
-            await _abort(context, status_of(exc), describe(exc))
+            # the stable code and its parameters travel in trailing metadata, so the sender
+            # rebuilds the typed error and parks or retries by its type (federation/failures.py)
+            status, details, metadata = to_status(exc)
+            log.info("refused %s: %s", context.peer(), details)
+            await context.abort(status, details, metadata)
         except grpc.aio.AbortError:
             raise  # the call was already ended with its status
-        except Exception:
+        except Exception as exc:
             # a bug or a failing dependency (the database), never the caller's message: a
             # clean INTERNAL (which the sender retries) instead of a bare UNKNOWN, and the
             # traceback stays in this node's log
             log.exception("failed %s", context.peer())
-            await _abort(context, grpc.StatusCode.INTERNAL, "internal error (logged)")
+            status, details, metadata = to_status(exc)
+            await context.abort(status, details, metadata)
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
-    async def Escalate(self, request: pb.EscalateRequest,
-                       context: grpc.aio.ServicerContext[Any, Any]) -> pb.TransferAccepted:
-        async def work() -> pb.TransferAccepted:
+    async def Escalate(self, request: codec.EscalateRequest,
+                       context: grpc.aio.ServicerContext[Any, Any]) -> codec.TransferAccepted:
+        async def work() -> codec.TransferAccepted:
             caller = self._caller(context, request.origin_node)
             if caller not in self.transfers.children:
-                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                             f"{caller} is not a configured child of this node")
-            transfer = codec.transfer_from_pb(request, kind=Action.ESCALATE)
-            response = await asyncio.to_thread(self.transfers.accept_escalation, transfer,
+                raise Forbidden("caller_not_child", caller=caller)
+            with self.transfers.probe.timed(Stage.SERVER_DECODE):
+                transfer = codec.transfer_from_pb(request, kind=Action.ESCALATE)
+            accepted = await asyncio.to_thread(self.transfers.accept_escalation, transfer,
                                                caller)
             log.info("escalation %s of %s from %s accepted (duplicate=%s)",
-                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"],
+                     transfer.transfer_id, transfer.issue.id, caller, accepted.duplicate,
                      extra={"issue_id": transfer.issue.id, "peer": caller})
-            return codec.accepted_to_pb(response)
+            with self.transfers.probe.timed(Stage.SERVER_ENCODE_REPLY):
+                return codec.accepted_to_pb(accepted)
 
         return await self._run(context, work)
 
-    async def Return(self, request: pb.ReturnRequest,
-                     context: grpc.aio.ServicerContext[Any, Any]) -> pb.TransferAccepted:
-        async def work() -> pb.TransferAccepted:
+    async def Return(self, request: codec.ReturnRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> codec.TransferAccepted:
+        async def work() -> codec.TransferAccepted:
             caller = self._caller(context, request.origin_node)
             if caller != self.transfers.parent:
-                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                             f"{caller} is not this node's parent")
-            transfer = codec.transfer_from_pb(request, kind=Action.RETURN)
-            response = await asyncio.to_thread(self.transfers.accept_return, transfer, caller)
+                raise Forbidden("caller_not_parent", caller=caller)
+            with self.transfers.probe.timed(Stage.SERVER_DECODE):
+                transfer = codec.transfer_from_pb(request, kind=Action.RETURN)
+            accepted = await asyncio.to_thread(self.transfers.accept_return, transfer, caller)
             log.info("return %s of %s from %s accepted (duplicate=%s)",
-                     transfer.transfer_id, transfer.issue.id, caller, response["duplicate"],
+                     transfer.transfer_id, transfer.issue.id, caller, accepted.duplicate,
                      extra={"issue_id": transfer.issue.id, "peer": caller})
-            return codec.accepted_to_pb(response)
+            with self.transfers.probe.timed(Stage.SERVER_ENCODE_REPLY):
+                return codec.accepted_to_pb(accepted)
 
         return await self._run(context, work)
 
-    async def Fetch(self, request: pb.FetchRequest,
-                    context: grpc.aio.ServicerContext[Any, Any]) -> pb.FetchResponse:
-        async def work() -> pb.FetchResponse:
+    async def Fetch(self, request: codec.FetchRequest,
+                    context: grpc.aio.ServicerContext[Any, Any]) -> codec.FetchResponse:
+        async def work() -> codec.FetchResponse:
             caller = self._caller(context, "")
             if self.insecure:
-                raise _Abort(grpc.StatusCode.UNAUTHENTICATED,
-                             "Fetch needs a client certificate (insecure mode)")
-            issue_id = codec.check_identifier(request.issue_id, "issue_id")
+                raise Unauthenticated("fetch_needs_certificate")
+            issue_id, after_version = codec.fetch_request_from_pb(request)
             issue, history = await asyncio.to_thread(self.transfers.fetch, issue_id, caller,
-                                                     request.after_version)
+                                                     after_version)
             return codec.fetch_response_to_pb(issue, history)
 
         return await self._run(context, work)
 
-
-    async def Watermark(self, request: pb.WatermarkRequest,
-                        context: grpc.aio.ServicerContext[Any, Any]) -> pb.WatermarkResponse:
-        async def work() -> pb.WatermarkResponse:
+    async def Watermark(self, request: codec.WatermarkRequest,
+                        context: grpc.aio.ServicerContext[Any, Any]) -> codec.WatermarkResponse:
+        async def work() -> codec.WatermarkResponse:
             caller = self._caller(context, "")
             if self.insecure or caller not in self.transfers.children:
-                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                             "only a configured child, with its certificate, may ask")
+                raise Forbidden("watermark_not_allowed")
             if self.watermark is None:
-                raise _Abort(grpc.StatusCode.UNIMPLEMENTED, "this node runs no event streams")
+                raise _Abort("streams_not_running")
             through = await asyncio.to_thread(self.watermark, caller)
-            return pb.WatermarkResponse(through=through)
+            return codec.watermark_to_pb(through)
 
         return await self._run(context, work)
 
-
-    async def Direct(self, request: pb.DirectiveRequest,
-                     context: grpc.aio.ServicerContext[Any, Any]) -> pb.DirectiveAccepted:
-        async def work() -> pb.DirectiveAccepted:
+    async def Direct(self, request: codec.DirectiveRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> codec.DirectiveReply:
+        async def work() -> codec.DirectiveReply:
             caller = self._caller(context, request.origin_node)
-            up = request.kind in codec.UP_KINDS
+            up = request.kind in UP_KINDS
             if (caller not in self.transfers.children) if up else (
                     caller != self.transfers.parent):
-                raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
-                             f"{caller} may not send {request.kind[:20]!r} here")
+                raise Forbidden("directive_not_allowed", caller=caller, kind=request.kind[:20])
             directive = codec.directive_from_pb(request)
-            r = await asyncio.to_thread(self.transfers.accept_directive, directive, caller)
-            return pb.DirectiveAccepted(transfer_id=r["transfer_id"], handled_by=r["handled_by"],
-                                        forwarded=r["forwarded"], duplicate=r["duplicate"])
+            accepted = await asyncio.to_thread(self.transfers.accept_directive, directive,
+                                               caller)
+            return codec.directive_accepted_to_pb(accepted)
 
         return await self._run(context, work)
 
 
 class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(detail)
+    """A refusal of this adapter's own, by its code in the error table."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
         self.code = code
-        self.detail = detail
-
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode,
-                 detail: str) -> NoReturn:
-    await context.abort(code, detail)
-    raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
 
 def build_server(
@@ -180,11 +184,11 @@ def build_server(
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ])
-    pb_grpc.add_FederationServicer_to_server(  # type: ignore[no-untyped-call]
+    codec.add_federation_servicer(  # type: ignore[no-untyped-call]
         FederationServicer(transfers, insecure=credentials is None, watermark=watermark),
         server)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    codec.add_health_servicer(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     if credentials is None:
@@ -200,4 +204,4 @@ def build_server(
 async def mark_serving(server: grpc.aio.Server) -> None:
     health_servicer = server._zhitong_health  # type: ignore[attr-defined]
     for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, codec.HEALTH_SERVING)

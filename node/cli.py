@@ -59,9 +59,9 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_node_run(args: argparse.Namespace) -> int:
-    from node.runtime import build, serve
+    from node.runtime import serve
 
-    serve(build(_config(args)))
+    serve(_config(args))
     return 0
 
 
@@ -228,9 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from node.domain.errors import DomainError
+        from node.i18n import error_texts
 
         if isinstance(exc, DomainError):
-            print(f"zhitong: {exc.message_zh} / {exc.message_en}", file=sys.stderr)
+            print(f"zhitong: {' / '.join(error_texts(exc))}", file=sys.stderr)
             return 2
         raise
 

@@ -26,6 +26,7 @@ from node.domain.deadlines import DeadlinePolicy, TagDeadlines
 from node.domain.errors import ValidationError
 from node.domain.lifecycle import DEFAULT_LADDER, Rules
 from node.domain.validation import division_level, validate_division_code
+from node.i18n import error_message
 
 ENV_PREFIX = "ZHITONG__"
 
@@ -54,7 +55,7 @@ class NodeSection(_Section):
         try:
             return validate_division_code(value)
         except ValidationError as exc:
-            raise ValueError(exc.message_en) from None
+            raise ValueError(error_message(exc, "en")) from None
 
     @field_validator("children")
     @classmethod
@@ -64,7 +65,7 @@ class NodeSection(_Section):
             try:
                 out.append(validate_division_code(code))
             except ValidationError as exc:
-                raise ValueError(f"{code}: {exc.message_en}") from None
+                raise ValueError(f"{code}: {error_message(exc, 'en')}") from None
         return tuple(out)
 
     @model_validator(mode="after")
@@ -188,7 +189,7 @@ class FederationSection(_Section):
             try:
                 validate_division_code(code)
             except ValidationError as exc:
-                raise ValueError(f"{code}: {exc.message_en}") from None
+                raise ValueError(f"{code}: {error_message(exc, 'en')}") from None
             _check_address(address)
         return value
 
@@ -330,7 +331,8 @@ def parse_config(tree: dict[str, Any], *, source: str, env: Mapping[str, str]) -
         ]
         raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from None
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration in {source}: {exc.message_en}") from None
+        problem = error_message(exc, "en")
+        raise ConfigError(f"invalid configuration in {source}: {problem}") from None
     return config
 
 

@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NATS
 
 from federation.certs import ensure_federation_certs
-from federation.nats.config import LeafTls, NatsServerSpec, node_user, write
+from federation.nats.config import LeafTls, NatsServerSpec, node_user, spec_in, write
 from federation.nats.process import NatsServer, dying_with_parent
-from federation.nats.streams import ensure_streams
+from federation.nats.streams import prepare_streams
 from node.app.clock import SystemClock
+from node.domain.topology import Topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,8 +100,7 @@ class LocalFederation:
                  say: Callable[[str], None] = print) -> None:
         self.root = data_dir / topo
         self.units = topology(topo)
-        self.children = {u.code: [c.code for c in self.units if c.parent == u.code]
-                         for u in self.units}
+        self.topology = Topology.of((u.code, u.parent) for u in self.units)
         self.ports = {u.code: ports_for(i, base_port) for i, u in enumerate(self.units)}
         self.say = say
         self.servers: list[NatsServer] = []
@@ -131,43 +132,23 @@ class LocalFederation:
         ensure_federation_certs(self.root / "tls", [u.code for u in self.units],
                                 now=SystemClock().now())
 
-    def ancestors(self, unit: Unit) -> tuple[str, ...]:
-        parents = {u.code: u.parent for u in self.units}
-        out: list[str] = []
-        parent = unit.parent
-        while parent is not None:
-            out.append(parent)
-            parent = parents.get(parent)
-        return tuple(out)
-
-    def descendants(self, code: str) -> tuple[str, ...]:
-        return tuple(d for c in self.children[code] for d in (c, *self.descendants(c)))
-
     def nats_spec(self, unit: Unit) -> NatsServerSpec:
-        d = self.root / "tls" / unit.code
         p = self.ports[unit.code]
-        kids = self.children[unit.code]
-        return NatsServerSpec(
-            code=unit.code, client_port=p.nats, store_dir=self.root / "nats" / unit.code,
-            node_password=self.secrets["node"], ancestors=self.ancestors(unit),
-            leaf_port=p.leaf if kids else None,
-            leaf_children={c: self.secrets["leaf"] for c in kids},
-            leaf_subtrees={c: self.descendants(c) for c in kids},
-            full_children=unit.level != "province",
-            parent_leaf_url=f"tls://127.0.0.1:{self.ports[unit.parent].leaf}"
-            if unit.parent else None,
-            parent_leaf_password=self.secrets["leaf"] if unit.parent else None,
-            tls=LeafTls(cert_file=d / "node.pem", key_file=d / "node.key",
-                        ca_file=d / "ca.pem"))
+        return spec_in(
+            self.topology, unit.code, store_dir=self.root / "nats" / unit.code,
+            node_password=self.secrets["node"], leaf_password=self.secrets["leaf"],
+            tls=LeafTls.of_dir(self.root / "tls" / unit.code), client_port=p.nats,
+            leaf_port=p.leaf, parent_leaf_url=f"tls://127.0.0.1:{self.ports[unit.parent].leaf}"
+            if unit.parent else None)
 
     def node_env(self, unit: Unit) -> dict[str, str]:
         p = self.ports[unit.code]
-        kids = self.children[unit.code]
+        kids = self.topology.children(unit.code)
         env = {
             "ZHITONG__NODE__CODE": unit.code,
             "ZHITONG__NODE__NAME": unit.name,
             "ZHITONG__NODE__LEVEL": unit.level,
-            "ZHITONG__NODE__CHILDREN": json.dumps(kids),
+            "ZHITONG__NODE__CHILDREN": json.dumps(list(kids)),
             "ZHITONG__NODE__DATA_DIR": str(self.root / unit.code),
             "ZHITONG__HTTP__HOST": "127.0.0.1",
             "ZHITONG__HTTP__PORT": str(p.http),
@@ -226,7 +207,6 @@ class LocalFederation:
         for unit in self.units:
             conf = write(self.nats_spec(unit), self.root / "nats" / f"{unit.code}.conf")
             self.servers.append(NatsServer(conf, host="127.0.0.1",
-                                           port=self.ports[unit.code].nats,
                                            log=self.root / "logs" / f"nats-{unit.code}.log"
                                            ).start())
         asyncio.run(self.create_streams())
@@ -267,19 +247,14 @@ class LocalFederation:
         return manifest
 
     async def create_streams(self) -> None:
-        """Every node's own log first, then the sourcing streams (see ensure_streams)."""
-        from node.runtime import place_of
+        """Every node's streams before the nodes start, own logs first (prepare_streams)."""
 
-        places = {u.code: place_of(self.config(u)) for u in self.units}
-        for own_only in (True, False):
-            for unit in self.units:
-                nc = await nats.connect(f"nats://127.0.0.1:{self.ports[unit.code].nats}",
-                                        user=node_user(unit.code),
-                                        password=self.secrets["node"], connect_timeout=5)
-                try:
-                    await ensure_streams(nc.jetstream(), places[unit.code], own_only=own_only)
-                finally:
-                    await nc.close()
+        async def connect(code: str) -> NATS:
+            return await nats.connect(f"nats://127.0.0.1:{self.ports[code].nats}",
+                                      user=node_user(code), password=self.secrets["node"],
+                                      connect_timeout=5)
+
+        await prepare_streams([self.topology.place(u.code) for u in self.units], connect)
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s

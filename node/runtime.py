@@ -1,19 +1,29 @@
-"""The composition root: builds one node's parts from its configuration and runs them.
+"""The composition root: builds one node from its configuration and runs it.
 
-`build()` wires the synchronous core (store, use cases, HTTP app). `run()` is the process:
-one asyncio TaskGroup with the HTTP server, and — when federation is enabled — the gRPC
-server, one outbox sender per peer and the auto-escalation rule. Stopping the HTTP server
-(Ctrl-C / SIGTERM) sets one event that stops everything else gracefully.
+* `build(config)` wires the synchronous core: store, use cases, the HTTP app, and — when
+  enabled — the gRPC federation and the event-stream parts, not started yet. Commands
+  that only touch the database (`zhitong user add`, `demo seed`) stop there.
+* `running(config, …)` is the node at work, an async context manager: it builds, starts
+  the gRPC server, connects to NATS, binds the HTTP listener, and runs every loop in one
+  asyncio TaskGroup — the HTTP server, one outbox sender per peer, the auto-escalation
+  rule, and the streams' publisher, replicator, summaries and reconciler. Leaving the
+  context (or `Running.stop()`, or any loop failing) stops everything gracefully; each
+  shutdown step runs even if another one failed. A port of 0 lets the OS pick; the
+  yielded `Running` tells the bound ports. `zhitong node run`, every test harness and
+  every bench run their nodes through it, with the knobs they need as parameters.
+* `serve(config)` is `zhitong node run`: `running()` until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+import signal
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,27 +36,36 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import Engine
 
-from federation import codec
 from federation.certs import CertError, TlsMaterial, channel_options, load_tls
+from federation.client import PeerClient
 from federation.nats.config import node_user
-from federation.nats.streams import Place, ensure_streams, events_stream
+from federation.nats.streams import ensure_streams, events_stream, inbound_stream
 from federation.replication import Publisher, Reconciler, Replicator
-from federation.replication import watermark as replication_watermark
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
-from federation.summaries import Summaries
-from federation.transfers import Backoff, TransferService
-from federation.wire.v1 import federation_pb2 as pb
-from federation.wire.v1 import federation_pb2_grpc as pb_grpc
+from federation.summaries import SummaryFeed
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
 from node.app.ports import Clock
+from node.app.replica import ReplicaService
+from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
+from node.app.transfers import AutoEscalation, Backoff, TransferService
 from node.config import Config
+from node.domain.calendar import WorkCalendar
 from node.domain.issue import Event, Issue
-from node.domain.validation import parent_of
+from node.domain.summary import Summary
+from node.domain.topology import Place, place_of_unit
 from node.store import migrate
 from node.store.db import make_engine
+from node.store.eventlog import (
+    SqlDeadLetters,
+    SqlEventOutbox,
+    SqlIssueScan,
+    SqlReplicaRecorder,
+)
+from node.store.outbox import TransferRecords
+from node.store.records import AccountRecords, IssueRecords
 from node.store.repo import Store
 from node.web.api import Services, create_app
 
@@ -73,12 +92,16 @@ class Notifier:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Node:
+    """A node's parts, wired and idle."""
+
     config: Config
     engine: Engine
     services: Services
     app: FastAPI
     transfers: TransferService
-    notifier: Notifier = field(default_factory=Notifier)
+    notifier: Notifier
+    federation: Federation | None = None  # config.federation.enabled
+    streams: Streams | None = None  # config.nats.enabled
 
 
 def build(config: Config, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
@@ -97,7 +120,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     rules = config.rules()
     fed = config.federation
     transfers = TransferService(
-        store=store,
+        store=TransferRecords(store),
         node=config.node.code,
         parent=config.node.parent,
         children=frozenset(config.node.children),
@@ -107,69 +130,84 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     )
     notifier = Notifier()
     transfers.on_queued = notifier
+    federation = (Federation(config, transfers, notifier,
+                             watermark=(SqlReplicaRecorder(store).watermark
+                                        if config.nats.enabled else None))
+                  if fed.enabled else None)
+    streams = (Streams(config, store, clock, rules.calendar, federation)
+               if config.nats.enabled else None)
     services = Services(
         node=config.node.code,
         node_name=config.node.name,
         issues=IssueService(
-            store=store,
+            store=IssueRecords(store),
             node=config.node.code,
             rules=rules,
             clock=clock,
             revisit_share=config.revisit.share,
             min_sample=config.metrics.min_sample,
         ),
-        accounts=AccountService(store=store, clock=clock),
+        accounts=AccountService(store=AccountRecords(store), clock=clock),
         tokens=TokenSigner(
             load_or_create_secret(config.secret_path),
             ttl_seconds=config.security.token_ttl_minutes * 60,
         ),
         transfers=transfers,
+        streams=streams,
         stuck_after=timedelta(seconds=fed.stuck_after_s),
         max_body_bytes=config.http.max_body_bytes,
     )
     return Node(config=config, engine=engine, services=services, app=create_app(services),
-                transfers=transfers, notifier=notifier)
+                transfers=transfers, notifier=notifier, federation=federation,
+                streams=streams)
 
 
 # --------------------------------------------------------------------------- federation
 
 
 class Federation:
-    """The node's gRPC server and its outbox senders, as one async lifecycle."""
+    """The node's gRPC server and its outbox senders, as one async lifecycle.
 
-    def __init__(self, node: Node, tls: TlsMaterial | None,
+    `peers` maps each peer (the parent, the children) to its gRPC address, from the
+    configuration; `add_peer` adds one while the node runs (a harness that starts parents
+    first learns a child's address only once the child is up). Channels look the address
+    up when they are made."""
+
+    def __init__(self, config: Config, transfers: TransferService, notifier: Notifier, *,
                  watermark: Callable[[str], int] | None = None) -> None:
-        self.node = node
-        self.tls = tls
+        fed = config.federation
+        self.config = config
+        self.transfers = transfers
+        self.notifier = notifier
         self.watermark = watermark
+        self.tls: TlsMaterial | None = None
         self.server: grpc.aio.Server | None = None
-        self.port = 0
+        self.port = 0  # the bound gRPC port, once started
         self.senders: dict[str, Sender] = {}
-        self.peers: dict[str, str] = {}
+        self.peers: dict[str, str] = dict(fed.children)
+        if config.node.parent and fed.parent_address:
+            self.peers[config.node.parent] = fed.parent_address
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._running: tuple[asyncio.TaskGroup, asyncio.Event] | None = None
+        self.client = PeerClient(self._channel, timeout_s=fed.call_timeout_ms / 1000)
 
-    def _stub(self, peer: str) -> pb_grpc.FederationStub:
+    def _channel(self, peer: str) -> grpc.aio.Channel:
         if peer not in self._channels:
-            self._channels[peer] = self._channel_factory(self.peers[peer], peer)()
-        return pb_grpc.FederationStub(self._channels[peer])  # type: ignore[no-untyped-call]
+            self._channels[peer] = self._channel_factory(peer)()
+        return self._channels[peer]
 
     async def fetch(self, peer: str, issue_id: str, after_version: int
                     ) -> tuple[Issue, list[tuple[Event, str]]]:
         """An issue's events after `after_version` from a peer (gap repair)."""
-        reply = await self._stub(peer).Fetch(
-            pb.FetchRequest(issue_id=issue_id, after_version=after_version),
-            timeout=self.node.config.federation.call_timeout_ms / 1000)
-        return codec.fetch_response_from_pb(reply)
+        return await self.client.fetch(peer, issue_id, after_version)
 
     async def parent_watermark(self) -> int:
-        parent = self.node.config.node.parent
+        parent = self.config.node.parent
         if parent is None or parent not in self.peers:
             return 0
-        reply = await self._stub(parent).Watermark(
-            pb.WatermarkRequest(), timeout=self.node.config.federation.call_timeout_ms / 1000)
-        return int(reply.through)
+        return await self.client.watermark(parent)
 
-    def _channel_factory(self, address: str, peer: str) -> Callable[[], grpc.aio.Channel]:
+    def _channel_factory(self, peer: str) -> Callable[[], grpc.aio.Channel]:
         options: list[tuple[str, int | str]] = [
             ("grpc.max_send_message_length", MAX_TRANSPORT_BYTES),
             ("grpc.max_receive_message_length", MAX_TRANSPORT_BYTES),
@@ -179,6 +217,7 @@ class Federation:
         ]
 
         def make() -> grpc.aio.Channel:
+            address = self.peers[peer]
             if self.tls is None:
                 return grpc.aio.insecure_channel(address, options=options)
             return grpc.aio.secure_channel(
@@ -187,37 +226,57 @@ class Federation:
 
         return make
 
-    async def start(self) -> None:
-        cfg = self.node.config
+    async def start(self, tls: TlsMaterial | None) -> None:
+        cfg = self.config
         fed = cfg.federation
-        address = f"{fed.grpc_host}:{fed.grpc_port}"
+        self.tls = tls
         self.server, self.port = build_server(
-            self.node.transfers, address=address,
-            credentials=self.tls.server_credentials() if self.tls else None,
-            watermark=self.watermark)
+            self.transfers, address=f"{fed.grpc_host}:{fed.grpc_port}",
+            credentials=tls.server_credentials() if tls else None, watermark=self.watermark)
         await self.server.start()
         await mark_serving(self.server)
-        peers = dict(fed.children)
-        if cfg.node.parent and fed.parent_address:
-            peers[cfg.node.parent] = fed.parent_address
-        self.peers = peers
-        loop = asyncio.get_running_loop()
-        for peer, peer_address in peers.items():
-            sender = Sender(
-                self.node.transfers, destination=peer,
-                channel_factory=self._channel_factory(peer_address, peer),
-                batch_size=fed.batch_size, call_timeout_s=fed.call_timeout_ms / 1000,
-                retry_attempts=fed.retry_attempts,
-                stuck_after=timedelta(seconds=fed.stuck_after_s))
-            self.senders[peer] = sender
-            self.node.notifier.register(peer, _threadsafe_wake(loop, sender.wake))
+        for peer in self.peers:
+            self._add_sender(peer)
         log.info("node %s gRPC on %s:%d (%s), peers %s", cfg.node.code, fed.grpc_host,
-                 self.port, "mutual TLS" if self.tls else "INSECURE", peers or "none")
+                 self.port, "mutual TLS" if tls else "INSECURE", self.peers or "none")
+
+    def _add_sender(self, peer: str) -> None:
+        fed = self.config.federation
+        sender = Sender(
+            self.transfers, destination=peer, channel_factory=self._channel_factory(peer),
+            batch_size=fed.batch_size, call_timeout_s=fed.call_timeout_ms / 1000,
+            retry_attempts=fed.retry_attempts, stuck_after=timedelta(seconds=fed.stuck_after_s))
+        self.senders[peer] = sender
+        self.notifier.register(peer, _threadsafe_wake(asyncio.get_running_loop(), sender.wake))
+        if self._running is not None:
+            group, stop = self._running
+            group.create_task(sender.run(stop))
+
+    async def add_peer(self, peer: str, address: str) -> None:
+        """Reach `peer` at `address` from now on (a new peer gets its sender)."""
+        known = self.peers.get(peer)
+        if known == address:
+            return
+        self.peers[peer] = address
+        if known is None:
+            self._add_sender(peer)
+            return
+        # moved: the next call makes its channels to the new address
+        await self.senders[peer].close()
+        channel = self._channels.pop(peer, None)
+        if channel is not None:
+            await channel.close()
 
     async def run_senders(self, stop: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for sender in self.senders.values():
-                tg.create_task(sender.run(stop))
+        """Every sender's loop until `stop`, and those of peers added meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            self._running = (group, stop)
+            try:
+                for sender in self.senders.values():
+                    group.create_task(sender.run(stop))
+                await stop.wait()
+            finally:
+                self._running = None
 
     async def stop(self) -> None:
         for sender in self.senders.values():
@@ -232,44 +291,41 @@ class Federation:
 
 
 def place_of(config: Config) -> Place:
-    code, parent = config.node.code, config.node.parent
-    ancestors: list[str] = []
-    while parent is not None:
-        ancestors.append(parent)
-        parent = parent_of(parent)
-    children = tuple(config.node.children)
-    return Place(code=code, ancestors=tuple(ancestors), children=children,
-                 subtree=(code, *children) if config.node.level == "city" else (code,),
-                 full_children=config.node.level != "province")
+    """Where the configured node sits (node/domain/topology.py)."""
+    return place_of_unit(config.node.code, parent=config.node.parent,
+                         children=config.node.children, level=config.node.level)
 
 
 class Streams:
     """The node's NATS side: publish its log, apply what flows in, summaries, reconcile."""
 
-    def __init__(self, node: Node, federation: Federation | None = None) -> None:
-        cfg = node.config
-        store = node.services.issues.store
-        self.node = node
+    def __init__(self, config: Config, store: Store, clock: Clock, calendar: WorkCalendar,
+                 federation: Federation | None = None) -> None:
+        cfg = config
+        self.config = config
+        self.store = store
         self.place = place_of(cfg)
         self.federation = federation
-        self.publisher = Publisher(store, cfg.node.code, window=cfg.nats.publish_window)
-        self.replicator = Replicator(store, self.place, node.services.issues.clock,
-                                     fetch=federation.fetch if federation else None,
-                                     parent=cfg.node.parent)
-        self.summaries = Summaries(store, self.place, node.services.issues.clock,
-                                   node.services.issues.rules.calendar,
-                                   children_send_summaries=cfg.node.level == "province")
+        outbox = SqlEventOutbox(store)
+        self.publisher = Publisher(outbox, cfg.node.code, window=cfg.nats.publish_window)
+        replica = ReplicaService(SqlReplicaRecorder(store), self.place, clock,
+                                 fetch=federation.fetch if federation else None)
+        self.replicator = Replicator(replica, SqlDeadLetters(store), clock,
+                                     stream=inbound_stream(cfg.node.code))
+        self.summaries = Rollup(SqlIssueScan(store), self.place, clock, calendar,
+                                children_send_summaries=cfg.node.level == "province")
+        self.summary_feed = SummaryFeed(self.summaries, self.place)
         # Only a full-replication link has a watermark to compare with: the parent of a
         # county (a city) applies the county's whole stream; a province applies nothing of
         # a city's (summary profile), so a city must not re-publish against it.
-        self.reconciler = (Reconciler(store, cfg.node.code, federation.parent_watermark,
+        self.reconciler = (Reconciler(outbox, cfg.node.code, federation.parent_watermark,
                                       own_stream_messages=self._own_stream_messages)
                            if federation is not None and cfg.node.level == "county" else None)
         self.retry_wake = asyncio.Event()
         self.nc: NATS | None = None
 
     @property
-    def latest(self) -> Any:
+    def latest(self) -> Summary | None:
         return self.summaries.latest
 
     def applied_count(self) -> int:
@@ -286,7 +342,7 @@ class Streams:
 
     async def _own_stream_messages(self) -> int:
         assert self.nc is not None
-        info = await self.nc.jetstream().stream_info(events_stream(self.node.config.node.code))
+        info = await self.nc.jetstream().stream_info(events_stream(self.config.node.code))
         return int(info.state.messages)
 
     async def _reconnected(self) -> None:
@@ -295,7 +351,7 @@ class Streams:
         self.publisher.wake.set()
 
     async def connect(self) -> JetStreamContext:
-        cfg = self.node.config
+        cfg = self.config
         self.nc = await nats.connect(
             cfg.nats.url, user=cfg.nats.user or node_user(cfg.node.code),
             password=cfg.nats.secret(), name=f"zhitong-{cfg.node.code}",
@@ -307,19 +363,19 @@ class Streams:
 
         def wake() -> None:
             loop.call_soon_threadsafe(self.publisher.wake.set)
-            loop.call_soon_threadsafe(self.summaries.changed.set)
+            loop.call_soon_threadsafe(self.summary_feed.changed.set)
             if self.replicator.parked_gaps:
                 loop.call_soon_threadsafe(self.retry_wake.set)
 
-        self.node.services.issues.store.after_commit.append(wake)
+        self.store.after_commit.append(wake)
         return js
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        cfg = self.node.config
+        cfg = self.config
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.publisher.run(js, stop))
             tg.create_task(self.replicator.run(js, stop))
-            tg.create_task(self.summaries.run(js, stop, nc=self.nc))
+            tg.create_task(self.summary_feed.run(js, stop, nc=self.nc))
             tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
                                                        period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:
@@ -363,23 +419,15 @@ def federation_tls(config: Config, clock: Clock) -> TlsMaterial | None:
 
 
 async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60.0) -> None:
-    """The configured rule: red light plus N urges escalates automatically."""
-    threshold = node.config.federation.auto_escalate_after_urges
-    if threshold is None or node.config.node.parent is None:
+    """The configured rule (node.app.transfers.AutoEscalation), every `period_s`."""
+    rule = AutoEscalation(transfers=node.transfers,
+                          candidates=node.services.issues.auto_escalation_candidates,
+                          after_urges=node.config.federation.auto_escalate_after_urges)
+    if not rule.enabled:
         return
     while not stop.is_set():
         try:
-            for issue_id in await asyncio.to_thread(
-                node.services.issues.auto_escalation_candidates, threshold
-            ):
-                try:
-                    await asyncio.to_thread(
-                        node.transfers.request_escalation, None, issue_id,
-                        f"自动上报：红灯且催办达到 {threshold} 次")
-                    log.info("issue %s escalated automatically (red + %d urges)", issue_id,
-                             threshold, extra={"issue_id": issue_id})
-                except Exception as exc:
-                    log.warning("automatic escalation of %s refused: %s", issue_id, exc)
+            await asyncio.to_thread(rule.run_once)
         except Exception:
             log.exception("auto-escalation scan failed")
         with contextlib.suppress(TimeoutError):
@@ -389,50 +437,184 @@ async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60
 # --------------------------------------------------------------------------- process
 
 
-async def run(node: Node) -> None:
-    cfg = node.config
-    server = uvicorn.Server(uvicorn.Config(node.app, host=cfg.http.host, port=cfg.http.port,
-                                           log_level="warning", lifespan="off"))
-    stop = asyncio.Event()
-    federation = streams = js = None
-    watermark = (functools.partial(replication_watermark, node.services.issues.store)
-                 if cfg.nats.enabled else None)
-    if cfg.federation.enabled:
-        federation = Federation(node, federation_tls(cfg, node.services.issues.clock),
-                                watermark=watermark)
-        await federation.start()
-    if cfg.nats.enabled:
-        streams = Streams(node, federation)
-        js = await streams.connect()
-        node.services.summary_source.append(streams)
-    log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
-             cfg.node.name, cfg.http.host, cfg.http.port,
-             node.engine.url.render_as_string(hide_password=True))
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: `running()` decides when it stops (several
+    nodes may share one process; `serve()` maps SIGINT/SIGTERM to `Running.stop`)."""
 
-    async def http() -> None:
-        try:
-            await server.serve()
-        finally:
-            stop.set()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound and listening before anything is announced (port 0:
+    the OS picks; a connection made right away waits in the backlog for uvicorn)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass(kw_only=True)
+class Running:
+    """A node at work, as `running()` yields it."""
+
+    node: Node
+    http_port: int
+    _stop: asyncio.Event
+    #: what failed while stopping (logged too; each step runs regardless)
+    shutdown_errors: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.node.config
+
+    @property
+    def code(self) -> str:
+        return self.node.config.node.code
+
+    @property
+    def services(self) -> Services:
+        return self.node.services
+
+    @property
+    def issues(self) -> IssueService:
+        return self.node.services.issues
+
+    @property
+    def transfers(self) -> TransferService:
+        return self.node.transfers
+
+    @property
+    def federation(self) -> Federation | None:
+        return self.node.federation
+
+    @property
+    def streams(self) -> Streams | None:
+        return self.node.streams
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self.node.federation.port if self.node.federation is not None else None
+
+    @property
+    def grpc_address(self) -> str | None:
+        fed = self.node.config.federation
+        port = self.grpc_port
+        return f"{fed.grpc_host}:{port}" if port is not None else None
+
+    def stop(self) -> None:
+        """Stop the node: the `running()` context then ends. Call it in the node's event
+        loop (a signal handler there; from another thread, `loop.call_soon_threadsafe`)."""
+        self._stop.set()
+
+    async def stopped(self) -> None:
+        await self._stop.wait()
+
+
+def _override(config: Config, **sections: dict[str, Any]) -> Config:
+    """`config` with some settings replaced (None values are left as configured)."""
+    changes = {name: {k: v for k, v in values.items() if v is not None}
+               for name, values in sections.items()}
+    return config.model_copy(update={
+        name: getattr(config, name).model_copy(update=values)
+        for name, values in changes.items() if values})
+
+
+@asynccontextmanager
+async def running(config: Config, *, clock: Clock | None = None, engine: Engine | None = None,
+                  http_port: int | None = None, grpc_port: int | None = None,
+                  parent_address: str | None = None, nats_url: str | None = None,
+                  senders: bool = True, auto_escalate_every_s: float | None = 60.0,
+                  connect_streams: bool = True) -> AsyncIterator[Running]:
+    """Build the node of `config` and run it until the context ends.
+
+    `http_port`, `grpc_port`, `parent_address`, `nats_url` replace the configured values
+    (a port of 0: the OS picks; `Running.http_port`/`grpc_port` tell). `senders=False`:
+    the outbox senders exist but do not run by themselves (the caller drains them,
+    `node.federation.senders[peer].drain_once()`); `auto_escalate_every_s=None`: the
+    automatic escalation rule does not run by itself; `connect_streams=False`: the stream
+    parts are built (the API reads their summaries) but never connect to NATS."""
+    config = _override(config, http={"port": http_port},
+                       federation={"grpc_port": grpc_port, "parent_address": parent_address},
+                       nats={"url": nats_url})
+    cfg = config
+    node = build(config, clock=clock, engine=engine)
+    stop = asyncio.Event()
+    handle: Running | None = None
+    errors: list[str] = []
+    sock: socket.socket | None = None
+    try:
+        js = None
+        if node.federation is not None:
+            await node.federation.start(federation_tls(cfg, node.services.issues.clock))
+        if node.streams is not None and connect_streams:
+            js = await node.streams.connect()
+        sock = _listen(cfg.http.host, cfg.http.port)
+        http_port = int(sock.getsockname()[1])
+        server = _HttpServer(uvicorn.Config(node.app, log_level="warning", lifespan="off"))
+        log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
+                 cfg.node.name, cfg.http.host, http_port,
+                 node.engine.url.render_as_string(hide_password=True))
+
+        async def http(listener: socket.socket) -> None:
+            try:
+                await server.serve(sockets=[listener])
+            finally:
+                stop.set()
+
+        async def until_stopped() -> None:
+            await stop.wait()
+            server.should_exit = True
+
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(http())
-            if federation is not None:
-                tg.create_task(federation.run_senders(stop))
-                tg.create_task(auto_escalate(node, stop))
-            if streams is not None and js is not None:
-                tg.create_task(streams.run(js, stop))
+            tg.create_task(http(sock))
+            tg.create_task(until_stopped())
+            if node.federation is not None:
+                if senders:
+                    tg.create_task(node.federation.run_senders(stop))
+                if auto_escalate_every_s is not None:
+                    tg.create_task(auto_escalate(node, stop, period_s=auto_escalate_every_s))
+            if node.streams is not None and js is not None:
+                tg.create_task(node.streams.run(js, stop))
+            handle = Running(node=node, http_port=http_port, _stop=stop,
+                             shutdown_errors=errors)
+            try:
+                yield handle
+            finally:
+                stop.set()
     finally:
+        stop.set()
         # each step on its own: one failing must not skip the others
-        if streams is not None:
-            with contextlib.suppress(Exception):
-                await streams.close()
-        if federation is not None:
-            with contextlib.suppress(Exception):
-                await federation.stop()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if node.streams is not None:
+            steps.append(("streams", node.streams.close))
+        if node.federation is not None:
+            steps.append(("federation", node.federation.stop))
+        for name, step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                log.exception("node %s: stopping its %s failed", cfg.node.code, name)
+                errors.append(f"{name}: {exc!r}")
+        if sock is not None:
+            sock.close()
         node.engine.dispose()
 
 
-def serve(node: Node) -> None:
-    asyncio.run(run(node))
+def serve(config: Config) -> None:
+    """`zhitong node run`: the node until SIGINT or SIGTERM (then a graceful stop)."""
+
+    async def main() -> None:
+        async with running(config) as node:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, node.stop)
+            await node.stopped()
+
+    asyncio.run(main())

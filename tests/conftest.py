@@ -1,22 +1,23 @@
-"""Shared fixtures: fake clock, a real SQLite file or PostgreSQL database per test, a node."""
+"""Shared fixtures: fake clock, a real SQLite file or PostgreSQL database per test, a node,
+and the JSON API harness (tests/support/api.py). Helpers and sample data live in
+tests/support/; test modules import from there, never from each other."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from node.app.policy import Principal, Role
-from node.config import Config, parse_config
 from node.runtime import Node, build
 from node.store.db import make_engine
+from tests.support.api import Api, Template, make_template, node_from
 from tests.support.clock import FakeClock
-from tests.support.pg import find_bindir, postgres_cluster
+from tests.support.data import make_config
+from tests.support.pg import find_bindir, fresh_database, postgres_cluster
 
 REQUIRE_POSTGRES = os.environ.get("ZHITONG_REQUIRE_POSTGRES") == "1"
 
@@ -36,22 +37,13 @@ def pg_admin_url() -> Iterator[str]:
         yield url
 
 
-def _fresh_pg_database(admin_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database on each backend the store supports."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'node.sqlite3'}"
     admin_url: str = request.getfixturevalue("pg_admin_url")
-    return _fresh_pg_database(admin_url)
+    return fresh_database(admin_url)
 
 
 @pytest.fixture
@@ -61,29 +53,25 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
-    tree: dict[str, Any] = {
-        "node": {"code": "330522", "name": "长兴县", "level": "county", "parent": "330500",
-                 "data_dir": str(tmp_path / "data")},
-    }
-    for name, values in sections.items():
-        tree.setdefault(name, {}).update(values)
-    return parse_config(tree, source="test", env={})
-
-
 @pytest.fixture
 def node(tmp_path: Path, engine: Engine, clock: FakeClock) -> Node:
     """A county node (长兴县 330522) on the parametrised backend, with the fake clock."""
     return build(make_config(tmp_path), clock=clock, engine=engine)
 
 
-STAFF = {
-    "dispatcher": Principal(username="dispatcher", role=Role.DISPATCHER, display_name="受理员"),
-    "handler": Principal(username="handler", role=Role.HANDLER, display_name="承办",
-                         department="经信局"),
-    "other_handler": Principal(username="other_handler", role=Role.HANDLER,
-                               display_name="承办2", department="住建局"),
-    "leader": Principal(username="leader", role=Role.LEADER, display_name="领导"),
-    "admin": Principal(username="admin", role=Role.ADMIN, display_name="管理员"),
-    "viewer": Principal(username="viewer", role=Role.VIEWER, display_name="省领导"),
-}
+@pytest.fixture(scope="session")
+def api_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    return make_template(tmp_path_factory.mktemp("api-template"))
+
+
+@pytest.fixture
+def api_node(tmp_path: Path, clock: FakeClock, api_template: Template) -> Iterator[Node]:
+    """A county node (330522) on its own SQLite file, with the fake clock and the accounts."""
+    with node_from(api_template, tmp_path, clock) as built:
+        yield built
+
+
+@pytest.fixture
+def api(api_node: Node, api_template: Template) -> Iterator[Api]:
+    with TestClient(api_node.app) as client:
+        yield Api(client, api_template.tokens)

@@ -48,7 +48,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.domain.validation import parent_of
+from federation.nats.subjects import Subject
+from node.domain.topology import Topology, ancestors_of, full_children
 
 ACCOUNT = "ZT"
 
@@ -80,14 +81,9 @@ def deliver_prefix(receiver: str, source: str) -> str:
     return f"ztsrc.{receiver}.{source}"
 
 
-def ancestors_of(code: str) -> tuple[str, ...]:
-    """The enclosing units, nearest first (as node.runtime.place_of derives them)."""
-    out: list[str] = []
-    parent = parent_of(code)
-    while parent is not None:
-        out.append(parent)
-        parent = parent_of(parent)
-    return tuple(out)
+#: A port of the spec that nats-server picks itself (its `-1`, "random"); the bound port
+#: is read back from the server's output (federation/nats/process.py).
+RANDOM_PORT = -1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,12 +92,18 @@ class LeafTls:
     key_file: Path
     ca_file: Path
 
+    @classmethod
+    def of_dir(cls, directory: Path) -> LeafTls:
+        """The node's certificate folder as `zhitong certs init` writes it."""
+        return cls(cert_file=directory / "node.pem", key_file=directory / "node.key",
+                   ca_file=directory / "ca.pem")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NatsServerSpec:
     code: str
     host: str = "127.0.0.1"
-    client_port: int = 4222
+    client_port: int = 4222  # RANDOM_PORT: chosen by the server
     store_dir: Path
     node_password: str
     # this node's ancestors, nearest first (None: from the division code)
@@ -111,11 +113,14 @@ class NatsServerSpec:
     # ... and the units whose issues each child's link carries status of: the child and the
     # units below it that have their own streams (default: the child alone, a county)
     leaf_subtrees: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # the replication profile of the links below (streams.Place.full_children): True — this
+    # the replication profile of the links below (topology.Place.full_children): True — this
     # node sources its children's whole logs (a city); False — only the issues it dispatched
     # down, plus summaries (the province: enterprise data never travels up to it)
     full_children: bool = True
-    leaf_port: int | None = None
+    leaf_port: int | None = None  # RANDOM_PORT: chosen by the server
+    # the leaf listener does not gossip its address to the leaves: they keep the URL they
+    # were given (a fault proxy in front of the listener stays in the path)
+    no_advertise: bool = False
     # leaf side: the parent's leaf listener and this node's leaf password there
     parent_leaf_url: str | None = None  # e.g. "tls://127.0.0.1:7422"
     parent_leaf_password: str | None = None
@@ -156,9 +161,9 @@ def node_permissions(spec: NatsServerSpec) -> Permissions:
     """The node's client: its own subjects and its own domain's JetStream API only."""
     code = spec.code
     return Permissions(
-        publish=(f"zt.{code}.>", "$JS.API.>", f"$JS.{domain_of(code)}.API.>",
+        publish=(Subject.everything(code).build(), "$JS.API.>", f"$JS.{domain_of(code)}.API.>",
                  f"$JS.ACK.ZT_IN_{code}.>"),
-        subscribe=("_INBOX.>", f"zt.{code}.>",
+        subscribe=("_INBOX.>", Subject.everything(code).build(),
                    *(child_subjects(spec, child) for child in sorted(spec.leaf_children))))
 
 
@@ -166,7 +171,7 @@ def child_subjects(spec: NatsServerSpec, child: str) -> str:
     """What of a child's own subjects crosses its leaf link: all of it on a full link
     (county → city); on a summary link (city → province) only its summary — the city's
     event log (enterprise data) never travels up, not even as a plain message."""
-    return f"zt.{child}.>" if spec.full_children else f"zt.{child}.sum"
+    return (Subject.everything(child) if spec.full_children else Subject.summary(child)).build()
 
 
 def leaf_permissions(spec: NatsServerSpec, child: str) -> Permissions:
@@ -177,10 +182,11 @@ def leaf_permissions(spec: NatsServerSpec, child: str) -> Permissions:
     for a in spec.lineage():
         api = f"$JS.{domain_of(a)}.API.CONSUMER"
         up += [f"$JS.FC.ZT_EV_{a}.>", f"{api}.{INTEREST_ONLY}"]
-        up += [f"{api}.CREATE.ZT_EV_{a}.*.zt.{a}.ev.{origin}.>" for origin in subtree]
+        up += [f"{api}.CREATE.ZT_EV_{a}.*.{Subject.events(a, origin).build()}"
+               for origin in subtree]
     api = f"$JS.{domain_of(child)}.API.CONSUMER"
     logs = ([f"{api}.CREATE.ZT_EV_{child}"] if spec.full_children
-            else [f"{api}.CREATE.ZT_EV_{child}.*.zt.{child}.ev.{spec.code}.>"])
+            else [f"{api}.CREATE.ZT_EV_{child}.*.{Subject.events(child, spec.code).build()}"])
     down = [f"{api}.{INTEREST_ONLY}", *logs, f"{api}.CREATE.ZT_SUM_{child}",
             f"$JS.FC.ZT_EV_{child}.>", f"$JS.FC.ZT_SUM_{child}.>", "$JSC.R.>",
             *(f"ztsrc.{unit}.>" for unit in subtree)]
@@ -263,6 +269,8 @@ def render(spec: NatsServerSpec) -> str:
     if spec.leaf_port is not None:
         leaf += ["  # children's servers connect here: bind the unit's internal address",
                  f"  host: {_q(spec.host)}", f"  port: {spec.leaf_port}"]
+        if spec.no_advertise:
+            leaf.append("  no_advertise: true")
         if spec.tls:
             leaf += _tls_block(spec.tls, verify=True, indent="  ")
     if spec.parent_leaf_url or spec.parent_leaf_url_env:
@@ -299,6 +307,27 @@ def _tls_block(tls: LeafTls, *, verify: bool, indent: str) -> list[str]:
     return out
 
 
+def spec_in(topology: Topology, code: str, *, store_dir: Path, node_password: str,
+            leaf_password: str, tls: LeafTls | None, parent_leaf_url: str | None,
+            client_port: int = RANDOM_PORT, leaf_port: int = RANDOM_PORT,
+            host: str = "127.0.0.1", no_advertise: bool = False) -> NatsServerSpec:
+    """The server of unit `code` in a federation on one machine (`zhitong up`, the test
+    harnesses): one leaf password for every link, leaf listeners only where there are
+    children. `parent_leaf_url` is where the parent's leaf listener is reached (ignored
+    for a unit without a parent)."""
+    kids = topology.children(code)
+    parent = topology.parent(code)
+    return NatsServerSpec(
+        code=code, host=host, client_port=client_port, store_dir=store_dir,
+        node_password=node_password, ancestors=topology.ancestors(code),
+        leaf_port=leaf_port if kids else None, no_advertise=no_advertise,
+        leaf_children={c: leaf_password for c in kids},
+        leaf_subtrees={c: topology.descendants(c) for c in kids},
+        full_children=full_children(topology.level(code)),
+        parent_leaf_url=parent_leaf_url if parent else None,
+        parent_leaf_password=leaf_password if parent else None, tls=tls)
+
+
 def write(spec: NatsServerSpec, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(spec), encoding="utf-8")
@@ -306,4 +335,4 @@ def write(spec: NatsServerSpec, path: Path) -> Path:
 
 
 def subjects_for(code: str) -> Sequence[str]:
-    return (f"zt.{code}.ev.>",)
+    return (Subject.events(code).build(),)

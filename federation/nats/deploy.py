@@ -22,8 +22,7 @@ ZHEJIANG_CITIES = ("330100", "330200", "330300", "330400", "330500", "330600", "
 
 
 def _tls(code: str) -> LeafTls:
-    d = Path("/etc/zhitong/tls") / code
-    return LeafTls(cert_file=d / "node.pem", key_file=d / "node.key", ca_file=d / "ca.pem")
+    return LeafTls.of_dir(Path("/etc/zhitong/tls") / code)
 
 
 def counties_of(city: str) -> tuple[str, ...]:

@@ -1,5 +1,8 @@
 """The event message on the streams: JSON, one event, with the writer's sequence.
 
+`encode` writes an event of the local log; `decode` gives the replica service's
+`IncomingEvent` (node/app/replica.py).
+
 Decoding is a boundary like any other: the message must be a JSON object of bounded size,
 nesting and numbers (node/domain/jsonsafe.py) with the expected fields and types, a known
 event kind, division codes that validate and an event id that matches issue and version;
@@ -10,17 +13,17 @@ ValueError) and the message goes to the dead-letter table.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from federation.codec import EVENT_KINDS, MAX_ID, MAX_PAYLOAD_BYTES
+from node.app.ports import LoggedEvent
+from node.app.replica import IncomingEvent
 from node.domain.errors import ValidationError
-from node.domain.issue import Actor, Event
+from node.domain.issue import Actor, Event, event_id_of
 from node.domain.jsonsafe import JSONError, loads
 from node.domain.lifecycle import ts
 from node.domain.validation import validate_division_code
-from node.store.repo import StoredEvent, event_id_of
 
 MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 4096
 MAX_VERSION = 2**32 - 1  # as on the wire (uint32 in federation.proto)
@@ -31,19 +34,7 @@ class MessageError(ValueError):
     pass
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EventMessage:
-    event: Event
-    writer: str
-    writer_seq: int | None  # None for events fetched over gRPC (no stream position)
-    origin: str
-
-    @property
-    def event_id(self) -> str:
-        return event_id_of(self.event.issue_id, self.event.version)
-
-
-def encode(stored: StoredEvent, origin: str) -> bytes:
+def encode(stored: LoggedEvent, origin: str) -> bytes:
     e = stored.event
     return json.dumps({
         "event_id": stored.event_id, "issue_id": e.issue_id, "version": e.version,
@@ -59,7 +50,7 @@ def _field(data: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def decode(raw: bytes) -> EventMessage:
+def decode(raw: bytes) -> IncomingEvent:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
@@ -91,4 +82,4 @@ def decode(raw: bytes) -> EventMessage:
         raise MessageError("naive timestamp")
     event = Event(issue_id=issue_id, version=version, kind=kind, actor=actor, at=at,
                   payload=payload)
-    return EventMessage(event=event, writer=writer, writer_seq=writer_seq, origin=origin)
+    return IncomingEvent(event=event, writer=writer, writer_seq=writer_seq, origin=origin)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,38 +47,57 @@ def binary() -> str:
     return found
 
 
-class NatsServer:
-    """One nats-server process; `start()` returns once it accepts client connections."""
+_LISTENING = re.compile(rb"Listening for (client|leafnode) connections on \S+:(\d+)")
+_READY = b"Server is ready"
 
-    def __init__(self, config: Path, *, host: str, port: int, log: Path) -> None:
+
+class NatsServer:
+    """One nats-server process; `start()` returns once it accepts client connections.
+
+    nats-server announces every listener it opens ("Listening for client connections on
+    host:port", the same for leafnode connections) and then "Server is ready". `start()`
+    waits for that line in what this start wrote to the log and reads the bound ports
+    from it: a configuration with port -1 (`RANDOM_PORT`) gets ports from the OS, and the
+    caller learns them here (`port`, `leaf_port`) instead of guessing free ones.
+    """
+
+    def __init__(self, config: Path, *, log: Path, host: str = "127.0.0.1") -> None:
         self.config = config
-        self.host = host
-        self.port = port
+        self.host = host  # where clients connect (the configured listen address)
         self.log = log
+        self.port: int | None = None  # the client port, once started
+        self.leaf_port: int | None = None  # the leafnode port, if it listens for leaves
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError(f"nats-server {self.config} has not started")
         return f"nats://{self.host}:{self.port}"
 
     def start(self, *, timeout_s: float = 20) -> NatsServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
+            offset = out.tell()  # the log is appended to: read only this start's lines
             argv, preexec = dying_with_parent([binary(), "-c", str(self.config)])
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=preexec)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            with self.log.open("rb") as seen:
+                seen.seek(offset)
+                printed = seen.read()
+            if _READY in printed:
+                ports = {kind: int(port) for kind, port in _LISTENING.findall(printed)}
+                self.port = ports.get(b"client")
+                self.leaf_port = ports.get(b"leafnode")
+                return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nats-server exited with {self.proc.returncode}; see "
-                                   f"{self.log}:\n{self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)  # polling interval while waiting for the port, bounded
+                                   f"{self.log}:\n{printed.decode(errors='replace')[-2000:]}")
+            time.sleep(0.02)  # polling interval while the server starts, bounded
         self.kill()
-        raise TimeoutError(f"nats-server did not listen on {self.port} in {timeout_s}s")
+        raise TimeoutError(f"nats-server {self.config} was not ready in {timeout_s}s")
 
     def kill(self) -> None:
         """SIGKILL (fault injection)."""

@@ -17,9 +17,9 @@ Per node `c` (domain `zt<c>`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -32,6 +32,8 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from federation.nats.config import deliver_prefix, domain_of
+from federation.nats.subjects import Subject
+from node.domain.topology import Place
 
 TEN_YEARS_S = 10 * 365 * 24 * 3600.0
 
@@ -48,27 +50,6 @@ def summary_stream(code: str) -> str:
     return f"ZT_SUM_{code}"
 
 
-def event_subject(writer: str, origin: str, issue_id: str) -> str:
-    return f"zt.{writer}.ev.{origin}.{issue_id}"
-
-
-def summary_subject(code: str) -> str:
-    return f"zt.{code}.sum"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Place:
-    """Where a node sits: its ancestors (nearest first), children and subtree codes."""
-
-    code: str
-    ancestors: tuple[str, ...]
-    children: tuple[str, ...]
-    subtree: tuple[str, ...]  # the node itself and every unit below it
-    # The replication profile of the links below: True — children replicate in full
-    # (county → city); False — children send only summaries (city → province).
-    full_children: bool = True
-
-
 def _external(source: str, receiver: str) -> ExternalStream:
     """`source`'s stream seen from `receiver`'s domain: its domain's API, and a deliver
     prefix of its own for every (receiver, source) pair, which is what lets the leaf links'
@@ -83,13 +64,13 @@ def inbound_sources(place: Place) -> list[StreamSource]:
                    for c in place.children]
     else:  # summary profile: only the issues this node originated and dispatched down
         sources = [StreamSource(name=events_stream(c), external=_external(c, place.code),
-                                filter_subject=f"zt.{c}.ev.{place.code}.>")
+                                filter_subject=Subject.events(c, place.code).build())
                    for c in place.children]
     for ancestor in place.ancestors:
         for origin in place.subtree:
             sources.append(StreamSource(
                 name=events_stream(ancestor), external=_external(ancestor, place.code),
-                filter_subject=f"zt.{ancestor}.ev.{origin}.>"))
+                filter_subject=Subject.events(ancestor, origin).build()))
     return sources
 
 
@@ -97,12 +78,13 @@ def stream_configs(place: Place) -> Sequence[StreamConfig]:
     common = {"retention": RetentionPolicy.LIMITS, "storage": StorageType.FILE,
               "discard": DiscardPolicy.OLD, "max_age": TEN_YEARS_S}
     return (
-        StreamConfig(name=events_stream(place.code), subjects=[f"zt.{place.code}.ev.>"],
+        StreamConfig(name=events_stream(place.code),
+                     subjects=[Subject.events(place.code).build()],
                      duplicate_window=120.0, **common),  # type: ignore[arg-type]
         StreamConfig(name=inbound_stream(place.code), sources=inbound_sources(place) or None,
                      **common),  # type: ignore[arg-type]
-        StreamConfig(name=summary_stream(place.code), subjects=[summary_subject(place.code)],
-                     max_msgs_per_subject=1,
+        StreamConfig(name=summary_stream(place.code),
+                     subjects=[Subject.summary(place.code).build()], max_msgs_per_subject=1,
                      sources=[StreamSource(name=summary_stream(c),
                                            external=_external(c, place.code))
                               for c in place.children] or None,
@@ -127,3 +109,26 @@ async def ensure_streams(js: JetStreamContext, place: Place, *, own_only: bool =
         if (current.sources or []) != (config.sources or []) and config.name != events_stream(
                 place.code):
             await js.update_stream(config)
+
+
+async def prepare_streams(places: Sequence[Place], connect: Callable[[str], Awaitable[NATS]]
+                          ) -> None:
+    """Every node's streams before the nodes start (`zhitong up`, the test harnesses):
+    first each node's own event log, then the streams that source them.
+
+    A sourcing stream created before the log it sources exists gets nats-server's slow
+    retry after its first "stream not found" (10-30 s before anything flows); created in
+    this order, everything flows at once, and each node's own `ensure_streams` when it
+    connects finds its streams in place. `connect(code)`: a client of that node's server
+    with the node's user (closed here)."""
+    clients: dict[str, NATS] = {}
+    try:
+        for place in places:
+            clients[place.code] = await connect(place.code)
+        for own_only in (True, False):
+            for place in places:
+                await ensure_streams(clients[place.code].jetstream(), place,
+                                     own_only=own_only)
+    finally:
+        for nc in clients.values():
+            await nc.close()

@@ -60,11 +60,9 @@ class TokenSigner:
         try:
             data = self._s.loads(token, max_age=self._ttl)
         except SignatureExpired:
-            raise Unauthenticated(
-                "登录已过期，请重新登录", "session expired; log in again"
-            ) from None
+            raise Unauthenticated("session_expired") from None
         except BadSignature:
-            raise Unauthenticated("登录凭证无效", "invalid session token") from None
+            raise Unauthenticated("session_invalid") from None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str):
-            raise Unauthenticated("登录凭证无效", "invalid session token")
+            raise Unauthenticated("session_invalid")
         return str(data["u"])

@@ -100,15 +100,11 @@ def permitted_actions(principal: Principal, issue: Issue, node: str) -> list[str
 
 def require(principal: Principal, permission: str) -> None:
     if not can(principal, permission):
-        raise Forbidden(
-            f"当前角色（{principal.role.value}）无权执行“{permission}”",
-            f"role '{principal.role.value}' may not '{permission}'",
-            permission=permission,
-        )
+        raise Forbidden("role_not_permitted", permission=permission, role=principal.role.value)
 
 
 def not_found(key: str) -> NotFound:
-    return NotFound(f"未找到诉求 {key}", f"no issue {key}", issue=key)
+    return NotFound("issue_not_found", issue=key)
 
 
 def check_can_view(principal: Principal, issue: Issue, key: str | None = None) -> None:
@@ -128,17 +124,10 @@ def authorize(
     check_can_view(principal, issue, key)
     require(principal, action.value)
     if issue.owner != node:
-        raise Forbidden(
-            f"该诉求由 {issue.owner} 办理，本节点仅持有只读副本",
-            f"the issue is owned by node {issue.owner}; this node holds a read-only replica",
-            owner=issue.owner,
-        )
+        raise Forbidden("replica_read_only", owner=issue.owner)
     if (
         principal.role is Role.HANDLER
         and principal.department is not None
         and issue.department != principal.department
     ):
-        raise Forbidden(
-            "该诉求未交办给您所在部门", "the issue is not assigned to your department",
-            department=issue.department,
-        )
+        raise Forbidden("not_your_department", department=issue.department)

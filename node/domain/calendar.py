@@ -83,32 +83,17 @@ class YearCalendar:
 
     def __post_init__(self) -> None:
         if not date.min.year <= self.year <= date.max.year:
-            raise ValidationError(
-                "year",
-                f"年份 {self.year} 无效",
-                f"year {self.year} is out of range",
-                year=self.year,
-            )
+            raise ValidationError("year_out_of_range", field="year", year=self.year)
         for name, days in (("holidays", self.holidays), ("workdays", self.workdays)):
             wrong = sorted(d for d in days if d.year != self.year)
             if wrong:
-                raise ValidationError(
-                    name,
-                    f"{self.year} 年的日历中包含其他年份的日期：{wrong[0].isoformat()}",
-                    f"calendar for {self.year} contains a date of another year: "
-                    f"{wrong[0].isoformat()}",
-                    year=self.year,
-                    dates=[d.isoformat() for d in wrong],
-                )
+                raise ValidationError("calendar_foreign_date", field=name, year=self.year,
+                                      dates=[d.isoformat() for d in wrong],
+                                      date=wrong[0].isoformat())
         both = sorted(self.holidays & self.workdays)
         if both:
-            raise ValidationError(
-                "workdays",
-                f"{both[0].isoformat()} 不能既是节假日又是调休工作日",
-                f"{both[0].isoformat()} cannot be both a holiday and a make-up workday",
-                year=self.year,
-                dates=[d.isoformat() for d in both],
-            )
+            raise ValidationError("calendar_date_both", field="workdays", year=self.year,
+                                  dates=[d.isoformat() for d in both], date=both[0].isoformat())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -171,13 +156,8 @@ class WorkCalendar:
         extra = dict(extra_years or {})
         for key, cal in extra.items():
             if key != cal.year:
-                raise ValidationError(
-                    "extra_years",
-                    f"配置的年份 {key} 与其日历中的年份 {cal.year} 不一致",
-                    f"configured year {key} does not match its calendar's year {cal.year}",
-                    key=key,
-                    year=cal.year,
-                )
+                raise ValidationError("calendar_year_mismatch", field="extra_years", key=key,
+                                      year=cal.year)
         self._extra: Mapping[int, YearCalendar] = MappingProxyType(extra)
         self._tables: dict[int, _YearTable] = {}
 

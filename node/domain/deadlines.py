@@ -43,32 +43,15 @@ MAX_WORKING_DAYS = 365
 YELLOW_FRACTION = Fraction(2, 3)
 """Share of the allowed working time after which an issue turns yellow."""
 
-_STAGE_LABELS_ZH = {
-    "dispatch_working_days": "交办时限",
-    "resolve_working_days": "办理时限",
-    "review_working_days": "审核时限",
-}
-
-
 def _check_days(field_name: str, value: object) -> None:
+    # the stage (e.g. "resolve_working_days") names the limit in a message: a catalogue term
     stage = field_name.rsplit(".", 1)[-1]
-    label = _STAGE_LABELS_ZH.get(stage, field_name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(
-            field_name,
-            f"{label}必须是整数个工作日",
-            f"{field_name} must be a whole number of working days",
-            value=repr(value),
-        )
+        raise ValidationError("working_days_not_integer", field=field_name, value=repr(value),
+                              stage=stage)
     if not MIN_WORKING_DAYS <= value <= MAX_WORKING_DAYS:
-        raise ValidationError(
-            field_name,
-            f"{label}必须在 {MIN_WORKING_DAYS} 到 {MAX_WORKING_DAYS} 个工作日之间",
-            f"{field_name} must be between {MIN_WORKING_DAYS} and {MAX_WORKING_DAYS} working days",
-            value=value,
-            min=MIN_WORKING_DAYS,
-            max=MAX_WORKING_DAYS,
-        )
+        raise ValidationError("working_days_out_of_range", field=field_name, value=value,
+                              min=MIN_WORKING_DAYS, max=MAX_WORKING_DAYS, stage=stage)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,18 +98,9 @@ class DeadlinePolicy:
         frozen: dict[str, TagDeadlines] = {}
         for tag, overrides in self.per_tag.items():
             if not isinstance(tag, str) or not tag.strip():
-                raise ValidationError(
-                    "per_tag",
-                    "时限配置中的标签不能为空",
-                    "tags in per_tag must be non-empty strings",
-                    tag=repr(tag),
-                )
+                raise ValidationError("deadline_tag_empty", field="per_tag", tag=repr(tag))
             if not isinstance(overrides, TagDeadlines):
-                raise ValidationError(
-                    f"per_tag.{tag}",
-                    f"标签“{tag}”的时限配置格式无效",
-                    f"per_tag.{tag} must be a TagDeadlines",
-                )
+                raise ValidationError("deadline_tag_invalid", field=f"per_tag.{tag}", tag=tag)
             overrides._validate(f"per_tag.{tag}.")
             frozen[tag] = overrides
         # Copy, so a caller mutating its dict cannot change a frozen policy.

@@ -1,76 +1,346 @@
-"""The domain's error tree.
+"""The domain's error tree, and the one table of every stable error code the product raises.
 
-Every refusal carries a stable machine `code`, a Chinese message (the user-facing default)
-and an English one, plus structured details. Adapters map the classes to transport status
-codes in one place each (HTTP in node/web/errors.py, gRPC later in federation/errors.py).
+A refusal is raised with a stable code and named parameters only, e.g.
+``RuleViolation("urge_too_soon", next_allowed_at=...)`` or
+``ValidationError("text_too_long", field="title", max_len=100, length=101)``. What people read
+is rendered at the edge (API error body, screens, CLI) from the message catalogue in
+`node/i18n`, keyed by the same code, in their language; the domain holds no texts.
+
+Every error has two codes:
+
+* `code`, the stable fine-grained one (`text_too_long`, `issue_not_found`, `urge_too_soon`):
+  the catalogue key, and what travels between nodes (gRPC trailing metadata,
+  federation/failures.py), so a peer rebuilds the very same typed error;
+* `public_code`, what the HTTP API's error body names, unchanged since the API exists: the
+  class's `family` (`invalid_input`, `not_found`, `forbidden`, `unauthenticated`,
+  `conflict`, `illegal_transition`), except that a rule violation publishes its own code.
+
+`params` are every named value of the error (what the messages are filled with); `details`
+are the ones the API body shows: `params` minus the code's `private` ones (values a message
+names that the body never carried, kept out so the bodies stay as they were).
+
+`ERRORS` is the table: code → class, HTTP status, gRPC status (by name, so nothing here
+imports grpc), whether the same request may succeed if simply tried again, and the
+parameters. It lives here, next to the classes, because a code is declared where it is
+raised: adding one means one row here and one entry per language in the catalogue (a unit
+test checks both against every raise site). The HTTP adapter (node/web/problems.py) and the
+gRPC adapter (federation/failures.py) read it; neither keeps a table of its own. Codes raised
+by an adapter itself (`body_too_large`, `internal`, ...) are rows without a class.
+
+Transition: the pre-catalogue constructors — ``Forbidden(zh, en, **details)``,
+``ValidationError(field, zh, en, **details)``, ``RuleViolation(code, zh, en, **details)`` —
+still work; their texts override the catalogue's. They are kept only until the last raise
+sites that use them are converted (tests/unit/test_errors.py lists where they may remain).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "ERRORS",
+    "Conflict",
+    "DomainError",
+    "ErrorSpec",
+    "Forbidden",
+    "IllegalTransition",
+    "NotFound",
+    "RuleViolation",
+    "Unauthenticated",
+    "ValidationError",
+    "spec_of",
+]
 
 
 class DomainError(Exception):
     """Base of every expected refusal. Never used for programming errors."""
 
-    code: str = "domain_error"
+    family: ClassVar[str] = "domain_error"
 
-    def __init__(self, message_zh: str, message_en: str, **details: Any) -> None:
-        super().__init__(message_en)
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.details: dict[str, Any] = details
+    def __init__(self, code: str, /, *texts: str, **params: Any) -> None:
+        if len(texts) == 1:  # transitional (zh, en) form: there was no code argument
+            code, texts = self.family, (code, texts[0])
+        if len(texts) not in (0, 2):
+            raise TypeError(f"{type(self).__name__}: texts come as (zh, en), got {texts!r}")
+        super().__init__(code)
+        self.code = code
+        self.params: dict[str, Any] = params
+        #: transitional: (zh, en) given by the raise site, preferred over the catalogue
+        self.texts: tuple[str, str] | None = (texts[0], texts[1]) if texts else None
+        spec = ERRORS.get(code)
+        private = spec.private if spec is not None else ()
+        self.details: dict[str, Any] = {k: v for k, v in params.items() if k not in private}
+
+    @classmethod
+    def public_code_of(cls, code: str) -> str:
+        """The code the HTTP API shows for an error of this class with this stable code."""
+        return cls.family
+
+    @property
+    def public_code(self) -> str:
+        return self.public_code_of(self.code)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed if tried again (the table decides)."""
+        return spec_of(self).retryable
+
+    @classmethod
+    def rebuild(cls, code: str, params: Mapping[str, Any]) -> DomainError:
+        """The error again from its code and parameters (e.g. received from a peer)."""
+        return cls(code, **params)
+
+    def __str__(self) -> str:
+        if self.texts is not None:
+            return self.texts[1]
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.code}({inner})"
 
 
 class ValidationError(DomainError):
     """Input that does not satisfy a rule (format, check character, length, range)."""
 
-    code = "invalid_input"
+    family = "invalid_input"
 
-    def __init__(self, field: str, message_zh: str, message_en: str, **details: Any) -> None:
-        super().__init__(message_zh, message_en, field=field, **details)
+    def __init__(self, code: str, /, *texts: str, field: str = "", **params: Any) -> None:
+        if len(texts) == 2:  # transitional (field, zh, en) form
+            code, field = self.family, code
+        super().__init__(code, *texts, field=field, **params)
         self.field = field
+
+    @classmethod
+    def rebuild(cls, code: str, params: Mapping[str, Any]) -> DomainError:
+        rest = {k: v for k, v in params.items() if k != "field"}
+        return cls(code, field=str(params.get("field", "")), **rest)
 
 
 class IllegalTransition(DomainError):
     """An action that the lifecycle table does not allow from the issue's current state."""
 
-    code = "illegal_transition"
+    family = "illegal_transition"
 
     def __init__(self, state: str, action: str) -> None:
-        super().__init__(
-            f"当前状态“{state}”下不允许执行操作“{action}”",
-            f"action '{action}' is not allowed in state '{state}'",
-            state=state,
-            action=action,
-        )
+        super().__init__("illegal_transition", state=state, action=action)
         self.state = state
         self.action = action
 
+    @classmethod
+    def rebuild(cls, code: str, params: Mapping[str, Any]) -> DomainError:
+        return cls(str(params.get("state", "")), str(params.get("action", "")))
+
 
 class RuleViolation(DomainError):
-    """A business rule refused the action (e.g. urge too soon, ladder exhausted)."""
+    """A business rule refused the action (e.g. urge too soon, ladder exhausted). Its code is
+    also its public code: clients branch on it (`urge_too_soon` → show the next time)."""
 
-    code = "rule_violation"
+    family = "rule_violation"
 
-    def __init__(self, code: str, message_zh: str, message_en: str, **details: Any) -> None:
-        super().__init__(message_zh, message_en, **details)
-        self.code = code
+    @classmethod
+    def public_code_of(cls, code: str) -> str:
+        return code
 
 
 class NotFound(DomainError):
-    code = "not_found"
+    family = "not_found"
 
 
 class Forbidden(DomainError):
-    code = "forbidden"
+    family = "forbidden"
 
 
 class Unauthenticated(DomainError):
-    code = "unauthenticated"
+    family = "unauthenticated"
 
 
 class Conflict(DomainError):
-    """A concurrent writer changed the issue first; the caller may retry."""
+    """Someone else changed the state the request was based on."""
 
-    code = "conflict"
+    family = "conflict"
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    code: str
+    error: type[DomainError] | None  # None: raised by an adapter, not a domain error
+    http: int
+    grpc: str  # a grpc.StatusCode name
+    retryable: bool
+    params: tuple[str, ...] = ()  # every parameter a raise gives (the messages use a subset)
+    private: tuple[str, ...] = ()  # of `params`, those kept out of the API's `details`
+
+    @property
+    def public_code(self) -> str:
+        return self.code if self.error is None else self.error.public_code_of(self.code)
+
+
+class _Kind:
+    """Rows of one class with its usual statuses (a row may override them)."""
+
+    def __init__(self, error: type[DomainError] | None, http: int, grpc: str,
+                 *, retryable: bool = False) -> None:
+        self.error, self.http, self.grpc, self.retryable = error, http, grpc, retryable
+
+    def __call__(self, code: str, *params: str, private: tuple[str, ...] = (),
+                 http: int | None = None, grpc: str | None = None,
+                 retryable: bool | None = None) -> ErrorSpec:
+        implicit = ("field",) if self.error is ValidationError else ()
+        return ErrorSpec(
+            code=code, error=self.error, http=self.http if http is None else http,
+            grpc=self.grpc if grpc is None else grpc,
+            retryable=self.retryable if retryable is None else retryable,
+            params=(*implicit, *params, *private), private=private)
+
+
+_BASE = _Kind(DomainError, 400, "FAILED_PRECONDITION")
+_INVALID = _Kind(ValidationError, 422, "INVALID_ARGUMENT")
+_ILLEGAL = _Kind(IllegalTransition, 409, "FAILED_PRECONDITION")
+_RULE = _Kind(RuleViolation, 409, "FAILED_PRECONDITION")
+_MISSING = _Kind(NotFound, 404, "NOT_FOUND")
+_FORBIDDEN = _Kind(Forbidden, 403, "PERMISSION_DENIED")
+_UNAUTHENTICATED = _Kind(Unauthenticated, 401, "UNAUTHENTICATED")
+_CONFLICT = _Kind(Conflict, 409, "FAILED_PRECONDITION")
+_ADAPTER = _Kind(None, 400, "UNKNOWN")
+
+_ROWS: tuple[ErrorSpec, ...] = (
+    # -- the families: an error whose code has no row of its own gets its class's row
+    _BASE("domain_error"),
+    _INVALID("invalid_input"),
+    _ILLEGAL("illegal_transition", "state", "action"),
+    _RULE("rule_violation"),
+    _MISSING("not_found"),
+    _FORBIDDEN("forbidden"),
+    _UNAUTHENTICATED("unauthenticated"),
+    _CONFLICT("conflict"),
+    # -- input (node/domain/validation.py, identity.py, calendar.py, deadlines.py, ...)
+    _INVALID("division_length", "value", private=("length",)),
+    _INVALID("division_digits", "value"),
+    _INVALID("division_province", "value", private=("prefix",)),
+    _INVALID("division_structure", "value"),
+    _INVALID("credit_code_length", "length"),
+    _INVALID("credit_code_check_length", "length"),
+    _INVALID("credit_code_character", "position", "character"),
+    _INVALID("credit_code_authority", "position", "character"),
+    _INVALID("credit_code_entity_type", "position", "character",
+             private=("authority", "allowed")),
+    _INVALID("credit_code_division_length", "position", "division", private=("length",)),
+    _INVALID("credit_code_division_digits", "position", "division"),
+    _INVALID("credit_code_division_province", "position", "division", private=("prefix",)),
+    _INVALID("credit_code_division_structure", "position", "division"),
+    _INVALID("credit_code_check_character", "position", "expected", "actual"),
+    _INVALID("text_required"),
+    _INVALID("text_control_character", "position", "codepoint"),
+    _INVALID("text_too_long", "max_len", "length"),
+    _INVALID("text_too_short", "min_len", "length"),
+    _INVALID("not_text"),
+    _INVALID("phone_invalid", "value"),
+    _INVALID("tags_not_a_list"),
+    _INVALID("tags_not_text"),
+    _INVALID("tags_not_canonical"),
+    _INVALID("tags_too_many", "max_count", "count"),
+    _INVALID("issue_id_invalid", "value"),
+    _INVALID("issue_number_invalid", "value"),
+    _INVALID("issue_origin_not_below", "origin", private=("sender",)),
+    _INVALID("issue_origin_from_above", "origin"),
+    _INVALID("outcome_invalid"),
+    _INVALID("counter_out_of_range"),
+    _INVALID("year_out_of_range", "year"),
+    _INVALID("calendar_foreign_date", "year", "dates", private=("date",)),
+    _INVALID("calendar_date_both", "year", "dates", private=("date",)),
+    _INVALID("calendar_year_mismatch", "key", "year"),
+    _INVALID("working_days_not_integer", "value", private=("stage",)),
+    _INVALID("working_days_out_of_range", "value", "min", "max", private=("stage",)),
+    _INVALID("deadline_tag_empty", "tag"),
+    _INVALID("deadline_tag_invalid", private=("tag",)),
+    _INVALID("sample_malformed", "reason"),
+    _INVALID("share_not_a_number", "value"),
+    _INVALID("share_out_of_range", "value"),
+    _INVALID("seed_empty"),
+    _INVALID("seed_part_empty"),
+    _INVALID("frame_id_invalid", "value"),
+    _INVALID("fact_invalid", "issue_id", "value", private=("name",)),
+    _INVALID("now_naive", "value"),
+    _INVALID("min_sample_invalid", "value"),
+    _INVALID("summary_malformed", private=("problem",)),
+    _INVALID("credit_code_not_yours"),
+    _INVALID("channel_not_online"),
+    _INVALID("period_invalid"),
+    _INVALID("enterprise_needs_credit_code"),
+    _INVALID("directive_kind_invalid", private=("kinds",)),
+    _INVALID("transfer_misaddressed"),
+    _INVALID("number_or_origin_differs"),
+    _INVALID("replica_not_from_origin"),
+    _INVALID("replica_number_taken"),
+    _INVALID("replica_identity_changed"),
+    _INVALID("federation_message_invalid", private=("problem",)),
+    # the HTTP adapter's own: a request FastAPI could not parse (details: the problems)
+    _INVALID("request_invalid", "problems"),
+    # -- rules (node/domain/lifecycle.py, node/app)
+    _RULE("urge_too_soon", "next_allowed_at", http=429),
+    _RULE("ladder_exhausted", "step"),
+    _RULE("transfer_pending", "issue_id"),
+    _RULE("no_parent"),
+    _RULE("not_escalated_here"),
+    _RULE("not_a_child", private=("child",)),
+    _RULE("owned_here"),
+    # -- not found
+    _MISSING("issue_not_found", "issue"),
+    _MISSING("sample_not_found", private=("sample_id",)),
+    # -- forbidden (node/app/policy.py; the federation's caller checks)
+    _FORBIDDEN("role_not_permitted", "permission", private=("role",)),
+    _FORBIDDEN("replica_read_only", "owner"),
+    _FORBIDDEN("not_your_department", "department"),
+    _FORBIDDEN("not_below_node", private=("unit",)),
+    _FORBIDDEN("not_owner"),
+    _FORBIDDEN("caller_not_child", private=("caller",)),
+    _FORBIDDEN("caller_not_parent", private=("caller",)),
+    _FORBIDDEN("origin_mismatch"),
+    _FORBIDDEN("certificate_mismatch", private=("caller", "claimed")),
+    _FORBIDDEN("caller_not_owner", private=("caller", "issue_id")),
+    _FORBIDDEN("owner_differs", private=("owner", "caller")),
+    _FORBIDDEN("directive_not_allowed", private=("caller", "kind")),
+    _FORBIDDEN("caller_off_path", private=("caller", "issue_id")),
+    _FORBIDDEN("enterprise_mismatch"),
+    _FORBIDDEN("read_not_allowed", private=("caller",)),
+    _FORBIDDEN("watermark_not_allowed"),
+    # -- unauthenticated
+    _UNAUTHENTICATED("login_required"),
+    _UNAUTHENTICATED("wrong_password"),
+    _UNAUTHENTICATED("account_unknown"),
+    _UNAUTHENTICATED("session_expired"),
+    _UNAUTHENTICATED("session_invalid"),
+    _UNAUTHENTICATED("no_client_certificate"),
+    _UNAUTHENTICATED("fetch_needs_certificate"),
+    # -- conflicts: only a lost race is worth trying again; a stale or taken state is not
+    _CONFLICT("version_mismatch", "current_version", private=("expected_version",)),
+    _CONFLICT("concurrent_update", "issue_id", "expected_version", grpc="ABORTED",
+              retryable=True),
+    _CONFLICT("account_exists", private=("username",)),
+    _CONFLICT("transfer_outdated"),
+    _CONFLICT("number_taken"),
+    # -- raised by the adapters themselves
+    _ADAPTER("body_too_large", "max_bytes", http=413, grpc="RESOURCE_EXHAUSTED"),
+    _ADAPTER("method_not_allowed", http=405, grpc="UNIMPLEMENTED"),
+    _ADAPTER("http_error", private=("detail",)),
+    _ADAPTER("streams_not_running", http=501, grpc="UNIMPLEMENTED"),
+    _ADAPTER("internal", "request_id", http=500, grpc="INTERNAL", retryable=True),
+)
+
+ERRORS: Mapping[str, ErrorSpec] = {row.code: row for row in _ROWS}
+assert len(ERRORS) == len(_ROWS), "an error code is listed twice"
+
+
+def spec_of(exc: DomainError) -> ErrorSpec:
+    """The row of `exc`'s code, else the row of its class's family."""
+    spec = ERRORS.get(exc.code)
+    if spec is not None and spec.error is not None and isinstance(exc, spec.error):
+        return spec
+    for cls in type(exc).__mro__:
+        family = ERRORS.get(getattr(cls, "family", ""))
+        if family is not None:
+            return family
+    return ERRORS["domain_error"]  # pragma: no cover - DomainError's own row

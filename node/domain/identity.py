@@ -60,28 +60,22 @@ def check_new_issue(issue: Issue, *, sender: str, receiver: str) -> None:
     origin = validate_division_code(issue.origin)
     id_match = _ID.fullmatch(issue.id)
     if id_match is None or id_match["code"] != origin:
-        raise ValidationError("issue.id", "诉求编号格式无效或与来源单位不符",
-                              "the issue id is malformed or not minted by its origin",
-                              value=issue.id[:80])
+        raise ValidationError("issue_id_invalid", field="issue.id", value=issue.id[:80])
     number_match = _NUMBER.fullmatch(issue.number)
     if number_match is None or number_match["code"] != origin:
-        raise ValidationError("issue.number", "诉求受理号格式无效或与来源单位不符",
-                              "the issue number is malformed or not minted by its origin",
+        raise ValidationError("issue_number_invalid", field="issue.number",
                               value=issue.number[:80])
     from_below = sender != receiver and within(sender, receiver)
     if from_below and not within(origin, sender):
-        raise ValidationError("issue.origin", f"{sender} 无权引入来源为 {origin} 的诉求",
-                              f"{sender} may not introduce an issue that originated at "
-                              f"{origin}", origin=origin)
+        raise ValidationError("issue_origin_not_below", field="issue.origin", origin=origin,
+                              sender=sender)
     if not from_below and within(origin, receiver):
-        raise ValidationError("issue.origin", "本辖区产生的诉求不能由上级新交下来",
-                              "an issue that originated in this subtree cannot arrive from "
-                              "above as a new one", origin=origin)
+        raise ValidationError("issue_origin_from_above", field="issue.origin", origin=origin)
 
 
 def _text(name: str, value: object, limit: int) -> None:
     if not isinstance(value, str):
-        raise ValidationError(name, f"“{name}”必须是文本", f"{name} must be text")
+        raise ValidationError("not_text", field=name)
     check_text(name, value, max_len=limit)
 
 
@@ -106,23 +100,22 @@ def check_snapshot(issue: Issue) -> None:
                                ("enterprise.contact_phone", issue.enterprise.contact_phone, 20)):
         _text(name, value, limit)
     if not isinstance(issue.tags, tuple) or not all(isinstance(t, str) for t in issue.tags):
-        raise ValidationError("tags", "标签必须是文本列表", "tags must be a list of text")
+        raise ValidationError("tags_not_text", field="tags")
     validate_credit_code(issue.enterprise.credit_code)
     validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
     if validate_tags(issue.tags) != tuple(issue.tags):
-        raise ValidationError("tags", "标签重复或格式不规范",
-                              "tags are duplicated or not canonical")
+        raise ValidationError("tags_not_canonical", field="tags")
     for name, code in (("origin", issue.origin), ("owner", issue.owner),
                        ("came_from", issue.came_from)):
         if code is not None:
             _text(name, code, 6)
             validate_division_code(code)
     if issue.outcome not in (None, "resolved", "rejected"):
-        raise ValidationError("outcome", "办结结果无效", "invalid outcome")
+        raise ValidationError("outcome_invalid", field="outcome")
     for name, count in (("version", issue.version), ("ladder_step", issue.ladder_step),
                         ("urge_count", issue.urge_count),
                         ("reopen_count", issue.reopen_count),
                         ("supervision_count", issue.supervision_count)):
         if not isinstance(count, int) or isinstance(count, bool) or not (
                 0 <= count <= MAX_COUNTER):
-            raise ValidationError(name, f"“{name}”超出范围", f"{name} is out of range")
+            raise ValidationError("counter_out_of_range", field=name)

@@ -136,6 +136,11 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
+def event_id_of(issue_id: str, version: int) -> str:
+    """The one stable id of an event everywhere (outbox, Nats-Msg-Id, inbox)."""
+    return f"{issue_id}@{version}"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Issue:
     id: str

@@ -454,22 +454,13 @@ def decide(
                 last = issue.last_enterprise_urge_at
                 if last is not None and now - last < rules.urge_interval:
                     allowed_at = last + rules.urge_interval
-                    raise RuleViolation(
-                        "urge_too_soon",
-                        f"24小时内只能催办一次，下次可催办时间：{allowed_at.isoformat()}",
-                        f"an issue can be urged once per 24 h; next allowed at "
-                        f"{allowed_at.isoformat()}",
-                        next_allowed_at=allowed_at.isoformat(),
-                    )
+                    raise RuleViolation("urge_too_soon", next_allowed_at=allowed_at.isoformat())
         case LadderUp(note=note):
             payload["note"] = _note(note)
             nxt = issue.ladder_step + 1
             if nxt >= len(rules.ladder):
                 raise RuleViolation(
                     "ladder_exhausted",
-                    "已到本级最高处理层级（联席会议），只能上报上一级",
-                    "the issue is at the top of this node's ladder; escalate it to the next "
-                    "tier",
                     step=rules.ladder[issue.ladder_step] if rules.ladder else None,
                 )
             payload["from_step"] = issue.ladder_step

@@ -233,13 +233,8 @@ def _rate(numerator: int, denominator: int) -> float | None:
 
 
 def _bad(fact: IssueFacts, field: str, value: object) -> ValidationError:
-    return ValidationError(
-        f"facts.{field}",
-        f"问题 {fact.issue_id} 的字段 {field} 取值无效：{value!r}",
-        f"issue {fact.issue_id}: invalid {field} {value!r}",
-        issue_id=fact.issue_id,
-        value=repr(value),
-    )
+    return ValidationError("fact_invalid", field=f"facts.{field}", issue_id=fact.issue_id,
+                           value=repr(value), name=field)
 
 
 def _rank(groups: Mapping[str, GroupMetrics], min_sample: int) -> Ranking:
@@ -267,16 +262,9 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
     unknown state/light/rating, a negative reopen_count, or resolved_at before received_at.
     """
     if now.tzinfo is None or now.utcoffset() is None:
-        raise ValidationError(
-            "now", "当前时间必须带时区", "now must be timezone-aware", value=now.isoformat()
-        )
+        raise ValidationError("now_naive", field="now", value=now.isoformat())
     if isinstance(min_sample, bool) or not isinstance(min_sample, int) or min_sample < 1:
-        raise ValidationError(
-            "min_sample",
-            "最小样本量必须为不小于 1 的整数",
-            "min_sample must be an integer >= 1",
-            value=repr(min_sample),
-        )
+        raise ValidationError("min_sample_invalid", field="min_sample", value=repr(min_sample))
 
     overall = _Acc()
     by_board: dict[str, _Acc] = {}

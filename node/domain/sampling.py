@@ -77,48 +77,31 @@ class RevisitSample:
                 selected=tuple(str(i) for i in data["selected"]),
             )
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-            raise ValidationError(
-                "sample",
-                "抽样记录格式无效",
-                "malformed revisit sample record",
-                reason=str(exc),
-            ) from exc
+            raise ValidationError("sample_malformed", field="sample", reason=str(exc)) from exc
 
 
 def _exact_share(share: float | Fraction) -> Fraction:
     if isinstance(share, bool):
-        raise ValidationError(
-            "share", "抽样比例必须为数值", "share must be a number", value=repr(share)
-        )
+        raise ValidationError("share_not_a_number", field="share", value=repr(share))
     try:
         exact = share if isinstance(share, Fraction) else Fraction(repr(share))
     except (TypeError, ValueError, OverflowError):
         exact = None
     if exact is None or not (0 < exact <= 1):
-        raise ValidationError(
-            "share",
-            "抽样比例必须大于 0 且不超过 1",
-            "share must be in (0, 1]",
-            value=repr(share),
-        )
+        raise ValidationError("share_out_of_range", field="share", value=repr(share))
     return exact
 
 
 def _check_seed(seed: str) -> None:
     if not isinstance(seed, str) or not seed:
-        raise ValidationError("seed", "抽样种子不能为空", "seed must be a non-empty string")
+        raise ValidationError("seed_empty", field="seed")
 
 
 def _canonical_frame(frame: Iterable[str]) -> tuple[str, ...]:
     ids = set()
     for issue_id in frame:
         if not isinstance(issue_id, str) or not issue_id:
-            raise ValidationError(
-                "frame",
-                "抽样框中的问题编号必须为非空字符串",
-                "frame ids must be non-empty strings",
-                value=repr(issue_id),
-            )
+            raise ValidationError("frame_id_invalid", field="frame", value=repr(issue_id))
         ids.add(issue_id)
     return tuple(sorted(ids))
 
@@ -177,9 +160,7 @@ def make_seed(*, node: str, period: str, salt: str) -> str:
     """
     for field, value in (("node", node), ("period", period), ("salt", salt)):
         if not isinstance(value, str) or not value:
-            raise ValidationError(
-                field, f"生成抽样种子时 {field} 不能为空", f"{field} must be a non-empty string"
-            )
+            raise ValidationError("seed_part_empty", field=field)
     canonical = json.dumps(
         ["revisit", node, period, salt], ensure_ascii=False, separators=(",", ":")
     )

@@ -186,8 +186,8 @@ def decode(raw: bytes) -> Summary:
         return _from_dict(loads(raw), depth=1)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
             RecursionError) as exc:
-        raise ValidationError("summary", "下级汇总数据格式错误",
-                              f"malformed summary: {str(exc)[:200]}") from None
+        raise ValidationError("summary_malformed", field="summary",
+                              problem=str(exc)[:200]) from None
 
 
 def _count(value: Any, name: str) -> int:

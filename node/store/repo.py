@@ -1,8 +1,9 @@
 """Persistence of issues and their events: row ↔ domain mapping and the few SQL verbs.
 
-Every function takes an open `Connection` inside a transaction that the caller (the
-unit of work in node/app/service.py) owns, so one use case = one transaction that writes
-the snapshot row, its tag rows and its event together, or nothing.
+`Store` opens the transactions. Every function takes an open `Connection` inside a
+transaction that the caller owns — one of the units of work the use cases get
+(node/store/records.py, outbox.py, eventlog.py) — so one use case = one transaction that
+writes the snapshot row, its tag rows and its event together, or nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from node.app.ports import IssueFilter, StoredEvent
 from node.domain.errors import Conflict
 from node.domain.issue import (
     Actor,
@@ -42,6 +42,7 @@ from node.domain.issue import (
     Rating,
     RevisitResult,
     State,
+    event_id_of,
 )
 from node.store.db import READONLY
 from node.store.schema import counters, events, issue_tags, issues
@@ -49,22 +50,9 @@ from node.store.schema import counters, events, issue_tags, issues
 EVENT_SEQ = "event_seq"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StoredEvent:
-    seq: int
-    event_id: str
-    node: str
-    event: Event
-    writer_seq: int | None = None
-
-
-def event_id_of(issue_id: str, version: int) -> str:
-    """The one stable id of an event everywhere (outbox, Nats-Msg-Id, inbox)."""
-    return f"{issue_id}@{version}"
-
-
 class Store:
-    """Transactions over one node's database."""
+    """Transactions over one node's database: `write()` and `read()` yield the open
+    `Connection` the verbs below take."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -236,12 +224,8 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
     values["_expected"] = expected_version
     result = conn.execute(_UPDATE_ISSUE, values)
     if result.rowcount != 1:
-        raise Conflict(
-            "该诉求已被他人修改，请刷新后重试",
-            "the issue was changed by someone else; reload and retry",
-            issue_id=issue.id,
-            expected_version=expected_version,
-        )
+        raise Conflict("concurrent_update", issue_id=issue.id,
+                       expected_version=expected_version)
     conn.execute(_DELETE_TAGS, {"issue_id": issue.id})
     if issue.tags:
         conn.execute(_INSERT_TAG, [{"issue_id": issue.id, "tag": t} for t in issue.tags])
@@ -260,19 +244,6 @@ def holder_of_number(conn: Connection, number: str) -> str | None:
     """The id of the issue that holds human number `number`, if any."""
     found = conn.execute(select(issues.c.id).where(issues.c.number == number)).scalar()
     return str(found) if found is not None else None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class IssueFilter:
-    states: tuple[State, ...] = ()
-    tag: str | None = None
-    board: str | None = None
-    department: str | None = None
-    credit_code: str | None = None
-    overdue_at: datetime | None = None  # only issues whose running deadline passed by then
-    text: str | None = None
-    limit: int = 50
-    offset: int = 0
 
 
 def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:

@@ -1,8 +1,10 @@
 """The people-facing JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json).
 
 Routes are thin: parse the body (pydantic), resolve the caller from the bearer token,
-call one use case, shape the answer. Every refusal is a DomainError and is rendered by
-node/web/errors.py; nothing is written unless the use case's transaction commits.
+call one use case (node/app: IssueService, TransferService, and Forwarding for what depends
+on the node's place in the tiers), shape the answer. Every refusal is a DomainError and is
+rendered by node/web/problems.py; nothing is written unless the use case's transaction
+commits.
 Handlers are plain `def`: FastAPI runs them in its thread pool, which suits the
 synchronous SQLAlchemy store.
 """
@@ -12,24 +14,25 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from federation.transfers import TransferService
 from node.app.auth import TokenSigner
-from node.app.policy import VIEW_METRICS, Principal, Role, can, permitted_actions, require
+from node.app.forwarding import Forwarding, Outcome
+from node.app.policy import VIEW_METRICS, Principal, Role, require
+from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
+from node.app.transfers import TransferService
 from node.domain.deadlines import Light
-from node.domain.errors import RuleViolation, Unauthenticated
+from node.domain.errors import Unauthenticated
 from node.domain.issue import Issue, State
 from node.domain.lifecycle import (
     Assign,
     Close,
     Command,
-    LadderUp,
     Rate,
     Reject,
     Resolve,
@@ -39,9 +42,9 @@ from node.domain.lifecycle import (
     Submit,
     Triage,
     Urge,
-    allowed_actions,
 )
-from node.web import errors, guards, observability
+from node.domain.summary import Summary
+from node.web import guards, observability, problems
 from node.web.schemas import (
     AssignIn,
     DirectiveIn,
@@ -73,6 +76,19 @@ API = "/api/v1"
 SQL_INTEGER_MAX = 2**63 - 1  # the largest id a BIGINT column holds
 
 
+class StreamsView(Protocol):
+    """What the API and /metrics read of the node's event streams (node/runtime.Streams)."""
+
+    @property
+    def summaries(self) -> Rollup: ...
+    @property
+    def latest(self) -> Summary | None: ...
+    def applied_count(self) -> int: ...
+    def last_lag_s(self) -> float: ...
+    def dead_letters_waiting(self) -> int: ...
+    def malformed_summaries(self) -> dict[str, int]: ...
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Services:
     node: str
@@ -81,11 +97,17 @@ class Services:
     accounts: AccountService
     tokens: TokenSigner
     transfers: TransferService
+    #: the node's event streams (NATS enabled): live summary, replication stats
+    streams: StreamsView | None = None
     stuck_after: timedelta = timedelta(hours=1)
-    #: the node's event streams (set when they run): live summary, replication stats
-    summary_source: list[Any] = field(default_factory=list)
     #: a larger request body is refused with 413 (config http.max_body_bytes)
     max_body_bytes: int = guards.DEFAULT_MAX_BODY_BYTES
+    #: where an action is carried out (here or another tier), built from the two above
+    forwarding: Forwarding = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forwarding",
+                           Forwarding(issues=self.issues, transfers=self.transfers))
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -108,7 +130,7 @@ def _principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("请先登录", "log in first (Authorization: Bearer <token>)")
+        raise Unauthenticated("login_required")
     username = services.tokens.username_of(credentials.credentials)
     return services.accounts.principal(username)
 
@@ -120,25 +142,17 @@ router = APIRouter(prefix=API, responses=_ERRORS)
 
 def _out(services: Services, principal: Principal, issue: Issue, light: Light | None,
          *, pending: bool = False) -> IssueOut:
-    return IssueOut.of(issue, light, _actions(services, principal, issue, pending))
+    return IssueOut.of(issue, light,
+                       services.forwarding.actions(principal, issue, pending=pending))
 
 
-def _actions(services: Services, principal: Principal, issue: Issue, pending: bool) -> list[str]:
-    """The actions worth offering: the role's, minus what federation would refuse."""
-    if pending:
-        return []  # a transfer is on its way: everything would answer transfer_pending
-    t = services.transfers
-    if (principal.role is Role.ENTERPRISE and issue.owner != services.node
-            and issue.owner not in t.children
-            and issue.enterprise.credit_code == principal.credit_code):
-        # escalated: the enterprise still rates and urges here; both are forwarded up
-        return [a.value for a in allowed_actions(issue.state)
-                if a.value in ("urge", "accept", "reopen") and can(principal, a.value)]
-    return [
-        a for a in permitted_actions(principal, issue, services.node)
-        if not (a == "escalate" and t.parent is None)
-        and not (a == "return" and issue.came_from not in t.children)
-    ]
+def _outcome(services: Services, principal: Principal, done: Outcome,
+             response: Response) -> IssueOut:
+    """An action done here (200), or queued for another tier (202 and its transfer id)."""
+    if done.transfer_id is not None:
+        response.status_code = 202
+        response.headers["X-Transfer-Id"] = done.transfer_id
+    return _out(services, principal, done.issue, done.light)
 
 
 @router.get("/health", tags=["operations"])
@@ -299,21 +313,8 @@ def ladder_up(
 ) -> IssueOut:
     """Move one step up the in-node ladder (board → centre → 兜底办 → joint meeting); past
     the last step the issue is escalated to the next tier (202, transfer pending)."""
-    try:
-        return _act(s, p, key, LadderUp(note=body.note), body)
-    except RuleViolation as exc:
-        if exc.code != "ladder_exhausted" or s.transfers.parent is None:
-            raise
-    reason = body.note or "本级处理层级（含联席会议）已用尽，提请上级协调"
-    return _escalate(s, p, key, reason, response)
-
-
-def _escalate(s: Services, p: Principal, key: str, reason: str, response: Response) -> IssueOut:
-    transfer_id = s.transfers.request_escalation(p, key, reason)
-    response.status_code = 202
-    response.headers["X-Transfer-Id"] = transfer_id
-    view = s.issues.get(p, key)
-    return _out(s, p, view.issue, view.light)
+    done = s.forwarding.ladder_up(p, key, body.note, expected_version=body.expected_version)
+    return _outcome(s, p, done, response)
 
 
 @router.post("/issues/{key}/escalate", response_model=IssueOut, status_code=202,
@@ -322,7 +323,7 @@ def escalate(key: str, body: EscalateIn, p: PrincipalDep, s: ServicesDep,
              response: Response) -> IssueOut:
     """上报: hand the issue to the next tier. Accepted (202) once queued; the issue shows
     `escalated` when the parent has accepted it (`GET /federation/outbox` shows progress)."""
-    return _escalate(s, p, key, body.reason, response)
+    return _outcome(s, p, s.forwarding.escalate(p, key, body.reason), response)
 
 
 @router.post("/issues/{key}/return", response_model=IssueOut, status_code=202,
@@ -345,8 +346,8 @@ def summary(
     """The node's subtree summary (counts, lights, rates, overdue numbers and titles, top
     tags; per child unit). No enterprise data: this is what the province sees."""
     require(principal, VIEW_METRICS)
-    if services.summary_source:
-        source = services.summary_source[0].summaries
+    if services.streams is not None:
+        source = services.streams.summaries
         latest = source.latest or source.compute()
     else:
         latest = services.issues.local_summary()
@@ -387,7 +388,9 @@ def urge(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep,
          response: Response) -> IssueOut:
     """催办: an enterprise may urge once per 24 h (forwarded to the owning tier, 202, when
     the issue was escalated)."""
-    return _enterprise_act(s, p, key, Urge(note=body.note), body, response)
+    done = s.forwarding.enterprise_act(p, key, Urge(note=body.note),
+                                       expected_version=body.expected_version)
+    return _outcome(s, p, done, response)
 
 
 @router.post("/issues/{key}/rate", response_model=IssueOut, tags=["actions"])
@@ -395,22 +398,9 @@ def rate(key: str, body: RateIn, p: PrincipalDep, s: ServicesDep,
          response: Response) -> IssueOut:
     """评价: satisfied closes the issue; unsatisfied reopens it (forwarded to the owning
     tier, 202, when the issue was escalated)."""
-    return _enterprise_act(s, p, key, Rate(rating=body.rating, comment=body.comment), body,
-                           response)
-
-
-def _enterprise_act(s: Services, p: Principal, key: str, command: Urge | Rate,
-                    body: VersionedIn, response: Response) -> IssueOut:
-    if p.role is Role.ENTERPRISE:
-        view = s.issues.get(p, key)
-        owner = view.issue.owner
-        if owner != s.node and owner not in s.transfers.children:
-            # the issue went up: the enterprise acts where it always does, the owner records
-            transfer_id = s.transfers.request_upward(p, key, command)
-            response.status_code = 202
-            response.headers["X-Transfer-Id"] = transfer_id
-            return _out(s, p, view.issue, view.light)
-    return _act(s, p, key, command, body)
+    done = s.forwarding.enterprise_act(p, key, Rate(rating=body.rating, comment=body.comment),
+                                       expected_version=body.expected_version)
+    return _outcome(s, p, done, response)
 
 
 @router.post("/issues/{key}/close", response_model=IssueOut, tags=["actions"])
@@ -457,7 +447,7 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    errors.install(app)
+    problems.install(app)
     # phones on slow links and the province's summary: compress what is worth it
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # (the last added runs first) no NUL or other control character in an API URL; no

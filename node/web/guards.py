@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.domain.errors import NotFound, ValidationError
 from node.domain.validation import check_text
-from node.web.errors import BodyTooLarge, domain_response, too_large_response
+from node.web.problems import BodyTooLarge, domain_response, too_large_response
 
 #: the default limit on a request body; the largest valid request is well under 200 KB
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -63,7 +63,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    # a route reading its body renders this (node/web/errors.py); anything
+                    # a route reading its body renders this (node/web/problems.py); anything
                     # else lets it escape to the handler below
                     raise BodyTooLarge(limit)
             return message
@@ -110,7 +110,7 @@ def check_url(scope: Scope) -> None:
     if _has_control(scope["path"]):
         # the body of any unknown path: a key with a control character cannot exist, and
         # echoing it back would only carry it further
-        raise NotFound("未找到", "not found")
+        raise NotFound("not_found")
     for name, value in QueryParams(scope.get("query_string", b"")).multi_items():
         check_param(name, value)
 

@@ -44,8 +44,8 @@ class NodeCollector:
             age.add_metric([dest], d["oldest_age_s"])
             stuck.add_metric([dest], 1.0 if d["stuck"] else 0.0)
         yield from (depth, age, stuck)
-        if s.summary_source:
-            streams = s.summary_source[0]
+        streams = s.streams
+        if streams is not None:
             applied = GaugeMetricFamily("zhitong_events_applied",
                                         "replicated events applied since start")
             applied.add_metric([], float(getattr(streams, "applied_count", lambda: 0)()))
@@ -88,7 +88,7 @@ def install(app: FastAPI, services: Any) -> None:
     async def count(request: Request,
                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
-        status = 500  # an exception escaping the app is answered 500 (node/web/errors.py)
+        status = 500  # an exception escaping the app is answered 500 (node/web/problems.py)
         try:
             response = await call_next(request)
             status = response.status_code

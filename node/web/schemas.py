@@ -11,10 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.app.service import StoredSample
+from node.app.ports import StoredEvent, StoredSample
 from node.domain.deadlines import Light
 from node.domain.issue import Channel, Issue, Rating, RevisitResult, State
-from node.store.repo import StoredEvent
 
 _STRICT = ConfigDict(extra="forbid")
 Note = Field(default=None, max_length=1000)

@@ -24,6 +24,8 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from tests.support.wait import until_sync
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "zhitong-demo"  # node.demo.DEMO_PASSWORD: every demo login at every node
 PROVINCE, CITY, COUNTY, OTHER_COUNTY = "330000", "330500", "330522", "330521"
@@ -104,17 +106,20 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], out: Path, deadline_s: float) -> str:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+def _wait_ready(proc: subprocess.Popen[bytes], out: Path, deadline_s: float) -> None:
+    def ready() -> bool:
         printed = out.read_text(encoding="utf-8", errors="replace")
-        if "Ctrl-C stops" in printed:  # the last line of the ready message
-            return printed
-        if proc.poll() is not None:
+        if proc.poll() is not None and "Ctrl-C stops" not in printed:
             raise AssertionError(f"zhitong up exited with {proc.returncode}:\n{printed}")
-        time.sleep(0.1)  # polling interval while waiting on the ready line, with a deadline
-    raise AssertionError(f"zhitong up was not ready within {deadline_s}s:\n"
-                         + out.read_text(encoding="utf-8", errors="replace"))
+        return "Ctrl-C stops" in printed  # the last line of the ready message
+
+    try:
+        until_sync(ready, timeout_s=deadline_s, interval_s=0.1, what="zhitong up ready")
+    except AssertionError as exc:
+        if proc.poll() is not None:
+            raise  # it exited: the message holds its output
+        raise AssertionError(f"{exc}:\n" + out.read_text(encoding="utf-8",
+                                                          errors="replace")) from None
 
 
 @contextmanager
@@ -151,16 +156,6 @@ def running_federation(data_dir: Path, *, topology: str = "small",
         assert not strays, f"processes left running after zhitong up stopped: {strays}"
         assert proc.returncode == 0, (f"zhitong up ended with {proc.returncode}:\n"
                                       + out.read_text(encoding="utf-8", errors="replace"))
-
-
-def until(check: Callable[[], bool], what: str, timeout_s: float = 30) -> float:
-    """Poll `check` until true (deadline `timeout_s`); returns the seconds it took."""
-    t0 = time.monotonic()
-    while not check():
-        if time.monotonic() - t0 > timeout_s:
-            raise AssertionError(f"not reached within {timeout_s}s: {what}")
-        time.sleep(0.1)  # polling interval inside a deadline
-    return time.monotonic() - t0
 
 
 def reload_until(page: Page, check: Callable[[], None], what: str,

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from node.demo import demo_companies
-from tests.e2e.conftest import Console
+from tests.e2e.browser import DESKTOP, PHONE_BUDGET, Console, act, open_phone, report_phone
 from tests.e2e.federation_helpers import (
     CITY,
     COUNTY,
@@ -33,9 +33,8 @@ from tests.e2e.federation_helpers import (
     Federation,
     reload_until,
     running_federation,
-    until,
 )
-from tests.e2e.test_screens import DESKTOP, PHONE_BUDGET, act, open_phone, report_phone
+from tests.support.wait import until_sync
 
 TITLE = "跨县物流通道建设需市级统筹协调"
 CONTENT = "园区至高速互通的物流通道涉及两个县，县里协调两个月未果，希望市里统筹推进。"
@@ -79,16 +78,16 @@ def escalate_and_resolve_by_api(fed: Federation, county: str, enterprise: str,
         "content": CONTENT}, user=enterprise)
     number = str(issue["number"])
     fed.call(county, "POST", f"/issues/{number}/escalate", {"reason": REASON}, user="leader")
-    until(lambda: fed.get(county, f"/issues/{number}", "leader")["owner"] == CITY,
-          "the city accepted the escalation")
+    until_sync(lambda: fed.get(county, f"/issues/{number}", "leader")["owner"] == CITY,
+               what="the city accepted the escalation", interval_s=0.1)
     steps: list[tuple[str, str, dict[str, Any]]] = [
         ("leader", "triage", {"tags": ["要素保障"]}),
         ("leader", "assign", {"department": "经信局"}),
         ("handler", "start", {}), ("handler", "resolve", {"reply": REPLY})]
     for user, action, body in steps:
         fed.call(CITY, "POST", f"/issues/{number}/{action}", body, user=user)
-    until(lambda: fed.get(county, f"/issues/{number}", enterprise)["state"] == "resolved",
-          "the resolution reached the county")
+    until_sync(lambda: fed.get(county, f"/issues/{number}", enterprise)["state"] == "resolved",
+               what="the resolution reached the county", interval_s=0.1)
     return number
 
 
@@ -225,9 +224,9 @@ def test_an_issue_escalated_by_a_county_is_solved_by_the_city_and_seen_by_the_pr
 
     # -- 5. the province's phone page: 湖州市, drilled down to 长兴县 -----------------------
     t = time.monotonic()
-    timings["5 closure in the province's summary (API)"] = until(
+    timings["5 closure in the province's summary (API)"] = until_sync(
         lambda: county_summary(fed, COUNTY).get("states", {}).get("closed") == 1,
-        "the province's summary counts the closed issue of 长兴县")
+        what="the province's summary counts the closed issue of 长兴县", interval_s=0.1)
     summary = fed.get(PROVINCE, "/summary", "viewer")
     phone, weight, first = open_phone(browser, province + "/ui/phone?refresh=1",
                                       fed.token(PROVINCE, "viewer"))

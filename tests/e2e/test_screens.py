@@ -1,4 +1,4 @@
-"""The four screens in a real browser against a real node (see conftest.py).
+"""The four screens in a real browser against a real node (tests/e2e/browser.py).
 
 The scenario on one county node: an enterprise submits in the portal and sees its issue
 with a green light and a countdown; a dispatcher triages and assigns it in the workbench;
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,20 +20,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from node.domain.summary import IssueLine, decode, encode, summarize
-from node.runtime import Node, Streams
-from tests.conftest import make_config
-from tests.e2e.conftest import PASSWORD, USERS, Console, Served, serve
-from tests.support.data import CODE_A, submit_body
+from node.runtime import Node
+from tests.e2e.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE_BUDGET,
+    USERS,
+    Console,
+    Served,
+    act,
+    open_phone,
+    report_phone,
+    serve,
+)
+from tests.support.data import CODE_A, make_config, submit_body
 
 CST = timezone(timedelta(hours=8))
 TITLE = "厂区扩建用地指标审批进度咨询"
 CONTENT = "厂区扩建项目用地指标审批已两个月，希望了解进度和还需补充的材料。"
 REPLY = "已协调自然资源局，用地指标已于本周下达，请于三个工作日内到窗口办理后续手续。"
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE_BUDGET = 100 * 1024
 
 expect.set_options(timeout=10_000)
 
@@ -55,56 +62,8 @@ def login(page: Page, user: str, label: str = "用户名") -> None:
     expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
 
 
-def act(page: Page, action: str, fields: dict[str, str], button: str,
-        shot: Path | None = None) -> None:
-    """Open the action's form in the workbench, fill it in and send it."""
-    form = page.locator("details.action").filter(
-        has=page.locator("summary", has_text=re.compile(f"^{action}$")))
-    form.locator("summary").click()
-    for label, value in fields.items():
-        form.get_by_label(label).fill(value)
-    if shot is not None:
-        page.screenshot(path=shot, full_page=True)
-    form.locator("form").get_by_role("button", name=button, exact=True).click()
-    expect(page.locator("#flash")).to_contain_text(action)
-
-
 def cst(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(CST).strftime("%Y-%m-%d %H:%M")
-
-
-def open_phone(browser: Browser, url: str, token: str) -> tuple[Page, int, dict[str, float]]:
-    """A cold phone-sized tab already logged in; returns it with the bytes and timings of
-    its first load (every response body until the first data is on screen)."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
-    session = json.dumps({"token": token, "expires": 4102444800000})
-    context.add_init_script(f"sessionStorage.setItem('zt.session.phone', {json.dumps(session)})")
-    page = context.new_page()
-    responses: list[Response] = []
-    page.on("response", lambda response: responses.append(response))
-    page.goto(url)
-    expect(page.locator("body")).to_have_attribute("data-loaded", "1")
-    first_load = list(responses)
-    weight = sum(len(r.body()) for r in first_load)
-    timings: dict[str, float] = page.evaluate("""() => {
-        const nav = performance.getEntriesByType('navigation')[0];
-        const paint = performance.getEntriesByName('first-contentful-paint')[0];
-        const data = performance.getEntriesByName('zt-first-data')[0];
-        return {first_contentful_paint: paint ? paint.startTime : -1,
-                first_data: data ? data.startTime : -1,
-                dom_content_loaded: nav.domContentLoadedEventEnd};
-    }""")
-    timings["requests"] = len(first_load)
-    return page, weight, timings
-
-
-def report_phone(name: str, weight: int, timings: dict[str, float]) -> None:
-    print(f"\n[phone page, {name}] {weight} bytes ({weight / 1024:.1f} KB) in "
-          f"{int(timings['requests'])} responses; first contentful paint "
-          f"{timings['first_contentful_paint']:.0f} ms, first data on screen "
-          f"{timings['first_data']:.0f} ms, DOMContentLoaded "
-          f"{timings['dom_content_loaded']:.0f} ms")
 
 
 # --------------------------------------------------------------------------- the scenario
@@ -364,10 +323,10 @@ def _lines(origin: str, numbers: Callable[[], str], now: datetime,
     return out
 
 
-def province_streams(node: Node) -> Streams:
-    """The province's stream side as the API reads it, holding what its cities published
-    (summaries built by the domain, encoded by the city, decoded here). Not connected:
-    the test puts the cities' latest summaries where the NATS reader would."""
+def put_city_summaries(node: Node) -> None:
+    """What the province's stream side holds of its cities (summaries built by the domain,
+    encoded by the city, decoded here): the streams are not connected, the test puts the
+    cities' latest summaries where the NATS reader would."""
     issues = node.services.issues
     now = issues.clock.now()
     seq = iter(range(1, 1000))
@@ -386,20 +345,20 @@ def province_streams(node: Node) -> Streams:
         *_lines("330106", numbers("330106"), now, [closed, ("closed", None, "unsatisfied"),
                                                    ("in_progress", "green", None)]),
     ], now=now, by_origin=True)
-    streams = Streams(node)
-    streams.summaries.children = {s.node: decode(encode(s)) for s in (huzhou, hangzhou)}
-    return streams
+    assert node.streams is not None
+    node.streams.summaries.children = {s.node: decode(encode(s)) for s in (huzhou, hangzhou)}
 
 
 @pytest.fixture
 def province(tmp_path: Path) -> Iterator[Served]:
     config = make_config(tmp_path, node={"code": "330000", "name": "浙江省", "level": "province",
-                                         "parent": None, "children": ["330100", "330500"]})
-    for served in serve(config, USERS):
+                                         "parent": None, "children": ["330100", "330500"]},
+                         nats={"enabled": True})
+    for served in serve(config, USERS, connect_streams=False):
         served.call("POST", "/issues", submit_body(channel="higher_level",
                                                    title="省级交办：重大项目用能指标协调"),
                     user="dispatcher")
-        served.node.services.summary_source.append(province_streams(served.node))
+        put_city_summaries(served.node)
         yield served
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from node.runtime import build
 from node.web import ui
-from tests.conftest import make_config
+from tests.support.data import make_config
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 TEMPLATE_KEY = re.compile(r"""\bt\(\s*'([a-z0-9_.\-]+)'""", re.I)

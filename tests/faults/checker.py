@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from node.store.schema import dead_letters, events, issues, transfers_out
+from tests.support.wait import until
 
 COUNTS = ("lost", "duplicated", "unexpected", "disagreeing", "forks", "event_dups",
           "event_gaps", "misplaced", "dead_letters", "pending")
@@ -279,14 +280,18 @@ async def drain(run_check: Callable[[], Report],
                 backlog: Callable[[], Awaitable[int]] | None = None, *,
                 timeout_s: float = 60.0, settle_s: float = 0.5,
                 verbose: bool = False, detail: Callable[[], str] | None = None) -> Report:
-    """Poll until the federation is quiet: checker clean and broker backlog empty in two
+    """Wait until the federation is quiet: checker clean and broker backlog empty in two
     checks `settle_s` apart — or the deadline passes. Returns the last report (which then
     names what did not converge)."""
     started = last_said = time.monotonic()
-    deadline = started + timeout_s
     clean_since: float | None = None
-    while True:
+    last: list[Report] = []
+    waiting = 0
+
+    async def quiet() -> bool:
+        nonlocal clean_since, last_said, waiting
         report = await asyncio.to_thread(run_check)
+        last[:] = [report]
         waiting = await backlog() if backlog is not None else 0
         now = time.monotonic()
         if verbose and now - last_said >= 2:
@@ -295,16 +300,17 @@ async def drain(run_check: Callable[[], Report],
                   flush=True)
             for d in [*report.details[:1], *([detail()] if detail else [])]:
                 print(f"      {d[:160]}", flush=True)
-        if report.clean and waiting == 0:
-            clean_since = clean_since if clean_since is not None else now
-            if now - clean_since >= settle_s:
-                return report
-        else:
+        if not (report.clean and waiting == 0):
             clean_since = None
-        if now > deadline:
-            if waiting:
-                report.counts["pending"] += max(waiting, 1)
-                report.details.append(f"pending: broker backlog of {waiting} message(s)"
-                                      if waiting > 0 else "pending: broker unreachable")
-            return report
-        await asyncio.sleep(0.2)  # polling interval inside the deadline
+            return False
+        clean_since = clean_since if clean_since is not None else now
+        return now - clean_since >= settle_s
+
+    try:
+        await until(quiet, timeout_s=timeout_s, interval_s=0.2, what="the federation drained")
+    except AssertionError:
+        if waiting:
+            last[0].counts["pending"] += max(waiting, 1)
+            last[0].details.append(f"pending: broker backlog of {waiting} message(s)"
+                                   if waiting > 0 else "pending: broker unreachable")
+    return last[0]

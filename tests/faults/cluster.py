@@ -1,8 +1,12 @@
-"""The federation under fault: the natsfed harness with two fault proxies on the county's
-uplinks, process-level faults on the nats-servers, and gates for the in-process nodes.
+"""The federation under fault: the one harness (tests/support/federation.py) with two
+fault proxies on the county's uplinks, process-level faults on the nats-servers, and gates
+for the in-process nodes.
 
 * The county's nats-server reaches the city's leaf port through `leaf_proxy`, and the
-  county node reaches the city's gRPC server through `grpc_proxy` (both loopback).
+  county node reaches the city's gRPC server through `grpc_proxy` (both loopback): the
+  harness's `link` knob puts them there when the county's links are first set up, and
+  the leaf listeners do not advertise their address (`no_advertise`), or the county would
+  reconnect around the proxy after the first cut.
 * `pause_server` / `resume_server` — SIGSTOP / SIGCONT of a nats-server; every paused
   server is resumed before anything is stopped.
 * `gate(code)` — an asyncio lock held around every workload call into a node and around
@@ -16,26 +20,17 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field, replace
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import nats
 from sqlalchemy import Engine, create_engine
 
-from federation.certs import load_tls
-from federation.nats.config import NatsServerSpec, node_user, write
-from federation.nats.process import NatsServer
-from federation.nats.streams import ensure_streams, inbound_stream
-from node.config import parse_config
-from node.runtime import Federation, Streams, build, place_of
-from node.store.db import make_engine
+from federation.nats.streams import inbound_stream
 from tests.faults.proxy import Proxy
 from tests.support.clock import FakeClock
-from tests.support.federation import UNITS, make_certs, node_tree
-from tests.support.natsfed import PASSWORD, NatsFederation, StreamNode
-from tests.support.pg import free_port
+from tests.support.federation import Harness, Link, nats_federation
 
 PROVINCE, CITY, COUNTY = "330000", "330500", "330522"
 TOPOLOGY: Mapping[str, str | None] = {PROVINCE: None, CITY: PROVINCE, COUNTY: CITY}
@@ -54,7 +49,7 @@ class TickingClock(FakeClock):
 
 
 @dataclass
-class FaultFederation(NatsFederation):
+class FaultFederation(Harness):
     leaf_proxy: Proxy | None = None
     grpc_proxy: Proxy | None = None
     paused: set[str] = field(default_factory=set)
@@ -71,79 +66,17 @@ class FaultFederation(NatsFederation):
         self.log.append(line)
         print("  " + line, flush=True)
 
-    # ------------------------------------------------------------------ wiring
-
-    def server_spec(self, code: str) -> NatsServerSpec:
-        spec = super().server_spec(code)
-        if code == COUNTY and self.leaf_proxy is not None:
-            spec = replace(spec, parent_leaf_url=f"tls://127.0.0.1:{self.leaf_proxy.port}")
-        return spec
-
-    def start_server(self, code: str) -> NatsServer:
-        """As NatsFederation.start_server, plus `no_advertise` on the leaf listeners: a
-        hub otherwise gossips its real leaf address to its leaves, and the county would
-        reconnect around the fault proxy after the first cut."""
-        spec = self.server_spec(code)
-        path = write(spec, self.root / "nats" / f"{code}.conf")
-        if spec.leaf_port is not None:
-            text = path.read_text(encoding="utf-8")
-            path.write_text(text.replace("leafnodes {\n", "leafnodes {\n  no_advertise: true\n",
-                                         1), encoding="utf-8")
-        server = NatsServer(path, host="127.0.0.1", port=self.ports[code]["nats"],
-                            log=self.root / "nats" / f"{code}.log").start()
-        self.servers[code] = server
-        return server
-
     def gate(self, code: str) -> asyncio.Lock:
         return self._gates.setdefault(code, asyncio.Lock())
 
-    async def start_node(self, code: str) -> StreamNode:
-        """As NatsFederation.start_node, but the county's parent address is the proxy."""
-        children = [c for c, p in self.topology.items() if p == code]
-        grpc_ports = {c: p["grpc"] for c, p in self.ports.items()}
-        if code == COUNTY and self.grpc_proxy is not None:
-            grpc_ports = {**grpc_ports, CITY: self.grpc_proxy.port}
-        tree = node_tree(code, self.topology[code], children, self.root, grpc_ports,
-                         retry_attempts=1, backoff_initial_s=0.2, backoff_max_s=1)
-        tree["nats"] = {"enabled": True, "url": f"nats://127.0.0.1:{self.ports[code]['nats']}",
-                        "password": PASSWORD, "reconcile_every_s": 0.5}
-        config = parse_config(tree, source=code, env={})
-        engine = make_engine(f"sqlite:///{self.root / code / 'zhitong.sqlite3'}")
-        node = build(config, clock=self.clock, engine=engine)
-        streams_box: list[Streams] = []
-        fed = Federation(node, load_tls(config.tls_dir, now=self.clock.now()),
-                         watermark=lambda writer: streams_box[0].replicator.watermark(writer))
-        await fed.start()
-        streams = Streams(node, fed)
-        streams_box.append(streams)
-        js = await streams.connect()
-        stop = asyncio.Event()
-
-        async def run() -> None:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(streams.run(js, stop))
-                tg.create_task(fed.run_senders(stop))
-
-        sn = StreamNode(code=code, node=node, federation=fed, streams=streams, stop=stop,
-                        task=asyncio.create_task(run()))
-        self.nodes[code] = sn
-        return sn
-
-    async def stop_node(self, code: str) -> None:
-        """As NatsFederation.stop_node, but a failing `Streams.close()` (a product bug, see
-        test_bugs.test_a_node_stops_cleanly_while_its_nats_server_is_down) does not leave
-        the node half-stopped: it is recorded and the rest of the shutdown still runs."""
-        sn = self.nodes.pop(code)
-        sn.stop.set()
-        with suppress(Exception):
-            await asyncio.wait_for(sn.task, timeout=15)
-        try:
-            await sn.streams.close()
-        except Exception as exc:
-            self.close_errors.append(f"{code}: {exc!r}")
-            self.note(f"node {code}: Streams.close() raised {exc!r}")
-        await sn.federation.stop()
-        sn.node.engine.dispose()
+    async def stop_node(self, code: str, *, timeout_s: float = 15) -> list[str]:
+        """As Harness.stop_node, and what failed while the node stopped (a product bug,
+        see test_bugs.test_a_node_stops_cleanly_while_its_nats_server_is_down) is recorded."""
+        errors = await super().stop_node(code, timeout_s=timeout_s)
+        for error in errors:
+            self.close_errors.append(f"{code}: {error}")
+            self.note(f"node {code}: stopping failed: {error}")
+        return errors
 
     # ------------------------------------------------------------------ node faults
 
@@ -233,50 +166,33 @@ class FaultFederation(NatsFederation):
         self._engines.clear()
 
 
-async def create_own_stream(fed: NatsFederation, code: str) -> None:
-    """What `zhitong up` does first: create each node's own event log before any stream
-    that sources it exists, which spares the sources nats-server's slow retry after a
-    first "stream not found" (up to ~12 s here)."""
-    nc = await nats.connect(fed.servers[code].url, user=node_user(code), password=PASSWORD)
-    try:
-        await ensure_streams(nc.jetstream(), place_of(parse_config(
-            {"node": {"code": code, "name": UNITS[code][0], "level": UNITS[code][1],
-                      "parent": fed.topology[code], "data_dir": str(fed.root / code),
-                      "children": [c for c, p in fed.topology.items() if p == code]}},
-            source=code, env={})), own_only=True)
-    finally:
-        await nc.close()
-
-
 @asynccontextmanager
 async def fault_federation(root: Path, clock: FakeClock | None = None
                            ) -> AsyncIterator[FaultFederation]:
-    clock = clock or TickingClock()
-    ports = {c: {"nats": free_port(), "leaf": free_port(), "grpc": free_port()}
-             for c in TOPOLOGY}
-    make_certs(root, list(TOPOLOGY), clock)
-    leaf_proxy = await Proxy(ports[CITY]["leaf"], name="leaf").start()
-    grpc_proxy = await Proxy(ports[CITY]["grpc"], name="grpc").start()
-    fed = FaultFederation(root=root, topology=TOPOLOGY, clock=clock, ports=ports,
-                          leaf_proxy=leaf_proxy, grpc_proxy=grpc_proxy)
+    proxies: dict[Link, Proxy] = {}
+
+    async def via_proxy(child: str, kind: Link, address: str) -> str:
+        if child != COUNTY:
+            return address
+        proxies[kind] = await Proxy(int(address.rsplit(":", 1)[1]), name=kind).start()
+        return f"127.0.0.1:{proxies[kind].port}"
+
+    started: list[FaultFederation] = []
     try:
-        for code in TOPOLOGY:  # parents first
-            fed.start_server(code)
-        for code in TOPOLOGY:  # every node's own log before any stream that sources it
-            await create_own_stream(fed, code)
-        for code in TOPOLOGY:
-            await fed.start_node(code)
-        yield fed
+        async with nats_federation(root, TOPOLOGY, clock or TickingClock(), link=via_proxy,
+                                   no_advertise=True, harness=FaultFederation) as fed:
+            assert isinstance(fed, FaultFederation)
+            started.append(fed)
+            fed.leaf_proxy, fed.grpc_proxy = proxies["leaf"], proxies["grpc"]
+            try:
+                yield fed
+            finally:  # before anything stops: servers running, links flowing
+                for code in list(fed.paused):
+                    fed.resume_server(code)
+                for proxy in proxies.values():
+                    proxy.restore()
     finally:
-        for code in list(fed.paused):
-            fed.resume_server(code)
-        leaf_proxy.restore()
-        grpc_proxy.restore()
-        for code in list(fed.nodes):
-            with suppress(Exception):
-                await fed.stop_node(code)
-        for server in fed.servers.values():
-            server.stop()
-        fed.dispose()
-        await leaf_proxy.close()
-        await grpc_proxy.close()
+        for fed in started:
+            fed.dispose()
+        for proxy in proxies.values():
+            await proxy.close()

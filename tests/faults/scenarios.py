@@ -22,8 +22,10 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from sqlalchemy import func, select
 
 from federation.nats.config import node_user
+from node.store.schema import events
 from tests.faults.checker import Recorder, Report, check, drain
 from tests.faults.cluster import (
     CITY,
@@ -34,7 +36,8 @@ from tests.faults.cluster import (
     fault_federation,
 )
 from tests.faults.workload import Fault, Workload
-from tests.support.natsfed import PASSWORD
+from tests.support.brokers import PASSWORD
+from tests.support.wait import until
 
 SERVERS = tuple(TOPOLOGY)
 
@@ -189,6 +192,7 @@ class Duplicator:
         self.url = url
         self.nc: NATS | None = None
         self.queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self.originals = 0  # messages of the county's own publisher seen
         self.published = 0
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
@@ -201,6 +205,7 @@ class Duplicator:
 
     async def _seen(self, msg: Msg) -> None:
         if not (msg.headers or {}).get(self.HEADER):
+            self.originals += 1
             self.queue.put_nowait(msg)
 
     async def _republish(self) -> None:
@@ -247,8 +252,16 @@ async def duplicate_delivery(ctx: Ctx) -> None:
 
     try:
         await ctx.wl.run(ctx.steps, faults=[(ctx.point(), lambda: ctx.cycles(reset))])
-        await dup.wait_idle()
-        await asyncio.sleep(0.3)  # the last originals reach the duplicator's queue
+        engine = fed.engines()[COUNTY]
+
+        def all_seen() -> bool:  # every own event published, and each one seen here
+            own = select(func.count()).select_from(events).where(events.c.node == COUNTY)
+            with engine.connect() as conn:
+                pending = conn.execute(own.where(events.c.published.is_(False))).scalar_one()
+                published = conn.execute(own.where(events.c.published)).scalar_one()
+            return pending == 0 and dup.originals >= published
+
+        await until(all_seen, timeout_s=30, what="the county's events at the duplicator")
         await dup.wait_idle()
     finally:
         await dup.close()

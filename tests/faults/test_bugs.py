@@ -27,36 +27,41 @@ from nats.js.api import StreamConfig
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from federation import codec, replication
+from federation import codec
 from federation.nats import messages
 from federation.nats import streams as nats_streams
 from federation.nats.config import node_user
-from federation.nats.streams import Place, events_stream
-from federation.wire.v1 import federation_pb2 as pb
+from federation.nats.streams import events_stream
+from federation.replication import consumer as replication
+from node.app.ports import StoredEvent
+from node.app.replica import IncomingEvent
+from node.domain.issue import event_id_of
 from node.domain.lifecycle import Triage
+from node.domain.topology import Place
 from node.store import repo
 from node.store.schema import dead_letters, issues
 from tests.faults.cluster import CITY, COUNTY, FaultFederation, fault_federation
 from tests.faults.workload import LEADER
+from tests.support.brokers import PASSWORD
 from tests.support.data import submit_cmd
-from tests.support.federation import stub_as
-from tests.support.natsfed import PASSWORD, StreamNode, until
+from tests.support.federation import FedNode, stub_as
+from tests.support.wait import until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def row_of(sn: StreamNode, issue_id: str) -> dict[str, Any] | None:
+def row_of(sn: FedNode, issue_id: str) -> dict[str, Any] | None:
     with sn.node.engine.connect() as conn:
         found = conn.execute(select(issues).where(issues.c.id == issue_id)).mappings().first()
     return dict(found) if found is not None else None
 
 
-def dead_subjects(sn: StreamNode) -> list[str]:
+def dead_subjects(sn: FedNode) -> list[str]:
     with sn.node.engine.connect() as conn:
         return [str(s) for s in conn.execute(select(dead_letters.c.subject)).scalars()]
 
 
-def count_deliveries(sn: StreamNode, seen: list[tuple[str, int]]) -> None:
+def count_deliveries(sn: FedNode, seen: list[tuple[str, int]]) -> None:
     """Record (subject, delivery count) of every message the node's replicator handles."""
     replicator = sn.streams.replicator
     handle = replicator.handle
@@ -80,14 +85,9 @@ async def test_a_node_stops_cleanly_while_its_nats_server_is_down(tmp_path: Path
         # the replicator's fetch requests pile up in the client's reconnect buffer
         await until(lambda: nc.is_reconnecting and nc.pending_data_size > 0,
                     what="the client buffering while it reconnects")
-        fed.nodes.pop(COUNTY)
-        county.stop.set()
-        await asyncio.wait_for(county.task, timeout=15)
-        try:
-            await county.streams.close()  # what node.runtime.run() does first on shutdown
-        finally:
-            await county.federation.stop()
-            county.node.engine.dispose()
+        # node.runtime.running() closes the streams first on shutdown: in time, cleanly
+        assert await fed.stop_node(COUNTY) == []
+        assert nc.is_closed
 
 
 # --------------------------------------------------------------------------- 2
@@ -106,8 +106,8 @@ async def test_a_forged_event_reusing_a_number_is_dead_lettered(
             [stored] = [s for s in repo.events_of(conn, first.id) if s.event.version == 1]
         clash = f"{COUNTY}-{uuid.uuid4().hex}"  # a new issue that reuses first's number
         event = dataclasses.replace(stored.event, issue_id=clash)
-        forged = repo.StoredEvent(seq=0, event_id=repo.event_id_of(clash, 1), node=COUNTY,
-                                  event=event, writer_seq=10**6)
+        forged = StoredEvent(seq=0, event_id=event_id_of(clash, 1), node=COUNTY,
+                             event=event, writer_seq=10**6)
         subject = f"zt.{COUNTY}.ev.{COUNTY}.{clash}"
         seen: list[tuple[str, int]] = []
         count_deliveries(city, seen)
@@ -140,16 +140,16 @@ async def test_a_message_whose_apply_keeps_raising_is_dead_lettered(
     monkeypatch.setattr(replication, "MAX_DELIVER", 2)
     async with fault_federation(tmp_path) as fed:
         county, city = fed.nodes[COUNTY], fed.nodes[CITY]
-        replicator = city.streams.replicator
-        fold = replicator._fold
+        replica = city.streams.replicator.replica
+        fold = replica._fold
         doomed: set[str] = set()
 
-        def failing_fold(conn: Any, local: Any, m: messages.EventMessage) -> Any:
+        def failing_fold(conn: Any, local: Any, m: IncomingEvent) -> Any:
             if m.event.issue_id in doomed:  # e.g. a database that keeps failing this row
                 raise OperationalError("INSERT", {}, Exception("disk I/O error"))
             return fold(conn, local, m)
 
-        monkeypatch.setattr(replicator, "_fold", failing_fold)
+        monkeypatch.setattr(replica, "_fold", failing_fold)
         seen: list[tuple[str, int]] = []
         count_deliveries(city, seen)
         bad = county.issues.submit(LEADER, submit_cmd(title="写不进去"))[0]
@@ -210,14 +210,10 @@ async def escalate_behind_the_senders_back(fed: FaultFederation, issue_id: str) 
     county = fed.nodes[COUNTY]
     county.transfers.request_escalation(LEADER, issue_id, "本级无法解决")
     [item] = county.transfers.due(CITY, 1)
-    assert item.issue is not None and item.transfer is not None
-    request = codec.transfer_to_pb(
-        transfer_id=item.row.transfer_id, origin_node=COUNTY, issue=item.issue,
-        history=item.history, transfer=item.transfer, escalate=True)
-    assert isinstance(request, pb.EscalateRequest)
-    assert county.federation.tls is not None
-    channel, stub = stub_as(county.federation.tls, f"127.0.0.1:{fed.ports[CITY]['grpc']}",
-                            CITY)
+    assert item.transfer is not None
+    request = codec.transfer_to_pb(item.transfer)
+    assert isinstance(request, codec.EscalateRequest)
+    channel, stub = stub_as(county.tls, fed[CITY].grpc_address, CITY)
     async with channel:
         await stub.Escalate(request, timeout=5)
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from node.domain.lifecycle import Triage, Urge
-from tests.conftest import STAFF
 from tests.faults.checker import Recorder
 from tests.faults.cluster import CITY, COUNTY, FaultFederation
-from tests.support.data import submit_cmd
-from tests.support.natsfed import StreamNode
+from tests.support.data import STAFF, submit_cmd
+from tests.support.federation import FedNode
 
 LEADER = STAFF["leader"]
 T = TypeVar("T")
@@ -39,7 +38,7 @@ class Workload:
     skipped: int = 0  # steps whose node was down (nothing attempted)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def _call(self, code: str, fn: Callable[[StreamNode], T]) -> T | None:
+    async def _call(self, code: str, fn: Callable[[FedNode], T]) -> T | None:
         async with self.fed.gate(code):
             sn = self.fed.nodes.get(code)
             if sn is None:
@@ -55,7 +54,7 @@ class Workload:
         self.n += 1
         title = f"故障注入 {self.label} #{self.n}"
 
-        def call(sn: StreamNode) -> str:
+        def call(sn: FedNode) -> str:
             self.rec.attempt(title)
             issue, _ = sn.issues.submit(LEADER, submit_cmd(title=title))
             self.rec.ack(issue.id, title, issue.version)
@@ -64,7 +63,7 @@ class Workload:
         return await self._call(COUNTY, call)
 
     async def escalate(self, issue_id: str) -> None:
-        def call(sn: StreamNode) -> None:
+        def call(sn: FedNode) -> None:
             triaged = sn.issues.act(LEADER, issue_id, Triage(tags=("要素保障",)))
             self.rec.acked_version(issue_id, triaged.version)
             self.rec.request_escalation(issue_id)
@@ -79,7 +78,7 @@ class Workload:
             self.local.append(issue_id)
 
     async def act(self, code: str, issue_id: str, command: Urge | Triage) -> None:
-        def call(sn: StreamNode) -> None:
+        def call(sn: FedNode) -> None:
             self.rec.actions_attempted += 1
             issue = sn.issues.act(LEADER, issue_id, command)
             self.rec.acked_version(issue_id, issue.version)

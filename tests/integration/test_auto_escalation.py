@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from node.domain.lifecycle import Triage, Urge
 from node.runtime import auto_escalate
-from tests.conftest import STAFF
 from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
+from tests.support.data import STAFF, submit_cmd
 from tests.support.federation import federation
+from tests.support.wait import until
 
 LEADER = STAFF["leader"]
 
@@ -39,11 +38,9 @@ async def test_red_light_and_three_urges_escalate_and_reach_the_parent(
 
         stop = asyncio.Event()
         rule = asyncio.create_task(auto_escalate(county.node, stop, period_s=0.05))
-        deadline = time.monotonic() + 10
-        while county.transfers.outbox_status(timedelta(hours=1))["destinations"].get(
-                "330500", {}).get("depth", 0) < 2:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)  # polling interval inside a deadline
+        await until(lambda: county.transfers.outbox_status(timedelta(hours=1))[
+            "destinations"].get("330500", {}).get("depth", 0) >= 2, timeout_s=10,
+            interval_s=0.01, what="two escalations queued by the rule")
         stop.set()
         await rule
         assert (await county.drain("330500")).delivered == 2

@@ -19,6 +19,7 @@ import pytest
 
 from node.store import migrate
 from tests.support.pg import free_port
+from tests.support.wait import until_sync
 
 ZHITONG = [sys.executable, "-m", "node.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,16 +65,16 @@ def post_json(url: str, body: dict[str, object]) -> object:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"process exited early with {proc.returncode}")
         try:
             get_json(url)
-            return
         except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.05)  # polling interval while waiting on a condition with a deadline
-    raise AssertionError(f"{url} did not answer within {deadline_s}s")
+            return False
+        return True
+
+    until_sync(answers, timeout_s=deadline_s, what=f"{url} answering")
 
 
 @contextmanager
@@ -106,7 +107,7 @@ def test_config_check_reports_problems_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_node_run_serves_accounts_added_by_the_cli(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port()  # known before start: the node runs as its own process
     cfg = write_config(tmp_path, port)
     head = migrate.head_revision()
     assert f"schema at {head}" in run("db", "upgrade", "--config", str(cfg)).stdout
@@ -149,10 +150,7 @@ def _token(base: str) -> str:
 
 
 def _until(check: Any, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)  # polling interval inside a deadline
+    until_sync(check, timeout_s=deadline_s, interval_s=0.2)
 
 
 @pytest.mark.timeout(300)
@@ -199,10 +197,10 @@ def test_usage_errors(args: list[str]) -> None:
 
 
 def test_federation_refuses_to_start_without_certificates(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, free_port())
-    with cfg.open("a", encoding="utf-8") as fh:
-        fh.write(f'\n[federation]\nenabled = true\ngrpc_port = {free_port()}\n'
-                 f'parent_address = "127.0.0.1:{free_port()}"\n')
+    cfg = write_config(tmp_path, 0)
+    with cfg.open("a", encoding="utf-8") as fh:  # refused before anything is bound
+        fh.write('\n[federation]\nenabled = true\ngrpc_port = 0\n'
+                 'parent_address = "127.0.0.1:9"\n')
     result = run("node", "run", "--config", str(cfg))
     assert result.returncode != 0
     assert "cannot start federation without valid certificates" in result.stderr

@@ -10,9 +10,8 @@ import pytest
 from node.domain.errors import Forbidden
 from node.domain.issue import ActorKind, State
 from node.domain.lifecycle import Triage
-from tests.conftest import STAFF
 from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
+from tests.support.data import STAFF, submit_cmd
 from tests.support.federation import federation
 
 LEADER = STAFF["leader"]

@@ -17,13 +17,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, func, select, text
 
 from federation.certs import load_tls
+from federation.sender import DrainResult
 from node.domain.issue import State
+from node.domain.topology import Topology
 from node.store.schema import issues, transfers_in, transfers_out
-from tests.conftest import STAFF
-from tests.integration.test_escalation import submit_and_escalate
 from tests.support.clock import FakeClock
+from tests.support.data import STAFF
 from tests.support.federation import federation, make_certs, node_tree, stub_as
+from tests.support.flows import submit_and_escalate
 from tests.support.pg import free_port
+from tests.support.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = {"330500": None, "330522": "330500"}
@@ -41,19 +44,20 @@ def start_city(root: Path, config: Path) -> subprocess.Popen[bytes]:
 async def wait_serving(root: Path, port: int, clock: FakeClock, proc: subprocess.Popen[bytes],
                        deadline_s: float = 30) -> None:
     tls = load_tls(root / "tls" / "330522", now=clock.now())
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+
+    async def serving() -> bool:
         assert proc.poll() is None, (root / "city.log").read_text()
         channel, _ = stub_as(tls, f"127.0.0.1:{port}", "330500")
         async with channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
             except Exception:  # not up yet
-                await asyncio.sleep(0.1)  # polling interval inside a deadline
-    raise AssertionError("the city node did not start serving")
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await until(serving, timeout_s=deadline_s, interval_s=0.1,
+                what="the city node serving gRPC")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -70,12 +74,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 async def test_sigkill_of_the_parent_mid_batch_leaves_one_owner_per_issue(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    ports = {"330500": free_port(), "330522": free_port()}
+    city_port = free_port()  # known before start: the city runs as its own process
     make_certs(tmp_path, list(TOPOLOGY), clock)
-    tree = node_tree("330500", None, ["330522"], tmp_path, ports)
-    tree["node"].pop("parent")
-    tree["node"]["level"] = "city"
-    tree["http"] = {"port": free_port()}
+    tree = node_tree("330500", Topology(TOPOLOGY), tmp_path, grpc_port=city_port,
+                     addresses={})
     # a city without a parent is not a valid configuration: give it one, unreachable
     tree["node"]["parent"] = "330000"
     tree["federation"]["parent_address"] = f"127.0.0.1:{free_port()}"
@@ -86,8 +88,9 @@ async def test_sigkill_of_the_parent_mid_batch_leaves_one_owner_per_issue(
 
     city = start_city(tmp_path, config)
     try:
-        await wait_serving(tmp_path, ports["330500"], clock, city)
-        async with federation(tmp_path, TOPOLOGY, clock, start=("330522",), ports=ports,
+        await wait_serving(tmp_path, city_port, clock, city)
+        async with federation(tmp_path, TOPOLOGY, clock, start=("330522",),
+                              external={"330500": f"127.0.0.1:{city_port}"},
                               batch_size=8, retry_attempts=1) as fed:
             county = fed["330522"]
             ids = [submit_and_escalate(county) for _ in range(N)]
@@ -105,8 +108,11 @@ async def test_sigkill_of_the_parent_mid_batch_leaves_one_owner_per_issue(
                 drain = asyncio.ensure_future(county.drain("330500"))
                 if not killed:
                     # kill -9 while a batch is in flight, once some are through
-                    while not drain.done() and delivered() < 3:
-                        await asyncio.sleep(0.001)
+                    def in_flight(batch: asyncio.Future[DrainResult] = drain) -> bool:
+                        return batch.done() or delivered() >= 3
+
+                    await until(in_flight, timeout_s=60, interval_s=0.001,
+                                what="a batch in flight, some through")
                     if delivered() >= 3:
                         os.kill(city.pid, signal.SIGKILL)
                         city.wait()
@@ -115,7 +121,7 @@ async def test_sigkill_of_the_parent_mid_batch_leaves_one_owner_per_issue(
                 result = await drain
                 if killed and not restarted and (result.failed or result.waiting):
                     city = start_city(tmp_path, config)
-                    await wait_serving(tmp_path, ports["330500"], clock, city)
+                    await wait_serving(tmp_path, city_port, clock, city)
                     restarted = True
                 if result.waiting:
                     clock.advance(county.transfers.backoff.delay(20) * 2)

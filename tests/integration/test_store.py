@@ -20,9 +20,8 @@ from node.domain.lifecycle import Assign, Rate, Resolve, Start, Triage, Urge
 from node.runtime import Node
 from node.store import migrate, repo
 from node.store.schema import events, issue_tags, issues, metadata
-from tests.conftest import STAFF
 from tests.support.clock import FakeClock
-from tests.support.data import ENTERPRISE_A, submit_cmd
+from tests.support.data import ENTERPRISE_A, STAFF, submit_cmd
 
 LEADER = STAFF["leader"]
 
@@ -58,7 +57,7 @@ def test_a_fresh_database_is_created_at_head_and_then_left_alone(node: Node) -> 
 def test_submit_writes_issue_tags_and_one_event_in_one_transaction(node: Node) -> None:
     issue, created = node.services.issues.submit(LEADER, submit_cmd(tags=("要素保障", "用地")))
     assert created and issue.number == "330522-2026-000001"
-    with node.services.issues.store.read() as conn:
+    with node.engine.connect() as conn:
         stored = repo.events_of(conn, issue.id)
         assert repo.load_issue(conn, issue.number) == issue
     assert [(e.seq, e.event_id, e.event.kind) for e in stored] == [
@@ -174,7 +173,7 @@ def test_events_after_reads_the_log_in_sequence_order(node: Node) -> None:
     first, _ = node.services.issues.submit(LEADER, submit_cmd())
     second, _ = node.services.issues.submit(LEADER, submit_cmd())
     node.services.issues.act(LEADER, first.id, Triage(tags=()))
-    with node.services.issues.store.read() as conn:
+    with node.engine.connect() as conn:
         log = repo.events_after(conn, 0, 10)
         tail = repo.events_after(conn, 2, 10)
     assert [(e.seq, e.event.issue_id, e.event.version) for e in log] == [
@@ -184,16 +183,17 @@ def test_events_after_reads_the_log_in_sequence_order(node: Node) -> None:
 
 
 def test_the_cached_summary_scan_equals_a_fresh_one(node: Node, clock: FakeClock) -> None:
-    """Summaries keeps the lines of issues without a running deadline between scans: after
+    """Rollup keeps the lines of issues without a running deadline between scans: after
     changes and the passing of time it must still equal a scan from nothing."""
-    from federation.summaries import Summaries
+    from node.app.rollup import Rollup
     from node.runtime import place_of
+    from node.store.eventlog import SqlIssueScan
 
     svc = node.services.issues
 
-    def summaries() -> Summaries:
-        return Summaries(svc.store, place_of(node.config), clock, svc.rules.calendar,
-                         children_send_summaries=False)
+    def summaries() -> Rollup:
+        return Rollup(SqlIssueScan(repo.Store(node.engine)), place_of(node.config), clock,
+                      svc.rules.calendar, children_send_summaries=False)
 
     def close(key: str) -> None:
         for cmd in (Triage(tags=("要素保障",)), Assign(department="经信局"), Start(),

@@ -14,18 +14,19 @@ from federation.nats.streams import events_stream
 from node.domain.issue import State
 from node.domain.lifecycle import Assign, Resolve, Start, Triage, Urge
 from node.store.schema import dead_letters, events, issues
-from tests.conftest import STAFF
+from tests.support.brokers import PASSWORD
 from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
-from tests.support.natsfed import PASSWORD, StreamNode, delivered, nats_federation, until
+from tests.support.data import LEADER, submit_cmd
+from tests.support.federation import FedNode, delivered, nats_federation
+from tests.support.flows import replica_version
+from tests.support.wait import until
 
-LEADER = STAFF["leader"]
 TOPOLOGY = {"330000": None, "330500": "330000", "330522": "330500", "330523": "330500"}
 
 pytestmark = pytest.mark.timeout(240)
 
 
-def rows(node: StreamNode, table: object, *where: object) -> int:
+def rows(node: FedNode, table: object, *where: object) -> int:
     with node.node.engine.connect() as conn:
         stmt = select(func.count()).select_from(table)  # type: ignore[arg-type]
         for w in where:
@@ -33,13 +34,7 @@ def rows(node: StreamNode, table: object, *where: object) -> int:
         return int(conn.execute(stmt).scalar_one())
 
 
-def replica_version(node: StreamNode, issue_id: str) -> int:
-    with node.node.engine.connect() as conn:
-        return int(conn.execute(select(issues.c.version).where(issues.c.id == issue_id))
-                   .scalar_one_or_none() or 0)
-
-
-def versions(node: StreamNode) -> dict[str, int]:
+def versions(node: FedNode) -> dict[str, int]:
     with node.node.engine.connect() as conn:
         return {str(i): int(v) for i, v in conn.execute(select(issues.c.id, issues.c.version))}
 
@@ -58,7 +53,7 @@ async def test_county_issues_replicate_to_the_city_and_summaries_reach_the_provi
         assert replica.owner == "330522"
         # visible and searchable in the city's pool, read-only there
         assert city.issues.list_issues(LEADER, text="用地").total == 1
-        with pytest.raises(Exception, match="read-only replica"):
+        with pytest.raises(Exception, match="replica_read_only"):
             city.issues.act(LEADER, issue.id, Resolve(reply="x"))
         # the province gets no county record, only the summary
         assert rows(province, issues) == 0
@@ -75,7 +70,7 @@ async def test_county_issues_replicate_to_the_city_and_summaries_reach_the_provi
         text = str(body)
         assert "甲企业" not in text and issue.enterprise.credit_code not in text  # no PD
         # the city's summaries were pushed to the province as published (no poll wait)
-        assert province.streams.summaries.pushes >= 1
+        assert province.streams.summary_feed.pushes >= 1
 
 
 async def test_a_status_change_at_the_province_reaches_the_originating_county(
@@ -93,7 +88,7 @@ async def test_a_status_change_at_the_province_reaches_the_originating_county(
         top = province.issues.act(LEADER, issue.id, Assign(department="省发改委"))
         for node in (city, county):  # the origin and every tier in between
 
-            def caught_up(n: StreamNode = node) -> bool:
+            def caught_up(n: FedNode = node) -> bool:
                 return bool(replica_version(n, issue.id) == top.version)
 
             await until(caught_up, what=f"status at {node.code}")
@@ -235,5 +230,5 @@ async def test_the_closed_loop_across_tiers_with_the_enterprise_at_its_county(
         assert county.issues.get(ENTERPRISE_A, issue.id).issue.state is State.CLOSED
         # another enterprise cannot rate it through the county
         from tests.support.data import ENTERPRISE_B
-        with pytest.raises(Exception, match="no issue"):
+        with pytest.raises(Exception, match="issue_not_found"):
             county.transfers.request_upward(ENTERPRISE_B, issue.id, Rate(rating=Rating.UNSATISFIED))

@@ -42,18 +42,17 @@ from schemathesis import GenerationMode
 
 from federation import codec
 from federation.nats import messages
-from federation.wire.v1 import federation_pb2 as pb
+from node.app.ports import StoredEvent
+from node.app.transfers import DIRECTIVE_KINDS, Transfer
 from node.domain import jsonsafe
 from node.domain import summary as summaries
 from node.domain.errors import ValidationError
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue
 from node.domain.lifecycle import Escalate, Triage, create, decide, evolve, submit
 from node.runtime import Node
-from node.store.repo import StoredEvent
 from node.web.api import API, router
-from tests.conftest import make_config
-from tests.integration.test_api import Template
-from tests.support.data import CODE_A, ENTERPRISE_A, submit_cmd
+from tests.support.api import Template
+from tests.support.data import CODE_A, ENTERPRISE_A, make_config, submit_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -84,18 +83,18 @@ def _history() -> tuple[Issue, list[Event], Event]:
     return issue, [first, triage], escalate
 
 
-def _escalate_request() -> pb.EscalateRequest:
-    msg = codec.transfer_to_pb(transfer_id="t-0001", origin_node=COUNTY, issue=ISSUE,
-                               history=[(e, COUNTY) for e in HISTORY], transfer=TRANSFER,
-                               escalate=True)
-    assert isinstance(msg, pb.EscalateRequest)
+def _escalate_request() -> codec.EscalateRequest:
+    msg = codec.transfer_to_pb(Transfer(
+        transfer_id="t-0001", origin_node=COUNTY, issue=ISSUE,
+        history=tuple((e, COUNTY) for e in HISTORY), transfer=TRANSFER, transfer_node=COUNTY))
+    assert isinstance(msg, codec.EscalateRequest)
     return msg
 
 
 ISSUE, HISTORY, TRANSFER = _history()
 VALID = _escalate_request()
 VALID_BYTES = VALID.SerializeToString()
-VALID_DIRECTIVE = pb.DirectiveRequest(transfer_id="d-0001", origin_node=CITY,
+VALID_DIRECTIVE = codec.DirectiveRequest(transfer_id="d-0001", origin_node=CITY,
                                       issue_id=ISSUE.number, kind="supervise", note="督办",
                                       issued_by=CITY)
 VALID_EVENT = json.loads(messages.encode(
@@ -189,8 +188,8 @@ timestamps = st.builds(lambda s, n: (s, n), st.integers(-(2**40), 2**40),
                        st.integers(0, 999_999_999))
 
 
-def _event(draw: st.DrawFn) -> pb.Event:
-    msg = pb.Event(issue_id=draw(hostile_text), version=draw(uint32),
+def _event(draw: st.DrawFn) -> codec.EventMessage:
+    msg = codec.EventMessage(issue_id=draw(hostile_text), version=draw(uint32),
                    kind=draw(st.sampled_from(sorted(codec.EVENT_KINDS)) | hostile_text),
                    actor=draw(hostile_text), node=draw(hostile_text),
                    payload_json=draw(json_texts | hostile_text))
@@ -243,8 +242,8 @@ def _resolve(msg: Any, path: str) -> tuple[Any, str] | None:
 
 
 @st.composite
-def mutated_requests(draw: st.DrawFn) -> pb.EscalateRequest:
-    msg = pb.EscalateRequest()
+def mutated_requests(draw: st.DrawFn) -> codec.EscalateRequest:
+    msg = codec.EscalateRequest()
     msg.CopyFrom(VALID)
     for _ in range(draw(st.integers(1, 3))):
         choice = draw(st.integers(0, 9))
@@ -291,14 +290,14 @@ def _decodes_or_refuses(decode: Callable[[], object]) -> None:
 
 @FUZZ
 @given(mutated_requests())
-def test_mutated_transfers_decode_or_are_refused(msg: pb.EscalateRequest) -> None:
+def test_mutated_transfers_decode_or_are_refused(msg: codec.EscalateRequest) -> None:
     _decodes_or_refuses(lambda: codec.transfer_from_pb(msg, kind=Action.ESCALATE))
-    returned = pb.ReturnRequest()
+    returned = codec.ReturnRequest()
     returned.ParseFromString(msg.SerializeToString())
     _decodes_or_refuses(lambda: codec.transfer_from_pb(returned, kind=Action.RETURN))
     _decodes_or_refuses(lambda: codec.issue_from_pb(msg.issue))
     _decodes_or_refuses(lambda: codec.fetch_response_from_pb(
-        pb.FetchResponse(issue=msg.issue, history=msg.history)))
+        codec.FetchResponse(issue=msg.issue, history=msg.history)))
 
 
 @st.composite
@@ -320,13 +319,13 @@ def mutated_bytes(draw: st.DrawFn) -> bytes:
 @given(mutated_bytes() | st.binary(max_size=600))
 def test_arbitrary_bytes_decode_or_are_refused(data: bytes) -> None:
     for cls, decode in (
-        (pb.EscalateRequest, lambda m: codec.transfer_from_pb(m, kind=Action.ESCALATE)),
-        (pb.ReturnRequest, lambda m: codec.transfer_from_pb(m, kind=Action.RETURN)),
-        (pb.IssueSnapshot, codec.issue_from_pb),
-        (pb.Event, codec.event_from_pb),
-        (pb.DirectiveRequest, codec.directive_from_pb),
-        (pb.FetchResponse, codec.fetch_response_from_pb),
-        (pb.TransferAccepted, codec.accepted_from_pb),
+        (codec.EscalateRequest, lambda m: codec.transfer_from_pb(m, kind=Action.ESCALATE)),
+        (codec.ReturnRequest, lambda m: codec.transfer_from_pb(m, kind=Action.RETURN)),
+        (codec.IssueSnapshot, codec.issue_from_pb),
+        (codec.EventMessage, codec.event_from_pb),
+        (codec.DirectiveRequest, codec.directive_from_pb),
+        (codec.FetchResponse, codec.fetch_response_from_pb),
+        (codec.TransferAccepted, codec.accepted_from_pb),
     ):
         try:
             msg = cls.FromString(data)
@@ -337,18 +336,18 @@ def test_arbitrary_bytes_decode_or_are_refused(data: bytes) -> None:
 
 @FUZZ
 @given(events)
-def test_arbitrary_events_decode_or_are_refused(msg: pb.Event) -> None:
+def test_arbitrary_events_decode_or_are_refused(msg: codec.EventMessage) -> None:
     _decodes_or_refuses(lambda: codec.event_from_pb(msg))
 
 
 @FUZZ
-@given(st.builds(pb.DirectiveRequest, transfer_id=hostile_text, origin_node=hostile_text,
+@given(st.builds(codec.DirectiveRequest, transfer_id=hostile_text, origin_node=hostile_text,
                  issue_id=hostile_text,
-                 kind=st.sampled_from(codec.DIRECTIVE_KINDS) | hostile_text,
+                 kind=st.sampled_from(DIRECTIVE_KINDS) | hostile_text,
                  note=hostile_text, issued_by=hostile_text,
                  rating=st.sampled_from(["satisfied", "unsatisfied"]) | hostile_text,
                  credit_code=st.sampled_from([ISSUE.enterprise.credit_code]) | hostile_text))
-def test_arbitrary_directives_decode_or_are_refused(msg: pb.DirectiveRequest) -> None:
+def test_arbitrary_directives_decode_or_are_refused(msg: codec.DirectiveRequest) -> None:
     _decodes_or_refuses(lambda: codec.directive_from_pb(msg))
 
 
@@ -482,7 +481,7 @@ def test_malformed_summaries_are_refused(raw: bytes) -> None:
 
 def test_deeply_nested_payloads_are_refused() -> None:
     """Was RecursionError: gRPC UNKNOWN, retried by the sender, instead of INVALID_ARGUMENT."""
-    msg = pb.EscalateRequest()
+    msg = codec.EscalateRequest()
     msg.CopyFrom(VALID)
     msg.history[1].payload_json = DEEP.decode()
     with pytest.raises(codec.CodecError):
@@ -495,7 +494,7 @@ def test_a_huge_claimed_version_is_refused_without_allocating(
 ) -> None:
     """Was list(range(1, issue.version + 1)): MemoryError for 2**32 - 1, and gigabytes (the
     OOM killer) for versions around 10**8..10**9."""
-    msg = pb.EscalateRequest()
+    msg = codec.EscalateRequest()
     msg.CopyFrom(VALID)
     msg.issue.version = version
     (tmp_path / "request.bin").write_bytes(msg.SerializeToString())
@@ -503,9 +502,8 @@ def test_a_huge_claimed_version_is_refused_without_allocating(
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**29, 3 * 2**29))\n"
         "from federation import codec\n"
-        "from federation.wire.v1 import federation_pb2 as pb\n"
         "from node.domain.issue import Action\n"
-        "msg = pb.EscalateRequest.FromString(open(sys.argv[1], 'rb').read())\n"
+        "msg = codec.EscalateRequest.FromString(open(sys.argv[1], 'rb').read())\n"
         "try:\n"
         "    codec.transfer_from_pb(msg, kind=Action.ESCALATE)\n"
         "except BaseException as exc:\n"
@@ -516,12 +514,12 @@ def test_a_huge_claimed_version_is_refused_without_allocating(
 
 
 def test_a_history_longer_than_claimed_is_refused() -> None:
-    msg = pb.EscalateRequest()
+    msg = codec.EscalateRequest()
     msg.CopyFrom(VALID)
     msg.history.append(msg.history[-1])
     with pytest.raises(codec.CodecError, match=r"1\.\.version"):
         codec.transfer_from_pb(msg, kind=Action.ESCALATE)
-    too_long = pb.FetchResponse(issue=VALID.issue,
+    too_long = codec.FetchResponse(issue=VALID.issue,
                                 history=[VALID.history[0]] * (codec.MAX_HISTORY + 1))
     with pytest.raises(codec.CodecError, match="more than"):
         codec.fetch_response_from_pb(too_long)

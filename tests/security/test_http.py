@@ -1,6 +1,6 @@
 """The JSON API as an attack surface: who may see what, hostile text, hostile bodies.
 
-The harness is the API suite's (tests/integration/test_api.py): a county node on its own
+The harness is the API suite's (tests/support/api.py): a county node on its own
 SQLite copy with every account logged in. "Nothing changed" is checked on the database
 itself — every table's row count, the users table row by row, the list of tables — not
 only through the API. The tests that drive the node on PostgreSQL (the production store)
@@ -14,8 +14,6 @@ import contextlib
 import itertools
 import json
 import socket
-import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from httpx import Response
 from markupsafe import escape
@@ -33,8 +30,7 @@ from starlette.types import Message
 from node.runtime import Node, build
 from node.store.db import make_engine
 from node.web.guards import DEFAULT_MAX_BODY_BYTES
-from tests.conftest import _fresh_pg_database, make_config
-from tests.integration.test_api import (
+from tests.support.api import (
     API,
     PASSWORD,
     USERS,
@@ -46,9 +42,11 @@ from tests.integration.test_api import (
     pool_unchanged,
     unchanged,
 )
-from tests.security.conftest import HOSTILE, all_rows, schema_tables, table_counts
 from tests.support.clock import FakeClock
-from tests.support.data import CODE_A, CODE_B, submit_body
+from tests.support.data import CODE_A, CODE_B, HOSTILE, make_config, submit_body
+from tests.support.db import all_rows, schema_tables, table_counts
+from tests.support.pg import fresh_database
+from tests.support.served import serving
 
 UNKNOWN = "330522-2026-000999"
 SECRETS = ("甲企业有限公司", CODE_A, "13905720001", "厂区扩建项目用地指标审批已两个月")
@@ -475,22 +473,11 @@ def test_a_streamed_body_is_cut_off_as_soon_as_it_crosses_the_limit(
 
 @pytest.fixture
 def server(api_node: Node) -> Iterator[tuple[str, int]]:
-    """The node's app behind a real uvicorn on a loopback port (as `zhitong node run`)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(api_node.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[:2]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """The node on a loopback port, run as `zhitong node run` runs it (its database and
+    signing key: the session's tokens hold)."""
+    with serving(api_node.config, clock=api_node.services.issues.clock,
+                 engine=api_node.engine, http_port=0) as node:
+        yield "127.0.0.1", node.http_port
 
 
 def _http_exchange(address: tuple[str, int], head: bytes, body: Iterator[bytes]) -> bytes:
@@ -624,7 +611,7 @@ def backend_api(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
         with TestClient(node.app, raise_server_exceptions=False) as client:
             yield Api(client, template.tokens)
         return
-    url = _fresh_pg_database(request.getfixturevalue("pg_admin_url"))
+    url = fresh_database(request.getfixturevalue("pg_admin_url"))
     engine = make_engine(url)
     try:
         node = build(make_config(tmp_path), clock=clock, engine=engine)

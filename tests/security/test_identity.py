@@ -25,15 +25,12 @@ from federation.certs import (
     issue_node_cert,
     load_tls,
 )
-from federation.wire.v1 import federation_pb2 as pb
-from federation.wire.v1 import federation_pb2_grpc as pb_grpc
 from node.domain.issue import State
-from tests.integration.test_escalation import LEADER, build_request, submit_and_escalate
-from tests.security.conftest import all_rows, distinct_ports, table_counts
 from tests.support.clock import FakeClock
-from tests.support.data import CODE_A, submit_cmd
-from tests.support.federation import FedNode
-from tests.support.federation import federation as grpc_federation
+from tests.support.data import CODE_A, LEADER, submit_cmd
+from tests.support.db import all_rows, table_counts
+from tests.support.federation import FedNode, federation
+from tests.support.flows import build_request, submit_and_escalate
 
 TOPOLOGY = {"330000": None, "330500": "330000", "330522": "330500", "330523": "330500"}
 CITY, COUNTY, SIBLING, PROVINCE = "330500", "330522", "330523", "330000"
@@ -43,14 +40,6 @@ pytestmark = pytest.mark.timeout(120)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def federation(root: Path, topology: dict[str, str | None], clock: FakeClock,
-               **kwargs: Any) -> Any:
-    """tests/support/federation.federation on ports that are certainly all different."""
-    return grpc_federation(root, topology, clock,
-                           ports=dict(zip(topology, distinct_ports(len(topology)),
-                                          strict=True)), **kwargs)
 
 
 def snapshot(node: FedNode) -> tuple[dict[str, int], list[tuple[Any, ...]]]:
@@ -64,11 +53,11 @@ def address(node: FedNode) -> str:
 
 @asynccontextmanager
 async def stub(creds: grpc.ChannelCredentials, target: FedNode
-               ) -> AsyncIterator[pb_grpc.FederationStub]:
+               ) -> AsyncIterator[codec.FederationStub]:
     """A Federation stub to `target` that verifies it really is `target`."""
     async with grpc.aio.secure_channel(address(target), creds,
                                        options=channel_options(target.code)) as channel:
-        yield pb_grpc.FederationStub(channel)  # type: ignore[no-untyped-call]
+        yield codec.FederationStub(channel)  # type: ignore[no-untyped-call]
 
 
 async def refused(creds: grpc.ChannelCredentials, target: FedNode, rpc: str, request: Any
@@ -90,7 +79,7 @@ def stranger_tls(root: Path, clock: FakeClock, code: str = STRANGER) -> TlsMater
     return load_tls(root / "tls" / code, now=clock.now())
 
 
-Transfer = TypeVar("Transfer", pb.EscalateRequest, pb.ReturnRequest)
+Transfer = TypeVar("Transfer", codec.EscalateRequest, codec.ReturnRequest)
 
 
 def as_caller(request: Transfer, code: str) -> Transfer:
@@ -102,24 +91,23 @@ def as_caller(request: Transfer, code: str) -> Transfer:
     return out
 
 
-def return_request(city: FedNode, destination: str) -> pb.ReturnRequest:
+def return_request(city: FedNode, destination: str) -> codec.ReturnRequest:
     [item] = city.transfers.due(destination, 1)
-    request = codec.transfer_to_pb(
-        transfer_id=item.row.transfer_id, origin_node=city.code, issue=item.issue,
-        history=item.history, transfer=item.transfer, escalate=False)
-    assert isinstance(request, pb.ReturnRequest)
+    assert item.transfer is not None
+    request = codec.transfer_to_pb(item.transfer)
+    assert isinstance(request, codec.ReturnRequest)
     return request
 
 
 def directive(caller: str, issue_key: str, kind: str = "supervise", **extra: str
-              ) -> pb.DirectiveRequest:
-    return pb.DirectiveRequest(transfer_id=f"forged-{caller}-{kind}", origin_node=caller,
+              ) -> codec.DirectiveRequest:
+    return codec.DirectiveRequest(transfer_id=f"forged-{caller}-{kind}", origin_node=caller,
                                issue_id=issue_key, kind=kind, note="请限期办结",
                                issued_by=caller, **extra)
 
 
 def up_directive(caller: str, issue_key: str, kind: str = "enterprise_urge"
-                 ) -> pb.DirectiveRequest:
+                 ) -> codec.DirectiveRequest:
     """An enterprise's urge or rating, forwarded up by the node it used."""
     extra = {"credit_code": CODE_A, **({"rating": "satisfied"} if kind == "rate" else {})}
     return directive(caller, issue_key, kind, **extra)
@@ -164,8 +152,8 @@ async def test_a_certificate_from_a_foreign_ca_cannot_connect(
         intruder = grpc.ssl_channel_credentials(root_certificates=county.tls.ca_pem,
                                                 private_key=foreign.key_pem,
                                                 certificate_chain=foreign.cert_pem)
-        for rpc, msg in (("Escalate", request), ("Fetch", pb.FetchRequest(issue_id="x")),
-                         ("Watermark", pb.WatermarkRequest())):
+        for rpc, msg in (("Escalate", request), ("Fetch", codec.FetchRequest(issue_id="x")),
+                         ("Watermark", codec.WatermarkRequest())):
             code, _ = await refused(intruder, city, rpc, msg)
             assert code is grpc.StatusCode.UNAVAILABLE, rpc
         # Entirely foreign (it trusts only its own CA): no channel either way.
@@ -188,7 +176,7 @@ async def test_a_client_without_a_certificate_cannot_connect(
         assert code is grpc.StatusCode.UNAVAILABLE
         # nor in plain text
         async with grpc.aio.insecure_channel(address(city)) as channel:
-            plain = pb_grpc.FederationStub(channel)  # type: ignore[no-untyped-call]
+            plain = codec.FederationStub(channel)  # type: ignore[no-untyped-call]
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await plain.Escalate(request, timeout=5)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -241,14 +229,14 @@ async def test_an_issue_the_caller_does_not_own_is_permission_denied(
         assert (await county.drain(CITY)).delivered == 1
         after = snapshot(city)
         code, _ = await refused(creds(sibling.tls), city, "Fetch",
-                                pb.FetchRequest(issue_id=issue_id))
+                                codec.FetchRequest(issue_id=issue_id))
         assert code is grpc.StatusCode.PERMISSION_DENIED
         code, _ = await refused(creds(stranger_tls(tmp_path, clock)), city, "Fetch",
-                                pb.FetchRequest(issue_id=issue_id))
+                                codec.FetchRequest(issue_id=issue_id))
         assert code is grpc.StatusCode.PERMISSION_DENIED
         assert snapshot(city) == after
         async with stub(creds(county.tls), city) as s:
-            fetched = await s.Fetch(pb.FetchRequest(issue_id=issue_id), timeout=5)
+            fetched = await s.Fetch(codec.FetchRequest(issue_id=issue_id), timeout=5)
         assert fetched.issue.owner == CITY
 
 
@@ -361,7 +349,7 @@ async def test_malformed_directives_are_invalid_argument(
         county, city = fed[COUNTY], fed[CITY]
         issue, _ = county.issues.submit(LEADER, submit_cmd())
         good = directive(CITY, issue.id)
-        variants: dict[str, pb.DirectiveRequest] = {}
+        variants: dict[str, codec.DirectiveRequest] = {}
         for name, field, value in (
             ("unknown-kind", "kind", "delete"),
             ("nul-in-note", "note", "督办\x00"),
@@ -371,7 +359,7 @@ async def test_malformed_directives_are_invalid_argument(
             ("bad-transfer-id", "transfer_id", "x" * 65),
             ("non-ascii-issue-id", "issue_id", "诉求"),
         ):
-            bad = pb.DirectiveRequest()
+            bad = codec.DirectiveRequest()
             bad.CopyFrom(good)
             setattr(bad, field, value)
             variants[name] = bad
@@ -392,11 +380,11 @@ async def test_watermark_from_a_non_child_is_permission_denied(
         county, city, province = fed[COUNTY], fed[CITY], fed[PROVINCE]
         before = snapshot(city)
         for tls in (province.tls, stranger_tls(tmp_path, clock)):
-            code, details = await refused(creds(tls), city, "Watermark", pb.WatermarkRequest())
+            code, details = await refused(creds(tls), city, "Watermark", codec.WatermarkRequest())
             assert code is grpc.StatusCode.PERMISSION_DENIED, tls.node_code
             assert "only a configured child" in details
         # a child passes the identity check (this harness runs no streams to answer it)
-        code, _ = await refused(creds(county.tls), city, "Watermark", pb.WatermarkRequest())
+        code, _ = await refused(creds(county.tls), city, "Watermark", codec.WatermarkRequest())
         assert code is grpc.StatusCode.UNIMPLEMENTED
         assert snapshot(city) == before
 
@@ -412,13 +400,13 @@ async def test_oversized_and_undecodable_requests_change_nothing(
         submit_and_escalate(county)
         good = build_request(county, CITY)
         before = snapshot(city)
-        over_contract = pb.EscalateRequest()
+        over_contract = codec.EscalateRequest()
         over_contract.CopyFrom(good)
         over_contract.issue.content = "长" * (2 * 1024 * 1024)  # ~6 MB: over the 4 MB contract
         code, details = await refused(creds(county.tls), city, "Escalate", over_contract)
         assert code is grpc.StatusCode.INVALID_ARGUMENT
         assert "larger than" in details
-        over_transport = pb.EscalateRequest()
+        over_transport = codec.EscalateRequest()
         over_transport.CopyFrom(good)
         over_transport.issue.content = "x" * (17 * 1024 * 1024)  # over the 16 MB transport
         code, _ = await refused(creds(county.tls), city, "Escalate", over_transport)

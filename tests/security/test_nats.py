@@ -6,7 +6,7 @@ whatever a county publishes on its OWN subjects reaches its city's replicator, w
 refuse anything forged or malformed into the dead-letter table — without changing any issue
 and without holding up the next valid event (no poison message).
 
-Waiting is always a poll with a deadline (tests/support/natsfed.until), never a sleep.
+Waiting is always a poll with a deadline (tests/support/wait.until), never a sleep.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,33 +32,22 @@ from sqlalchemy import select
 
 from federation.nats.config import INTEREST_ONLY, leaf_user, node_user
 from federation.nats.messages import MAX_MESSAGE_BYTES
-from federation.nats.streams import (
-    event_subject,
-    events_stream,
-    inbound_stream,
-    summary_stream,
-    summary_subject,
-)
-from node.domain.issue import Actor, ActorKind
+from federation.nats.streams import events_stream, inbound_stream, summary_stream
+from federation.nats.subjects import Subject
+from node.domain.issue import Actor, ActorKind, event_id_of
 from node.domain.lifecycle import submit
-from node.store.repo import event_id_of
 from node.store.schema import dead_letters
 from node.web.observability import NodeCollector
-from tests.integration.test_streams import LEADER, TOPOLOGY, replica_version
-from tests.security.conftest import all_rows, distinct_ports
-from tests.support import natsfed
+from tests.support.brokers import LEAF_PASSWORD, PASSWORD
 from tests.support.clock import FakeClock
-from tests.support.data import submit_cmd
-from tests.support.natsfed import (
-    LEAF_PASSWORD,
-    PASSWORD,
-    NatsFederation,
-    StreamNode,
-    delivered,
-    until,
-)
+from tests.support.data import LEADER, submit_cmd
+from tests.support.db import all_rows
+from tests.support.federation import FedNode, Harness, delivered, nats_federation
+from tests.support.flows import replica_version
+from tests.support.wait import until
 
 PROVINCE, CITY, COUNTY, SIBLING = "330000", "330500", "330522", "330523"
+TOPOLOGY = {PROVINCE: None, CITY: PROVINCE, COUNTY: CITY, SIBLING: CITY}
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,19 +56,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @asynccontextmanager
-async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: FakeClock
-                          ) -> AsyncIterator[NatsFederation]:
-    """tests/support/natsfed.nats_federation with every node's own log created first (as
-    `zhitong up` does) and ports that no two servers of the suite share."""
-    free = iter(distinct_ports(3 * len(topology)))
-    ports = {c: {"nats": next(free), "leaf": next(free), "grpc": next(free)} for c in topology}
-    async with natsfed.nats_federation(root, topology, clock, ports=ports,
-                                       own_streams_first=True) as fed:
-        yield fed
-
-
-@asynccontextmanager
-async def client(fed: NatsFederation, server: str, user: str, password: str
+async def client(fed: Harness, server: str, user: str, password: str
                  ) -> AsyncIterator[tuple[NATS, list[Exception]]]:
     """A NATS client on `server`'s client port; asynchronous errors are collected."""
     errors: list[Exception] = []
@@ -96,7 +73,7 @@ async def client(fed: NatsFederation, server: str, user: str, password: str
         await nc.close()
 
 
-async def stream_messages(node: StreamNode, stream: str) -> int:
+async def stream_messages(node: FedNode, stream: str) -> int:
     assert node.streams.nc is not None
     info = await node.streams.nc.jetstream().stream_info(stream)
     return int(info.state.messages)
@@ -105,7 +82,7 @@ async def stream_messages(node: StreamNode, stream: str) -> int:
 FORGED = b'{"forged": "by 330522"}'
 
 
-async def holds(node: StreamNode, stream: str, subject: str, data: bytes) -> bool:
+async def holds(node: FedNode, stream: str, subject: str, data: bytes) -> bool:
     """Whether the last message `stream` keeps on `subject` is `data`."""
     assert node.streams.nc is not None
     try:
@@ -115,7 +92,7 @@ async def holds(node: StreamNode, stream: str, subject: str, data: bytes) -> boo
     return last.data == data
 
 
-def dead(node: StreamNode) -> list[tuple[str, str]]:
+def dead(node: FedNode) -> list[tuple[str, str]]:
     """(subject, error) of every dead letter, in arrival order."""
     with node.node.engine.connect() as conn:
         return [(str(s), str(e)) for s, e in conn.execute(
@@ -135,7 +112,7 @@ def event_bytes(issue_id: str, version: int, kind: str, payload: dict[str, Any],
     }, ensure_ascii=False).encode()
 
 
-def submitted_payload(node: StreamNode, issue_id: str, number: str) -> dict[str, Any]:
+def submitted_payload(node: FedNode, issue_id: str, number: str) -> dict[str, Any]:
     """The payload of a well-formed `submitted` event written by `node`."""
     _, event = submit(submit_cmd(), issue_id=issue_id, number=number, node=node.code,
                       actor=Actor(kind=ActorKind.STAFF, id="forger"),
@@ -143,11 +120,11 @@ def submitted_payload(node: StreamNode, issue_id: str, number: str) -> dict[str,
     return dict(event.payload)
 
 
-async def publish_own(county: StreamNode, issue_id: str, data: bytes,
+async def publish_own(county: FedNode, issue_id: str, data: bytes,
                       origin: str | None = None) -> None:
     """Publish `data` as the county's node user on the county's own event subject."""
     assert county.streams.nc is not None
-    subject = event_subject(county.code, origin or county.code, issue_id)
+    subject = Subject.event(county.code, origin or county.code, issue_id).build()
     await county.streams.nc.jetstream().publish(subject, data, timeout=5)
 
 
@@ -159,14 +136,15 @@ async def test_a_node_user_cannot_publish_on_another_units_subjects(
 ) -> None:
     async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
         targets = {  # subject → (node, stream that would take it)
-            event_subject(SIBLING, SIBLING, "330523-forged"): (SIBLING, events_stream(SIBLING)),
-            event_subject(CITY, CITY, "330500-forged"): (CITY, events_stream(CITY)),
-            event_subject(PROVINCE, PROVINCE, "330000-forged"): (PROVINCE,
+            Subject.event(SIBLING, SIBLING, "330523-forged").build(): (SIBLING,
+                                                                       events_stream(SIBLING)),
+            Subject.event(CITY, CITY, "330500-forged").build(): (CITY, events_stream(CITY)),
+            Subject.event(PROVINCE, PROVINCE, "330000-forged").build(): (PROVINCE,
                                                                  events_stream(PROVINCE)),
-            event_subject(PROVINCE, COUNTY, "330522-forged"): (PROVINCE,
+            Subject.event(PROVINCE, COUNTY, "330522-forged").build(): (PROVINCE,
                                                                events_stream(PROVINCE)),
-            summary_subject(CITY): (CITY, summary_stream(CITY)),
-            summary_subject(PROVINCE): (PROVINCE, summary_stream(PROVINCE)),
+            Subject.summary(CITY).build(): (CITY, summary_stream(CITY)),
+            Subject.summary(PROVINCE).build(): (PROVINCE, summary_stream(PROVINCE)),
         }
         async with client(fed, COUNTY, node_user(COUNTY), PASSWORD) as (nc, errors):
             js = nc.jetstream()
@@ -239,7 +217,8 @@ async def test_a_leaf_user_cannot_publish_on_the_provinces_subjects(
             async with client(fed, CITY, leaf_user(COUNTY), LEAF_PASSWORD) as (nc, _):
                 try:
                     await nc.jetstream().publish(
-                        event_subject(PROVINCE, PROVINCE, "330000-forged"), b"{}", timeout=2)
+                        Subject.event(PROVINCE, PROVINCE, "330000-forged").build(), b"{}",
+                        timeout=2)
                     refused = False
                 except (NatsTimeoutError, NoRespondersError):
                     pass
@@ -289,7 +268,7 @@ class RawLeaf:
 
 
 @asynccontextmanager
-async def raw_leaf(fed: NatsFederation, *subscriptions: str, code: str = COUNTY
+async def raw_leaf(fed: Harness, *subscriptions: str, code: str = COUNTY
                    ) -> AsyncIterator[RawLeaf]:
     """A RawLeaf on the city's leaf port with `code`'s leaf credentials and certificate,
     subscribed to `subscriptions`. Yields once the link is up: it receives what the real
@@ -372,7 +351,7 @@ async def test_a_countys_own_server_cannot_reach_other_units_jetstream(
             "stream_name": events_stream(SIBLING), "config": steal},
         # forged deliveries into the city's sourcing of the sibling, a forged event
         f"ztsrc.{CITY}.{SIBLING}.S.guess": {},
-        event_subject(SIBLING, SIBLING, "330523-forged"): {},
+        Subject.event(SIBLING, SIBLING, "330523-forged").build(): {},
     }
     inert = f"$JS.zt{PROVINCE}.API.CONSUMER.{INTEREST_ONLY}"  # allowed, and does nothing
 
@@ -492,7 +471,7 @@ async def test_forged_events_on_a_countys_own_subject_are_dead_lettered(
         for (subject, error), (issue_id, _, origin, expected) in zip(letters, forged,
                                                                      strict=True):
             assert error.startswith(expected), (error, expected)
-            assert subject == event_subject(COUNTY, origin, issue_id)
+            assert subject == Subject.event(COUNTY, origin, issue_id).build()
         # nothing changed: the rows held before are untouched, and only the valid one came
         after = all_rows(city.node.engine, "issues")
         assert [r for r in after if r[0] != real.id] == held
@@ -567,17 +546,14 @@ async def test_poison_messages_that_crash_the_applier_are_dead_lettered(
                     what="the next valid event, not held up by the poison before it")
         assert replica_version(city, typed) == 0
         # ... and the two poison messages before it are already in the dead-letter table
-        assert [s for s, _ in dead(city)] == [event_subject(COUNTY, COUNTY, nested),
-                                              event_subject(COUNTY, COUNTY, typed)]
+        assert [s for s, _ in dead(city)] == [Subject.event(COUNTY, COUNTY, nested).build(),
+                                              Subject.event(COUNTY, COUNTY, typed).build()]
         assert metric(city, "zhitong_dead_letters_waiting") == {(): 2.0}
 
 
-def metric(sn: StreamNode, name: str) -> dict[tuple[str, ...], float]:
+def metric(sn: FedNode, name: str) -> dict[tuple[str, ...], float]:
     """One metric family of the node's /metrics collector: label values → value."""
-    services = sn.node.services
-    if sn.streams not in services.summary_source:
-        services.summary_source.append(sn.streams)
-    family = next(f for f in NodeCollector(services).collect() if f.name == name)
+    family = next(f for f in NodeCollector(sn.node.services).collect() if f.name == name)
     return {tuple(s.labels.values()): s.value for s in family.samples
             if not s.name.endswith("_created")}
 
@@ -589,21 +565,18 @@ async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
         city, province = fed.nodes[CITY], fed.nodes[PROVINCE]
         assert city.streams.nc is not None and province.streams.nc is not None
         garbage = b"[" * 30_000 + b"]" * 30_000
-        await city.streams.nc.jetstream().publish(summary_subject(CITY), garbage, timeout=5)
+        await city.streams.nc.jetstream().publish(Subject.summary(CITY).build(), garbage, timeout=5)
         province_js = province.streams.nc.jetstream()
 
         async def arrived() -> bool:
             try:
                 last = await province_js.get_last_msg(summary_stream(PROVINCE),
-                                                      summary_subject(CITY))
+                                                      Subject.summary(CITY).build())
             except Exception:
                 return False
             return last.data == garbage
 
-        deadline = asyncio.get_running_loop().time() + 30
-        while not await arrived():
-            assert asyncio.get_running_loop().time() < deadline, "summary never sourced"
-            await asyncio.sleep(0.05)
+        await until(arrived, what="the city's summary sourced by the province")
         province.issues.submit(LEADER, submit_cmd())
 
         def counted() -> bool:

@@ -1,11 +1,27 @@
-"""Valid sample inputs for tests."""
+"""Valid sample inputs for tests: accounts, a county's configuration, issues, hostile text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from node.app.policy import Principal, Role
+from node.config import Config, parse_config
 from node.domain.issue import Channel
 from node.domain.lifecycle import Submit
 from node.domain.validation import make_credit_code
+
+STAFF = {
+    "dispatcher": Principal(username="dispatcher", role=Role.DISPATCHER, display_name="受理员"),
+    "handler": Principal(username="handler", role=Role.HANDLER, display_name="承办",
+                         department="经信局"),
+    "other_handler": Principal(username="other_handler", role=Role.HANDLER,
+                               display_name="承办2", department="住建局"),
+    "leader": Principal(username="leader", role=Role.LEADER, display_name="领导"),
+    "admin": Principal(username="admin", role=Role.ADMIN, display_name="管理员"),
+    "viewer": Principal(username="viewer", role=Role.VIEWER, display_name="省领导"),
+}
+LEADER = STAFF["leader"]
 
 CODE_A = make_credit_code("91330522MA2AAAAA1")
 CODE_B = make_credit_code("91330522MA2BBBBB2")
@@ -35,3 +51,33 @@ def submit_body(code: str = CODE_A, **overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
+    """长兴县 (330522), a county of 湖州市, with its files under `tmp_path`; `sections`
+    override settings (e.g. `http={"port": 0}`)."""
+    tree: dict[str, Any] = {
+        "node": {"code": "330522", "name": "长兴县", "level": "county", "parent": "330500",
+                 "data_dir": str(tmp_path / "data")},
+    }
+    for name, values in sections.items():
+        tree.setdefault(name, {}).update(values)
+    return parse_config(tree, source="test", env={})
+
+
+#: Script, SQL and template injection: valid text (no control characters), so the product
+#: must store and return it verbatim, never execute or interpret it.
+HOSTILE = [
+    "<script>alert(document.cookie)</script>",
+    "\"><img src=x onerror=alert(1)>",
+    "'; DROP TABLE issues; --",
+    "\" OR \"1\"=\"1",
+    "1' OR '1'='1' --",
+    "Robert'); DELETE FROM events; --",
+    "%' UNION SELECT username, password_hash, role FROM users --",
+    "'; UPDATE users SET role='admin' WHERE '1'='1",
+    "\\'; SELECT pg_sleep(5); --",
+    "{{7*7}} ${7*7} <%= 7*7 %> #{7*7} %s %n %x",
+    "javascript:alert(1)//../../../../etc/passwd",
+    "%_%\\",
+]

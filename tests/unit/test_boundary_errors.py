@@ -13,10 +13,12 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from federation import codec
-from federation.nats.streams import Place, summary_subject
+from federation.nats.subjects import Subject
 from federation.server import FederationServicer
-from federation.summaries import Summaries
+from federation.summaries import SummaryFeed
+from node.app.rollup import Rollup
 from node.domain import summary as summaries
+from node.domain.topology import Place
 
 PROVINCE, HANGZHOU, JIAXING, HUZHOU = "330000", "330100", "330400", "330500"
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -43,11 +45,12 @@ class FakeJetStream:
         return RawStreamMsg(subject=subject, seq=seq, data=data)
 
 
-def _province() -> Summaries:
+def _province() -> SummaryFeed:
     place = Place(code=PROVINCE, ancestors=(), children=(HANGZHOU, JIAXING, HUZHOU),
                   subtree=(PROVINCE, HANGZHOU, JIAXING, HUZHOU), full_children=False)
-    return Summaries(None, place, None, None,  # type: ignore[arg-type]  # read_children only
-                     children_send_summaries=True)
+    rollup = Rollup(None, place, None, None,  # type: ignore[arg-type]  # accept only
+                    children_send_summaries=True)
+    return SummaryFeed(rollup, place)
 
 
 @pytest.mark.parametrize("garbage", [
@@ -59,28 +62,28 @@ def _province() -> Summaries:
 ])
 async def test_a_malformed_child_summary_is_skipped_and_counted(garbage: bytes) -> None:
     province = _province()
-    js = FakeJetStream({summary_subject(HANGZHOU): (1, _summary(HANGZHOU, total=3)),
-                        summary_subject(HUZHOU): (1, _summary(HUZHOU, total=5))})
+    js = FakeJetStream({Subject.summary(HANGZHOU).build(): (1, _summary(HANGZHOU, total=3)),
+                        Subject.summary(HUZHOU).build(): (1, _summary(HUZHOU, total=5))})
     assert await province.read_children(js)  # type: ignore[arg-type]
-    js.last[summary_subject(HANGZHOU)] = (2, garbage)
-    js.last[summary_subject(HUZHOU)] = (2, _summary(HUZHOU, total=6))
+    js.last[Subject.summary(HANGZHOU).build()] = (2, garbage)
+    js.last[Subject.summary(HUZHOU).build()] = (2, _summary(HUZHOU, total=6))
     assert await province.read_children(js)  # type: ignore[arg-type]
     # the malformed one is skipped (the last good one stays), the next child still read
-    assert province.children[HANGZHOU].total == 3
-    assert province.children[HUZHOU].total == 6
-    assert province.malformed == {HANGZHOU: 1}
+    assert province.rollup.children[HANGZHOU].total == 3
+    assert province.rollup.children[HUZHOU].total == 6
+    assert province.rollup.malformed == {HANGZHOU: 1}
     # the same message is not decoded (nor logged, nor counted) again on the next poll
     assert not await province.read_children(js)  # type: ignore[arg-type]
-    assert province.malformed == {HANGZHOU: 1}
+    assert province.rollup.malformed == {HANGZHOU: 1}
 
 
 async def test_an_unreadable_child_stream_does_not_stop_the_others() -> None:
     province = _province()
-    js = FakeJetStream({summary_subject(HANGZHOU): TimeoutError("no reply"),
-                        summary_subject(HUZHOU): (7, _summary(HUZHOU, total=2))})
+    js = FakeJetStream({Subject.summary(HANGZHOU).build(): TimeoutError("no reply"),
+                        Subject.summary(HUZHOU).build(): (7, _summary(HUZHOU, total=2))})
     assert await province.read_children(js)  # type: ignore[arg-type]
-    assert set(province.children) == {HUZHOU}
-    assert province.malformed == {}
+    assert set(province.rollup.children) == {HUZHOU}
+    assert province.rollup.malformed == {}
 
 
 # --------------------------------------------------------------------------- gRPC status
@@ -97,7 +100,8 @@ class FakeContext:
     def peer(self) -> str:
         return "ipv4:127.0.0.1:1"
 
-    async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+    async def abort(self, code: grpc.StatusCode, details: str,
+                    metadata: tuple[tuple[str, str | bytes], ...] = ()) -> NoReturn:
         self.status = (code, details)
         raise Aborted
 
@@ -115,7 +119,8 @@ async def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
 
 
 async def test_a_codec_error_is_invalid_argument() -> None:
-    status = await _status_of(codec.CodecError("history", "不合法", "invalid federation message"))
+    status = await _status_of(codec.CodecError("federation_message_invalid", field="history",
+                                               problem="does not apply"))
     assert status is not None and status[0] is grpc.StatusCode.INVALID_ARGUMENT
 
 

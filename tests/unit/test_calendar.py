@@ -17,6 +17,7 @@ from node.domain.calendar import (
     fallback_warning,
 )
 from node.domain.errors import ValidationError
+from node.i18n import error_message
 
 CAL = WorkCalendar({})
 
@@ -239,8 +240,8 @@ def test_year_calendar_rejects_date_in_both_sets() -> None:
     d = date(2027, 2, 6)
     with pytest.raises(ValidationError) as exc:
         YearCalendar(year=2027, holidays=frozenset({d}), workdays=frozenset({d}))
-    assert "2027-02-06" in exc.value.message_en
-    assert "2027-02-06" in exc.value.message_zh
+    assert "2027-02-06" in error_message(exc.value, "en")
+    assert "2027-02-06" in error_message(exc.value, "zh-CN")
 
 
 def test_work_calendar_rejects_mismatched_key() -> None:

@@ -20,6 +20,7 @@ from node.domain.deadlines import (
     light,
 )
 from node.domain.errors import ValidationError
+from node.i18n import error_message
 
 CAL = WorkCalendar({})
 US = timedelta(microseconds=1)
@@ -86,7 +87,7 @@ def test_policy_rejects_out_of_range(kwargs: dict[str, Any], field: str) -> None
     with pytest.raises(ValidationError) as exc:
         DeadlinePolicy(**kwargs)
     assert exc.value.field == field
-    assert exc.value.message_zh and exc.value.message_en
+    assert error_message(exc.value, "zh-CN") and error_message(exc.value, "en")
 
 
 def test_tag_overrides_are_validated_with_a_path() -> None:

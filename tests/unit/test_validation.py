@@ -22,6 +22,7 @@ from node.domain.validation import (
     validate_phone,
     validate_tags,
 )
+from node.i18n import error_message
 
 # -- unified social credit codes -----------------------------------------------------
 
@@ -51,7 +52,7 @@ def expect_invalid(value: str) -> ValidationError:
         validate_credit_code(value)
     err = exc.value
     assert err.field == "credit_code"
-    assert err.message_zh and err.message_en
+    assert error_message(err, "zh-CN") and error_message(err, "en")
     return err
 
 
@@ -59,7 +60,7 @@ def expect_invalid(value: str) -> ValidationError:
 def test_credit_code_length(value: str) -> None:
     err = expect_invalid(value)
     assert err.details["length"] == len(value)
-    assert "18" in err.message_en and "18" in err.message_zh
+    assert "18" in error_message(err, "en") and "18" in error_message(err, "zh-CN")
 
 
 @pytest.mark.parametrize(("position", "char"), [(10, "I"), (12, "O"), (5, "-"), (18, "Z")])
@@ -68,15 +69,15 @@ def test_credit_code_illegal_character_names_position(position: int, char: str) 
     bad = code[: position - 1] + char + code[position:]
     err = expect_invalid(bad)
     assert err.details["position"] == position
-    assert f"position {position}" in err.message_en
-    assert f"第 {position} 位" in err.message_zh
+    assert f"position {position}" in error_message(err, "en")
+    assert f"第 {position} 位" in error_message(err, "zh-CN")
 
 
 def test_credit_code_bad_check_character_says_which_was_expected() -> None:
     err = expect_invalid("914403001922038217")
     assert err.details["expected"] == "6"
     assert err.details["actual"] == "7"
-    assert "'6'" in err.message_en and "“6”" in err.message_zh
+    assert "'6'" in error_message(err, "en") and "“6”" in error_message(err, "zh-CN")
 
 
 def test_credit_code_structure() -> None:
@@ -208,8 +209,8 @@ def test_text_at_limit_and_one_over() -> None:
     err = exc.value
     assert err.field == "title"
     assert err.details == {"field": "title", "max_len": 100, "length": 101}
-    assert "title" in err.message_zh and "100" in err.message_zh
-    assert "title" in err.message_en and "100" in err.message_en
+    assert "title" in error_message(err, "zh-CN") and "100" in error_message(err, "zh-CN")
+    assert "title" in error_message(err, "en") and "100" in error_message(err, "en")
 
 
 def test_text_counts_code_points_after_stripping() -> None:

@@ -128,7 +128,9 @@
 
   $("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const f = ev.currentTarget.elements;
+    // currentTarget is null once the handler has awaited: keep the form itself.
+    const form = ev.currentTarget;
+    const f = form.elements;
     const err = $("login-error");
     let r;
     try {
@@ -147,7 +149,7 @@
     }
     err.hidden = true;
     sessionStorage.setItem(KEY, JSON.stringify({ token: r.data.access_token, expires: Date.now() + (r.data.expires_in - 5) * 1000 }));
-    ev.currentTarget.reset();
+    form.reset();
     ownAllowed = true;
     start();
   });

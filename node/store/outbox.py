@@ -1,30 +1,33 @@
-"""Persistence of ownership transfers: the outbox, the inbox and per-destination backoff."""
+"""Persistence of ownership transfers: the outbox, the inbox and per-destination backoff.
+
+The SQL verbs take an open `Connection` inside the caller's transaction. `TransferRecords`
+is what the transfer use cases get (node.app.ports.TransferStore): each `write()`/`read()`
+is one transaction of `Store`, and the `TransferTransaction` it yields offers these verbs
+plus the few issue and event verbs of node/store/repo.py, bound to that connection.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from node.app.transfers.types import (
+    OWNERSHIP_KINDS,
+    PENDING,
+    REFUSED,
+    DestinationState,
+    OutboxRow,
+)
+from node.domain.issue import Event, Issue
+from node.store import repo
+from node.store.repo import Store
 from node.store.schema import destinations, transfers_in, transfers_out
 
-PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutboxRow:
-    transfer_id: str
-    seq: int
-    issue_id: str
-    kind: str
-    destination: str
-    event: dict[str, Any]
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
+TRANSFER_SEQ = "transfer_seq"
 
 
 def _row(r: Any) -> OutboxRow:
@@ -42,9 +45,6 @@ def add_outgoing(conn: Connection, row: OutboxRow) -> None:
         destination=row.destination, event=row.event, status=row.status,
         attempts=row.attempts, created_at=row.created_at,
     ))
-
-
-OWNERSHIP_KINDS = ("escalate", "return")
 
 
 def pending_for_issue(conn: Connection, issue_id: str) -> OutboxRow | None:
@@ -82,22 +82,12 @@ def finish_outgoing(conn: Connection, transfer_id: str, *, status: str, now: dat
     return result.rowcount == 1
 
 
-def count_attempt(conn: Connection, transfer_ids: list[str], error: str) -> None:
+def count_attempt(conn: Connection, transfer_ids: Sequence[str], error: str) -> None:
     conn.execute(
         update(transfers_out)
         .where(transfers_out.c.transfer_id.in_(transfer_ids))
         .values(attempts=transfers_out.c.attempts + 1, last_error=error)
     )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DestinationState:
-    node: str
-    failures: int = 0
-    next_attempt_at: datetime | None = None
-    last_error: str | None = None
-    last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
 
 
 def destination_state(conn: Connection, node: str) -> DestinationState:
@@ -150,3 +140,101 @@ def add_incoming(conn: Connection, *, origin: str, transfer_id: str, issue_id: s
     conn.execute(insert(transfers_in).values(origin=origin, transfer_id=transfer_id,
                                              issue_id=issue_id, response=response,
                                              received_at=now))
+
+
+# --------------------------------------------------------------------------- the port
+
+
+class TransferTransaction:
+    """node.app.ports.TransferUnit over one open connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # issues and events (node/store/repo.py)
+
+    def load_issue(self, key: str, *, for_update: bool = False) -> Issue | None:
+        return repo.load_issue(self.conn, key, for_update=for_update)
+
+    def insert_issue(self, issue: Issue) -> None:
+        repo.insert_issue(self.conn, issue)
+
+    def update_issue(self, issue: Issue, *, expected_version: int) -> None:
+        repo.update_issue(self.conn, issue, expected_version=expected_version)
+
+    def append_event(self, writer: str, event: Event, *, own: bool) -> None:
+        repo.append_event(self.conn, writer, event, own=own)
+
+    def history(self, issue_id: str) -> list[tuple[Event, str]]:
+        return [(s.event, s.node) for s in repo.events_of(self.conn, issue_id)]
+
+    def holder_of_number(self, number: str) -> str | None:
+        return repo.holder_of_number(self.conn, number)
+
+    # outbox
+
+    def next_transfer_seq(self) -> int:
+        return repo.next_counter(self.conn, TRANSFER_SEQ)
+
+    def add_outgoing(self, row: OutboxRow) -> None:
+        add_outgoing(self.conn, row)
+
+    def get_outgoing(self, transfer_id: str) -> OutboxRow | None:
+        return get_outgoing(self.conn, transfer_id)
+
+    def pending_for_issue(self, issue_id: str) -> OutboxRow | None:
+        return pending_for_issue(self.conn, issue_id)
+
+    def pending_batch(self, destination: str, limit: int) -> list[OutboxRow]:
+        return pending_batch(self.conn, destination, limit)
+
+    def finish_outgoing(self, transfer_id: str, *, status: str, now: datetime,
+                        response: dict[str, Any] | None = None,
+                        error: str | None = None) -> bool:
+        return finish_outgoing(self.conn, transfer_id, status=status, now=now,
+                               response=response, error=error)
+
+    def count_attempt(self, transfer_ids: Sequence[str], error: str) -> None:
+        count_attempt(self.conn, transfer_ids, error)
+
+    def outbox_summary(self) -> dict[str, tuple[int, datetime | None]]:
+        return outbox_summary(self.conn)
+
+    def refused(self, limit: int = 50) -> list[OutboxRow]:
+        return refused(self.conn, limit)
+
+    # inbox
+
+    def find_incoming(self, origin: str, transfer_id: str) -> dict[str, Any] | None:
+        return find_incoming(self.conn, origin, transfer_id)
+
+    def add_incoming(self, *, origin: str, transfer_id: str, issue_id: str,
+                     response: dict[str, Any], now: datetime) -> None:
+        add_incoming(self.conn, origin=origin, transfer_id=transfer_id, issue_id=issue_id,
+                     response=response, now=now)
+
+    # destinations
+
+    def destination_state(self, node: str) -> DestinationState:
+        return destination_state(self.conn, node)
+
+    def save_destination(self, state: DestinationState) -> None:
+        save_destination(self.conn, state)
+
+
+class TransferRecords:
+    """node.app.ports.TransferStore over a node's `Store` (its write lock and commit
+    listeners included)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def write(self) -> Iterator[TransferTransaction]:
+        with self.store.write() as conn:
+            yield TransferTransaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[TransferTransaction]:
+        with self.store.read() as conn:
+            yield TransferTransaction(conn)

@@ -1,10 +1,14 @@
-"""The one mapping from domain errors to HTTP status codes and the JSON error body.
+"""Domain errors as HTTP answers: the status from the one error table, the JSON error body
+with the texts from the message catalogue.
 
-Body: {"error": {"code": stable machine code, "message": Chinese, "message_en": English,
-"details": {...}}}. Request-shape problems found by FastAPI/pydantic get the same body
-with code "invalid_input" and 422; a body over the node's size limit "body_too_large" and
-413 (node/web/guards.py); anything unexpected "internal" and 500, with a request id in
-the details and the log, and nothing of the exception itself.
+Body: {"error": {"code": the error's public code, "message": Chinese, "message_en": English,
+"details": {...}}} — `code` is what the API always answered (`invalid_input`, `not_found`,
+`urge_too_soon`, ...; see node/domain/errors.py for public versus stable codes), the texts
+come from node/i18n keyed by the stable code. Request-shape problems found by
+FastAPI/pydantic get the same body with code "invalid_input" and 422; a body over the
+node's size limit "body_too_large" and 413 (node/web/guards.py); anything unexpected
+"internal" and 500, with a request id in the details and the log, and nothing of the
+exception itself.
 """
 
 from __future__ import annotations
@@ -21,43 +25,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from node.domain.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    IllegalTransition,
-    NotFound,
-    RuleViolation,
-    Unauthenticated,
-    ValidationError,
-)
+from node.domain.errors import ERRORS, DomainError, spec_of
+from node.i18n import error_texts, message
 
 log = logging.getLogger(__name__)
 
-STATUS: list[tuple[type[DomainError], int]] = [
-    (ValidationError, 422),
-    (IllegalTransition, 409),
-    (Conflict, 409),
-    (RuleViolation, 409),
-    (NotFound, 404),
-    (Forbidden, 403),
-    (Unauthenticated, 401),
-]
-
 
 def status_of(exc: DomainError) -> int:
-    for cls, status in STATUS:
-        if isinstance(exc, cls):
-            if isinstance(exc, RuleViolation) and exc.code == "urge_too_soon":
-                return 429
-            return status
-    return 400
+    return spec_of(exc).http
 
 
 def error_body(
     code: str, zh: str, en: str, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     return {"error": {"code": code, "message": zh, "message_en": en, "details": details or {}}}
+
+
+def coded_body(code: str, params: dict[str, Any] | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body of an error the adapter raises itself: `code`'s public code and texts."""
+    zh, en = message(code, params, "zh-CN"), message(code, params, "en")
+    return error_body(ERRORS[code].public_code, zh, en, details)
 
 
 def domain_response(exc: DomainError) -> JSONResponse:
@@ -68,8 +56,9 @@ def domain_response(exc: DomainError) -> JSONResponse:
     if status == 429 and "next_allowed_at" in exc.details:
         wait = datetime.fromisoformat(exc.details["next_allowed_at"]) - datetime.now(UTC)
         headers["Retry-After"] = str(max(1, math.ceil(wait.total_seconds())))
+    zh, en = error_texts(exc)
     return JSONResponse(
-        error_body(exc.code, exc.message_zh, exc.message_en, exc.details),
+        error_body(exc.public_code, zh, en, exc.details),
         status_code=status,
         headers=headers or None,
     )
@@ -87,13 +76,8 @@ class BodyTooLarge(StarletteHTTPException):
 def too_large_response(limit: int) -> JSONResponse:
     # the rest of the body is not read: the connection cannot carry another request
     return JSONResponse(
-        error_body(
-            "body_too_large",
-            f"请求内容过大：最多 {limit} 字节",
-            f"request body too large: at most {limit} bytes",
-            {"max_bytes": limit},
-        ),
-        status_code=413,
+        coded_body("body_too_large", {"max_bytes": limit}, {"max_bytes": limit}),
+        status_code=ERRORS["body_too_large"].http,
         headers={"Connection": "close"},
     )
 
@@ -126,14 +110,8 @@ def install(app: FastAPI) -> None:
         log.error("unhandled %s in %s %s (request %s)", type(exc).__name__, request.method,
                   route, rid, exc_info=exc, extra={"request_id": rid})
         return JSONResponse(
-            error_body(
-                "internal",
-                "服务器内部错误，请稍后重试；如一再出现，请把请求编号告知管理员",
-                "internal server error; please try again later, and give the request id "
-                "to the administrator if it keeps happening",
-                {"request_id": rid},
-            ),
-            status_code=500,
+            coded_body("internal", {"request_id": rid}, {"request_id": rid}),
+            status_code=ERRORS["internal"].http,
             headers={"X-Request-ID": rid},
         )
 
@@ -152,18 +130,12 @@ def install(app: FastAPI) -> None:
         ]
         first = problems[0]["field"] if problems else ""
         return JSONResponse(
-            error_body(
-                "invalid_input",
-                f"请求内容不合法：{first}",
-                f"invalid request: {first}",
-                {"problems": problems},
-            ),
-            status_code=422,
+            coded_body("request_invalid", {"field": first}, {"problems": problems}),
+            status_code=ERRORS["request_invalid"].http,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: ("not_found", "未找到", "not found"),
-                 405: ("method_not_allowed", "不支持该请求方法", "method not allowed")}
-        code, zh, en = codes.get(exc.status_code, ("http_error", "请求错误", str(exc.detail)))
-        return JSONResponse(error_body(code, zh, en), status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(coded_body(code, {"detail": str(exc.detail)}),
+                            status_code=exc.status_code)

@@ -1,22 +1,22 @@
-"""Shared pieces of the benchmarks: bounded timing loops, percentiles, the result table.
+"""Bounded timing loops, percentiles and waiting with a deadline.
 
 Every loop here is bounded twice: by a count and by a wall-clock deadline. A phase that
-hits its deadline stops early, and its row reports the count it actually reached.
+hits its deadline stops early, and its `Timing` reports the count it actually reached
+(`stopped_by_time`). Latencies are per operation, in milliseconds, from perf_counter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-
-class BenchFailure(Exception):
-    """A correctness check failed: the run must end with exit code 1."""
+from bench.common.results import BenchFailure
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +51,29 @@ def timed_loop(op: Callable[[int], bool], n: int, max_seconds: float) -> Timing:
             stopped = True
             break
         ok = op(done)
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+        errors += not ok
+        done += 1
+    return Timing(count=done, seconds=time.perf_counter() - start, latencies_ms=latencies,
+                  errors=errors, stopped_by_time=stopped)
+
+
+async def timed_loop_async(op: Callable[[int], Awaitable[bool]], n: int,
+                           max_seconds: float) -> Timing:
+    """timed_loop for coroutines: op(0..n-1) one after another, until n or the deadline;
+    op returns success."""
+    latencies: list[float] = []
+    errors = 0
+    stopped = False
+    start = time.perf_counter()
+    deadline = start + max_seconds
+    done = 0
+    while done < n:
+        t0 = time.perf_counter()
+        if t0 >= deadline:
+            stopped = True
+            break
+        ok = await op(done)
         latencies.append((time.perf_counter() - t0) * 1000.0)
         errors += not ok
         done += 1
@@ -119,82 +142,19 @@ def concurrent_loop(
                       errors=errors[0], stopped_by_time=stopped.is_set())
 
 
-@dataclass(kw_only=True, slots=True)
-class Row:
-    backend: str
-    phase: str
-    timing: Timing
-    target: int
-    check: str = "n/a"
-    baseline: bool = False  # the bare-SQL row the others are compared with
-    notes: str = ""
-    ratios: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], *, timeout_s: float,
+                     interval_s: float = 0.05, what: str) -> float:
+    """Wait for `predicate` (a plain or an async callable), checked every `interval_s`
+    until `timeout_s` has passed; returns the perf_counter() at which it held, raises
+    BenchFailure naming `what` at the deadline."""
 
-    @property
-    def per_second(self) -> float:
-        t = self.timing
-        return t.count / t.seconds if t.seconds > 0 else math.nan
+    async def holds() -> bool:
+        result = predicate()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
 
-    @property
-    def p50(self) -> float:
-        return percentile(self.timing.latencies_ms, 50)
-
-    @property
-    def p99(self) -> float:
-        return percentile(self.timing.latencies_ms, 99)
-
-    def compare(self, bare: Row | None, core: Row | None) -> None:
-        """Fill ratios: throughput ours/bare (<1 is slower), latency ours/bare (>1 is slower)."""
-        for name, ref in (("raw", bare), ("core", core)):
-            if ref is None or ref.timing.count == 0 or self.timing.count == 0:
-                continue
-            self.ratios[f"throughput_vs_{name}"] = self.per_second / ref.per_second
-            self.ratios[f"p50_vs_{name}"] = self.p50 / ref.p50
-            self.ratios[f"p99_vs_{name}"] = self.p99 / ref.p99
-
-    def to_json(self) -> dict[str, Any]:
-        t = self.timing
-        return {
-            "backend": self.backend,
-            "phase": self.phase,
-            "target": self.target,
-            "count": t.count,
-            "seconds": round(t.seconds, 4),
-            "per_second": round(self.per_second, 1),
-            "p50_ms": round(self.p50, 3),
-            "p99_ms": round(self.p99, 3),
-            "max_ms": round(max(t.latencies_ms), 3) if t.latencies_ms else None,
-            "errors": t.errors,
-            "stopped_by_time": t.stopped_by_time,
-            "check": self.check,
-            "baseline": self.baseline,
-            "notes": self.notes,
-            "ratios": {k: round(v, 4) for k, v in self.ratios.items()},
-            **self.extra,
-        }
-
-
-def _ratio(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.2f}"
-
-
-def format_table(rows: Sequence[Row]) -> str:
-    head = (f"{'backend':<8} {'phase':<34} {'count':>6} {'sec':>7} {'issues/s':>9} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'thr/raw':>7} {'p50/raw':>7} {'p99/raw':>7} "
-            f"{'thr/core':>8} {'err':>4} check")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        count = f"{r.timing.count}" + ("*" if r.timing.stopped_by_time else "")
-        lines.append(
-            f"{r.backend:<8} {r.phase:<34} {count:>6} {r.timing.seconds:>7.2f} "
-            f"{r.per_second:>9.0f} {r.p50:>8.2f} {r.p99:>8.2f} "
-            f"{_ratio(r.ratios.get('throughput_vs_raw')):>7} "
-            f"{_ratio(r.ratios.get('p50_vs_raw')):>7} "
-            f"{_ratio(r.ratios.get('p99_vs_raw')):>7} "
-            f"{_ratio(r.ratios.get('throughput_vs_core')):>8} "
-            f"{r.timing.errors:>4} {r.check}"
-        )
-    return "\n".join(lines)
+    deadline = time.perf_counter() + timeout_s
+    while not await holds():
+        if time.perf_counter() > deadline:
+            raise BenchFailure(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(interval_s)
+    return time.perf_counter()

@@ -1,0 +1,122 @@
+"""The node's subtree summary: computed from the store, folded with the children's.
+
+A node whose children replicate in full (a city) computes its subtree summary straight
+from its store, with one child summary per unit of origin. A node whose children send
+only summaries (the province) folds the children's latest summaries with its own issues.
+The NATS side (federation/summaries.py) hands the children's summaries in (`accept`) and
+publishes `latest`; the API reads it.
+
+A child's summary is foreign input: one that does not decode is counted in `malformed`
+and skipped — the child's last good summary, if any, stays — and never stops this node
+from computing its own. Each scan goes through the probe (node/app/probes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from node.app.ports import Clock, IssueScan
+from node.app.probes import NO_PROBE, Probe, Stage
+from node.domain.calendar import WorkCalendar
+from node.domain.errors import ValidationError
+from node.domain.lifecycle import deadline_runs
+from node.domain.summary import IssueLine, Summary, decode, fold, summarize, summary_line
+from node.domain.topology import Place
+
+log = logging.getLogger("zhitong.app.rollup")
+
+
+class Rollup:
+    def __init__(self, scan: IssueScan, place: Place, clock: Clock,
+                 calendar: WorkCalendar, *, children_send_summaries: bool,
+                 probe: Probe = NO_PROBE) -> None:
+        self.scan = scan
+        self.place = place
+        self.clock = clock
+        self.calendar = calendar
+        self.children_send_summaries = children_send_summaries
+        self.probe = probe
+        self.children: dict[str, Summary] = {}
+        #: summaries ignored per child (malformed, or published under another child's name)
+        self.malformed: Counter[str] = Counter()
+        self.latest: Summary | None = None
+        self._own: Summary | None = None  # the local part, from the last scan
+        self._lines: dict[str, tuple[int, IssueLine]] = {}  # static lines, by version
+        self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
+
+    def compute(self) -> Summary:
+        """Scan the store for the local part (the expensive step) and fold the children's.
+
+        Only (id, version, origin) is read for every issue; a full row only for issues
+        whose line may have changed: a new version, or a running deadline (its light
+        changes with time). Lines of issues with no running deadline — most of a year's
+        issues, closed — are kept from the last scan by version."""
+        with self.probe.timed(Stage.ROLLUP_COMPUTE):
+            return self._compute()
+
+    def _compute(self) -> Summary:
+        now = self.clock.now()
+        subtree = set(self.place.subtree)
+        mine = ((lambda origin: origin == self.place.code) if self.children_send_summaries
+                else (lambda origin: origin in subtree))
+        with self.scan.read() as view:
+            heads = [(i, v) for i, v, origin in view.issue_heads() if mine(origin)]
+            stale = [i for i, v in heads if self._lines.get(i, (0, None))[0] != v]
+            fresh = {issue.id: issue for issue in view.issues_by_ids(stale)}
+        lines: list[IssueLine] = []
+        kept: dict[str, tuple[int, IssueLine]] = {}
+        for issue_id, version in heads:
+            cached = self._lines.get(issue_id)
+            if cached is not None and cached[0] == version:
+                lines.append(cached[1])
+                kept[issue_id] = cached
+                continue
+            issue = fresh.get(issue_id)
+            if issue is None:  # changed between the two reads: counted next time
+                continue
+            line = summary_line(issue, now, self.calendar)
+            lines.append(line)
+            if not deadline_runs(issue):
+                kept[issue_id] = (issue.version, line)
+        self._lines = kept
+        self._own = summarize(self.place.code, lines, now=now,
+                              by_origin=not self.children_send_summaries)
+        return self.refold()
+
+    def refold(self) -> Summary:
+        """The summary from the last local scan and the children's latest (cheap)."""
+        if self._own is None:
+            return self.compute()
+        summary = (fold(self._own, self.children.values()) if self.children_send_summaries
+                   else self._own)
+        self.latest = summary
+        return summary
+
+    def accept(self, child: str, data: bytes) -> bool:
+        """Take `child`'s published summary if it is well-formed; True when it changed.
+        (The same message arrives twice, pushed and from the stream: a bad one is counted
+        once.)"""
+        if self._last_bad.get(child) == data:
+            return False
+        try:
+            summary = decode(data)
+            problem = (None if summary.node == child
+                       else f"a summary of {summary.node} published as {child}")
+        except ValidationError as exc:
+            problem = f"malformed: {exc}"
+        except Exception as exc:  # decode's contract is ValidationError only: a bug
+            log.exception("a summary from %s failed to decode", child)
+            problem = f"failed to decode: {exc!r}"
+        if problem is not None:
+            self.malformed[child] += 1
+            self._last_bad[child] = data
+            log.warning("ignored a summary from %s: %s", child, problem)
+            return False
+        if self.children.get(child) == summary:
+            return False
+        if (child in self.children
+                and summary.as_of < self.children[child].as_of):  # an older one, late
+            return False
+        self.children[child] = summary
+        return True

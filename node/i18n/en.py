@@ -1,0 +1,168 @@
+"""English texts of every stable error code (see node/i18n/__init__.py for the syntax)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+LIST_SEPARATOR: Final = ", "
+
+TERMS: Final[dict[str, str]] = {
+    # GB 32100-2015 registration authorities (position 1 of a credit code)
+    "authority.1": "establishment administration",
+    "authority.2": "foreign affairs",
+    "authority.3": "justice administration",
+    "authority.4": "culture",
+    "authority.5": "civil affairs",
+    "authority.6": "tourism",
+    "authority.7": "religious affairs",
+    "authority.8": "trade unions",
+    "authority.9": "market regulation",
+    "authority.A": "CMC reform and establishment office",
+    "authority.N": "agriculture",
+    "authority.Y": "other",
+}
+
+_DIVISION: Final = "positions 3–8 (division code of the registering office) are invalid: "
+
+MESSAGES: Final[dict[str, str]] = {
+    # families
+    "domain_error": "the request was refused",
+    "invalid_input": "invalid input: {field}",
+    "illegal_transition": "action '{action}' is not allowed in state '{state}'",
+    "rule_violation": "a business rule refused the action",
+    "not_found": "not found",
+    "forbidden": "not allowed",
+    "unauthenticated": "authentication required",
+    "conflict": "the request conflicts with the current state; reload and retry",
+    # input
+    "division_length": "a division code has 6 digits, got {length} characters",
+    "division_digits": "a division code contains digits only",
+    "division_province": "the first two digits '{prefix}' are not a province-level code",
+    "division_structure": "invalid division code structure: when the city digits are 00 the "
+                          "county digits must be 00 too",
+    "credit_code_length": "a credit code has 18 characters, got {length}",
+    "credit_code_check_length": "the check character needs the first 17 characters, "
+                                "got {length}",
+    "credit_code_character": "illegal character '{character}' at position {position} of the "
+                             "credit code (allowed: digits and capital letters except I, O, "
+                             "Z, S, V)",
+    "credit_code_authority": "position 1 (registration authority) '{character}' is not a "
+                             "valid code",
+    "credit_code_entity_type": "position 2 (entity type) '{character}' is not valid for "
+                               "registration authority '{authority}' ({authority:term}); "
+                               "expected one of {allowed:list}",
+    "credit_code_division_length": _DIVISION + "a division code has 6 digits, got {length} "
+                                               "characters",
+    "credit_code_division_digits": _DIVISION + "a division code contains digits only",
+    "credit_code_division_province": _DIVISION + "the first two digits '{prefix}' are not a "
+                                                 "province-level code",
+    "credit_code_division_structure": _DIVISION + "invalid division code structure: when the "
+                                                  "city digits are 00 the county digits must "
+                                                  "be 00 too",
+    "credit_code_check_character": "bad check character: the first 17 characters give "
+                                   "'{expected}' but the code ends in '{actual}'; a character "
+                                   "was probably mistyped",
+    "text_required": "{field} is required",
+    "text_control_character": "{field} contains a disallowed control character ({codepoint}) "
+                              "at position {position}",
+    "text_too_long": "{field} must be at most {max_len} characters, got {length}",
+    "text_too_short": "{field} must be at least {min_len} characters, got {length}",
+    "not_text": "{field} must be text",
+    "phone_invalid": "invalid phone number: expected an 11-digit mobile number or a landline "
+                     "as area code + number (e.g. 0571-88888888)",
+    "tags_not_a_list": "tags must be a list of strings",
+    "tags_not_text": "tags must be a list of text",
+    "tags_not_canonical": "tags are duplicated or not canonical",
+    "tags_too_many": "at most {max_count} tags are allowed, got {count}",
+    "issue_id_invalid": "the issue id is malformed or not minted by its origin",
+    "issue_number_invalid": "the issue number is malformed or not minted by its origin",
+    "issue_origin_not_below": "{sender} may not introduce an issue that originated at "
+                              "{origin}",
+    "issue_origin_from_above": "an issue that originated in this subtree cannot arrive from "
+                               "above as a new one",
+    "outcome_invalid": "invalid outcome",
+    "counter_out_of_range": "{field} is out of range",
+    "year_out_of_range": "year {year} is out of range",
+    "calendar_foreign_date": "calendar for {year} contains a date of another year: {date}",
+    "calendar_date_both": "{date} cannot be both a holiday and a make-up workday",
+    "calendar_year_mismatch": "configured year {key} does not match its calendar's year "
+                              "{year}",
+    "working_days_not_integer": "{field} must be a whole number of working days",
+    "working_days_out_of_range": "{field} must be between {min} and {max} working days",
+    "deadline_tag_empty": "tags in per_tag must be non-empty strings",
+    "deadline_tag_invalid": "{field} must be a TagDeadlines",
+    "sample_malformed": "malformed revisit sample record",
+    "share_not_a_number": "share must be a number",
+    "share_out_of_range": "share must be in (0, 1]",
+    "seed_empty": "seed must be a non-empty string",
+    "seed_part_empty": "{field} must be a non-empty string",
+    "frame_id_invalid": "frame ids must be non-empty strings",
+    "fact_invalid": "issue {issue_id}: invalid {name} {value}",
+    "now_naive": "now must be timezone-aware",
+    "min_sample_invalid": "min_sample must be an integer >= 1",
+    "summary_malformed": "malformed summary: {problem}",
+    "credit_code_not_yours": "an enterprise may only submit under its own credit code",
+    "channel_not_online": "enterprises submit through 'online'",
+    "period_invalid": "period must be a month as YYYY-MM",
+    "enterprise_needs_credit_code": "an enterprise account needs a credit code",
+    "directive_kind_invalid": "kind must be one of {kinds:list}",
+    "transfer_misaddressed": "the transfer is addressed to another node",
+    "number_or_origin_differs": "the issue's number or origin differs from this node's copy",
+    "replica_not_from_origin": "a new issue must be published by its origin",
+    "replica_number_taken": "another issue already holds this number",
+    "replica_identity_changed": "an event may not change an issue's id, number or origin",
+    "federation_message_invalid": "invalid federation message: {field}: {problem}",
+    "request_invalid": "invalid request: {field}",
+    # rules
+    "urge_too_soon": "an issue can be urged once per 24 h; next allowed at {next_allowed_at}",
+    "ladder_exhausted": "the issue is at the top of this node's ladder; escalate it to the "
+                        "next tier",
+    "transfer_pending": "the issue is being transferred to another tier; wait for the answer",
+    "no_parent": "this node has no parent to escalate to",
+    "not_escalated_here": "the issue did not come from a child; nothing to return to",
+    "not_a_child": "{child} is not a child of this node",
+    "owned_here": "this node owns the issue: urge it directly",
+    # not found
+    "issue_not_found": "no issue {issue}",
+    "sample_not_found": "no revisit sample {sample_id}",
+    # forbidden
+    "role_not_permitted": "role '{role}' may not '{permission}'",
+    "replica_read_only": "the issue is owned by node {owner}; this node holds a read-only "
+                         "replica",
+    "not_your_department": "the issue is not assigned to your department",
+    "not_below_node": "{unit} is not below this node",
+    "not_owner": "this node does not own the issue",
+    "caller_not_child": "{caller} is not a configured child of this node",
+    "caller_not_parent": "{caller} is not this node's parent",
+    "origin_mismatch": "the calling node is not the origin the message claims",
+    "certificate_mismatch": "certificate names {caller}, the message claims {claimed}",
+    "caller_not_owner": "{caller} does not own issue {issue_id}",
+    "owner_differs": "this node records {owner} as the owner, not {caller}",
+    "directive_not_allowed": "{caller} may not send a {kind} directive to this node",
+    "caller_off_path": "{caller} is not on the path of issue {issue_id}",
+    "enterprise_mismatch": "the enterprise does not own this issue",
+    "read_not_allowed": "{caller} may not read this issue",
+    "watermark_not_allowed": "only a configured child, with its certificate, may ask",
+    # unauthenticated
+    "login_required": "log in first (Authorization: Bearer <token>)",
+    "wrong_password": "wrong username or password",
+    "account_unknown": "unknown or disabled account",
+    "session_expired": "session expired; log in again",
+    "session_invalid": "invalid session token",
+    "no_client_certificate": "no client certificate",
+    "fetch_needs_certificate": "Fetch needs a client certificate (insecure mode)",
+    # conflicts
+    "version_mismatch": "version mismatch: the issue is at {current_version}, the request "
+                        "expected {expected_version}",
+    "concurrent_update": "the issue was changed by someone else; reload and retry",
+    "account_exists": "account {username} exists",
+    "transfer_outdated": "the transferred issue is older than this node's copy",
+    "number_taken": "another issue already holds this number",
+    # the adapters' own
+    "body_too_large": "request body too large: at most {max_bytes} bytes",
+    "method_not_allowed": "method not allowed",
+    "http_error": "{detail}",
+    "streams_not_running": "this node runs no event streams",
+    "internal": "internal server error; please try again later, and give the request id to "
+                "the administrator if it keeps happening",
+}

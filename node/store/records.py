@@ -1,0 +1,198 @@
+"""The units of work of the node's own use cases: issues and accounts, over SQL.
+
+Implements node.app.ports.IssueStore and AccountStore over a node's `Store` (its SQLite
+write lock and commit listeners included): each `write()`/`read()` is one transaction of
+`Store`, and the `IssueTransaction` / `AccountTransaction` it yields binds the SQL verbs of
+node/store/repo.py and node/store/users.py — plus the tables only these use cases touch
+(idempotency keys of submissions, revisit samples) — to that connection.
+
+A write that breaks a constraint (SQLAlchemy's `IntegrityError`, typically a unique key a
+concurrent writer took first) leaves `write()` as `node.app.ports.ConstraintViolation`, after
+the rollback, so that the use cases decide what it means without knowing SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from fractions import Fraction
+
+from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from node.app.ports import (
+    Account,
+    ConstraintViolation,
+    IssueFilter,
+    StoredAccount,
+    StoredEvent,
+    StoredSample,
+)
+from node.domain.issue import Event, Issue
+from node.domain.sampling import RevisitSample
+from node.store import outbox, repo, users
+from node.store.repo import Store
+from node.store.schema import revisit_samples, submissions
+
+# Statements are built once: SQLAlchemy then reuses their compiled form on every call.
+_FIND_SUBMISSION = select(submissions.c.issue_id).where(
+    submissions.c.principal == bindparam("principal"),
+    submissions.c.idempotency_key == bindparam("idempotency_key"),
+)
+_INSERT_SUBMISSION = insert(submissions)
+_INSERT_SAMPLE = insert(revisit_samples).returning(revisit_samples.c.id)
+_GET_SAMPLE = select(revisit_samples).where(revisit_samples.c.id == bindparam("id"))
+
+
+@contextmanager
+def _constraints_checked(store: Store) -> Iterator[Connection]:
+    """`store.write()`, with a broken constraint raised as ConstraintViolation."""
+    try:
+        with store.write() as conn:
+            yield conn
+    except IntegrityError as exc:
+        raise ConstraintViolation(str(exc.orig)) from exc
+
+
+# --------------------------------------------------------------------------- issues
+
+
+class IssueTransaction:
+    """node.app.ports.IssueUnit over one open connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # issues and events (node/store/repo.py)
+
+    def load_issue(self, key: str, *, for_update: bool = False) -> Issue | None:
+        return repo.load_issue(self.conn, key, for_update=for_update)
+
+    def next_number(self, year: int) -> int:
+        return repo.next_counter(self.conn, f"number:{year}")
+
+    def insert_issue(self, issue: Issue) -> None:
+        repo.insert_issue(self.conn, issue)
+
+    def update_issue(self, issue: Issue, *, expected_version: int) -> None:
+        repo.update_issue(self.conn, issue, expected_version=expected_version)
+
+    def append_event(self, writer: str, event: Event, *, own: bool) -> None:
+        repo.append_event(self.conn, writer, event, own=own)
+
+    def events_of(self, issue_id: str) -> list[StoredEvent]:
+        return repo.events_of(self.conn, issue_id)
+
+    def list_issues(self, f: IssueFilter) -> tuple[list[Issue], int]:
+        return repo.list_issues(self.conn, f)
+
+    def all_issues(self) -> Iterable[Issue]:
+        return repo.all_issues(self.conn)
+
+    # the outbox (node/store/outbox.py)
+
+    def transfer_pending(self, issue_id: str) -> bool:
+        return outbox.pending_for_issue(self.conn, issue_id) is not None
+
+    # idempotency keys of submissions
+
+    def submission(self, principal: str, idempotency_key: str) -> str | None:
+        found = self.conn.execute(
+            _FIND_SUBMISSION, {"principal": principal, "idempotency_key": idempotency_key}
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def add_submission(self, *, principal: str, idempotency_key: str, issue_id: str,
+                       at: datetime) -> None:
+        self.conn.execute(_INSERT_SUBMISSION, {
+            "principal": principal, "idempotency_key": idempotency_key,
+            "issue_id": issue_id, "created_at": at,
+        })
+
+    # revisit samples
+
+    def add_revisit_sample(self, *, node: str, period: str, sample: RevisitSample, actor: str,
+                           at: datetime) -> int:
+        sample_id = self.conn.execute(_INSERT_SAMPLE, {
+            "node": node,
+            "period": period,
+            "seed": sample.seed,
+            "share": str(sample.share),
+            "frame": list(sample.frame),
+            "selected": list(sample.selected),
+            "actor": actor,
+            "created_at": at,
+        }).scalar_one()
+        return int(sample_id)
+
+    def revisit_sample(self, sample_id: int) -> StoredSample | None:
+        row = self.conn.execute(_GET_SAMPLE, {"id": sample_id}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return StoredSample(
+            id=m["id"],
+            period=m["period"],
+            actor=m["actor"],
+            created_at=m["created_at"],
+            sample=RevisitSample(
+                seed=m["seed"],
+                share=Fraction(m["share"]),
+                frame=tuple(m["frame"]),
+                selected=tuple(m["selected"]),
+            ),
+        )
+
+
+class IssueRecords:
+    """node.app.ports.IssueStore over a node's `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def write(self) -> Iterator[IssueTransaction]:
+        with _constraints_checked(self.store) as conn:
+            yield IssueTransaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[IssueTransaction]:
+        with self.store.read() as conn:
+            yield IssueTransaction(conn)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class AccountTransaction:
+    """node.app.ports.AccountUnit over one open connection (node/store/users.py)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def account(self, username: str) -> StoredAccount | None:
+        return users.get_user(self.conn, username)
+
+    def add_account(self, account: Account, *, password_hash: str, at: datetime) -> None:
+        users.add_user(self.conn, account, password_hash=password_hash, now=at)
+
+    def count_accounts(self) -> int:
+        return users.count_users(self.conn)
+
+
+class AccountRecords:
+    """node.app.ports.AccountStore over a node's `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def write(self) -> Iterator[AccountTransaction]:
+        with _constraints_checked(self.store) as conn:
+            yield AccountTransaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[AccountTransaction]:
+        with self.store.read() as conn:
+            yield AccountTransaction(conn)

@@ -720,16 +720,12 @@ CITY_STEPS: dict[str, tuple[Stage, ...]] = {
 }
 
 
-def watch(node: FedNode, probe: Recorder) -> None:
-    """Give `node`'s transfer use cases (and so its sender and server) `probe`."""
-    node.transfers.probe = probe
-
-
-async def breakdown(s: Settings, w: Workload, sender: Sender, failures: list[str]) -> str:
-    """Where the wall time of one sequential escalation goes, step by step (no cProfile)."""
-    county, city = Recorder(), Recorder()
-    watch(w.county, county)
-    watch(w.city, city)
+async def breakdown(s: Settings, w: Workload, sender: Sender, probes: dict[str, Recorder],
+                    failures: list[str]) -> str:
+    """Where the wall time of one sequential escalation goes, step by step (no cProfile),
+    from what both nodes report to their probes."""
+    county, city = probes[COUNTY], probes[CITY]
+    county.recording = city.recording = True
     cpu0 = time.process_time()
     try:
         timing = await timed_loop_async(lambda _i: escalate_one(w, sender, w.take()),
@@ -771,8 +767,10 @@ async def breakdown(s: Settings, w: Workload, sender: Sender, failures: list[str
 
 async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row]:
     clock = SystemClock()
-    async with federation(s.tmp / "fed", TOPOLOGY, clock,
-                          start=(CITY, COUNTY), batch_size=s.batch_size) as fed:
+    # the nodes report stage timings to these; they listen during the breakdown only
+    probes = {COUNTY: Recorder(recording=False), CITY: Recorder(recording=False)}
+    async with federation(s.tmp / "fed", TOPOLOGY, clock, start=(CITY, COUNTY),
+                          probes=probes, batch_size=s.batch_size) as fed:
         county, city = fed[COUNTY], fed[CITY]
         sender = county.federation.senders[CITY]
         sql = {"county": SqlCounter(county.node.engine), "city": SqlCounter(city.node.engine)}
@@ -813,7 +811,7 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
             rows += [queued, drained]
         if s.profile:
             log("profile:")
-            profiles.append(await breakdown(s, w, sender, failures))
+            profiles.append(await breakdown(s, w, sender, probes, failures))
             profiles.append(await profile_sequential(s, w, sender, failures))
     return rows
 

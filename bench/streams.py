@@ -125,7 +125,7 @@ from federation.nats.config import NatsServerSpec, deliver_prefix, domain_of, no
 from federation.nats.streams import events_stream, inbound_stream
 from federation.replication.consumer import FETCH_BATCH
 from node.app.clock import SystemClock
-from node.app.probes import Probe, Stage
+from node.app.probes import Stage
 from node.app.replica import Outcome
 from node.domain.issue import event_id_of
 from node.store import repo
@@ -620,17 +620,6 @@ def listening(probe: Recorder) -> Recorder:
     return probe
 
 
-def watch(sn: FedNode, probe: Probe) -> None:
-    """Give `sn`'s stream components `probe` (their instrumentation seam)."""
-    streams = sn.streams
-    streams.publisher.probe = probe
-    streams.replicator.probe = probe
-    streams.replicator.replica.probe = probe
-    streams.summaries.probe = probe
-    if streams.reconciler is not None:
-        streams.reconciler.probe = probe
-
-
 def stage_table(marks: Marks, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
     stages = (("commit → read by the Publisher", "committed", "picked"),
               ("read → PubAck (publish window)", "picked", "acked"),
@@ -889,8 +878,8 @@ async def restart_city_and_catch_up(s: Settings, fed: Harness, count: int,
     cpu0 = threads.sample() if threads is not None else {}
     proc0 = time.process_time()
     t0 = now()
-    city = await fed.start_node(CITY)  # its tasks have not run yet: watch first
-    watch(city, probe)
+    assert fed.probes[CITY] is probe  # the restarted node reports to it
+    await fed.start_node(CITY)
     with contextlib.suppress(BenchFailure):  # reported through the count and the `*`
         await wait_until(lambda: marks.applied_count >= count,
                          timeout_s=s.max_seconds, interval_s=0.02,
@@ -1098,15 +1087,14 @@ async def run(s: Settings, out: Out) -> list[Row]:
     threads = ThreadCpu()
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(initializer=threads.register_worker))
-    probes = {COUNTY: Recorder(), CITY: Recorder()}
+    # the county's and the city's nodes report to these (silent until a phase listens)
+    probes = {COUNTY: Recorder(recording=False), CITY: Recorder(recording=False)}
     with contextlib.ExitStack() as servers:  # the scratch streams' permissions
         servers.enter_context(substituted(nats_config, "leaf_permissions",
                                           with_bench_streams(nats_config.leaf_permissions)))
         servers.enter_context(substituted(nats_config, "node_permissions",
                                           with_bench_acks(nats_config.node_permissions)))
-        async with nats_federation(s.tmp / "fed", TOPOLOGY, clock) as fed:
-            for code, probe in probes.items():
-                watch(fed.nodes[code], probe)
+        async with nats_federation(s.tmp / "fed", TOPOLOGY, clock, probes=probes) as fed:
             return await run_phases(s, fed, probes, threads, out)
 
 

@@ -47,6 +47,7 @@ from federation.summaries import SummaryFeed
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
 from node.app.ports import Clock
+from node.app.probes import NO_PROBE, Probe
 from node.app.replica import ReplicaService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
@@ -104,7 +105,10 @@ class Node:
     streams: Streams | None = None  # config.nats.enabled
 
 
-def build(config: Config, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
+def build(config: Config, *, clock: Clock | None = None, engine: Engine | None = None,
+          probe: Probe = NO_PROBE) -> Node:
+    """`probe`: where the node's components report their stage timings (node/app/probes.py;
+    the benches record them)."""
     clock = clock or SystemClock()
     engine = engine or make_engine(config.database_url)
     if config.database.auto_migrate:
@@ -127,6 +131,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         rules=rules,
         clock=clock,
         backoff=Backoff(initial_s=fed.backoff_initial_s, max_s=fed.backoff_max_s),
+        probe=probe,
     )
     notifier = Notifier()
     transfers.on_queued = notifier
@@ -134,7 +139,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
                              watermark=(SqlReplicaRecorder(store).watermark
                                         if config.nats.enabled else None))
                   if fed.enabled else None)
-    streams = (Streams(config, store, clock, rules.calendar, federation)
+    streams = (Streams(config, store, clock, rules.calendar, federation, probe=probe)
                if config.nats.enabled else None)
     services = Services(
         node=config.node.code,
@@ -300,26 +305,29 @@ class Streams:
     """The node's NATS side: publish its log, apply what flows in, summaries, reconcile."""
 
     def __init__(self, config: Config, store: Store, clock: Clock, calendar: WorkCalendar,
-                 federation: Federation | None = None) -> None:
+                 federation: Federation | None = None, *, probe: Probe = NO_PROBE) -> None:
         cfg = config
         self.config = config
         self.store = store
         self.place = place_of(cfg)
         self.federation = federation
         outbox = SqlEventOutbox(store)
-        self.publisher = Publisher(outbox, cfg.node.code, window=cfg.nats.publish_window)
+        self.publisher = Publisher(outbox, cfg.node.code, window=cfg.nats.publish_window,
+                                   probe=probe)
         replica = ReplicaService(SqlReplicaRecorder(store), self.place, clock,
-                                 fetch=federation.fetch if federation else None)
+                                 fetch=federation.fetch if federation else None, probe=probe)
         self.replicator = Replicator(replica, SqlDeadLetters(store), clock,
-                                     stream=inbound_stream(cfg.node.code))
+                                     stream=inbound_stream(cfg.node.code), probe=probe)
         self.summaries = Rollup(SqlIssueScan(store), self.place, clock, calendar,
-                                children_send_summaries=cfg.node.level == "province")
+                                children_send_summaries=cfg.node.level == "province",
+                                probe=probe)
         self.summary_feed = SummaryFeed(self.summaries, self.place)
         # Only a full-replication link has a watermark to compare with: the parent of a
         # county (a city) applies the county's whole stream; a province applies nothing of
         # a city's (summary profile), so a city must not re-publish against it.
         self.reconciler = (Reconciler(outbox, cfg.node.code, federation.parent_watermark,
-                                      own_stream_messages=self._own_stream_messages)
+                                      own_stream_messages=self._own_stream_messages,
+                                      probe=probe)
                            if federation is not None and cfg.node.level == "county" else None)
         self.retry_wake = asyncio.Event()
         self.nc: NATS | None = None
@@ -449,7 +457,11 @@ class _HttpServer(uvicorn.Server):
 def _listen(host: str, port: int) -> socket.socket:
     """The HTTP listening socket, bound and listening before anything is announced (port 0:
     the OS picks; a connection made right away waits in the backlog for uvicorn)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listener's protocol says TCP; with protocol 0 every response waited for the peer's
+    # delayed ACK (44 ms per request instead of 0.5 ms, measured by bench.intake)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -531,7 +543,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                   http_port: int | None = None, grpc_port: int | None = None,
                   parent_address: str | None = None, nats_url: str | None = None,
                   senders: bool = True, auto_escalate_every_s: float | None = 60.0,
-                  connect_streams: bool = True) -> AsyncIterator[Running]:
+                  connect_streams: bool = True, probe: Probe = NO_PROBE
+                  ) -> AsyncIterator[Running]:
     """Build the node of `config` and run it until the context ends.
 
     `http_port`, `grpc_port`, `parent_address`, `nats_url` replace the configured values
@@ -539,12 +552,13 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
     the outbox senders exist but do not run by themselves (the caller drains them,
     `node.federation.senders[peer].drain_once()`); `auto_escalate_every_s=None`: the
     automatic escalation rule does not run by itself; `connect_streams=False`: the stream
-    parts are built (the API reads their summaries) but never connect to NATS."""
+    parts are built (the API reads their summaries) but never connect to NATS; `probe`:
+    see `build`."""
     config = _override(config, http={"port": http_port},
                        federation={"grpc_port": grpc_port, "parent_address": parent_address},
                        nats={"url": nats_url})
     cfg = config
-    node = build(config, clock=clock, engine=engine)
+    node = build(config, clock=clock, engine=engine, probe=probe)
     stop = asyncio.Event()
     handle: Running | None = None
     errors: list[str] = []

@@ -58,8 +58,8 @@ class _Timed:
 class Recorder:
     """A `node.app.probes.Probe` that keeps everything one node reports."""
 
-    def __init__(self) -> None:
-        self.recording = True
+    def __init__(self, *, recording: bool = True) -> None:
+        self.recording = recording
         self._lock = threading.Lock()
         self._spans: defaultdict[Stage, list[Span]] = defaultdict(list)
         self._reached: defaultdict[Stage, dict[str, float]] = defaultdict(dict)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from node.app.policy import Role
+from node.domain.deadlines import Light
+from node.domain.issue import Action, ActorKind, Channel, DeadlineKind, Rating, RevisitResult, State
 from node.runtime import build
 from node.web import ui
 from tests.support.data import make_config
@@ -38,6 +41,27 @@ def test_every_string_a_template_or_script_names_exists() -> None:
     named = {k for k in named if not k.endswith(".")}  # prefixes: t('state.' ~ s)
     assert len(named) > 150
     assert named - keys == set()
+
+
+def test_every_value_the_api_sends_has_its_label() -> None:
+    """The scripts name these through label(prefix, value): a value without its string
+    would show raw (as `supervise` once did in the timeline)."""
+    keys = set(ui.STRINGS["zh-CN"])
+    wanted = {
+        "event.": [*Action, "submitted", "dispatch"],  # dispatch: a return handed down
+        "state.": [*State, "dispatched"],
+        "event.actor.": list(ActorKind),
+        "channel.": list(Channel),
+        "role.": list(Role),
+        "rating.": list(Rating),
+        "revisit.": list(RevisitResult),
+        "deadline.": list(DeadlineKind),
+        "light.": [*Light, "none"],
+    }
+    missing = {prefix + str(v) for prefix, values in wanted.items() for v in values} - keys
+    assert missing == set()
+    assert ui.STRINGS["zh-CN"]["event.supervise"] == "督办"
+    assert ui.STRINGS["en"]["event.supervise"] == "Supervised"
 
 
 def test_pages_load_nothing_from_outside_the_node(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from federation.certs import TlsMaterial, channel_options, ensure_federation_cer
 from federation.nats.process import NatsServer
 from federation.sender import DrainResult
 from node.app.ports import Clock
+from node.app.probes import NO_PROBE, Probe
 from node.app.service import IssueService
 from node.app.transfers import TransferService
 from node.config import Config, parse_config
@@ -158,6 +159,8 @@ class Harness:
     link: LinkHook | None = None
     #: units run elsewhere (their gRPC address)
     external: dict[str, str] = field(default_factory=dict)
+    #: per unit, where its node reports stage timings (node/app/probes.py; the benches)
+    probes: dict[str, Probe] = field(default_factory=dict)
     nodes: dict[str, FedNode] = field(default_factory=dict)
     grpc_ports: dict[str, int] = field(default_factory=dict)  # bound once, kept
     routes: dict[tuple[str, Link], str] = field(default_factory=dict)
@@ -251,7 +254,8 @@ class Harness:
         async def host() -> None:
             try:
                 async with running(config, clock=self.clock, engine=engine,
-                                   senders=self.senders, auto_escalate_every_s=None) as node:
+                                   senders=self.senders, auto_escalate_every_s=None,
+                                   probe=self.probes.get(code, NO_PROBE)) as node:
                     ready.set_result(node)
                     await stop.wait()
             except BaseException as exc:
@@ -309,14 +313,16 @@ class Harness:
 @asynccontextmanager
 async def federation(root: Path, topology: Mapping[str, str | None], clock: Clock, *,
                      start: tuple[str, ...] | None = None, senders: bool = False,
-                     external: Mapping[str, str] | None = None, **options: Any
+                     external: Mapping[str, str] | None = None,
+                     probes: Mapping[str, Probe] | None = None, **options: Any
                      ) -> AsyncIterator[Harness]:
     """The gRPC nodes of `topology` (code → parent, parents first), or those in `start`;
     `options` are federation settings (e.g. `retry_attempts=1`)."""
     topo = Topology(topology)
     make_certs(root, list(topo), clock)
     fed = Harness(root=root, topology=topo, clock=clock, senders=senders,
-                  options=dict(options), external=dict(external or {}))
+                  options=dict(options), external=dict(external or {}),
+                  probes=dict(probes or {}))
     try:
         await fed.start(start)
         yield fed
@@ -328,12 +334,14 @@ async def federation(root: Path, topology: Mapping[str, str | None], clock: Cloc
 async def nats_federation(root: Path, topology: Mapping[str, str | None], clock: Clock, *,
                           prepare_streams: bool = True, link: LinkHook | None = None,
                           no_advertise: bool = False, harness: type[Harness] = Harness,
+                          probes: Mapping[str, Probe] | None = None,
                           **options: Any) -> AsyncIterator[Harness]:
     """Every unit of `topology` with its nats-server and its node; the senders run."""
     topo = Topology(topology)
     make_certs(root, list(topo), clock)
     fed = harness(root=root, topology=topo, clock=clock, senders=True, options=dict(options),
-                  link=link, brokers=Brokers(root, topo, no_advertise=no_advertise))
+                  link=link, brokers=Brokers(root, topo, no_advertise=no_advertise),
+                  probes=dict(probes or {}))
     try:
         await fed.start(prepare_streams=prepare_streams)
         yield fed

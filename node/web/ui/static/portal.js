@@ -96,7 +96,7 @@
 
   function renderStatus(issue) {
     const box = $("status");
-    const rows = [h("p", { class: "status-line" }, stateEl(issue.state),
+    const rows = [h("p", { class: "status-line" }, stateEl(issue.state, issue.timeline),
       issue.light ? lightEl(issue.light) : null)];
     if (issue.deadline && issue.light) {
       rows.push(h("div", { class: "deadline deadline-" + issue.light },

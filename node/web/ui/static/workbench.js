@@ -211,7 +211,7 @@
     $("issue").replaceChildren(h("div", { class: "issue-head" },
       h("h1", { class: "page-title" }, issue.title),
       h("p", { class: "issue-number" }, h("span", { class: "mono", id: "issue-number" }, issue.number),
-        " ", stateEl(issue.state), " ", issue.light ? lightEl(issue.light) : null)));
+        " ", stateEl(issue.state, issue.timeline), " ", issue.light ? lightEl(issue.light) : null)));
     $("issue-body").hidden = false;
     const status = [];
     if (issue.deadline && issue.light) {

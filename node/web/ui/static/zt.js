@@ -301,8 +301,37 @@
       count === undefined ? null : h("span", { class: "light-count" }, fmtNum(count)));
   }
 
-  function stateEl(state) {
-    return h("span", { class: "badge badge-" + state }, label("state.", state));
+  /** What a step was: its event kind, except that a `return` is also how a tier hands an
+      issue it owns down to a child (交办下级, POST /issues/{key}/dispatch). It is a return
+      only if the issue came up from that child: an earlier `receive` from it (or, in the
+      enterprise's view without the payload's units, one written by the same node). */
+  function stepKind(ev, events) {
+    if (ev.kind !== "return") return ev.kind;
+    const to = (ev.payload || {}).to;
+    const cameUp = events.some((e) => {
+      if (e.kind !== "receive" || e.version >= ev.version) return false;
+      const from = (e.payload || {}).came_from;
+      return to && from ? from === to : e.node === ev.node;
+    });
+    return cameUp ? "return" : "dispatch";
+  }
+
+  /** The state's dictionary key: `returned` reached by a dispatch is an issue handed down
+      from above ("dispatched"), not one sent back. `events`: the issue's timeline, when
+      known; `upTo`: the state as of that version (default: now). */
+  function stateKey(state, events, upTo) {
+    if (state !== "returned" || !events || !events.length) return state;
+    let last = null;
+    for (const e of events) {
+      if (e.kind === "return" && (upTo === undefined || e.version <= upTo)
+          && (!last || e.version > last.version)) last = e;
+    }
+    return last && stepKind(last, events) === "dispatch" ? "dispatched" : state;
+  }
+
+  /** The state's badge; with the timeline, a dispatched issue is not called returned. */
+  function stateEl(state, events) {
+    return h("span", { class: "badge badge-" + state }, label("state.", stateKey(state, events)));
   }
 
   function actorText(actor) {
@@ -336,16 +365,19 @@
         if (p.step_name) add("event.field.ladder", label("ladder.", p.step_name));
         if (p.result) add("event.field.revisit", label("revisit.", p.result));
         if (p.to) add("event.field.to", unitName(p.to) + " (" + p.to + ")");
+        if (p.issued_by) add("event.field.issued_by", unitName(p.issued_by) + " (" + p.issued_by + ")");
         if (p.came_from) add("event.field.came_from", unitName(p.came_from) + " (" + p.came_from + ")");
         if (p.instructions) add("event.field.instructions", p.instructions);
         if (p.note) add("event.field.note", p.note);
         if (p.calendar_warnings) add("event.field.warnings", p.calendar_warnings.join("；"));
       }
-      return h("li", { class: "step" + (i === 0 ? " step-current" : ""), "data-kind": ev.kind },
+      const kind = stepKind(ev, events);
+      const state = p.state ? stateKey(p.state, events, ev.version) : null;
+      return h("li", { class: "step" + (i === 0 ? " step-current" : ""), "data-kind": kind },
         h("span", { class: "step-dot", "aria-hidden": "true" }),
         h("div", { class: "step-body" },
-          h("p", { class: "step-title" }, h("strong", null, label("event.", ev.kind)),
-            p.state ? h("span", { class: "step-state" }, label("state.", p.state)) : null),
+          h("p", { class: "step-title" }, h("strong", null, label("event.", kind)),
+            state ? h("span", { class: "step-state" }, label("state.", state)) : null),
           h("p", { class: "step-meta" }, timeEl(ev.at, true), " · ", actorText(ev.actor)),
           facts));
     }));

@@ -386,7 +386,8 @@ class BareSql:
             last = conn.execute(self.upsert, {"name": EVENT_SEQ, "k": k}).scalar_one()
             conn.execute(self.ins_issue, dict(tpl.city_issue, id=issue_id, number=number,
                                               updated_at=now))
-            conn.execute(self.ins_tag, [{"issue_id": issue_id, "tag": t}
+            conn.execute(self.ins_tag, [{"issue_id": issue_id, "tag": t,
+                                         "received_at": tpl.city_issue["received_at"]}
                                         for t in tpl.city_issue["tags"]])
             rows = [dict(ev, seq=last - k + 1 + j, event_id=f"{issue_id}@{ev['version']}",
                          issue_id=issue_id) for j, ev in enumerate(tpl.city_events)]

@@ -84,7 +84,7 @@ from node.domain.lifecycle import Submit, submit
 from node.runtime import build
 from node.store import migrate
 from node.store.db import make_engine, single_use_engine
-from node.store.repo import EVENT_SEQ, _row_values
+from node.store.repo import EVENT_SEQ, issue_row
 from node.store.schema import counters, events, issue_tags, issues
 from tests.support.data import CODE_A
 from tests.support.pg import find_bindir, free_port, postgres_cluster
@@ -244,7 +244,7 @@ class Template:
         now = datetime.now(UTC)
         issue, ev = submit(COMMAND, issue_id=f"{NODE}-x", number=f"{NODE}-0000-000000",
                            node=NODE, actor=PRINCIPAL.actor, now=now, rules=config.rules())
-        return Template(row=_row_values(issue), payload=dict(ev.payload),
+        return Template(row=issue_row(issue, config.rules().calendar), payload=dict(ev.payload),
                         actor=PRINCIPAL.actor.label(), year=now.astimezone(CST).year)
 
 
@@ -276,7 +276,7 @@ def bare_raw(backend: Backend, tpl: Template, s: Settings, failures: list[str]) 
     upsert = (f"INSERT INTO counters (name, value) VALUES ({ph}, 1) ON CONFLICT (name) "
               "DO UPDATE SET value = counters.value + 1 RETURNING value")
     ins_issue = f"INSERT INTO issues ({', '.join(cols)}) VALUES ({', '.join([ph] * len(cols))})"
-    ins_tag = f"INSERT INTO issue_tags (issue_id, tag) VALUES ({ph}, {ph})"
+    ins_tag = f"INSERT INTO issue_tags (issue_id, tag, received_at) VALUES ({ph}, {ph}, {ph})"
     ins_event = (f"INSERT INTO events ({', '.join(ev_cols)}) "
                  f"VALUES ({', '.join([ph] * len(ev_cols))})")
     at = tpl.row["received_at"]
@@ -303,7 +303,7 @@ def bare_raw(backend: Backend, tpl: Template, s: Settings, failures: list[str]) 
                     values = list(base)
                     values[0], values[1] = issue_id, number
                     con.execute(ins_issue, values)
-                    con.executemany(ins_tag, [(issue_id, t) for t in TAGS])
+                    con.executemany(ins_tag, [(issue_id, t, at_s) for t in TAGS])
                     eseq = con.execute(upsert, (EVENT_SEQ,)).fetchone()[0]
                     payload = json.dumps(dict(tpl.payload, number=number))
                     con.execute(ins_event, (eseq, f"{issue_id}@1", issue_id, 1, NODE,
@@ -337,7 +337,7 @@ def bare_raw(backend: Backend, tpl: Template, s: Settings, failures: list[str]) 
                         values = list(pbase)
                         values[0], values[1] = issue_id, number
                         cur.execute(ins_issue, values)
-                        cur.executemany(ins_tag, [(issue_id, t) for t in TAGS])
+                        cur.executemany(ins_tag, [(issue_id, t, at) for t in TAGS])
                         cur.execute(upsert, (EVENT_SEQ,))
                         eseq = cur.fetchone()[0]  # type: ignore[index]
                         cur.execute(ins_event, (eseq, f"{issue_id}@1", issue_id, 1, NODE,
@@ -380,7 +380,8 @@ def bare_core(backend: Backend, tpl: Template, s: Settings, failures: list[str])
             seq = conn.execute(upsert, {"name": number_key, "value": 1}).scalar_one()
             number = f"{NODE}-{tpl.year}-{seq:06d}"
             conn.execute(issues.insert(), dict(tpl.row, id=issue_id, number=number))
-            conn.execute(issue_tags.insert(), [{"issue_id": issue_id, "tag": t} for t in TAGS])
+            conn.execute(issue_tags.insert(), [{"issue_id": issue_id, "tag": t, "received_at": at}
+                                               for t in TAGS])
             eseq = conn.execute(upsert, {"name": EVENT_SEQ, "value": 1}).scalar_one()
             conn.execute(events.insert(), {
                 "seq": eseq, "event_id": f"{issue_id}@1", "issue_id": issue_id, "version": 1,

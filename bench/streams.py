@@ -119,9 +119,9 @@ from bench.common.tables import (
     ratio_column,
 )
 from bench.common.timing import Timing, percentile, timed_loop_async, wait_until
-from federation.nats import config as nats_config
 from federation.nats import messages
-from federation.nats.config import NatsServerSpec, deliver_prefix, domain_of, node_user
+from federation.nats import server_config as nats_config
+from federation.nats.server_config import NatsServerSpec, deliver_prefix, domain_of, node_user
 from federation.nats.streams import events_stream, inbound_stream
 from federation.replication.consumer import FETCH_BATCH
 from node.app.clock import SystemClock

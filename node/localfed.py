@@ -32,8 +32,8 @@ import nats
 from nats.aio.client import Client as NATS
 
 from federation.certs import ensure_federation_certs
-from federation.nats.config import LeafTls, NatsServerSpec, node_user, spec_in, write
 from federation.nats.process import NatsServer, dying_with_parent
+from federation.nats.server_config import LeafTls, NatsServerSpec, node_user, spec_in, write
 from federation.nats.streams import prepare_streams
 from node.app.clock import SystemClock
 from node.domain.topology import Topology

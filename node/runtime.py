@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from federation.certs import CertError, TlsMaterial, channel_options, load_tls
 from federation.client import PeerClient
-from federation.nats.config import node_user
+from federation.nats.server_config import node_user
 from federation.nats.streams import ensure_streams, events_stream, inbound_stream
 from federation.replication import Publisher, Reconciler, Replicator
 from federation.sender import Sender
@@ -67,7 +67,7 @@ from node.store.eventlog import (
 )
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
-from node.store.repo import Store
+from node.store.repo import Store, refresh_lights
 from node.web.api import Services, create_app
 
 log = logging.getLogger("zhitong.node")
@@ -120,8 +120,9 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
                 f"database schema is at {current}, the code needs {head}: run "
                 "`zhitong db upgrade --config …` first"
             )
-    store = Store(engine)
     rules = config.rules()
+    store = Store(engine, calendar=rules.calendar)
+    refresh_lights(store)  # the light instants, if the calendar configuration changed
     fed = config.federation
     transfers = TransferService(
         store=TransferRecords(store),
@@ -571,7 +572,9 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
             js = await node.streams.connect()
         sock = _listen(cfg.http.host, cfg.http.port)
         http_port = int(sock.getsockname()[1])
-        server = _HttpServer(uvicorn.Config(node.app, log_level="warning", lifespan="off"))
+        server = _HttpServer(uvicorn.Config(
+            node.app, log_level="warning", lifespan="off",
+            http="httptools"))  # the C parser; the event loop is the caller's (serve: uvloop)
         log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
                  cfg.node.name, cfg.http.host, http_port,
                  node.engine.url.render_as_string(hide_password=True))
@@ -631,4 +634,12 @@ def serve(config: Config) -> None:
                 loop.add_signal_handler(signum, node.stop)
             await node.stopped()
 
-    asyncio.run(main())
+    # uvloop: the libuv event loop (gRPC aio, nats-py and uvicorn all run on it); the
+    # standard loop where it is missing
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on Windows
+        asyncio.run(main())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from federation.nats.config import LeafTls, NatsServerSpec, render
+from federation.nats.server_config import LeafTls, NatsServerSpec, render
 
 ROOT = Path(__file__).resolve().parents[2]
 HUZHOU_COUNTIES = ("330502", "330503", "330521", "330522", "330523")

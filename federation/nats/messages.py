@@ -24,6 +24,7 @@ from node.domain.issue import Actor, Event, event_id_of
 from node.domain.jsonsafe import JSONError, loads
 from node.domain.lifecycle import ts
 from node.domain.validation import validate_division_code
+from node.i18n import operator_text
 
 MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 4096
 MAX_VERSION = 2**32 - 1  # as on the wire (uint32 in federation.proto)
@@ -77,7 +78,7 @@ def decode(raw: bytes) -> IncomingEvent:
         actor = Actor.parse(_field(data, "actor", str))
         at = datetime.fromisoformat(_field(data, "at", str))
     except (ValidationError, ValueError) as exc:
-        raise MessageError(f"bad writer, origin, actor or time: {exc}") from None
+        raise MessageError(f"bad writer, origin, actor or time: {operator_text(exc)}") from None
     if at.tzinfo is None:
         raise MessageError("naive timestamp")
     event = Event(issue_id=issue_id, version=version, kind=kind, actor=actor, at=at,

@@ -9,7 +9,7 @@ Per node `c` (domain `zt<c>`):
   where the profile is summary (city → province), and from every ancestor only the events
   of issues that originated in c's subtree (status flowing down). Each source delivers to
   subjects of its own, `ztsrc.<c>.<source>.…`: the names the leaf links' permissions let
-  through to c alone (federation/nats/config.py).
+  through to c alone (federation/nats/server_config.py).
 * `ZT_SUM_<c>` — KV-style summaries (one message per subject kept): c's own subtree
   summary on `zt.<c>.sum`, plus its children's, sourced. City → province carries only these
   summaries, never enterprise data.
@@ -31,7 +31,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from federation.nats.config import deliver_prefix, domain_of
+from federation.nats.server_config import deliver_prefix, domain_of
 from federation.nats.subjects import Subject
 from node.domain.topology import Place
 
@@ -53,7 +53,7 @@ def summary_stream(code: str) -> str:
 def _external(source: str, receiver: str) -> ExternalStream:
     """`source`'s stream seen from `receiver`'s domain: its domain's API, and a deliver
     prefix of its own for every (receiver, source) pair, which is what lets the leaf links'
-    permissions pass each delivery to its receiver only (federation/nats/config.py)."""
+    permissions pass each delivery to its receiver only (federation/nats/server_config.py)."""
     return ExternalStream(api=f"$JS.{domain_of(source)}.API",
                           deliver=deliver_prefix(receiver, source))
 

@@ -33,6 +33,7 @@ from node.app.ports import Clock, DeadLetters
 from node.app.probes import NO_PROBE, Probe, Stage
 from node.app.replica import Applied, IncomingEvent, Outcome, ReplicaService
 from node.domain.errors import ValidationError
+from node.i18n import operator_text
 
 log = logging.getLogger("zhitong.federation.streams")
 
@@ -109,7 +110,7 @@ class Replicator:
             except Exception as exc:
                 await asyncio.to_thread(
                     self._settle, row_id,
-                    Applied(outcome=Outcome.REFUSED, detail=f"malformed: {exc}"))
+                    Applied(outcome=Outcome.REFUSED, detail=f"malformed: {operator_text(exc)}"))
                 continue
             result = await self.replica.receive(m, subject_writer=_subject_writer(subject))
             if result.outcome is Outcome.GAP:
@@ -197,7 +198,7 @@ class Replicator:
             result = await self.replica.receive(m,
                                                 subject_writer=_subject_writer(msg.subject))
         except messages.MessageError as exc:
-            await asyncio.to_thread(self._dead_letter, msg, f"malformed: {exc}")
+            await asyncio.to_thread(self._dead_letter, msg, f"malformed: {operator_text(exc)}")
             await msg.term()
             return
         except DETERMINISTIC as exc:  # the same message fails the same way every time

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from node.domain.deadlines import Light
 from node.domain.issue import Event, Issue, State
 from node.domain.sampling import RevisitSample
 
@@ -262,16 +263,51 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PoolPosition:
+    """A place in the pool's order — (received_at, id), newest first — named by the issue
+    there: a page "after" it starts with the next issue in that order (keyset paging)."""
+
+    received_at: datetime
+    id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class IssueFilter:
+    """Which issues, and which page of them in the pool's order (newest first).
+
+    Lights are those of the running deadline, judged at `now`: `light` keeps the issues that
+    show it; `red_by` those not red at `now` that turn red by then. An issue without a
+    running deadline shows no light. Paging: `after` (keyset) and then `offset`; `count`
+    False skips counting all the matches, `count_limit` stops counting at that many."""
+
     states: tuple[State, ...] = ()
+    owner: str | None = None
     tag: str | None = None
     board: str | None = None
     department: str | None = None
     credit_code: str | None = None
     overdue_at: datetime | None = None  # only issues whose running deadline passed by then
+    light: Light | None = None
+    red_by: datetime | None = None
+    now: datetime | None = None  # required with `light` and `red_by`
     text: str | None = None
+    after: PoolPosition | None = None
     limit: int = 50
     offset: int = 0
+    count: bool = True
+    count_limit: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LightCount:
+    """How many issues of one origin unit and owner are in `state` and show `light` (None:
+    no deadline runs)."""
+
+    origin: str
+    owner: str
+    state: State
+    light: Light | None
+    count: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -312,7 +348,12 @@ class IssueUnit(Protocol):
         ...
 
     def list_issues(self, f: IssueFilter) -> tuple[list[Issue], int]:
-        """The page of issues matching `f`, newest first, and how many match in all."""
+        """The page of issues matching `f`, newest first, and how many match in all (-1 when
+        `f.count` is False; at most `f.count_limit` when that is set)."""
+        ...
+
+    def count_by_light(self, now: datetime) -> list[LightCount]:
+        """Issue counts per origin, owner, state and light at `now` (one aggregate)."""
         ...
 
     def all_issues(self) -> Iterable[Issue]: ...

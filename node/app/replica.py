@@ -30,6 +30,7 @@ from node.domain.identity import check_new_issue, check_snapshot
 from node.domain.issue import Event, Issue, event_id_of
 from node.domain.lifecycle import create, evolve
 from node.domain.topology import Place
+from node.i18n import operator_text
 
 log = logging.getLogger("zhitong.app.replica")
 
@@ -121,7 +122,7 @@ class ReplicaService:
                 issue = self._fold(unit, local, m)
             except ValidationError as exc:
                 return Applied(outcome=Outcome.REFUSED,
-                               detail=f"{exc.field}: {exc}")
+                               detail=operator_text(exc))
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 return Applied(outcome=Outcome.REFUSED,
                                detail=f"does not apply: {exc!r}"[:500])
@@ -140,19 +141,15 @@ class ReplicaService:
         if local is None:
             issue = create(m.event)
             if issue.origin != m.writer:
-                raise ValidationError("issue.origin", "新诉求必须由其来源单位发布",
-                                      "a new issue must be published by its origin")
+                raise ValidationError("replica_not_from_origin", field="issue.origin")
             check_new_issue(issue, sender=m.writer, receiver=self.place.code)
             if unit.number_holder(issue.number) is not None:
-                raise ValidationError("issue.number", "该受理号已被其他诉求占用",
-                                      "another issue already holds this number")
+                raise ValidationError("replica_number_taken", field="issue.number")
         else:
             issue = evolve(local, m.event)
             if (issue.id, issue.number, issue.origin) != (local.id, local.number,
                                                            local.origin):
-                raise ValidationError("issue.number", "事件不能改变诉求的编号或来源",
-                                      "an event may not change an issue's id, number or "
-                                      "origin")
+                raise ValidationError("replica_identity_changed", field="issue.number")
         check_snapshot(issue)
         return issue
 

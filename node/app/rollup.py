@@ -23,6 +23,7 @@ from node.domain.errors import ValidationError
 from node.domain.lifecycle import deadline_runs
 from node.domain.summary import IssueLine, Summary, decode, fold, summarize, summary_line
 from node.domain.topology import Place
+from node.i18n import operator_text
 
 log = logging.getLogger("zhitong.app.rollup")
 
@@ -104,7 +105,7 @@ class Rollup:
             problem = (None if summary.node == child
                        else f"a summary of {summary.node} published as {child}")
         except ValidationError as exc:
-            problem = f"malformed: {exc}"
+            problem = f"malformed: {operator_text(exc)}"
         except Exception as exc:  # decode's contract is ValidationError only: a bug
             log.exception("a summary from %s failed to decode", child)
             problem = f"failed to decode: {exc!r}"

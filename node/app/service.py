@@ -10,9 +10,11 @@ raises a `DomainError` before anything is written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from node.app.auth import hash_password, verify_password
 from node.app.clock import new_issue_id
@@ -36,6 +38,8 @@ from node.app.ports import (
     ConstraintViolation,
     IssueFilter,
     IssueStore,
+    LightCount,
+    PoolPosition,
     StoredEvent,
     StoredSample,
 )
@@ -77,8 +81,38 @@ class IssueView:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IssuePage:
+    """A page of the pool; `next_cursor` names where the next page starts (None: this is
+    the last one)."""
+
     items: list[tuple[Issue, Light | None]]
     total: int
+    next_cursor: str | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_CURSOR = 200
+
+
+def encode_cursor(position: PoolPosition) -> str:
+    """An opaque cursor for a place in the pool's order (url-safe text)."""
+    micros = (position.received_at - _EPOCH) // timedelta(microseconds=1)
+    raw = f"{micros}:{position.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> PoolPosition:
+    """The place a cursor of `encode_cursor` names; anything else is a ValidationError."""
+    try:
+        if len(cursor) > _MAX_CURSOR:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        micros, _, issue_id = raw.partition(":")
+        if not issue_id or not micros.lstrip("-").isdigit():
+            raise ValueError("not a cursor")
+        at = _EPOCH + timedelta(microseconds=int(micros))
+    except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
+        raise ValidationError("cursor_invalid", field="cursor") from None
+    return PoolPosition(received_at=at, id=issue_id)
 
 
 class IssueService:
@@ -213,15 +247,24 @@ class IssueService:
         board: str | None = None,
         department: str | None = None,
         overdue: bool = False,
+        red_within: timedelta | None = None,
         text: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        cursor: str | None = None,
+        count_limit: int | None = None,
     ) -> IssuePage:
+        """A page of the pool, newest first: from `cursor` (a page's `next_cursor`, what the
+        screens follow) or, for compatibility, `offset` issues in. `red_within`: only
+        issues not red yet that turn red within that time. `total` is exact unless
+        `count_limit` is given: then counting stops there (a total equal to it means "at
+        least"), which bounds the cost of counting a large filtered pool."""
         credit_code = None
         if principal.role is Role.ENTERPRISE:
             credit_code = principal.credit_code
         else:
             require(principal, VIEW_POOL)
+        after = decode_cursor(cursor) if cursor is not None else None
         now = self.clock.now()
         f = IssueFilter(
             states=states,
@@ -229,29 +272,43 @@ class IssueService:
             board=board,
             department=department,
             credit_code=credit_code,
-            overdue_at=now if overdue or light is Light.RED else None,
+            overdue_at=now if overdue else None,
+            light=light,
+            red_by=now + red_within if red_within is not None else None,
+            now=now,
             text=text,
-            limit=limit if light is None else 100_000,
-            offset=offset if light is None else 0,
+            after=after,
+            limit=limit + 1,  # one more: is there a next page?
+            offset=offset,
+            count_limit=count_limit,
         )
         with self.store.read() as unit:
             found, total = unit.list_issues(f)
+        more = len(found) > limit
+        found = found[:limit]
+        next_cursor = (encode_cursor(PoolPosition(received_at=found[-1].received_at,
+                                                  id=found[-1].id))
+                       if more and found else None)
         items = [(i, current_light(i, now, self.rules.calendar)) for i in found]
-        if light is not None:
-            # Lights depend on `now` and the calendar, so they are filtered after the query.
-            items = [pair for pair in items if pair[1] is light]
-            total = len(items)
-            items = items[offset : offset + limit]
-        return IssuePage(items=items, total=total)
+        return IssuePage(items=items, total=total, next_cursor=next_cursor)
+
+    def counts(self, principal: Principal) -> list[LightCount]:
+        """Issues per origin unit, owner, state and light now: the cockpit's counts, from one
+        aggregate of the store (no issue is read)."""
+        require(principal, VIEW_METRICS)
+        now = self.clock.now()
+        with self.store.read() as unit:
+            return unit.count_by_light(now)
 
     def auto_escalation_candidates(self, min_urges: int) -> list[str]:
         """Owned, open issues whose light is red and that were urged `min_urges` times."""
         now = self.clock.now()
         with self.store.read() as unit:
-            found, _ = unit.list_issues(IssueFilter(overdue_at=now, limit=10_000))
+            found, _ = unit.list_issues(IssueFilter(overdue_at=now, owner=self.node,
+                                                    limit=10_000, count=False))
             return [
                 i.id for i in found
-                if i.owner == self.node and i.urge_count >= min_urges
+                if i.urge_count >= min_urges
                 and (i.state, Action.ESCALATE) in TRANSITIONS
                 and not unit.transfer_pending(i.id)
             ]

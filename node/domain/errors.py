@@ -26,11 +26,6 @@ raised: adding one means one row here and one entry per language in the catalogu
 test checks both against every raise site). The HTTP adapter (node/web/problems.py) and the
 gRPC adapter (federation/failures.py) read it; neither keeps a table of its own. Codes raised
 by an adapter itself (`body_too_large`, `internal`, ...) are rows without a class.
-
-Transition: the pre-catalogue constructors — ``Forbidden(zh, en, **details)``,
-``ValidationError(field, zh, en, **details)``, ``RuleViolation(code, zh, en, **details)`` —
-still work; their texts override the catalogue's. They are kept only until the last raise
-sites that use them are converted (tests/unit/test_errors.py lists where they may remain).
 """
 
 from __future__ import annotations
@@ -59,16 +54,10 @@ class DomainError(Exception):
 
     family: ClassVar[str] = "domain_error"
 
-    def __init__(self, code: str, /, *texts: str, **params: Any) -> None:
-        if len(texts) == 1:  # transitional (zh, en) form: there was no code argument
-            code, texts = self.family, (code, texts[0])
-        if len(texts) not in (0, 2):
-            raise TypeError(f"{type(self).__name__}: texts come as (zh, en), got {texts!r}")
+    def __init__(self, code: str, /, **params: Any) -> None:
         super().__init__(code)
         self.code = code
         self.params: dict[str, Any] = params
-        #: transitional: (zh, en) given by the raise site, preferred over the catalogue
-        self.texts: tuple[str, str] | None = (texts[0], texts[1]) if texts else None
         spec = ERRORS.get(code)
         private = spec.private if spec is not None else ()
         self.details: dict[str, Any] = {k: v for k, v in params.items() if k not in private}
@@ -93,8 +82,6 @@ class DomainError(Exception):
         return cls(code, **params)
 
     def __str__(self) -> str:
-        if self.texts is not None:
-            return self.texts[1]
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{self.code}({inner})"
 
@@ -104,10 +91,8 @@ class ValidationError(DomainError):
 
     family = "invalid_input"
 
-    def __init__(self, code: str, /, *texts: str, field: str = "", **params: Any) -> None:
-        if len(texts) == 2:  # transitional (field, zh, en) form
-            code, field = self.family, code
-        super().__init__(code, *texts, field=field, **params)
+    def __init__(self, code: str, /, *, field: str = "", **params: Any) -> None:
+        super().__init__(code, field=field, **params)
         self.field = field
 
     @classmethod
@@ -269,6 +254,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _INVALID("credit_code_not_yours"),
     _INVALID("channel_not_online"),
     _INVALID("period_invalid"),
+    _INVALID("cursor_invalid"),
     _INVALID("enterprise_needs_credit_code"),
     _INVALID("directive_kind_invalid", private=("kinds",)),
     _INVALID("transfer_misaddressed"),

@@ -88,10 +88,18 @@ def message(code: str, params: Mapping[str, Any] | None = None,
 
 
 def error_message(exc: DomainError, lang: str = DEFAULT_LANGUAGE) -> str:
-    """What `exc` says in `lang` (the raise site's own texts while it still gives them)."""
-    if exc.texts is not None:
-        return exc.texts[0] if language(lang).tag == "zh-CN" else exc.texts[1]
+    """What `exc` says in `lang`."""
     return message(exc.code, exc.params, lang)
+
+
+def operator_text(exc: BaseException) -> str:
+    """English for logs and operator-facing records (dead letters, refusals): a domain
+    error's catalogue text with its field, anything else its own text (or its repr)."""
+    if isinstance(exc, DomainError):
+        field = getattr(exc, "field", "")
+        text = error_message(exc, "en")
+        return f"{field}: {text}" if field else text
+    return str(exc) or repr(exc)
 
 
 def error_texts(exc: DomainError) -> tuple[str, str]:

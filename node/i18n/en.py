@@ -104,6 +104,7 @@ MESSAGES: Final[dict[str, str]] = {
     "credit_code_not_yours": "an enterprise may only submit under its own credit code",
     "channel_not_online": "enterprises submit through 'online'",
     "period_invalid": "period must be a month as YYYY-MM",
+    "cursor_invalid": "the page cursor is not valid: start again from the first page",
     "enterprise_needs_credit_code": "an enterprise account needs a credit code",
     "directive_kind_invalid": "kind must be one of {kinds:list}",
     "transfer_misaddressed": "the transfer is addressed to another node",

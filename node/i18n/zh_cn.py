@@ -97,6 +97,7 @@ MESSAGES: Final[dict[str, str]] = {
     "credit_code_not_yours": "企业只能以本企业的统一社会信用代码提交诉求",
     "channel_not_online": "企业只能通过线上平台提交",
     "period_invalid": "抽样周期格式应为 YYYY-MM",
+    "cursor_invalid": "翻页游标无效，请从第一页重新开始",
     "enterprise_needs_credit_code": "企业账号需要统一社会信用代码",
     "directive_kind_invalid": "督办类型无效",
     "transfer_misaddressed": "移交目标不是本节点",

@@ -25,6 +25,7 @@ from node.app.ports import (
     Account,
     ConstraintViolation,
     IssueFilter,
+    LightCount,
     StoredAccount,
     StoredEvent,
     StoredSample,
@@ -86,6 +87,9 @@ class IssueTransaction:
 
     def list_issues(self, f: IssueFilter) -> tuple[list[Issue], int]:
         return repo.list_issues(self.conn, f)
+
+    def count_by_light(self, now: datetime) -> list[LightCount]:
+        return repo.count_by_light(self.conn, now)
 
     def all_issues(self) -> Iterable[Issue]:
         return repo.all_issues(self.conn)

@@ -4,13 +4,36 @@
 transaction that the caller owns — one of the units of work the use cases get
 (node/store/records.py, outbox.py, eventlog.py) — so one use case = one transaction that
 writes the snapshot row, its tag rows and its event together, or nothing.
+
+Lights. An issues row also holds the instants at which its running deadline turns yellow
+and red (node/domain/lights.py), so that the pool filters and the cockpit counts by light
+in SQL. They depend on the node's working-day calendar, which `Store` carries and hands to
+every connection it opens (the execution option CALENDAR): `insert_issue`/`update_issue`
+compute them from it in the writing transaction, whichever use case writes (submit, an
+action, a replicated event, a transfer). `refresh_lights`, run when the node starts,
+recomputes the instants of every running row when the calendar configuration is not the
+one they were computed with (its fingerprint is kept in `store_meta`); a store migrated to
+revision 0006 has no fingerprint yet, so its first start fills them.
+
+Counts. `issue_counts` holds how many issues there are per (origin, owner, state); every
+insert and update of an issues row changes it in the same unit of work (`Store.write()`
+collects the changes and applies them last, in key order: see "issue counts" below). With
+the running rows' lights, one small aggregate, it gives the cockpit's counts; and it gives
+the pool's total when only states and owner filter. Rows written around these verbs (a bulk
+loader) need `rebuild_counts` afterwards.
+
+The pool's order is (received_at, id) descending; `list_issues` pages it by offset or,
+without scanning what it skips, from a position in that order (keyset: `IssueFilter.after`).
+Filtered by a tag, it pages through issue_tags, which holds the same key.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -19,17 +42,22 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from node.app.ports import IssueFilter, StoredEvent
+from node.app.ports import IssueFilter, LightCount, StoredEvent
+from node.domain.calendar import WorkCalendar
+from node.domain.deadlines import Light
 from node.domain.errors import Conflict
 from node.domain.issue import (
     Actor,
@@ -44,18 +72,36 @@ from node.domain.issue import (
     State,
     event_id_of,
 )
+from node.domain.lights import (
+    RUNNING_STATES,
+    calendar_fingerprint,
+    light_times,
+    running_light_times,
+)
 from node.store.db import READONLY
-from node.store.schema import counters, events, issue_tags, issues
+from node.store.schema import counters, events, issue_counts, issue_tags, issues, store_meta
 
 EVENT_SEQ = "event_seq"
+
+#: Execution option of every connection `Store` opens: the node's WorkCalendar, which the
+#: light instants of the issues rows written on that connection are computed with.
+CALENDAR = "zhitong_calendar"
+#: store_meta row: the fingerprint of the calendar the stored light instants are from.
+LIGHTS_CALENDAR = "lights_calendar"
+#: conn.info key: the changes of issue_counts the open write transaction has made so far.
+_COUNT_CHANGES = "zhitong_count_changes"
+
+CountKey = tuple[str, str, str]  # (origin, owner, state)
 
 
 class Store:
     """Transactions over one node's database: `write()` and `read()` yield the open
-    `Connection` the verbs below take."""
+    `Connection` the verbs below take. `calendar` is the node's working-day calendar (the
+    light instants are computed with it); without one, the official calendar."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, calendar: WorkCalendar | None = None) -> None:
         self.engine = engine
+        self.calendar = calendar if calendar is not None else WorkCalendar()
         # SQLite has one writer at a time. Queueing writers on a lock in the process is
         # fairer and cheaper than SQLite's busy handler, which polls with growing sleeps
         # and starves unlucky writers (p99 of 8 concurrent writers: 549 ms without it).
@@ -67,18 +113,81 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         if self._write_lock is None:
-            with self.engine.begin() as conn:
+            with self._connect() as conn, conn.begin(), _counting(conn):
                 yield conn
         else:
-            with self._write_lock, self.engine.begin() as conn:
+            with self._write_lock, self._connect() as conn, conn.begin(), _counting(conn):
                 yield conn
         for listener in self.after_commit:
             listener()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(**{READONLY: True}) as conn, conn.begin():
+        with self._connect(**{READONLY: True}) as conn, conn.begin():
             yield conn
+
+    def _connect(self, **options: Any) -> Connection:
+        return self.engine.connect().execution_options(**{CALENDAR: self.calendar}, **options)
+
+
+def calendar_of(conn: Connection) -> WorkCalendar:
+    """The calendar the connection's `Store` carries."""
+    calendar = conn.get_execution_options().get(CALENDAR)
+    if not isinstance(calendar, WorkCalendar):
+        raise RuntimeError("issues are written through Store.write(): it carries the calendar "
+                           "their light instants are computed with")
+    return calendar
+
+
+# --------------------------------------------------------------------------- issue counts
+#
+# issue_counts changes with every issues row written, but the rows are updated only when
+# the unit of work is done, in key order: on PostgreSQL a count row stays locked until the
+# commit, and a unit that took count rows while it still had events to append (a replica
+# batch) could otherwise wait for a writer that waits for it.
+
+
+def _count_changes(conn: Connection) -> Counter[CountKey]:
+    changes = conn.info.get(_COUNT_CHANGES)
+    if not isinstance(changes, Counter):
+        raise RuntimeError("issues are written through Store.write(): it keeps their counts")
+    return changes
+
+
+def _count_upsert(ins: Any) -> Any:
+    stmt = ins(issue_counts).values(origin=bindparam("origin"), owner=bindparam("owner"),
+                                    state=bindparam("state"), n=bindparam("n"))
+    return stmt.on_conflict_do_update(
+        index_elements=[issue_counts.c.origin, issue_counts.c.owner, issue_counts.c.state],
+        set_={"n": issue_counts.c.n + stmt.excluded.n})
+
+
+_COUNT_UPSERT = {"postgresql": _count_upsert(pg_insert), "sqlite": _count_upsert(sqlite_insert)}
+
+
+@contextmanager
+def _counting(conn: Connection) -> Iterator[None]:
+    """Collect the count changes of the unit of work; apply them when it is done."""
+    changes: Counter[CountKey] = Counter()
+    conn.info[_COUNT_CHANGES] = changes
+    try:
+        yield
+        for (origin, owner, state), n in sorted(changes.items()):
+            if n:
+                conn.execute(_COUNT_UPSERT[conn.dialect.name],
+                             {"origin": origin, "owner": owner, "state": state, "n": n})
+    finally:
+        del conn.info[_COUNT_CHANGES]
+
+
+def rebuild_counts(conn: Connection) -> None:
+    """Recount issue_counts from the issues rows (after rows were loaded around the verbs
+    below, e.g. by a bulk loader; the migration that adds the table does the same)."""
+    conn.execute(delete(issue_counts))
+    conn.execute(insert(issue_counts).from_select(
+        ["origin", "owner", "state", "n"],
+        select(issues.c.origin, issues.c.owner, issues.c.state, func.count())
+        .group_by(issues.c.origin, issues.c.owner, issues.c.state)))
 
 
 # --------------------------------------------------------------------------- counters
@@ -111,8 +220,11 @@ def next_counter(conn: Connection, name: str) -> int:
 # --------------------------------------------------------------------------- mapping
 
 
-def _row_values(issue: Issue) -> dict[str, Any]:
+def issue_row(issue: Issue, calendar: WorkCalendar) -> dict[str, Any]:
+    """The values of the issues row of `issue`: its snapshot, and the light instants of its
+    running deadline on `calendar` (the node's; None when no deadline runs)."""
     d = issue.deadline
+    times = running_light_times(issue, calendar)
     return {
         "id": issue.id,
         "number": issue.number,
@@ -149,7 +261,20 @@ def _row_values(issue: Issue) -> dict[str, Any]:
         "supervision_count": issue.supervision_count,
         "received_at": issue.received_at,
         "updated_at": issue.updated_at,
+        "light_yellow_at": times.yellow_at if times else None,
+        "light_red_at": times.red_at if times else None,
     }
+
+
+def tag_rows(issue: Issue) -> list[dict[str, Any]]:
+    """The issue_tags rows of `issue`."""
+    return [{"issue_id": issue.id, "tag": t, "received_at": issue.received_at}
+            for t in issue.tags]
+
+
+def count_key(issue: Issue) -> CountKey:
+    """The issue_counts row an issue is counted in."""
+    return (issue.origin, issue.owner, issue.state.value)
 
 
 def issue_from_row(row: Any) -> Issue:
@@ -211,24 +336,35 @@ _INSERT_TAG = insert(issue_tags)
 _DELETE_TAGS = delete(issue_tags).where(issue_tags.c.issue_id == bindparam("issue_id"))
 
 
+_OLD_KEY = select(issues.c.origin, issues.c.owner, issues.c.state).where(
+    issues.c.id == bindparam("id"))
+
+
 def insert_issue(conn: Connection, issue: Issue) -> None:
-    conn.execute(_INSERT_ISSUE, _row_values(issue))
+    conn.execute(_INSERT_ISSUE, issue_row(issue, calendar_of(conn)))
     if issue.tags:
-        conn.execute(_INSERT_TAG, [{"issue_id": issue.id, "tag": t} for t in issue.tags])
+        conn.execute(_INSERT_TAG, tag_rows(issue))
+    _count_changes(conn)[count_key(issue)] += 1
 
 
 def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> None:
     """Write the new snapshot if nobody else moved the version meanwhile."""
-    values = _row_values(issue)
+    changes = _count_changes(conn)
+    old = conn.execute(_OLD_KEY, {"id": issue.id}).first()
+    values = issue_row(issue, calendar_of(conn))
     values["_id"] = values.pop("id")
     values["_expected"] = expected_version
     result = conn.execute(_UPDATE_ISSUE, values)
-    if result.rowcount != 1:
+    if result.rowcount != 1 or old is None:
         raise Conflict("concurrent_update", issue_id=issue.id,
                        expected_version=expected_version)
     conn.execute(_DELETE_TAGS, {"issue_id": issue.id})
     if issue.tags:
-        conn.execute(_INSERT_TAG, [{"issue_id": issue.id, "tag": t} for t in issue.tags])
+        conn.execute(_INSERT_TAG, tag_rows(issue))
+    old_key: CountKey = (old.origin, old.owner, old.state)
+    if old_key != count_key(issue):
+        changes[old_key] -= 1
+        changes[count_key(issue)] += 1
 
 
 def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue | None:
@@ -246,14 +382,29 @@ def holder_of_number(conn: Connection, number: str) -> str | None:
     return str(found) if found is not None else None
 
 
-def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
+def light_condition(light: Light, now: datetime) -> ColumnElement[bool]:
+    """Rows whose running deadline shows `light` at `now` (rows without one show none)."""
+    yellow_at, red_at = issues.c.light_yellow_at, issues.c.light_red_at
+    if light is Light.RED:
+        return red_at <= now
+    if light is Light.YELLOW:
+        return and_(red_at > now, yellow_at <= now)
+    # yellow_at <= red_at: the first term is implied, and it lets a planner take an index
+    # of the running rows (light_red_at IS NOT NULL)
+    return and_(red_at > now, yellow_at > now)
+
+
+def _escape_like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def pool_conditions(f: IssueFilter) -> list[ColumnElement[bool]]:
+    """The WHERE terms of the filter on the issues table (tag and keyset position apart)."""
     conds: list[ColumnElement[bool]] = []
     if f.states:
         conds.append(issues.c.state.in_([s.value for s in f.states]))
-    if f.tag:
-        conds.append(
-            issues.c.id.in_(select(issue_tags.c.issue_id).where(issue_tags.c.tag == f.tag))
-        )
+    if f.owner:
+        conds.append(issues.c.owner == f.owner)
     if f.board:
         conds.append(issues.c.board == f.board)
     if f.department:
@@ -261,11 +412,17 @@ def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
     if f.credit_code:
         conds.append(issues.c.credit_code == f.credit_code)
     if f.overdue_at is not None:
-        conds.append(issues.c.deadline_due < f.overdue_at)
-        conds.append(issues.c.state.notin_([State.RESOLVED.value, State.CLOSED.value,
-                                            State.ESCALATED.value]))
+        conds.append(light_condition(Light.RED, f.overdue_at))
+    if f.light is not None:
+        if f.now is None:
+            raise ValueError("IssueFilter.light needs IssueFilter.now")
+        conds.append(light_condition(f.light, f.now))
+    if f.red_by is not None:
+        if f.now is None:
+            raise ValueError("IssueFilter.red_by needs IssueFilter.now")
+        conds.append(and_(issues.c.light_red_at > f.now, issues.c.light_red_at <= f.red_by))
     if f.text:
-        pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _escape_like(f.text)
         conds.append(
             or_(
                 issues.c.title.like(pattern, escape="\\"),
@@ -273,15 +430,158 @@ def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
                 issues.c.enterprise_name.like(pattern, escape="\\"),
             )
         )
-    where = and_(*conds) if conds else None
-    count_stmt = select(func.count()).select_from(issues)
-    stmt = select(issues).order_by(issues.c.received_at.desc(), issues.c.id.desc())
-    if where is not None:
-        count_stmt = count_stmt.where(where)
-        stmt = stmt.where(where)
-    total = int(conn.execute(count_stmt).scalar_one())
-    rows = conn.execute(stmt.limit(f.limit).offset(f.offset)).all()
+    return conds
+
+
+def _pool_source(f: IssueFilter) -> tuple[Any, Any, Any, list[ColumnElement[bool]]]:
+    """FROM, the two columns of the pool's order key, and the tag condition. Filtered by a
+    tag, the pool pages through issue_tags' index (tag, received_at, issue_id), which holds
+    the same key: only the issues of that tag are visited, already in order."""
+    if f.tag:
+        return (issue_tags.join(issues, issues.c.id == issue_tags.c.issue_id),
+                issue_tags.c.received_at, issue_tags.c.issue_id, [issue_tags.c.tag == f.tag])
+    return issues, issues.c.received_at, issues.c.id, []
+
+
+def pool_query(f: IssueFilter) -> Any:
+    """The SELECT of one page of the pool (what list_issues runs; EXPLAIN tests read it)."""
+    source, received_at, issue_id, conds = _pool_source(f)
+    conds = [*conds, *pool_conditions(f)]
+    if f.after is not None:
+        conds.append(tuple_(received_at, issue_id)
+                     < tuple_(literal(f.after.received_at, issues.c.received_at.type),
+                              literal(f.after.id)))
+    stmt = select(issues).select_from(source).order_by(received_at.desc(), issue_id.desc())
+    if conds:
+        stmt = stmt.where(and_(*conds))
+    return stmt.limit(f.limit).offset(f.offset or None)
+
+
+def count_query(f: IssueFilter) -> Any:
+    """How many issues match the filter (keyset position and paging apart)."""
+    source, _, _, conds = _pool_source(f)
+    more = pool_conditions(f)
+    if f.tag and not more:  # every tag row has its issue: count the tag's index entries
+        source = issue_tags
+    stmt = select(func.count()).select_from(source)
+    conds = [*conds, *more]
+    return stmt.where(and_(*conds)) if conds else stmt
+
+
+def _counted_by_state(f: IssueFilter) -> bool:
+    """Whether issue_counts answers how many issues match: only states and owner filter."""
+    return not (f.tag or f.board or f.department or f.credit_code or f.text
+                or f.overdue_at is not None or f.light is not None or f.red_by is not None)
+
+
+def total_query(f: IssueFilter) -> Any:
+    """How many issues match, as cheaply as exactly: from issue_counts when only states and
+    owner filter; else counted, up to `f.count_limit` rows when that is set."""
+    if _counted_by_state(f):
+        stmt = select(func.coalesce(func.sum(issue_counts.c.n), 0))
+        if f.states:
+            stmt = stmt.where(issue_counts.c.state.in_([s.value for s in f.states]))
+        if f.owner:
+            stmt = stmt.where(issue_counts.c.owner == f.owner)
+        return stmt
+    if f.count_limit is None:
+        return count_query(f)
+    source, _, _, conds = _pool_source(f)
+    first = select(literal(1)).select_from(source)
+    if conds := [*conds, *pool_conditions(f)]:
+        first = first.where(and_(*conds))
+    return select(func.count()).select_from(first.limit(f.count_limit).subquery())
+
+
+def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
+    """A page of the pool in its order and, unless `f.count` is False, how many issues match
+    the filter in all (-1 when not counted; at most `f.count_limit` when that is set)."""
+    total = int(conn.execute(total_query(f)).scalar_one()) if f.count else -1
+    rows = conn.execute(pool_query(f)).all()
     return [issue_from_row(r) for r in rows], total
+
+
+def running_counts_query(now: datetime) -> Any:
+    """Per (origin, owner, state) of the running rows: how many show each Light at `now`."""
+    key = (issues.c.origin, issues.c.owner, issues.c.state)
+    return (select(*key, *(func.sum(case((light_condition(light, now), 1), else_=0))
+                           for light in Light))
+            .where(issues.c.light_red_at.is_not(None)).group_by(*key))
+
+
+def count_by_light(conn: Connection, now: datetime) -> list[LightCount]:
+    """How many issues there are per (origin, owner, state, light at `now`).
+
+    The totals per (origin, owner, state) are issue_counts; the lights, one aggregate of the
+    running rows in the order of the partial index ix_issues_running_counts, which holds all
+    it reads. What is left of a total shows no light."""
+    out: list[LightCount] = []
+    unlit: Counter[CountKey] = Counter()
+    for origin, owner, state, n in conn.execute(select(issue_counts)):
+        unlit[(origin, owner, state)] += int(n)
+    for origin, owner, state, *by_light in conn.execute(running_counts_query(now)):
+        for light, n in zip(Light, by_light, strict=True):
+            if n:
+                out.append(LightCount(origin=origin, owner=owner, state=State(state),
+                                      light=light, count=int(n)))
+                unlit[(origin, owner, state)] -= int(n)
+    out.extend(LightCount(origin=o, owner=w, state=State(s), light=None, count=n)
+               for (o, w, s), n in sorted(unlit.items()) if n)
+    return out
+
+
+# --------------------------------------------------------------------------- lights
+
+
+_RUNNING = and_(issues.c.deadline_start.is_not(None),
+                issues.c.state.in_(sorted(s.value for s in RUNNING_STATES)))
+_SET_LIGHTS = (update(issues).where(issues.c.id == bindparam("_id"))
+               .values(light_yellow_at=bindparam("yellow_at"), light_red_at=bindparam("red_at")))
+
+
+def _fingerprint_row(conn: Connection) -> str | None:
+    stmt = select(store_meta.c.value).where(store_meta.c.name == LIGHTS_CALENDAR)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    found = conn.execute(stmt).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def refresh_lights(store: Store, *, batch: int = 2000) -> int | None:
+    """Recompute the light instants of every running row if they were computed with another
+    calendar configuration than the store's (or nobody recorded which); one transaction.
+
+    Returns how many rows were recomputed, None when the fingerprint matched. Run at node
+    start, before anything writes: a concurrent writer computes with its own calendar."""
+    fingerprint = calendar_fingerprint(store.calendar)
+    with store.write() as conn:
+        if conn.dialect.name == "postgresql":  # one starting process at a time
+            conn.execute(pg_insert(store_meta).values(name=LIGHTS_CALENDAR, value="")
+                         .on_conflict_do_nothing())
+        stored = _fingerprint_row(conn)
+        if stored == fingerprint:
+            return None
+        calendar = store.calendar
+        # rows whose deadline no longer runs keep no instants (none should have any)
+        conn.execute(update(issues).where(~_RUNNING, issues.c.light_red_at.is_not(None))
+                     .values(light_yellow_at=None, light_red_at=None))
+        rows = conn.execute(select(issues.c.id, issues.c.deadline_start, issues.c.deadline_due)
+                            .where(_RUNNING).order_by(issues.c.id)).all()
+        done = 0
+        for lo in range(0, len(rows), batch):
+            params = []
+            for issue_id, start, due in rows[lo:lo + batch]:
+                times = light_times(start=start, due=due, calendar=calendar)
+                params.append({"_id": issue_id, "yellow_at": times.yellow_at,
+                               "red_at": times.red_at})
+            conn.execute(_SET_LIGHTS, params)
+            done += len(params)
+        if stored is None:
+            conn.execute(insert(store_meta).values(name=LIGHTS_CALENDAR, value=fingerprint))
+        else:
+            conn.execute(update(store_meta).where(store_meta.c.name == LIGHTS_CALENDAR)
+                         .values(value=fingerprint))
+        return done
 
 
 def issue_heads(conn: Connection) -> list[tuple[str, int, str]]:

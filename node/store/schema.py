@@ -6,10 +6,11 @@ is gapless and in commit order on every backend (a PostgreSQL SEQUENCE can commi
 order and would let a relay that reads `seq > cursor` skip rows). `(issue_id, version)`
 is unique, which is what makes a second writer of the same version fail instead of
 forking the history. The `issues` table is the current snapshot (a projection of the
-events, written in the same transaction); `issue_tags` exists only to filter by tag.
+events, written in the same transaction, with the instants its light changes at, which
+depend on the node's calendar); `issue_tags` exists only to filter by tag.
 
 Every change of this file needs an Alembic revision under `migrations/versions/`;
-`tests/integration/test_migrations.py` fails when the two disagree.
+`tests/integration/test_store.py` fails when the two disagree.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -66,6 +68,7 @@ metadata = MetaData(
 )
 
 TS = UTCDateTime()
+RUNNING = text("light_red_at IS NOT NULL")  # the rows of issues whose deadline runs
 
 issues = Table(
     "issues",
@@ -105,19 +108,51 @@ issues = Table(
     Column("supervision_count", Integer, nullable=False, default=0, server_default="0"),
     Column("received_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
-    Index(None, "state", "deadline_due"),
-    Index(None, "credit_code"),
-    Index(None, "board"),
-    Index(None, "department"),
-    Index(None, "received_at"),
+    # The running deadline's first YELLOW and first RED instant on this node's calendar
+    # (node/domain/lights.py), NULL when no deadline runs: the lights are range predicates.
+    Column("light_yellow_at", TS),
+    Column("light_red_at", TS),
+    # The pool lists newest first, (received_at, id) descending, and pages by that key:
+    # each filter it offers has an index that yields its rows already in that order.
+    Index(None, "received_at", "id"),
+    Index(None, "state", "received_at", "id"),
+    Index(None, "owner", "received_at", "id"),
+    Index(None, "board", "received_at", "id"),
+    Index(None, "department", "received_at", "id"),
+    Index(None, "credit_code", "received_at", "id"),
+    # Lights (and overdue, and "turning red by"): the running rows only — the open ones, a
+    # small part of ten years' issues — in pool order with what the light predicates read
+    # (a light predicate implies `light_red_at IS NOT NULL`, so both backends may take these
+    # partial indexes), by unit and state for the cockpit's counts, or by instant.
+    Index("ix_issues_running", "received_at", "id", "light_red_at", "light_yellow_at",
+          "state", sqlite_where=RUNNING, postgresql_where=RUNNING),
+    Index("ix_issues_running_counts", "origin", "owner", "state", "light_red_at",
+          "light_yellow_at", sqlite_where=RUNNING, postgresql_where=RUNNING),
+    Index(None, "light_red_at", "light_yellow_at"),
+    Index(None, "light_yellow_at"),
 )
 
+# `received_at` is the issue's (it never changes): the pool filtered by a tag pages through
+# this table's index in the pool's order.
 issue_tags = Table(
     "issue_tags",
     metadata,
     Column("issue_id", String(64), ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(30), primary_key=True),
-    Index(None, "tag"),
+    Column("received_at", TS, nullable=False),
+    Index(None, "tag", "received_at", "issue_id"),
+)
+
+# How many issues there are per origin unit, owner and state: maintained by every write of
+# an issues row, in its transaction (node/store/repo.py), so the cockpit counts ten years of
+# issues without reading them.
+issue_counts = Table(
+    "issue_counts",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("owner", String(6), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
 )
 
 events = Table(
@@ -147,6 +182,15 @@ counters = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+# Facts about the store itself, by name: `lights_calendar` is the fingerprint of the
+# calendar the light instants of the issues rows were computed with (node/store/repo.py).
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
 )
 
 users = Table(

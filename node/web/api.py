@@ -228,6 +228,8 @@ def list_issues(
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: Annotated[str | None, Query(max_length=200,
+                                        description="a page's next_cursor")] = None,
 ) -> IssuePageOut:
     page = services.issues.list_issues(
         principal,
@@ -240,12 +242,14 @@ def list_issues(
         text=q,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     return IssuePageOut(
         total=page.total,
         limit=limit,
         offset=offset,
         items=[_out(services, principal, i, lt) for i, lt in page.items],
+        next_cursor=page.next_cursor,
     )
 
 

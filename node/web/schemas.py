@@ -259,6 +259,7 @@ class IssuePageOut(BaseModel):
     limit: int
     offset: int
     items: list[IssueOut]
+    next_cursor: str | None = None  # pass as `cursor` for the next page; None: last page
 
 
 class SampleOut(BaseModel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,69 @@ def test_the_county_portal_offers_rating_of_an_issue_resolved_above(
         expect(page.locator("#status .badge")).to_have_text("已结案", timeout=SHORT)
 
     reload_until(page, closed, "the closure in the county portal")
+
+
+def test_a_province_dispatch_and_its_supervision_read_as_such_at_the_city(
+        browser: Browser, fed: Federation, shots: Path, console: Console) -> None:
+    """交办下级 travels as a `return` event and 督办 as a directive recorded by the owner:
+    the city's workbench calls them 交办下级 / 上级交办 and 督办, never 退回/已退回 or a raw
+    `supervise`. Staff and the province leader sign in through the forms."""
+    company = demo_companies(COUNTY)[0]
+    title = "省级交办：跨市物流通道用地指标协调"
+    _, issue = fed.call(PROVINCE, "POST", "/issues", {
+        "enterprise_name": company.name, "credit_code": company.credit_code,
+        "contact_phone": company.phone, "channel": "higher_level", "title": title,
+        "content": CONTENT}, user="dispatcher")
+    number = str(issue["number"])
+    fed.call(PROVINCE, "POST", f"/issues/{number}/dispatch",
+             {"to": CITY, "instructions": "请湖州市牵头办理"}, user="leader")
+
+    def at_city() -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = fed.get(CITY, f"/issues/{number}", "leader")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            return {}
+        return found
+
+    until_sync(lambda: at_city().get("owner") == CITY, what="the city accepted the dispatch",
+               interval_s=0.1)
+    fed.call(PROVINCE, "POST", f"/issues/{number}/supervise",
+             {"kind": "supervise", "note": "请限期办结"}, user="leader")
+    until_sync(lambda: at_city().get("supervision_count") == 1,
+               what="the city recorded the supervision", interval_s=0.1)
+    kinds = [e["kind"] for e in at_city()["timeline"]]
+    assert kinds == ["submitted", "return", "supervise"]  # as the API sends them
+
+    page = console.watch(browser.new_page(viewport=DESKTOP))
+    page.goto(f"{fed.url(CITY)}/ui/workbench/issues/{number}")
+    login(page, "leader", "兜底办 陈主任")
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.locator("#issue .badge")).to_have_text("上级交办")
+    steps = page.locator("#timeline li")
+    expect(steps.locator(".step-title strong")).to_have_text(["督办", "交办下级", "诉求已提交"])
+    expect(steps.nth(0)).to_contain_text("督办单位 浙江省 (330000)")
+    expect(steps.nth(0)).to_contain_text("请限期办结")
+    expect(steps.nth(1)).to_contain_text("移交至 湖州市 (330500)")
+    expect(steps.nth(1)).to_contain_text("请湖州市牵头办理")
+    expect(steps.nth(1).locator(".step-state")).to_have_text("上级交办")
+    timeline = page.locator("#timeline")
+    for wrong in ("退回", "supervise", "return"):
+        expect(timeline).not_to_contain_text(wrong)
+    expect(page.locator("#actions summary").first).to_have_text("研判分类")
+    page.screenshot(path=shots / "federation-7-city-dispatched-supervised.png", full_page=True)
+
+    # the province leader's phone page, through its own form
+    phone = console.watch(browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page())
+    phone.goto(fed.url(PROVINCE) + "/ui/phone")
+    form = phone.locator("#login-form")
+    form.get_by_label("用户名", exact=True).fill("leader")
+    form.get_by_label("密码", exact=True).fill(DEMO_PASSWORD)
+    form.get_by_role("button", name="登录", exact=True).click()
+    expect(form).to_be_hidden()
+    expect(phone.locator("body")).to_have_attribute("data-loaded", "1")
+    expect(phone.locator("#total-body .big b")).to_have_text(re.compile(r"^\d+$"))
+    expect(phone.locator("#own")).to_be_visible()  # a leader's view, not a viewer's
+    phone.context.close()

@@ -24,7 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from sqlalchemy import func, select
 
-from federation.nats.config import node_user
+from federation.nats.server_config import node_user
 from node.store.schema import events
 from tests.faults.checker import Recorder, Report, check, drain
 from tests.faults.cluster import (

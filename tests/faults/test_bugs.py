@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 from federation import codec
 from federation.nats import messages
 from federation.nats import streams as nats_streams
-from federation.nats.config import node_user
+from federation.nats.server_config import node_user
 from federation.nats.streams import events_stream
 from federation.replication import consumer as replication
 from node.app.ports import StoredEvent

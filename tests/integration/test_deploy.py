@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from federation.certs import ensure_federation_certs
-from federation.nats.config import (
+from federation.nats.deploy import ROOT, counties_of, specs
+from federation.nats.process import binary
+from federation.nats.server_config import (
     INTEREST_ONLY,
     domain_of,
     leaf_permissions,
@@ -19,8 +21,6 @@ from federation.nats.config import (
     node_permissions,
     render,
 )
-from federation.nats.deploy import ROOT, counties_of, specs
-from federation.nats.process import binary
 from node.config import load_config
 
 TIERS = ("county", "city", "province")

@@ -30,8 +30,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
-from federation.nats.config import INTEREST_ONLY, leaf_user, node_user
 from federation.nats.messages import MAX_MESSAGE_BYTES
+from federation.nats.server_config import INTEREST_ONLY, leaf_user, node_user
 from federation.nats.streams import events_stream, inbound_stream, summary_stream
 from federation.nats.subjects import Subject
 from node.domain.issue import Actor, ActorKind, event_id_of
@@ -323,7 +323,7 @@ async def test_a_countys_own_server_receives_nothing_of_its_sibling(
                             timeout_s=1, what="a leak")
             assert not leaf.closed and not leaf.errors
             # what does reach it is addressed to the county (or is a bare consumer-creation
-            # reply; see federation/nats/config.py)
+            # reply; see federation/nats/server_config.py)
             mine = (f"ztsrc.{COUNTY}.", f"$JS.zt{COUNTY}.API.CONSUMER.CREATE.", "$JSC.R.",
                     f"$JS.FC.ZT_EV_{COUNTY}.", f"$JS.FC.ZT_SUM_{COUNTY}.")
             assert all(subject.startswith(mine) for subject, _ in leaf.messages), sorted(

@@ -1,6 +1,6 @@
 """The NATS side of a local test federation: one nats-server per unit in the leaf topology
 (TLS on the leaf links, one JetStream domain each), configured by the same generator as
-deploy/<tier>/nats-server.conf (federation/nats/config.py).
+deploy/<tier>/nats-server.conf (federation/nats/server_config.py).
 
 Servers start parents first: each one's client and leaf ports come from the OS (port -1)
 and are read back when it is ready (federation/nats/process.py), and a child's leaf
@@ -18,8 +18,8 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
-from federation.nats.config import RANDOM_PORT, LeafTls, node_user, spec_in, write
 from federation.nats.process import NatsServer
+from federation.nats.server_config import RANDOM_PORT, LeafTls, node_user, spec_in, write
 from federation.nats.streams import prepare_streams
 from node.domain.topology import Topology
 

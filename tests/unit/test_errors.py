@@ -4,7 +4,7 @@
   call once, so the trailing metadata is known to survive the transport);
 * the catalogue has zh-CN and en for every code, using only the code's parameters;
 * every raise site in the tree names a code of the table with the parameters it declares
-  (the pre-catalogue `(zh, en)` form only in the files still being converted);
+  (and no texts: the pre-catalogue `(zh, en)` constructors are gone);
 * the statuses are the ones the two former tables gave.
 """
 
@@ -263,19 +263,15 @@ def test_private_parameters_stay_out_of_the_details() -> None:
     assert "2" in error_message(exc, "en") and "3" in error_message(exc, "zh-CN")
 
 
-def test_the_transitional_text_forms_still_work() -> None:
-    forbidden = Forbidden("不行", "no", x=1)
-    assert (forbidden.code, forbidden.public_code, forbidden.details) == (
-        "forbidden", "forbidden", {"x": 1})
-    assert error_texts(forbidden) == ("不行", "no") and str(forbidden) == "no"
-    invalid = ValidationError("title", "太长", "too long", length=3)
-    assert (invalid.code, invalid.field, invalid.details) == (
-        "invalid_input", "title", {"field": "title", "length": 3})
-    rule = RuleViolation("no_parent", "没有", "none")
-    assert (rule.code, rule.public_code, error_texts(rule)) == ("no_parent", "no_parent",
-                                                                ("没有", "none"))
+def test_errors_take_a_code_and_parameters_only_never_texts() -> None:
     with pytest.raises(TypeError):
-        RuleViolation("no_parent", "only one text", "and", "a third")
+        Forbidden("不行", "no")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        ValidationError("title", "太长", "too long")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        RuleViolation("no_parent", "没有", "none")  # type: ignore[call-arg]
+    assert str(RuleViolation("transfer_pending", issue_id="k")) == (
+        "transfer_pending(issue_id='k')")
 
 
 def test_public_codes_are_what_the_api_always_answered() -> None:
@@ -332,14 +328,6 @@ _CLASSES: dict[str, type[DomainError]] = {
     "Unauthenticated": Unauthenticated, "Conflict": Conflict, "DomainError": DomainError,
 }
 
-#: Files whose raise sites still pass (zh, en) texts (owned by the transfer and replica
-#: work, converted mechanically: every code they need is in the table and the catalogue).
-#: Remove a file once it is converted; the tuple must end up empty.
-TRANSITIONAL = (
-    "node/app/replica.py",
-)
-
-
 def _raise_sites() -> list[tuple[str, int, str, ast.Call]]:
     sites = []
     for base in ("node", "federation"):
@@ -363,8 +351,7 @@ def test_every_raise_site_names_a_code_of_the_table_with_its_parameters() -> Non
     for rel, line, name, call in _raise_sites():
         where = f"{rel}:{line}"
         if len(call.args) > 1:
-            if not rel.startswith(TRANSITIONAL):
-                problems.append(f"{where}: {name} with (zh, en) texts")
+            problems.append(f"{where}: {name} with positional texts")
             continue
         first = call.args[0] if call.args else None
         if not isinstance(first, ast.Constant) or not isinstance(first.value, str):

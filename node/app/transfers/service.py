@@ -70,6 +70,7 @@ from node.domain.lifecycle import (
     evolve,
     ts,
 )
+from node.domain.topology import next_hop
 from node.domain.validation import MAX_COMMENT, check_text, validate_division_code
 
 
@@ -196,10 +197,10 @@ class TransferService:
             validate_division_code(code)
         except ValidationError:
             raise not_found(code) from None
-        for candidate in (code, code[:4] + "00"):
-            if candidate in self.children:
-                return candidate
-        raise Forbidden("not_below_node", unit=code)
+        hop = next_hop(self.node, code)
+        if hop is None or hop not in self.children:
+            raise Forbidden("not_below_node", unit=code)
+        return hop
 
     def _request(self, principal: Principal | None, key: str, action: Action,
                  command_of: Callable[[Issue], Escalate | Return]) -> str:

@@ -216,7 +216,8 @@ def _permissions_block(perms: Permissions, indent: str, *, up: str, down: str) -
 def render(spec: NatsServerSpec) -> str:
     """The nats-server configuration text for `spec`."""
     lines = [
-        f"# Zhitong NATS server for node {spec.code} (generated; see federation/nats/config.py)",
+        f"# Zhitong NATS server for node {spec.code} "
+        "(generated; see federation/nats/server_config.py)",
         f"server_name: {_q('zt-' + spec.code)}",
         f"host: {_q(spec.host)}",
         f"port: {spec.client_port}",

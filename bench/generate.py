@@ -19,7 +19,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench.citystore.store import CACHE_DIR, CityStore, Options, postgres_store, sqlite_store
+from bench.citystore.store import (
+    CACHE_DIR,
+    DEFAULT_CHUNK,
+    CityStore,
+    Options,
+    postgres_store,
+    sqlite_store,
+)
 from bench.common.log import log
 from tests.support.pg import find_bindir, postgres_cluster
 
@@ -32,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=0,
                    help="generating processes (default: one per CPU; 1: in this process)")
-    p.add_argument("--chunk", type=int, default=10_000, help="issues per work item")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="issues per work item")
     p.add_argument("--verify-every", type=int, default=1_000,
                    help="fold every k-th issue with the domain as well and compare")
     p.add_argument("--long-histories", type=int, default=5,

@@ -34,6 +34,7 @@ import inspect
 import math
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -216,14 +217,17 @@ def measure(backend: str, size: int, case: Case, url: str, engine: Engine, s: Se
             return False
         return True
 
-    fetched = [0, 0]
+    fetched = [0, 0]  # rows, calls (of the bare phase being measured)
+    lock = threading.Lock()
 
     def bare_worker() -> tuple[Callable[[int], bool], Callable[[], None]]:
         rep = Replayer(url)
 
         def op(i: int) -> bool:
-            fetched[0] += rep.run(case.statements[i % k])
-            fetched[1] += 1
+            got = rep.run(case.statements[i % k])
+            with lock:
+                fetched[0] += got
+                fetched[1] += 1
             return True
 
         return op, rep.close
@@ -294,10 +298,13 @@ def disk_size(store: CityStore, engine: Engine) -> dict[str, Any]:
                     if Path(p).exists())
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for name, size in con.execute(
-                    "SELECT s.tbl_name, SUM(d.pgsize) FROM dbstat AS d JOIN sqlite_schema "
+            page = int(con.execute("PRAGMA page_size").fetchone()[0])
+            # aggregate rows: `pageno` is the b-tree's page count (their `pgsize` is a
+            # 32-bit sum in SQLite 3.40 and wraps above 2 GiB)
+            for name, pages in con.execute(
+                    "SELECT s.tbl_name, SUM(d.pageno) FROM dbstat AS d JOIN sqlite_schema "
                     "AS s ON s.name = d.name WHERE d.aggregate = TRUE GROUP BY s.tbl_name"):
-                tables[str(name)] = int(size)
+                tables[str(name)] = int(pages) * page
         finally:
             con.close()
     else:

@@ -63,9 +63,14 @@ CACHE_DIR = REPO / "var" / "bench"  # git-ignored
 BULK_TABLES = (issues, issue_tags, events)
 
 
-def key(n: int, seed: int) -> str:
-    """What a generated store is reused by: its size, seed, schema and generator."""
-    return f"citystore-{n}-{seed}-{migrate.HEAD}-g{GENERATOR_REV}"
+DEFAULT_CHUNK = 10_000
+
+
+def key(n: int, seed: int, chunk: int = DEFAULT_CHUNK) -> str:
+    """What a generated store is reused by: its size, seed, schema and generator (and the
+    chunk size, which seeds the stories, when it is not the default)."""
+    tail = "" if chunk == DEFAULT_CHUNK else f"-c{chunk}"
+    return f"citystore-{n}-{seed}-{migrate.HEAD}-g{GENERATOR_REV}{tail}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,7 +78,7 @@ class Options:
     n: int
     seed: int = 1
     workers: int = 0  # 0: os.cpu_count(); 1: in this process
-    chunk: int = 10_000
+    chunk: int = DEFAULT_CHUNK
     verify_every: int = 1_000  # every k-th issue is folded by the domain too (0: first only)
     long_histories: int = 5  # issues with a 200-event history
     fresh: bool = False  # rebuild even when a matching store exists
@@ -185,7 +190,8 @@ def generate(writer: _Writer, backend: str, opts: Options) -> dict[str, Any]:
     total = time.perf_counter() - t0
     rows = facts.issues + facts.events + facts.tags
     return {
-        "key": key(opts.n, opts.seed), "backend": backend, "n": opts.n, "seed": opts.seed,
+        "key": key(opts.n, opts.seed, opts.chunk), "backend": backend, "n": opts.n,
+        "seed": opts.seed,
         "schema": migrate.HEAD, "generator": GENERATOR_REV, "generated_at": now.isoformat(),
         "workers": workers, "chunk": opts.chunk,
         "issues": facts.issues, "events": facts.events, "tags": facts.tags,
@@ -229,7 +235,9 @@ def _droppable(backend: str) -> tuple[list[Any], list[Any]]:
             for c in sorted(table.constraints, key=lambda c: str(c.name)):
                 if isinstance(c, UniqueConstraint | ForeignKeyConstraint):
                     drops.insert(0, DropConstraint(c))  # foreign keys before unique keys
-                    creates.append(AddConstraint(c))
+                    # isolate_from_table=False: do not mark the shared metadata's
+                    # constraint as "added later" (the next create_all would skip it)
+                    creates.append(AddConstraint(c, isolate_from_table=False))
     creates.sort(key=lambda s: isinstance(s, AddConstraint) and isinstance(
         s.element, ForeignKeyConstraint))  # foreign keys last, after the unique keys
     return drops, creates
@@ -353,7 +361,7 @@ class _SqliteWriter:
 
 def sqlite_store(opts: Options, *, cache_dir: Path = CACHE_DIR) -> CityStore:
     """The generated store of `opts` as a SQLite file under `cache_dir` (built if needed)."""
-    name = key(opts.n, opts.seed)
+    name = key(opts.n, opts.seed, opts.chunk)
     path = cache_dir / f"{name}.sqlite"
     sidecar = cache_dir / f"{name}.json"
     if not opts.fresh and path.exists() and sidecar.exists():
@@ -458,7 +466,7 @@ class _PostgresWriter:
 
 def postgres_store(admin_url: str, opts: Options) -> CityStore:
     """The generated store of `opts` as a database of the cluster at `admin_url`."""
-    name = key(opts.n, opts.seed).replace("-", "_")
+    name = key(opts.n, opts.seed, opts.chunk).replace("-", "_")
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:

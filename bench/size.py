@@ -139,7 +139,7 @@ def cases(service: IssueService, engine: Engine, store: CityStore) -> list[Case]
                           [_pool_call(service, offset=(DEEP_PAGE - 1) * 50)]))
     counts = getattr(service, "counts", None)
     if counts is not None:
-        found.append(Case("counts", "state × light × unit (service.counts)",
+        found.append(Case("counts", "state × light × unit (.counts)",
                           [lambda: counts(LEADER)]))
     found += [
         Case("counts", "metrics (scans every issue)", [lambda: service.metrics(LEADER)],

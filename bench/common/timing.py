@@ -37,48 +37,56 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+class _Sequential:
+    """The bookkeeping of one bounded sequential loop (shared by the sync and async twin)."""
+
+    def __init__(self, max_seconds: float) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.stopped = False
+        self.start = time.perf_counter()
+        self.deadline = self.start + max_seconds
+
+    def begin(self) -> float | None:
+        """The start of the next operation, or None once the deadline has passed."""
+        t0 = time.perf_counter()
+        if t0 >= self.deadline:
+            self.stopped = True
+            return None
+        return t0
+
+    def done(self, t0: float, ok: bool) -> None:
+        self.latencies.append((time.perf_counter() - t0) * 1000.0)
+        self.errors += not ok
+
+    def timing(self) -> Timing:
+        return Timing(count=len(self.latencies), seconds=time.perf_counter() - self.start,
+                      latencies_ms=self.latencies, errors=self.errors,
+                      stopped_by_time=self.stopped)
+
+
 def timed_loop(op: Callable[[int], bool], n: int, max_seconds: float) -> Timing:
     """Run op(0..n-1) one after another until n or the deadline; op returns success."""
-    latencies: list[float] = []
-    errors = 0
-    stopped = False
-    start = time.perf_counter()
-    deadline = start + max_seconds
-    done = 0
-    while done < n:
-        t0 = time.perf_counter()
-        if t0 >= deadline:
-            stopped = True
+    loop = _Sequential(max_seconds)
+    for i in range(n):
+        t0 = loop.begin()
+        if t0 is None:
             break
-        ok = op(done)
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-        errors += not ok
-        done += 1
-    return Timing(count=done, seconds=time.perf_counter() - start, latencies_ms=latencies,
-                  errors=errors, stopped_by_time=stopped)
+        loop.done(t0, op(i))
+    return loop.timing()
 
 
 async def timed_loop_async(op: Callable[[int], Awaitable[bool]], n: int,
                            max_seconds: float) -> Timing:
     """timed_loop for coroutines: op(0..n-1) one after another, until n or the deadline;
     op returns success."""
-    latencies: list[float] = []
-    errors = 0
-    stopped = False
-    start = time.perf_counter()
-    deadline = start + max_seconds
-    done = 0
-    while done < n:
-        t0 = time.perf_counter()
-        if t0 >= deadline:
-            stopped = True
+    loop = _Sequential(max_seconds)
+    for i in range(n):
+        t0 = loop.begin()
+        if t0 is None:
             break
-        ok = await op(done)
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-        errors += not ok
-        done += 1
-    return Timing(count=done, seconds=time.perf_counter() - start, latencies_ms=latencies,
-                  errors=errors, stopped_by_time=stopped)
+        loop.done(t0, await op(i))
+    return loop.timing()
 
 
 def concurrent_loop(

@@ -25,6 +25,12 @@ loader) need `rebuild_counts` afterwards.
 The pool's order is (received_at, id) descending; `list_issues` pages it by offset or,
 without scanning what it skips, from a position in that order (keyset: `IssueFilter.after`).
 Filtered by a tag, it pages through issue_tags, which holds the same key.
+
+Projections. Other tables that must never disagree with the issues rows or the event log
+(a search index, a notification outbox, ...) register a `Projection` on the `Store`
+(`Store.projections`); `insert_issue`/`update_issue` and `append_event` call every one of
+them inside the same transaction, so the projection commits or rolls back with the write
+that caused it — whichever use case writes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -86,6 +92,18 @@ EVENT_SEQ = "event_seq"
 #: Execution option of every connection `Store` opens: the node's WorkCalendar, which the
 #: light instants of the issues rows written on that connection are computed with.
 CALENDAR = "zhitong_calendar"
+PROJECTIONS = "zhitong_projections"
+
+
+class Projection(Protocol):
+    """A table kept in step with the issues rows and the event log, in their transaction."""
+
+    def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
+        """`issue`'s row was inserted (`created`) or replaced by this snapshot."""
+
+    def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
+                       own: bool) -> None:
+        """`event` was appended to the log as local `seq`; `own`: this node wrote it."""
 #: store_meta row: the fingerprint of the calendar the stored light instants are from.
 LIGHTS_CALENDAR = "lights_calendar"
 #: conn.info key: the changes of issue_counts the open write transaction has made so far.
@@ -109,6 +127,8 @@ class Store:
         #: Called (from the writing thread) after every committed write: wakes the
         #: publisher and the summary task without polling.
         self.after_commit: list[Callable[[], None]] = []
+        #: Kept in the writing transaction (see "Projections" above).
+        self.projections: list[Projection] = []
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -127,7 +147,8 @@ class Store:
             yield conn
 
     def _connect(self, **options: Any) -> Connection:
-        return self.engine.connect().execution_options(**{CALENDAR: self.calendar}, **options)
+        return self.engine.connect().execution_options(
+            **{CALENDAR: self.calendar, PROJECTIONS: self.projections}, **options)
 
 
 def calendar_of(conn: Connection) -> WorkCalendar:
@@ -340,11 +361,19 @@ _OLD_KEY = select(issues.c.origin, issues.c.owner, issues.c.state).where(
     issues.c.id == bindparam("id"))
 
 
+def projections_of(conn: Connection) -> list[Projection]:
+    """The projections of the connection's `Store` (none for a bare connection)."""
+    found: list[Projection] = conn.get_execution_options().get(PROJECTIONS, [])
+    return found
+
+
 def insert_issue(conn: Connection, issue: Issue) -> None:
     conn.execute(_INSERT_ISSUE, issue_row(issue, calendar_of(conn)))
     if issue.tags:
         conn.execute(_INSERT_TAG, tag_rows(issue))
     _count_changes(conn)[count_key(issue)] += 1
+    for projection in projections_of(conn):
+        projection.issue_written(conn, issue, created=True)
 
 
 def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> None:
@@ -365,6 +394,8 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
     if old_key != count_key(issue):
         changes[old_key] -= 1
         changes[count_key(issue)] += 1
+    for projection in projections_of(conn):
+        projection.issue_written(conn, issue, created=False)
 
 
 def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue | None:
@@ -645,6 +676,8 @@ def append_event(
             "writer_seq": writer_seq,
         },
     )
+    for projection in projections_of(conn):
+        projection.event_appended(conn, writer, event, seq=seq, own=own)
     return seq
 
 

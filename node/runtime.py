@@ -67,7 +67,7 @@ from node.store.eventlog import (
 )
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
-from node.store.repo import Store, refresh_lights
+from node.store.repo import Store, ensure_summary_counts, refresh_lights
 from node.web.api import Services, create_app
 
 log = logging.getLogger("zhitong.node")
@@ -123,6 +123,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     rules = config.rules()
     store = Store(engine, calendar=rules.calendar)
     refresh_lights(store)  # the light instants, if the calendar configuration changed
+    ensure_summary_counts(store)  # counted once after the migration that adds them
     fed = config.federation
     transfers = TransferService(
         store=TransferRecords(store),

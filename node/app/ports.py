@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from node.domain.deadlines import Light
 from node.domain.issue import Event, Issue, State
 from node.domain.sampling import RevisitSample
+from node.domain.summary import OriginPart
 
 if TYPE_CHECKING:  # node.app.transfers imports this module
     from node.app.transfers.types import DestinationState, OutboxRow
@@ -131,16 +132,15 @@ class DeadLetters(Protocol):
         ...
 
 
-class IssueHeads(Protocol):
-    def issue_heads(self) -> list[tuple[str, int, str]]:
-        """(id, version, origin) of every issue."""
+class SummaryReads(Protocol):
+    def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
+        """Every unit of origin's part of the summary at `now` (kept counts, lights, the
+        first overdue issues) — without a scan of every issue."""
         ...
-
-    def issues_by_ids(self, ids: Sequence[str]) -> list[Issue]: ...
 
 
 class IssueScan(Protocol):
-    def read(self) -> AbstractContextManager[IssueHeads]:
+    def read(self) -> AbstractContextManager[SummaryReads]:
         """One read-only transaction."""
         ...
 
@@ -357,6 +357,10 @@ class IssueUnit(Protocol):
         ...
 
     def all_issues(self) -> Iterable[Issue]: ...
+
+    def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
+        """As SummaryReads.summary_parts."""
+        ...
 
     def transfer_pending(self, issue_id: str) -> bool:
         """Whether an ownership transfer of the issue waits for its receiver (the issue is

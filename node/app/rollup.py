@@ -1,7 +1,8 @@
 """The node's subtree summary: computed from the store, folded with the children's.
 
 A node whose children replicate in full (a city) computes its subtree summary straight
-from its store, with one child summary per unit of origin. A node whose children send
+from its store (counts the store keeps per unit of origin, updated by every issue write),
+with one child summary per unit of origin. A node whose children send
 only summaries (the province) folds the children's latest summaries with its own issues.
 The NATS side (federation/summaries.py) hands the children's summaries in (`accept`) and
 publishes `latest`; the API reads it.
@@ -20,8 +21,7 @@ from node.app.ports import Clock, IssueScan
 from node.app.probes import NO_PROBE, Probe, Stage
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import ValidationError
-from node.domain.lifecycle import deadline_runs
-from node.domain.summary import IssueLine, Summary, decode, fold, summarize, summary_line
+from node.domain.summary import Summary, decode, fold, from_parts
 from node.domain.topology import Place
 from node.i18n import operator_text
 
@@ -42,17 +42,16 @@ class Rollup:
         #: summaries ignored per child (malformed, or published under another child's name)
         self.malformed: Counter[str] = Counter()
         self.latest: Summary | None = None
-        self._own: Summary | None = None  # the local part, from the last scan
-        self._lines: dict[str, tuple[int, IssueLine]] = {}  # static lines, by version
+        self._own: Summary | None = None  # the local part, from the last read
         self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
 
     def compute(self) -> Summary:
-        """Scan the store for the local part (the expensive step) and fold the children's.
+        """Read the local part from the store and fold the children's.
 
-        Only (id, version, origin) is read for every issue; a full row only for issues
-        whose line may have changed: a new version, or a running deadline (its light
-        changes with time). Lines of issues with no running deadline — most of a year's
-        issues, closed — are kept from the last scan by version."""
+        The store keeps each unit of origin's counts in the transactions that write its
+        issues, and reads the lights and the overdue list from the running rows (indexed):
+        the cost depends on the number of units and of running issues, not on every issue
+        the node holds."""
         with self.probe.timed(Stage.ROLLUP_COMPUTE):
             return self._compute()
 
@@ -62,27 +61,9 @@ class Rollup:
         mine = ((lambda origin: origin == self.place.code) if self.children_send_summaries
                 else (lambda origin: origin in subtree))
         with self.scan.read() as view:
-            heads = [(i, v) for i, v, origin in view.issue_heads() if mine(origin)]
-            stale = [i for i, v in heads if self._lines.get(i, (0, None))[0] != v]
-            fresh = {issue.id: issue for issue in view.issues_by_ids(stale)}
-        lines: list[IssueLine] = []
-        kept: dict[str, tuple[int, IssueLine]] = {}
-        for issue_id, version in heads:
-            cached = self._lines.get(issue_id)
-            if cached is not None and cached[0] == version:
-                lines.append(cached[1])
-                kept[issue_id] = cached
-                continue
-            issue = fresh.get(issue_id)
-            if issue is None:  # changed between the two reads: counted next time
-                continue
-            line = summary_line(issue, now, self.calendar)
-            lines.append(line)
-            if not deadline_runs(issue):
-                kept[issue_id] = (issue.version, line)
-        self._lines = kept
-        self._own = summarize(self.place.code, lines, now=now,
-                              by_origin=not self.children_send_summaries)
+            parts = {o: part for o, part in view.summary_parts(now).items() if mine(o)}
+        self._own = from_parts(self.place.code, parts, now=now,
+                               by_origin=not self.children_send_summaries)
         return self.refold()
 
     def refold(self) -> Summary:

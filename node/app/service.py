@@ -66,7 +66,7 @@ from node.domain.lifecycle import (
 )
 from node.domain.metrics import IssueFacts, Metrics, compute_metrics
 from node.domain.sampling import draw_revisit_sample, make_seed
-from node.domain.summary import Summary, summarize, summary_line
+from node.domain.summary import Summary, from_parts
 from node.domain.validation import check_text, validate_credit_code
 
 MAX_IDEMPOTENCY_KEY = 80
@@ -317,8 +317,8 @@ class IssueService:
         """This node's summary from its own store (when no event streams run)."""
         now = self.clock.now()
         with self.store.read() as unit:
-            lines = [summary_line(i, now, self.rules.calendar) for i in unit.all_issues()]
-        return summarize(self.node, lines, now=now, by_origin=True)
+            parts = unit.summary_parts(now)
+        return from_parts(self.node, parts, now=now, by_origin=True)
 
     def metrics(self, principal: Principal) -> Metrics:
         require(principal, VIEW_METRICS)

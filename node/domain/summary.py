@@ -111,49 +111,110 @@ def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
     return dict(out)
 
 
+#: Keys of the counts one issue adds to its unit of origin's summary (`line_counts`).
+TOTAL, STATE, SUM, TAG, HANDLED_US = "total", "state:", "sum:", "tag:", "handled_us"
+FINISHED = (State.RESOLVED.value, State.CLOSED.value)
+
+
+def line_counts(line: IssueLine) -> Counter[str]:
+    """What `line` adds to its summary, apart from the light and the overdue list (which
+    change with time): the counts a store can keep per unit of origin, updating them in
+    the transaction that writes the issue, so a summary never needs a scan of every issue.
+    `handled_us` is the handling time in microseconds (an integer, so sums stay exact)."""
+    out: Counter[str] = Counter({TOTAL: 1, STATE + line.state: 1})
+    for tag in set(line.tags):
+        out[TAG + tag] += 1
+    finished = line.state in FINISHED
+    if line.state != State.ESCALATED and not line.rejected:
+        out[SUM + "resolution_den"] += 1
+        out[SUM + "resolution_num"] += finished
+    if line.resolved_at is not None:
+        out[SUM + "handled"] += 1
+        spent = line.resolved_at - line.received_at
+        out[HANDLED_US] += (spent.days * 86_400 + spent.seconds) * 1_000_000 + spent.microseconds
+        out[SUM + "on_time_den"] += 1
+        out[SUM + "on_time_num"] += line.resolve_due is None or line.resolved_at <= line.resolve_due
+    if line.rating is not None:
+        out[SUM + "satisfaction_den"] += 1
+        out[SUM + "satisfaction_num"] += line.rating != "unsatisfied"
+    if line.resolved_at is not None or line.reopen_count:
+        out[SUM + "repeat_den"] += 1
+        out[SUM + "repeat_num"] += line.reopen_count > 0
+    return +out  # zero counts dropped
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OverdueLine:
+    """One red, unfinished issue with a running deadline, as the overdue list shows it."""
+
+    due: datetime
+    number: str
+    title: str
+    origin: str
+
+    def shown(self) -> dict[str, str]:
+        return {"number": self.number, "title": self.title, "node": self.origin}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OriginPart:
+    """One unit of origin's share of a summary: its `line_counts` summed, its unfinished
+    issues per light, and its first `OVERDUE_LIST_MAX` overdue issues by due time."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+    lights: Mapping[str, int] = field(default_factory=dict)
+    overdue: tuple[OverdueLine, ...] = ()
+
+
+def overdue_order(line: OverdueLine) -> tuple[datetime, str]:
+    return (line.due, line.number)
+
+
+def from_parts(node: str, parts: Mapping[str, OriginPart], *, now: datetime,
+               by_origin: bool = False) -> Summary:
+    """The summary of the units of origin in `parts`; with `by_origin`, also one child
+    summary per origin other than `node`. Equal to `summarize` over the same issues."""
+    counts: Counter[str] = Counter()
+    lights: Counter[str] = Counter()
+    overdue: list[OverdueLine] = []
+    for part in parts.values():
+        counts.update(part.counts)
+        lights.update(part.lights)
+        overdue.extend(part.overdue)
+    overdue.sort(key=overdue_order)
+    children = ({o: from_parts(o, {o: part}, now=now) for o, part in sorted(parts.items())
+                 if o != node} if by_origin else {})
+    tags = Counter({k[len(TAG):]: n for k, n in counts.items() if k.startswith(TAG) and n})
+    return Summary(
+        node=node, as_of=now, total=counts[TOTAL],
+        states={k[len(STATE):]: n for k, n in counts.items() if k.startswith(STATE) and n},
+        lights={k: n for k, n in lights.items() if n},
+        sums={k[len(SUM):]: n for k, n in counts.items() if k.startswith(SUM) and n},
+        handling_hours=counts[HANDLED_US] / 3_600_000_000,
+        tags=dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT]),
+        overdue=tuple(o.shown() for o in overdue[:OVERDUE_LIST_MAX]), children=children)
+
+
 def summarize(node: str, lines: Iterable[IssueLine], *, now: datetime,
               by_origin: bool = False) -> Summary:
     """The summary of `lines`; with `by_origin`, also one child summary per origin unit."""
-    states: Counter[str] = Counter()
-    lights: Counter[str] = Counter()
-    sums: Counter[str] = Counter()
-    tags: Counter[str] = Counter()
-    hours = 0.0
-    overdue: list[tuple[datetime, dict[str, str]]] = []
-    per_origin: dict[str, list[IssueLine]] = {}
-    total = 0
+    counts: dict[str, Counter[str]] = {}
+    lights: dict[str, Counter[str]] = {}
+    overdue: dict[str, list[OverdueLine]] = {}
     for line in lines:
-        total += 1
-        if by_origin and line.origin != node:
-            per_origin.setdefault(line.origin, []).append(line)
-        states[line.state] += 1
-        finished = line.state in (State.RESOLVED, State.CLOSED)
-        if line.light and not finished:
-            lights[line.light] += 1
-        tags.update(set(line.tags))
-        if line.state != State.ESCALATED and not line.rejected:
-            sums["resolution_den"] += 1
-            sums["resolution_num"] += finished
-        if line.resolved_at is not None:
-            sums["handled"] += 1
-            hours += (line.resolved_at - line.received_at).total_seconds() / 3600
-            sums["on_time_den"] += 1
-            sums["on_time_num"] += line.resolve_due is None or line.resolved_at <= line.resolve_due
-        if line.rating is not None:
-            sums["satisfaction_den"] += 1
-            sums["satisfaction_num"] += line.rating != "unsatisfied"
-        if line.resolved_at is not None or line.reopen_count:
-            sums["repeat_den"] += 1
-            sums["repeat_num"] += line.reopen_count > 0
-        if line.light == "red" and line.due is not None and not finished:
-            overdue.append((line.due, {"number": line.number, "title": line.title,
-                                       "node": line.origin}))
-    overdue.sort(key=lambda pair: pair[0])
-    children = {o: summarize(o, ls, now=now) for o, ls in sorted(per_origin.items())}
-    return Summary(node=node, as_of=now, total=total, states=dict(states), lights=dict(lights),
-                   sums=dict(sums), handling_hours=hours,
-                   tags=dict(tags.most_common(TAGS_KEPT)),
-                   overdue=tuple(o for _, o in overdue[:OVERDUE_LIST_MAX]), children=children)
+        counts.setdefault(line.origin, Counter()).update(line_counts(line))
+        lit = lights.setdefault(line.origin, Counter())
+        late = overdue.setdefault(line.origin, [])
+        if line.state in FINISHED or line.light is None:
+            continue
+        lit[line.light] += 1
+        if line.light == "red" and line.due is not None:
+            late.append(OverdueLine(due=line.due, number=line.number, title=line.title,
+                                    origin=line.origin))
+    parts = {o: OriginPart(counts=counts[o], lights=lights[o],
+                           overdue=tuple(sorted(overdue[o], key=overdue_order)[:OVERDUE_LIST_MAX]))
+             for o in counts}
+    return from_parts(node, parts, now=now, by_origin=by_origin)
 
 
 def fold(own: Summary, children: Iterable[Summary]) -> Summary:

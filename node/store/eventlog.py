@@ -7,8 +7,8 @@ Implements the replication ports of node/app/ports.py over a `Store`:
 * `SqlReplicaRecorder` — one transaction per applied event or batch (`unit()`): the
   replica's issue rows and events, and the replication mark of each writer;
 * `SqlDeadLetters` — messages parked because they do not apply (or not yet);
-* `SqlIssueScan` — what the subtree summary reads: every issue's head, then the few rows
-  whose line may have changed.
+* `SqlIssueScan` — what the subtree summary reads: the summary counts kept per unit of
+  origin and the running rows' lights and overdue list (node/store/repo.py summary_parts).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from node.app.ports import StoredEvent
 from node.domain.issue import Event, Issue
+from node.domain.summary import OriginPart
 from node.store import repo
 from node.store.repo import Store
 from node.store.schema import dead_letters, events, issues, replication_marks
@@ -165,17 +166,14 @@ class SqlDeadLetters:
 # --------------------------------------------------------------------------- summaries
 
 
-class SqlIssueHeads:
+class SqlSummaryReads:
     """The summary's reads inside one open transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def issue_heads(self) -> list[tuple[str, int, str]]:
-        return repo.issue_heads(self.conn)
-
-    def issues_by_ids(self, ids: Sequence[str]) -> list[Issue]:
-        return repo.issues_by_ids(self.conn, ids)
+    def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
+        return repo.summary_parts(self.conn, now)
 
 
 class SqlIssueScan:
@@ -183,6 +181,6 @@ class SqlIssueScan:
         self.store = store
 
     @contextmanager
-    def read(self) -> Iterator[SqlIssueHeads]:
+    def read(self) -> Iterator[SqlSummaryReads]:
         with self.store.read() as conn:
-            yield SqlIssueHeads(conn)
+            yield SqlSummaryReads(conn)

@@ -32,6 +32,7 @@ from node.app.ports import (
 )
 from node.domain.issue import Event, Issue
 from node.domain.sampling import RevisitSample
+from node.domain.summary import OriginPart
 from node.store import outbox, repo, users
 from node.store.repo import Store
 from node.store.schema import revisit_samples, submissions
@@ -93,6 +94,9 @@ class IssueTransaction:
 
     def all_issues(self) -> Iterable[Issue]:
         return repo.all_issues(self.conn)
+
+    def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
+        return repo.summary_parts(self.conn, now)
 
     # the outbox (node/store/outbox.py)
 

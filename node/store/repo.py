@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,8 +84,24 @@ from node.domain.lights import (
     light_times,
     running_light_times,
 )
+from node.domain.summary import (
+    FINISHED,
+    OVERDUE_LIST_MAX,
+    IssueLine,
+    OriginPart,
+    OverdueLine,
+    line_counts,
+)
 from node.store.db import READONLY
-from node.store.schema import counters, events, issue_counts, issue_tags, issues, store_meta
+from node.store.schema import (
+    counters,
+    events,
+    issue_counts,
+    issue_tags,
+    issues,
+    store_meta,
+    summary_counts,
+)
 
 EVENT_SEQ = "event_seq"
 
@@ -108,6 +124,8 @@ class Projection(Protocol):
 LIGHTS_CALENDAR = "lights_calendar"
 #: conn.info key: the changes of issue_counts the open write transaction has made so far.
 _COUNT_CHANGES = "zhitong_count_changes"
+#: conn.info key: the same for summary_counts, per (origin, key).
+_SUMMARY_CHANGES = "zhitong_summary_changes"
 
 CountKey = tuple[str, str, str]  # (origin, owner, state)
 
@@ -168,11 +186,47 @@ def calendar_of(conn: Connection) -> WorkCalendar:
 # batch) could otherwise wait for a writer that waits for it.
 
 
+def _summary_changes(conn: Connection) -> Counter[tuple[str, str]]:
+    changes = conn.info.get(_SUMMARY_CHANGES)
+    if not isinstance(changes, Counter):
+        raise RuntimeError("issues are written through Store.write(): it keeps their counts")
+    return changes
+
+
+def line_of_row(row: Mapping[Any, Any]) -> IssueLine:
+    """The summary line (light left out: it changes with time) of an issues row."""
+    return IssueLine(
+        number=row["number"], title=row["title"], origin=row["origin"], state=row["state"],
+        light=None, tags=tuple(row["tags"]), received_at=row["received_at"],
+        resolved_at=row["resolved_at"], resolve_due=row["resolve_due"],
+        due=row["deadline_due"], rating=row["rating"], reopen_count=row["reopen_count"],
+        rejected=row["outcome"] == "rejected")
+
+
+def _summary_add(conn: Connection, row: Mapping[Any, Any], sign: int) -> None:
+    changes = _summary_changes(conn)
+    origin = row["origin"]
+    for key, n in line_counts(line_of_row(row)).items():
+        changes[(origin, key)] += sign * n
+
+
 def _count_changes(conn: Connection) -> Counter[CountKey]:
     changes = conn.info.get(_COUNT_CHANGES)
     if not isinstance(changes, Counter):
         raise RuntimeError("issues are written through Store.write(): it keeps their counts")
     return changes
+
+
+def _summary_upsert(ins: Any) -> Any:
+    stmt = ins(summary_counts).values(origin=bindparam("origin"), key=bindparam("key"),
+                                      n=bindparam("n"))
+    return stmt.on_conflict_do_update(
+        index_elements=[summary_counts.c.origin, summary_counts.c.key],
+        set_={"n": summary_counts.c.n + stmt.excluded.n})
+
+
+_SUMMARY_UPSERT = {"postgresql": _summary_upsert(pg_insert),
+                   "sqlite": _summary_upsert(sqlite_insert)}
 
 
 def _count_upsert(ins: Any) -> Any:
@@ -190,25 +244,103 @@ _COUNT_UPSERT = {"postgresql": _count_upsert(pg_insert), "sqlite": _count_upsert
 def _counting(conn: Connection) -> Iterator[None]:
     """Collect the count changes of the unit of work; apply them when it is done."""
     changes: Counter[CountKey] = Counter()
+    summary: Counter[tuple[str, str]] = Counter()
     conn.info[_COUNT_CHANGES] = changes
+    conn.info[_SUMMARY_CHANGES] = summary
     try:
         yield
         for (origin, owner, state), n in sorted(changes.items()):
             if n:
                 conn.execute(_COUNT_UPSERT[conn.dialect.name],
                              {"origin": origin, "owner": owner, "state": state, "n": n})
+        rows = [{"origin": o, "key": k, "n": n} for (o, k), n in sorted(summary.items()) if n]
+        if rows:
+            conn.execute(_SUMMARY_UPSERT[conn.dialect.name], rows)
     finally:
         del conn.info[_COUNT_CHANGES]
+        del conn.info[_SUMMARY_CHANGES]
 
 
-def rebuild_counts(conn: Connection) -> None:
-    """Recount issue_counts from the issues rows (after rows were loaded around the verbs
-    below, e.g. by a bulk loader; the migration that adds the table does the same)."""
+def rebuild_counts(conn: Connection, *, batch: int = 5000) -> None:
+    """Recount issue_counts and summary_counts from the issues rows (after rows were loaded
+    around the verbs below, e.g. by a bulk loader; `ensure_summary_counts` after the
+    migration that adds summary_counts). One pass over the rows, in batches."""
     conn.execute(delete(issue_counts))
     conn.execute(insert(issue_counts).from_select(
         ["origin", "owner", "state", "n"],
         select(issues.c.origin, issues.c.owner, issues.c.state, func.count())
         .group_by(issues.c.origin, issues.c.owner, issues.c.state)))
+    conn.execute(delete(summary_counts))
+    totals: Counter[tuple[str, str]] = Counter()
+    result = conn.execute(select(*(issues.c[name] for name in _SUMMARY_COLUMNS))
+                          .execution_options(yield_per=batch))
+    for row in result:
+        line = line_of_row(row._mapping)
+        for key, n in line_counts(line).items():
+            totals[(line.origin, key)] += n
+    rows = [{"origin": o, "key": k, "n": n} for (o, k), n in sorted(totals.items()) if n]
+    for start in range(0, len(rows), batch):
+        conn.execute(insert(summary_counts), rows[start:start + batch])
+    _set_meta(conn, SUMMARY_COUNTS, SUMMARY_COUNTS_VERSION)
+
+
+SUMMARY_COUNTS = "summary_counts"
+#: Raised when line_counts changes what it counts: the node's next start recounts.
+SUMMARY_COUNTS_VERSION = "1"
+
+
+def _set_meta(conn: Connection, name: str, value: str) -> None:
+    ins: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(store_meta).values(name=name, value=value).on_conflict_do_update(
+        index_elements=[store_meta.c.name], set_={"value": value}))
+
+
+def ensure_summary_counts(store: Store) -> bool:
+    """Recount once when summary_counts was never filled for this version of the counts
+    (a store migrated to 0012, or counted by an older line_counts); True when it did.
+    Run at node start; on PostgreSQL the meta row's lock keeps starting processes apart."""
+    with store.write() as conn:
+        stmt = select(store_meta.c.value).where(store_meta.c.name == SUMMARY_COUNTS)
+        if conn.dialect.name == "postgresql":
+            conn.execute(pg_insert(store_meta).values(name=SUMMARY_COUNTS, value="")
+                         .on_conflict_do_nothing())
+            stmt = stmt.with_for_update()
+        if conn.execute(stmt).scalar_one_or_none() == SUMMARY_COUNTS_VERSION:
+            return False
+        rebuild_counts(conn)
+    return True
+
+
+def summary_parts(conn: Connection, now: datetime) -> dict[str, OriginPart]:
+    """Every unit of origin's part of the summary at `now`: the kept counts, and from the
+    running rows (the partial index of rows with a light) the lights and the first
+    OVERDUE_LIST_MAX overdue issues by due time. No scan of every issue."""
+    counts: dict[str, dict[str, int]] = {}
+    for origin, key, n in conn.execute(select(summary_counts)):
+        if n:
+            counts.setdefault(origin, {})[key] = int(n)
+    unfinished = and_(issues.c.light_red_at.is_not(None), issues.c.state.not_in(FINISHED))
+    lights: dict[str, dict[str, int]] = {}
+    by_light = select(issues.c.origin, *(func.sum(case((light_condition(light, now), 1),
+                                                       else_=0)) for light in Light)
+                      ).where(unfinished).group_by(issues.c.origin)
+    for origin, *ns in conn.execute(by_light):
+        lights[origin] = {light.value: int(n) for light, n in zip(Light, ns, strict=True) if n}
+    rank = func.row_number().over(partition_by=issues.c.origin,
+                                  order_by=(issues.c.deadline_due, issues.c.number)).label("rank")
+    late = (select(issues.c.origin, issues.c.number, issues.c.title, issues.c.deadline_due,
+                   rank)
+            .where(unfinished, issues.c.light_red_at <= now, issues.c.deadline_due.is_not(None))
+            .subquery())
+    overdue: dict[str, list[OverdueLine]] = {}
+    for origin, number, title, due, _ in conn.execute(
+            select(late).where(late.c.rank <= OVERDUE_LIST_MAX)
+            .order_by(late.c.origin, late.c.rank)):
+        overdue.setdefault(origin, []).append(
+            OverdueLine(due=due, number=number, title=title, origin=origin))
+    return {o: OriginPart(counts=counts.get(o, {}), lights=lights.get(o, {}),
+                          overdue=tuple(overdue.get(o, ())))
+            for o in sorted(set(counts) | set(lights))}
 
 
 # --------------------------------------------------------------------------- counters
@@ -357,7 +489,9 @@ _INSERT_TAG = insert(issue_tags)
 _DELETE_TAGS = delete(issue_tags).where(issue_tags.c.issue_id == bindparam("issue_id"))
 
 
-_OLD_KEY = select(issues.c.origin, issues.c.owner, issues.c.state).where(
+_SUMMARY_COLUMNS = ("number", "title", "origin", "state", "tags", "received_at", "resolved_at",
+                    "resolve_due", "deadline_due", "rating", "reopen_count", "outcome")
+_OLD_KEY = select(issues.c.owner, *(issues.c[name] for name in _SUMMARY_COLUMNS)).where(
     issues.c.id == bindparam("id"))
 
 
@@ -368,10 +502,12 @@ def projections_of(conn: Connection) -> list[Projection]:
 
 
 def insert_issue(conn: Connection, issue: Issue) -> None:
-    conn.execute(_INSERT_ISSUE, issue_row(issue, calendar_of(conn)))
+    row = issue_row(issue, calendar_of(conn))
+    conn.execute(_INSERT_ISSUE, row)
     if issue.tags:
         conn.execute(_INSERT_TAG, tag_rows(issue))
     _count_changes(conn)[count_key(issue)] += 1
+    _summary_add(conn, row, +1)
     for projection in projections_of(conn):
         projection.issue_written(conn, issue, created=True)
 
@@ -381,6 +517,9 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
     changes = _count_changes(conn)
     old = conn.execute(_OLD_KEY, {"id": issue.id}).first()
     values = issue_row(issue, calendar_of(conn))
+    if old is not None:
+        _summary_add(conn, old._mapping, -1)
+        _summary_add(conn, values, +1)
     values["_id"] = values.pop("id")
     values["_expected"] = expected_version
     result = conn.execute(_UPDATE_ISSUE, values)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -153,6 +154,17 @@ issue_counts = Table(
     Column("owner", String(6), primary_key=True),
     Column("state", String(16), primary_key=True),
     Column("n", Integer, nullable=False),
+)
+
+# What each unit of origin's issues add to the node's summary (node/domain/summary.py
+# line_counts: totals, states, rate sums, tags, handling time), kept by every write of an
+# issues row in its own transaction, so a summary reads this and the running rows only.
+summary_counts = Table(
+    "summary_counts",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("key", String(120), primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 events = Table(

@@ -14,12 +14,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select, text
 
-from node.domain.errors import Conflict, IllegalTransition, ValidationError
+from node.domain.errors import Conflict, DomainError, IllegalTransition, ValidationError
 from node.domain.issue import Rating, State
-from node.domain.lifecycle import Assign, Rate, Resolve, Start, Triage, Urge
+from node.domain.lifecycle import Assign, Rate, Reject, Resolve, Start, Triage, Urge
+from node.domain.summary import Summary
 from node.runtime import Node
 from node.store import migrate, repo
-from node.store.schema import events, issue_tags, issues, metadata
+from node.store.schema import events, issue_tags, issues, metadata, summary_counts
 from tests.support.clock import FakeClock
 from tests.support.data import ENTERPRISE_A, STAFF, submit_cmd
 
@@ -182,36 +183,63 @@ def test_events_after_reads_the_log_in_sequence_order(node: Node) -> None:
     assert [e.seq for e in tail] == [3]
 
 
-def test_the_cached_summary_scan_equals_a_fresh_one(node: Node, clock: FakeClock) -> None:
-    """Rollup keeps the lines of issues without a running deadline between scans: after
-    changes and the passing of time it must still equal a scan from nothing."""
+def test_the_kept_summary_counts_equal_a_scan_of_every_issue(node: Node,
+                                                             clock: FakeClock) -> None:
+    """The summary is read from counts every issue write keeps (summary_counts) and from
+    the running rows; after submits, every kind of action, reopenings and the passing of
+    time it must equal the summary of a scan of every issue — and a recount from the rows."""
     from node.app.rollup import Rollup
+    from node.domain.summary import summarize, summary_line
     from node.runtime import place_of
     from node.store.eventlog import SqlIssueScan
 
     svc = node.services.issues
+    cal = svc.rules.calendar
+    store = repo.Store(node.engine, cal)
 
-    def summaries() -> Rollup:
-        return Rollup(SqlIssueScan(repo.Store(node.engine)), place_of(node.config), clock,
-                      svc.rules.calendar, children_send_summaries=False)
+    def scanned() -> Summary:
+        with node.engine.connect() as conn:
+            lines = [summary_line(i, clock.now(), cal) for i in repo.all_issues(conn)]
+        return summarize(node.config.node.code, lines, now=clock.now(), by_origin=True)
 
-    def close(key: str) -> None:
-        for cmd in (Triage(tags=("要素保障",)), Assign(department="经信局"), Start(),
-                    Resolve(reply="已办结。")):
-            svc.act(LEADER, key, cmd)
-        svc.act(ENTERPRISE_A, key, Rate(rating=Rating.SATISFIED))
+    def kept() -> Summary:
+        return Rollup(SqlIssueScan(store), place_of(node.config), clock, cal,
+                      children_send_summaries=False).compute()
 
-    ids = [svc.submit(ENTERPRISE_A, submit_cmd(title=f"诉求 {i}"))[0].id for i in range(6)]
-    for key in ids[:3]:
-        close(key)
-    cached = summaries()
-    first = cached.compute()
-    assert first == summaries().compute() and first.total == 6
-    # time passes (lights turn red), one open issue is urged, another one is closed
-    clock.advance(timedelta(days=10))
-    svc.act(ENTERPRISE_A, ids[3], Urge())
-    close(ids[4])
-    again = cached.compute()
-    assert again == summaries().compute()
-    assert again != first
-    assert len(cached._lines) == 4  # the closed ones, kept by version
+    def same(a: Summary, b: Summary) -> None:
+        assert a.to_dict() == b.to_dict()
+
+    ids = []
+    for i in range(18):
+        clock.advance(timedelta(hours=5 * (i % 4)))
+        issue, _ = svc.submit(ENTERPRISE_A, submit_cmd(title=f"诉求 {i}"))
+        ids.append(issue.id)
+        steps: list[object] = [Triage(tags=("要素保障", "用地") if i % 2 else ("融资",)),
+                               Assign(department="经信局"), Start(), Resolve(reply="已办结。")]
+        for cmd in steps[: i % 5]:
+            svc.act(LEADER, issue.id, cmd)  # type: ignore[arg-type]
+        if i % 5 == 4:
+            rating = Rating.UNSATISFIED if i % 3 == 0 else Rating.SATISFIED
+            svc.act(ENTERPRISE_A, issue.id, Rate(rating=rating))  # unsatisfied reopens
+        if i % 7 == 2:
+            svc.act(LEADER, issue.id, Reject(reason="不属于受理范围"))
+    same(kept(), scanned())
+    assert kept().total == 18 and kept().sums
+    for _ in range(4):  # time passes: lights turn yellow and red, the overdue list fills
+        clock.advance(timedelta(days=4))
+        svc.act(ENTERPRISE_A, ids[1], Urge())
+        same(kept(), scanned())
+    assert kept().lights.get("red") and kept().overdue
+    # a refused write changes no count
+    before = kept()
+    with pytest.raises(DomainError):
+        svc.act(LEADER, ids[0], Resolve(reply="已办结。"))
+    same(kept(), before)
+    # a recount from the rows gives the same counts
+    with node.engine.connect() as conn:
+        counted = sorted(conn.execute(select(summary_counts).where(summary_counts.c.n != 0)))
+    with store.write() as conn:
+        repo.rebuild_counts(conn)
+    with node.engine.connect() as conn:
+        assert sorted(conn.execute(select(summary_counts))) == counted
+    assert repo.ensure_summary_counts(store) is False  # counted for this version already

@@ -144,7 +144,7 @@ def cases(service: IssueService, engine: Engine, store: CityStore) -> list[Case]
     found += [
         Case("counts", "metrics (scans every issue)", [lambda: service.metrics(LEADER)],
              scan=True),
-        Case("scan", "local summary (scans every issue)", [service.local_summary], scan=True),
+        Case("summary", "local summary (kept counts + running rows)", [service.local_summary]),
     ]
     long_ids = store.long_ids
     if long_ids:

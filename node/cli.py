@@ -6,6 +6,7 @@
     zhitong db current   --config FILE                       show the schema revision
     zhitong user add     --config FILE --username U --role R [--password-stdin] …
     zhitong demo seed    --config FILE                       demo logins + demo issues
+    zhitong audit verify --config FILE                       check every writer's hash chain
     zhitong certs init   --dir DIR --node CODE [--node …]    private CA + node certificates
     zhitong up                                               the local demo (see README)
 """
@@ -56,6 +57,30 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     print(f"current {migrate.current_revision(engine)}, head {migrate.head_revision()}")
     engine.dispose()
     return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every chain holds; 1 at the first break, naming writer, event and why."""
+    from node.store.chains import verify_store
+    from node.store.db import single_use_engine
+
+    cfg = _config(args)
+    engine = single_use_engine(cfg.database_url)
+    try:
+        checked = verify_store(engine, cfg.node.code)
+    finally:
+        engine.dispose()
+    status = 0
+    for c in checked:
+        if c.found is None:
+            print(f"ok: {c.writer}: {c.events} events, chain intact")
+            continue
+        b = c.found
+        print(f"BROKEN: {b.writer} event {b.writer_seq} ({b.event_id}): {b.problem}",
+              file=sys.stderr)
+        status = 1
+        break
+    return status
 
 
 def cmd_node_run(args: argparse.Namespace) -> int:
@@ -192,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed = with_config(demo.add_parser("seed"))
     seed.add_argument("--count", type=int, default=24)
     seed.set_defaults(fn=cmd_demo_seed)
+
+    audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="cmd",
+                                                                          required=True)
+    with_config(audit.add_parser("verify", help="check every writer's hash chain")
+                ).set_defaults(fn=cmd_audit_verify)
 
     certs = sub.add_parser("certs", help="federation certificates (mutual TLS)").add_subparsers(
         dest="cmd", required=True)

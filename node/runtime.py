@@ -67,7 +67,12 @@ from node.store.eventlog import (
 )
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
-from node.store.repo import Store, ensure_summary_counts, refresh_lights
+from node.store.repo import (
+    Store,
+    ensure_event_chain,
+    ensure_summary_counts,
+    refresh_lights,
+)
 from node.web.api import Services, create_app
 
 log = logging.getLogger("zhitong.node")
@@ -124,6 +129,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     store = Store(engine, calendar=rules.calendar)
     refresh_lights(store)  # the light instants, if the calendar configuration changed
     ensure_summary_counts(store)  # counted once after the migration that adds them
+    ensure_event_chain(store, config.node.code)  # own events linked once after 0013
     fed = config.federation
     transfers = TransferService(
         store=TransferRecords(store),
@@ -346,6 +352,9 @@ class Streams:
 
     def dead_letters_waiting(self) -> int:
         return self.replicator.dead_letters_waiting()
+
+    def chain_breaks(self) -> int:
+        return self.replicator.chain_breaks()
 
     def malformed_summaries(self) -> dict[str, int]:
         return dict(self.summaries.malformed)

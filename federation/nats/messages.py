@@ -1,4 +1,5 @@
-"""The event message on the streams: JSON, one event, with the writer's sequence.
+"""The event message on the streams: JSON, one event, with the writer's sequence and
+the event's link in the writer's hash chain (node/domain/chain.py; optional on decode).
 
 `encode` writes an event of the local log; `decode` gives the replica service's
 `IncomingEvent` (node/app/replica.py).
@@ -19,6 +20,7 @@ from typing import Any
 from federation.codec import EVENT_KINDS, MAX_ID, MAX_PAYLOAD_BYTES
 from node.app.ports import LoggedEvent
 from node.app.replica import IncomingEvent
+from node.domain.chain import is_link
 from node.domain.errors import ValidationError
 from node.domain.issue import Actor, Event, event_id_of
 from node.domain.jsonsafe import JSONError, loads
@@ -41,6 +43,7 @@ def encode(stored: LoggedEvent, origin: str) -> bytes:
         "event_id": stored.event_id, "issue_id": e.issue_id, "version": e.version,
         "kind": e.kind, "actor": e.actor.label(), "at": ts(e.at), "payload": dict(e.payload),
         "writer": stored.node, "writer_seq": stored.writer_seq, "origin": origin,
+        "chain": stored.chain,
     }, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -81,6 +84,10 @@ def decode(raw: bytes) -> IncomingEvent:
         raise MessageError(f"bad writer, origin, actor or time: {operator_text(exc)}") from None
     if at.tzinfo is None:
         raise MessageError("naive timestamp")
+    chain = data.get("chain")
+    if chain is not None and not is_link(chain):
+        raise MessageError("chain is not a SHA-256 link (64 lower-case hex digits)")
     event = Event(issue_id=issue_id, version=version, kind=kind, actor=actor, at=at,
                   payload=payload)
-    return IncomingEvent(event=event, writer=writer, writer_seq=writer_seq, origin=origin)
+    return IncomingEvent(event=event, writer=writer, writer_seq=writer_seq, origin=origin,
+                         chain=chain)

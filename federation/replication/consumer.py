@@ -31,7 +31,7 @@ from federation.nats.subjects import Subject, SubjectError, SubjectKind
 from federation.replication.waits import wait_any
 from node.app.ports import Clock, DeadLetters
 from node.app.probes import NO_PROBE, Probe, Stage
-from node.app.replica import Applied, IncomingEvent, Outcome, ReplicaService
+from node.app.replica import CHAIN_BROKEN, Applied, IncomingEvent, Outcome, ReplicaService
 from node.domain.errors import ValidationError
 from node.i18n import operator_text
 
@@ -87,6 +87,11 @@ class Replicator:
     def dead_letters_waiting(self) -> int:
         """Parked messages not (yet) resolved: what an operator has to look at."""
         return self.dead_letters.waiting()
+
+    def chain_breaks(self) -> int:
+        """Parked messages that broke their writer's hash chain (an alarm: a child's
+        history was rewritten, or a message forged)."""
+        return self.dead_letters.waiting_with(f"refused: {CHAIN_BROKEN}")
 
     # ---- parked gaps: retried until the peer answers
 

@@ -45,8 +45,14 @@ class ReplicaUnit(Protocol):
 
     def insert_issue(self, issue: Issue) -> None: ...
     def update_issue(self, issue: Issue, *, expected_version: int) -> None: ...
-    def record_event(self, writer: str, event: Event, *, writer_seq: int | None) -> None:
-        """Append a replicated event (never published again by this node)."""
+    def record_event(self, writer: str, event: Event, *, writer_seq: int | None,
+                     chain: str | None = None) -> None:
+        """Append a replicated event (never published again by this node), with its link
+        in the writer's hash chain when known."""
+        ...
+
+    def chain_of(self, writer: str, writer_seq: int) -> str | None:
+        """The link held here of `writer`'s event `writer_seq` (None: not held or unlinked)."""
         ...
 
     def mark(self, writer: str) -> int | None:
@@ -90,6 +96,8 @@ class LoggedEvent(Protocol):
     def event(self) -> Event: ...
     @property
     def writer_seq(self) -> int | None: ...
+    @property
+    def chain(self) -> str | None: ...
 
 
 class EventOutbox(Protocol):
@@ -119,6 +127,10 @@ class DeadLetters(Protocol):
 
     def waiting(self) -> int:
         """Parked messages not (yet) resolved: what an operator has to look at."""
+        ...
+
+    def waiting_with(self, reason: str) -> int:
+        """Unresolved parked messages whose error starts with `reason`."""
         ...
 
     def parked(self, reason: str, limit: int) -> Sequence[tuple[int, str, str]]:
@@ -260,6 +272,7 @@ class StoredEvent:
     node: str
     event: Event
     writer_seq: int | None = None
+    chain: str | None = None  # its link in the writer's hash chain (node/domain/chain.py)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from node.app.ports import Clock, HistoryFetch, ReplicaRecorder, ReplicaUnit
 from node.app.probes import NO_PROBE, Probe, Stage
+from node.domain.chain import GENESIS, ChainedEvent, link
 from node.domain.errors import ValidationError
 from node.domain.identity import check_new_issue, check_snapshot
 from node.domain.issue import Event, Issue, event_id_of
@@ -53,6 +54,9 @@ class Outcome(StrEnum):
         return _OUTCOME_STAGES[self]
 
 
+#: How the detail of a refusal for a broken hash chain starts (dead letters, /metrics).
+CHAIN_BROKEN = "chain broken"
+
 _OUTCOME_STAGES = {Outcome.APPLIED: Stage.REPLICA_APPLIED,
                    Outcome.DUPLICATE: Stage.REPLICA_DUPLICATE, Outcome.GAP: Stage.REPLICA_GAP,
                    Outcome.OWNED: Stage.REPLICA_OWNED, Outcome.REFUSED: Stage.REPLICA_REFUSED}
@@ -66,6 +70,7 @@ class IncomingEvent:
     writer: str
     writer_seq: int | None  # None for events fetched over gRPC (no stream position)
     origin: str
+    chain: str | None = None  # the event's link in the writer's hash chain, if sent
 
     @property
     def event_id(self) -> str:
@@ -118,6 +123,9 @@ class ReplicaService:
         local = unit.load_issue(m.event.issue_id)
         result = self._decide(local, m)
         if result.outcome is Outcome.APPLIED:
+            broken = self._chain_break(unit, m)
+            if broken is not None:
+                return Applied(outcome=Outcome.REFUSED, detail=broken)
             try:
                 issue = self._fold(unit, local, m)
             except ValidationError as exc:
@@ -130,10 +138,30 @@ class ReplicaService:
                 unit.insert_issue(issue)
             else:
                 unit.update_issue(issue, expected_version=local.version)
-            unit.record_event(m.writer, m.event, writer_seq=m.writer_seq)
+            unit.record_event(m.writer, m.event, writer_seq=m.writer_seq, chain=m.chain)
         if result.outcome.settled:
             self._advance_mark(unit, m.writer, m.writer_seq)
         return result
+
+    def _chain_break(self, unit: ReplicaUnit, m: IncomingEvent) -> str | None:
+        """Why `m` breaks its writer's hash chain, if the link before it is held here (a
+        history rewritten at the writer, or a forged message); None when it links or
+        cannot be checked (no link sent, or the previous event not held)."""
+        if m.chain is None or m.writer_seq is None:
+            return None
+        previous = (GENESIS if m.writer_seq == 1
+                    else unit.chain_of(m.writer, m.writer_seq - 1))
+        if previous is None:
+            return None
+        e = m.event
+        expected = link(previous, ChainedEvent(
+            writer=m.writer, writer_seq=m.writer_seq, event_id=m.event_id,
+            issue_id=e.issue_id, version=e.version, kind=e.kind, actor=e.actor.label(),
+            at=e.at, payload=e.payload))
+        if expected == m.chain:
+            return None
+        return (f"{CHAIN_BROKEN}: {m.writer}'s event {m.writer_seq} does not link to its "
+                "event before (the writer's history was changed, or the message forged)")
 
     def _fold(self, unit: ReplicaUnit, local: Issue | None, m: IncomingEvent) -> Issue:
         """The replica after `m`, checked like any input: a new issue must be minted in its

@@ -83,8 +83,12 @@ class SqlReplicaUnit:
     def update_issue(self, issue: Issue, *, expected_version: int) -> None:
         repo.update_issue(self.conn, issue, expected_version=expected_version)
 
-    def record_event(self, writer: str, event: Event, *, writer_seq: int | None) -> None:
-        repo.append_event(self.conn, writer, event, writer_seq=writer_seq)
+    def record_event(self, writer: str, event: Event, *, writer_seq: int | None,
+                     chain: str | None = None) -> None:
+        repo.append_event(self.conn, writer, event, writer_seq=writer_seq, chain=chain)
+
+    def chain_of(self, writer: str, writer_seq: int) -> str | None:
+        return repo.chain_of(self.conn, writer, writer_seq)
 
     def mark(self, writer: str) -> int | None:
         through = self.conn.execute(select(replication_marks.c.through_seq).where(
@@ -142,6 +146,13 @@ class SqlDeadLetters:
         with self.store.read() as conn:
             return int(conn.execute(select(func.count()).select_from(dead_letters).where(
                 dead_letters.c.resolved_at.is_(None))).scalar_one())
+
+    def waiting_with(self, reason: str) -> int:
+        """Unresolved parked messages whose error starts with `reason`."""
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(dead_letters).where(
+                dead_letters.c.resolved_at.is_(None),
+                dead_letters.c.error.startswith(reason, autoescape=True))).scalar_one())
 
     def parked(self, reason: str, limit: int) -> list[tuple[int, str, str]]:
         with self.store.read() as conn:

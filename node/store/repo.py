@@ -63,6 +63,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.app.ports import IssueFilter, LightCount, StoredEvent
 from node.domain.calendar import WorkCalendar
+from node.domain.chain import GENESIS, ChainedEvent, link
 from node.domain.deadlines import Light
 from node.domain.errors import Conflict
 from node.domain.issue import (
@@ -789,16 +790,21 @@ def append_event(
     *,
     writer_seq: int | None = None,
     own: bool = False,
+    chain: str | None = None,
 ) -> int:
     """Append one event to the local log; returns its local `seq`.
 
-    `own`: this node wrote it — it gets the next writer_seq and waits to be published.
-    Otherwise it is replicated from `writer` (with the writer's `writer_seq` when known)
-    and is never published again by this node.
+    `own`: this node wrote it — it gets the next writer_seq, its link in this node's hash
+    chain (node/domain/chain.py; the previous link is the row at writer_seq - 1, committed
+    before the counter row let this transaction on) and waits to be published. Otherwise it
+    is replicated from `writer` (with the writer's `writer_seq` and `chain` link when
+    known) and is never published again by this node.
     """
     seq = next_counter(conn, EVENT_SEQ)
     if own:
         writer_seq = next_counter(conn, WRITER_SEQ)
+        previous = GENESIS if writer_seq == 1 else chain_of(conn, writer, writer_seq - 1)
+        chain = None if previous is None else link(previous, chained(writer, writer_seq, event))
     conn.execute(
         _INSERT_EVENT,
         {
@@ -813,11 +819,80 @@ def append_event(
             "payload": dict(event.payload),
             "published": not own,
             "writer_seq": writer_seq,
+            "chain": chain,
         },
     )
     for projection in projections_of(conn):
         projection.event_appended(conn, writer, event, seq=seq, own=own)
     return seq
+
+
+def chained(writer: str, writer_seq: int, event: Event) -> ChainedEvent:
+    return ChainedEvent(writer=writer, writer_seq=writer_seq,
+                        event_id=event_id_of(event.issue_id, event.version),
+                        issue_id=event.issue_id, version=event.version, kind=event.kind,
+                        actor=event.actor.label(), at=event.at, payload=event.payload)
+
+
+_CHAIN_OF = select(events.c.chain).where(events.c.node == bindparam("node"),
+                                         events.c.writer_seq == bindparam("writer_seq"))
+
+
+def chain_of(conn: Connection, writer: str, writer_seq: int) -> str | None:
+    """The stored link of `writer`'s event `writer_seq` (None: not held, or not linked)."""
+    found = conn.execute(_CHAIN_OF, {"node": writer, "writer_seq": writer_seq}
+                         ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def chain_rows(conn: Connection, writer: str, *, batch: int = 5000
+               ) -> Iterator[tuple[ChainedEvent, str | None]]:
+    """`writer`'s events held here in writer_seq order, with their stored links."""
+    stmt = (select(events).where(events.c.node == writer, events.c.writer_seq.is_not(None))
+            .order_by(events.c.writer_seq).execution_options(yield_per=batch))
+    for row in conn.execute(stmt):
+        stored = _stored(row)
+        assert stored.writer_seq is not None
+        yield chained(stored.node, stored.writer_seq, stored.event), stored.chain
+
+
+def writers(conn: Connection) -> list[str]:
+    return sorted(conn.execute(select(events.c.node).where(events.c.writer_seq.is_not(None))
+                               .distinct()).scalars())
+
+
+def ensure_event_chain(store: Store, writer: str, *, batch: int = 2000) -> int:
+    """Link this node's own events that have no link yet (a store migrated to 0013), in
+    writer_seq order, continuing from the last linked one; returns how many. Run at node
+    start, before anything writes."""
+    with store.write() as conn:
+        rows = conn.execute(select(events.c.seq, events.c.writer_seq, events.c.chain)
+                            .where(events.c.node == writer, events.c.writer_seq.is_not(None))
+                            .order_by(events.c.writer_seq)).all()
+        todo = [r for r in rows if r.chain is None]
+        if not todo:
+            return 0
+        previous = GENESIS
+        done = 0
+        by_seq = {r.seq for r in todo}
+        for lo in range(0, len(rows), batch):
+            part = rows[lo:lo + batch]
+            need = [r.seq for r in part if r.seq in by_seq]
+            full = ({r.seq: _stored(r) for r in conn.execute(
+                select(events).where(events.c.seq.in_(need)))} if need else {})
+            updates = []
+            for r in part:
+                if r.chain is not None:
+                    previous = r.chain
+                    continue
+                stored = full[r.seq]
+                previous = link(previous, chained(writer, r.writer_seq, stored.event))
+                updates.append({"_seq": r.seq, "chain": previous})
+            if updates:
+                conn.execute(update(events).where(events.c.seq == bindparam("_seq"))
+                             .values(chain=bindparam("chain")), updates)
+                done += len(updates)
+        return done
 
 
 def _stored(row: Any) -> StoredEvent:
@@ -827,6 +902,7 @@ def _stored(row: Any) -> StoredEvent:
         event_id=m["event_id"],
         node=m["node"],
         writer_seq=m["writer_seq"],
+        chain=m["chain"],
         event=Event(
             issue_id=m["issue_id"],
             version=m["version"],

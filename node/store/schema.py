@@ -184,6 +184,9 @@ events = Table(
     # events get the next value; replicated ones keep the writer's. The parent's
     # replication mark per writer is compared with it to find what to re-send.
     Column("writer_seq", Integer),
+    # The event's link in its writer's hash chain (node/domain/chain.py): set for this
+    # node's own events, kept as received for replicated ones (None: not known).
+    Column("chain", String(64)),
     UniqueConstraint("issue_id", "version"),
     UniqueConstraint("node", "writer_seq"),
     Index(None, "published", "seq"),

@@ -60,6 +60,11 @@ class NodeCollector:
             waiting.add_metric([], float(getattr(streams, "dead_letters_waiting",
                                                  lambda: 0)()))
             yield waiting
+            breaks = GaugeMetricFamily(
+                "zhitong_chain_breaks",
+                "replicated events refused because they break their writer's hash chain")
+            breaks.add_metric([], float(getattr(streams, "chain_breaks", lambda: 0)()))
+            yield breaks
             malformed = CounterMetricFamily(
                 "zhitong_summary_malformed", "child summaries ignored as malformed",
                 labels=["child"])

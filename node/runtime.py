@@ -356,6 +356,9 @@ class Streams:
     def chain_breaks(self) -> int:
         return self.replicator.chain_breaks()
 
+    def chains_rewritten(self) -> dict[str, int]:
+        return dict(self.summaries.rewritten)
+
     def malformed_summaries(self) -> dict[str, int]:
         return dict(self.summaries.malformed)
 

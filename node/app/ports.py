@@ -150,6 +150,10 @@ class SummaryReads(Protocol):
         first overdue issues) — without a scan of every issue."""
         ...
 
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        """Each writer's latest linked event held here: writer → (writer_seq, link)."""
+        ...
+
 
 class IssueScan(Protocol):
     def read(self) -> AbstractContextManager[SummaryReads]:

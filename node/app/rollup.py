@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 
 from node.app.ports import Clock, IssueScan
 from node.app.probes import NO_PROBE, Probe, Stage
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import ValidationError
-from node.domain.summary import Summary, decode, fold, from_parts
+from node.domain.summary import Summary, decode, fold, from_parts, rewritten_chains
 from node.domain.topology import Place
 from node.i18n import operator_text
 
@@ -41,6 +42,8 @@ class Rollup:
         self.children: dict[str, Summary] = {}
         #: summaries ignored per child (malformed, or published under another child's name)
         self.malformed: Counter[str] = Counter()
+        #: per writer, how often a child's summary showed its chain head rewritten
+        self.rewritten: Counter[str] = Counter()
         self.latest: Summary | None = None
         self._own: Summary | None = None  # the local part, from the last read
         self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
@@ -62,8 +65,10 @@ class Rollup:
                 else (lambda origin: origin in subtree))
         with self.scan.read() as view:
             parts = {o: part for o, part in view.summary_parts(now).items() if mine(o)}
-        self._own = from_parts(self.place.code, parts, now=now,
-                               by_origin=not self.children_send_summaries)
+            heads = {w: head for w, head in view.chain_heads().items() if mine(w)}
+        self._own = replace(from_parts(self.place.code, parts, now=now,
+                                       by_origin=not self.children_send_summaries),
+                            chains=heads)
         return self.refold()
 
     def refold(self) -> Summary:
@@ -100,5 +105,10 @@ class Rollup:
         if (child in self.children
                 and summary.as_of < self.children[child].as_of):  # an older one, late
             return False
+        if child in self.children:
+            for writer in rewritten_chains(self.children[child], summary):
+                self.rewritten[writer] += 1
+                log.error("the hash chain head of %s, vouched for by %s, went back or "
+                          "changed in place: that history was rewritten", writer, child)
         self.children[child] = summary
         return True

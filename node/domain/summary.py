@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from node.domain.calendar import WorkCalendar
+from node.domain.chain import is_link
 from node.domain.errors import ValidationError
 from node.domain.issue import Issue, State
 from node.domain.jsonsafe import loads
@@ -69,6 +70,11 @@ class Summary:
     tags: Mapping[str, int] = field(default_factory=dict)
     overdue: tuple[Mapping[str, str], ...] = ()
     children: Mapping[str, Summary] = field(default_factory=dict)
+    #: The head of each writer's hash chain this summary vouches for (node/domain/chain.py):
+    #: writer → (writer_seq, link) of its latest linked event. No data of any issue, yet a
+    #: parent that sees a head go back, or change at the same place, knows that writer's
+    #: history was rewritten.
+    chains: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
     def rate(self, name: str) -> float | None:
         den = self.sums.get(f"{name}_den", 0)
@@ -87,6 +93,7 @@ class Summary:
             "avg_handling_hours": round(self.handling_hours / self.sums["handled"], 2)
             if self.sums.get("handled") else None,
             "top_tags": [{"tag": t, "count": c} for t, c in self.top_tags()],
+            "chains": {w: {"seq": s, "link": h} for w, (s, h) in sorted(self.chains.items())},
         }
         if depth > 0:
             out["children"] = {k: v.to_dict(depth=depth - 1) for k, v in self.children.items()}
@@ -222,6 +229,7 @@ def fold(own: Summary, children: Iterable[Summary]) -> Summary:
     total, states, lights, sums = own.total, dict(own.states), dict(own.lights), dict(own.sums)
     tags, hours, overdue = dict(own.tags), own.handling_hours, list(own.overdue)
     kids = dict(own.children)
+    chains = dict(own.chains)
     for child in children:
         total += child.total
         states, lights, sums = _add(states, child.states), _add(lights, child.lights), _add(
@@ -230,10 +238,23 @@ def fold(own: Summary, children: Iterable[Summary]) -> Summary:
         hours += child.handling_hours
         overdue.extend(child.overdue)
         kids[child.node] = child
+        chains.update(child.chains)
     top = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT])
     return Summary(node=own.node, as_of=max([own.as_of, *(k.as_of for k in kids.values())]),
                    total=total, states=states, lights=lights, sums=sums, handling_hours=hours,
-                   tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids)
+                   tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids,
+                   chains=chains)
+
+
+def rewritten_chains(before: Summary, after: Summary) -> list[str]:
+    """Writers whose chain head in `after` goes back or differs at the same place from
+    `before` (summaries of the same child, in the order they were published)."""
+    out = []
+    for writer, (seq, head) in sorted(after.chains.items()):
+        known = before.chains.get(writer)
+        if known is not None and (seq < known[0] or (seq == known[0] and head != known[1])):
+            out.append(writer)
+    return out
 
 
 def encode(summary: Summary) -> bytes:
@@ -310,4 +331,26 @@ def _from_dict(raw: Any, depth: int) -> Summary:
                    lights=_counts(data["lights"], "lights"),
                    sums=_counts(data["sums"], "sums"),
                    handling_hours=_hours(data["handling_hours"]),
-                   tags=_counts(data["tags"], "tags"), overdue=overdue, children=children)
+                   tags=_counts(data["tags"], "tags"), overdue=overdue, children=children,
+                   chains=_chains(data.get("chains", {})))
+
+
+MAX_CHAINS = 5000  # writers a summary may vouch for: far beyond a province's units
+MAX_WRITER_SEQ = 2**63 - 1
+
+
+def _chains(value: Any) -> dict[str, tuple[int, str]]:
+    from node.domain.validation import validate_division_code
+
+    heads = _object(value, "chains")
+    if len(heads) > MAX_CHAINS:
+        raise ValueError(f"more than {MAX_CHAINS} chain heads")
+    out: dict[str, tuple[int, str]] = {}
+    for writer, head in heads.items():
+        head = _object(head, "a chain head")
+        seq, link = head.get("seq"), head.get("link")
+        if (not isinstance(seq, int) or isinstance(seq, bool)
+                or not 1 <= seq <= MAX_WRITER_SEQ or not is_link(link)):
+            raise ValueError("a chain head must be a writer_seq and a SHA-256 link")
+        out[validate_division_code(writer)] = (seq, str(link))
+    return out

@@ -186,6 +186,9 @@ class SqlSummaryReads:
     def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
         return repo.summary_parts(self.conn, now)
 
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        return repo.chain_heads(self.conn)
+
 
 class SqlIssueScan:
     def __init__(self, store: Store) -> None:

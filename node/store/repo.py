@@ -856,6 +856,15 @@ def chain_rows(conn: Connection, writer: str, *, batch: int = 5000
         yield chained(stored.node, stored.writer_seq, stored.event), stored.chain
 
 
+def chain_heads(conn: Connection) -> dict[str, tuple[int, str]]:
+    """Each writer's latest linked event held here: writer → (writer_seq, link)."""
+    last = (select(events.c.node, func.max(events.c.writer_seq).label("seq"))
+            .where(events.c.chain.is_not(None)).group_by(events.c.node).subquery())
+    rows = conn.execute(select(events.c.node, events.c.writer_seq, events.c.chain).join(
+        last, and_(events.c.node == last.c.node, events.c.writer_seq == last.c.seq)))
+    return {node: (int(seq), str(chain)) for node, seq, chain in rows}
+
+
 def writers(conn: Connection) -> list[str]:
     return sorted(conn.execute(select(events.c.node).where(events.c.writer_seq.is_not(None))
                                .distinct()).scalars())

@@ -44,6 +44,14 @@ class NodeCollector:
             age.add_metric([dest], d["oldest_age_s"])
             stuck.add_metric([dest], 1.0 if d["stuck"] else 0.0)
         yield from (depth, age, stuck)
+        notify = getattr(s, "notify", None)
+        if notify is not None:  # deliveries per status (pending, delivered, parked) and channel
+            deliveries = GaugeMetricFamily("zhitong_notifications",
+                                           "notification deliveries per status and channel",
+                                           labels=["status", "channel"])
+            for (state, channel), n in sorted(notify.counts().items()):
+                deliveries.add_metric([state, channel], float(n))
+            yield deliveries
         streams = s.streams
         if streams is not None:
             applied = GaugeMetricFamily("zhitong_events_applied",
@@ -65,6 +73,13 @@ class NodeCollector:
                 "replicated events refused because they break their writer's hash chain")
             breaks.add_metric([], float(getattr(streams, "chain_breaks", lambda: 0)()))
             yield breaks
+            rewritten = CounterMetricFamily(
+                "zhitong_chain_rewrites",
+                "children's summaries whose hash chain head of a writer went back or changed",
+                labels=["writer"])
+            for writer, count in getattr(streams, "chains_rewritten", dict)().items():
+                rewritten.add_metric([writer], float(count))
+            yield rewritten
             malformed = CounterMetricFamily(
                 "zhitong_summary_malformed", "child summaries ignored as malformed",
                 labels=["child"])

@@ -145,3 +145,18 @@ def test_zhitong_audit_verify_exits_nonzero_naming_the_break(tmp_path: Path,
     assert broken.returncode == 1
     assert f"BROKEN: {COUNTY} event {third.writer_seq} ({third.event_id})" in broken.stderr
     engine.dispose()
+
+
+def test_the_summary_carries_this_nodes_chain_head(node: Node) -> None:
+    from node.app.rollup import Rollup
+    from node.runtime import place_of
+    from node.store.eventlog import SqlIssueScan
+
+    handle(node, 1)
+    last = own_events(node.engine)[-1]
+    svc = node.services.issues
+    summary = Rollup(SqlIssueScan(repo.Store(node.engine)), place_of(node.config), svc.clock,
+                     svc.rules.calendar, children_send_summaries=False).compute()
+    assert summary.chains == {COUNTY: (last.writer_seq, last.chain)}
+    assert summary.to_dict()["chains"] == {COUNTY: {"seq": last.writer_seq,
+                                                    "link": last.chain}}

@@ -206,8 +206,8 @@ def test_the_kept_summary_counts_equal_a_scan_of_every_issue(node: Node,
         return Rollup(SqlIssueScan(store), place_of(node.config), clock, cal,
                       children_send_summaries=False).compute()
 
-    def same(a: Summary, b: Summary) -> None:
-        assert a.to_dict() == b.to_dict()
+    def same(a: Summary, b: Summary) -> None:  # the chain heads are not issue counts
+        assert {**a.to_dict(), "chains": {}} == {**b.to_dict(), "chains": {}}
 
     ids = []
     for i in range(18):

@@ -86,3 +86,53 @@ def test_a_missing_event_or_link(complete: bool) -> None:
     rows[1] = (rows[1][0], None)
     found = verify(rows, complete=complete)
     assert (found is not None and found.writer_seq == 2) is complete
+
+
+# --------------------------------------------------------------------------- in summaries
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+HUZHOU, COUNTY = "330500", "330522"
+
+
+def _summary(heads: dict[str, tuple[int, str]], minutes: int = 0) -> bytes:
+    from node.domain.summary import Summary, encode
+
+    return encode(Summary(node=HUZHOU, as_of=NOW + timedelta(minutes=minutes), chains=heads))
+
+
+def test_chain_heads_travel_in_summaries_and_are_checked_on_decode() -> None:
+    import json
+
+    from node.domain.errors import ValidationError
+    from node.domain.summary import decode
+
+    head = link(GENESIS, event(1))
+    assert decode(_summary({HUZHOU: (3, head), COUNTY: (9, head)})).chains == {
+        HUZHOU: (3, head), COUNTY: (9, head)}
+    older = json.loads(_summary({}))
+    del older["chains"]  # a child that does not send heads yet
+    assert decode(json.dumps(older).encode()).chains == {}
+    for bad in ({HUZHOU: {"seq": 0, "link": head}}, {HUZHOU: {"seq": 1, "link": "x"}},
+                {"12": {"seq": 1, "link": head}}, {HUZHOU: {"seq": True, "link": head}},
+                [head]):
+        data = json.loads(_summary({}))
+        data["chains"] = bad
+        with pytest.raises(ValidationError):
+            decode(json.dumps(data).encode())
+
+
+def test_a_parent_counts_a_head_that_goes_back_or_changes_in_place() -> None:
+    from node.app.rollup import Rollup
+    from node.domain.topology import Place
+
+    place = Place(code="330000", ancestors=(), children=(HUZHOU,),
+                  subtree=("330000", HUZHOU), full_children=False)
+    rollup = Rollup(None, place, None, None,  # type: ignore[arg-type]  # accept only
+                    children_send_summaries=True)
+    a, b = link(GENESIS, event(1)), link(GENESIS, event(2))
+    assert rollup.accept(HUZHOU, _summary({HUZHOU: (5, a), COUNTY: (7, a)}, 0))
+    assert rollup.accept(HUZHOU, _summary({HUZHOU: (6, b), COUNTY: (7, a)}, 1))  # grows
+    assert not rollup.rewritten
+    assert rollup.accept(HUZHOU, _summary({HUZHOU: (6, b), COUNTY: (7, b)}, 2))  # in place
+    assert rollup.accept(HUZHOU, _summary({HUZHOU: (4, a), COUNTY: (8, a)}, 3))  # back
+    assert rollup.rewritten == {COUNTY: 1, HUZHOU: 1}

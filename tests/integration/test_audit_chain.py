@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from node.app.ports import StoredEvent
 from node.app.replica import CHAIN_BROKEN, IncomingEvent, Outcome, ReplicaService
 from node.domain.chain import GENESIS, is_link
 from node.domain.lifecycle import Assign, Resolve, Start, Triage
@@ -39,7 +40,7 @@ def handle(node: Node, n: int = 4) -> None:
             svc.act(LEADER, issue.id, cmd)
 
 
-def own_events(engine: Engine) -> list[repo.StoredEvent]:
+def own_events(engine: Engine) -> list[StoredEvent]:
     with engine.connect() as conn:
         return [e for e in repo.events_after(conn, 0, 10_000) if e.node == COUNTY]
 
@@ -93,7 +94,7 @@ def test_a_city_refuses_an_event_that_does_not_link(node: Node, tmp_path: Path,
                           Place(code=CITY, ancestors=("330000",), children=(COUNTY,),
                                 subtree=(CITY, COUNTY)), clock, fetch=_no_fetch)
 
-    def incoming(e: repo.StoredEvent, **changes: Any) -> IncomingEvent:
+    def incoming(e: StoredEvent, **changes: Any) -> IncomingEvent:
         m = IncomingEvent(event=e.event, writer=e.node, writer_seq=e.writer_seq,
                           origin=COUNTY, chain=e.chain)
         return replace(m, **changes)

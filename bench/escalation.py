@@ -18,13 +18,26 @@ a gRPC server with mutual TLS, and the real wall clock (node.app.clock.SystemClo
       events (one counter upsert reserves their seqs) and the inbox row; then at the
       "county" UPDATE the changed columns of the issue, INSERT the escalate event (one
       counter upsert) and UPDATE the outbox row to delivered;
-   c. the bare total: (a) then (b), one escalation after another. This is the baseline.
-2. Ours, sequential: request_escalation at the county, then county.drain("330500") until
-   delivered; the latency is request → recorded at the county.
-3. Ours, throughput: n escalations are queued first (timed as their own row), then the
-   sender drains them with --batch-size (and again with --big-batch) until all are
-   delivered; the latency is one drain_once() (one batch).
-4. With --profile N: the wall time of N more sequential escalations split by step (the
+   c. the bare total: (a) then (b), one escalation after another (the per-item baseline).
+2. The bare batched cost, for each batch size B (--batch-size, --big-batch):
+   a. one unary call per B over mutual TLS to a server in this event loop (the city's
+      certificate) that answers at once: the request has the bytes of a real envelope of B
+      transfers, the answer those of its real answer;
+   b. the two batched transactions: the city's for B escalations (one counter upsert,
+      multi-row inserts of issues, tags, events, inbox rows) and the county's (one counter
+      upsert, executemany of the issue updates, event inserts and outbox updates);
+   c. the bare batched total: (a) then (b), batch after batch — the batched baseline.
+3. Ours, sequential: request_escalation at the county, then drain_once() until delivered;
+   the latency is request → recorded at the county. Once over the envelope (TransferBatch,
+   one item), once over unary calls (one Escalate: Sender.batched = False, the path to a
+   peer without TransferBatch).
+4. Ours, throughput: n escalations are queued first (timed as their own row), then the
+   sender drains them with --batch-size and --big-batch until all are delivered, each
+   drain one envelope (and --big-batch again over unary calls, one city transaction per
+   transfer, the answers recorded in one county transaction); the latency is one
+   drain_once() (one batch). Compared with the per-item baseline (thr/bare) and with the
+   batched baseline of the same batch size (thr/bbat).
+5. With --profile N: the wall time of N more sequential escalations split by step (the
    county's and the city's transfer use cases, sender, server and codec, as both nodes
    report them through their probes: node/app/probes.py, bench/common/probes.py), and a
    cProfile of N more, of the event-loop thread and of the worker threads.
@@ -92,10 +105,12 @@ from bench.common.tables import (
     ratio_column,
 )
 from bench.common.timing import Timing, percentile, timed_loop, timed_loop_async
+from federation import codec
+from federation.certs import channel_options
 from federation.sender import Sender
 from node.app.clock import SystemClock
 from node.app.probes import Stage
-from node.app.transfers import DELIVERED, PENDING
+from node.app.transfers import DELIVERED, PENDING, Accepted, Transfer
 from node.domain.issue import State
 from node.domain.lifecycle import Triage
 from node.store import migrate
@@ -114,6 +129,7 @@ REASON = "本级无法解决"
 TABLE: tuple[Column[Row], ...] = (
     phase_column(40), count_column(6), SECONDS, per_second_column("per s", 8), P50, P99,
     ratio_column("thr/bare", 8, "throughput_vs_bare"),
+    ratio_column("thr/bbat", 8, "throughput_vs_bare_batched"),
     ratio_column("p50/bare", 8, "p50_vs_bare"), ratio_column("p99/bare", 8, "p99_vs_bare"),
     ERRORS, CHECK,
 )
@@ -422,6 +438,60 @@ class BareSql:
     def escalate(self, i: int) -> bool:
         return self.city_txn(i) & self.county_txn(i)
 
+    def city_batch(self, first: int, count: int) -> bool:
+        """The city's side of `count` escalations in ONE transaction: one counter upsert
+        for all their event seqs, then multi-row inserts (executemany) of the issues,
+        tags, events and inbox rows."""
+        tpl = self.tpl
+        now = self.clock.now()
+        k = len(tpl.city_events)
+        idx = range(first, first + count)
+        with self.city.begin() as conn:
+            last = conn.execute(self.upsert, {"name": EVENT_SEQ, "k": k * count}).scalar_one()
+            base = last - k * count + 1
+            conn.execute(self.ins_issue, [dict(tpl.city_issue, id=self.issue_ids[i],
+                                               number=self._number(i), updated_at=now)
+                                          for i in idx])
+            conn.execute(self.ins_tag, [{"issue_id": self.issue_ids[i], "tag": t,
+                                         "received_at": tpl.city_issue["received_at"]}
+                                        for i in idx for t in tpl.city_issue["tags"]])
+            rows = [dict(ev, seq=base + n * k + j,
+                         event_id=f"{self.issue_ids[i]}@{ev['version']}",
+                         issue_id=self.issue_ids[i])
+                    for n, i in enumerate(idx) for j, ev in enumerate(tpl.city_events)]
+            self._writer_seqs(conn, rows)
+            conn.execute(self.ins_event, rows)
+            conn.execute(self.ins_inbox, [dict(
+                tpl.city_inbox, transfer_id=self.transfer_ids[i],
+                issue_id=self.issue_ids[i], received_at=now,
+                response=dict(tpl.city_inbox["response"], transfer_id=self.transfer_ids[i],
+                              issue_id=self.issue_ids[i], number=self._number(i)))
+                for i in idx])
+        return True
+
+    def county_batch(self, first: int, count: int) -> bool:
+        """The county's side of `count` escalations in ONE transaction: one counter upsert,
+        then the issue updates, the event inserts and the outbox updates (executemany)."""
+        tpl = self.tpl
+        now = self.clock.now()
+        idx = range(first, first + count)
+        version = tpl.county_event["version"]
+        with self.county.begin() as conn:
+            last = conn.execute(self.upsert, {"name": EVENT_SEQ, "k": count}).scalar_one()
+            updated = conn.execute(self.upd_issue, [dict(
+                tpl.county_changes, _id=self.issue_ids[i],
+                _expected=tpl.county_before["version"]) for i in idx]).rowcount
+            rows = [dict(tpl.county_event, seq=last - count + 1 + n, issue_id=self.issue_ids[i],
+                         event_id=f"{self.issue_ids[i]}@{version}")
+                    for n, i in enumerate(idx)]
+            self._writer_seqs(conn, rows)
+            conn.execute(self.ins_event, rows)
+            delivered = conn.execute(self.upd_outbox, [{
+                "_tid": self.transfer_ids[i], "_now": now, "_response": dict(
+                    tpl.outbox["response"], transfer_id=self.transfer_ids[i],
+                    issue_id=self.issue_ids[i])} for i in idx]).rowcount
+        return updated == count and delivered == count
+
     def verify(self, expected: int) -> str:
         problems = []
         with self.city.connect() as conn:
@@ -498,6 +568,143 @@ async def bare_run(s: Settings, tpl: Template, health: Any, label: str,
             backend="both", phase="bare total: Check + 2 txns", timing=tot, target=s.n,
             baseline=True, notes="THE BASELINE: one health Check, then the city txn, then "
             f"the county txn, per escalation; {note}"),
+            failures, lambda: bare.verify(done_total)))
+    finally:
+        bare.dispose()
+    return rows
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Payload:
+    """The bytes of a real envelope of `batch` transfers and of its answer."""
+
+    request: bytes
+    reply: bytes
+
+
+def payload_of(transfer: Transfer, accepted: Accepted, batch: int) -> Payload:
+    env, n = codec.pack_envelope(uuid6.uuid7().hex, COUNTY, [transfer] * batch)
+    assert n == batch
+    reply = codec.envelope_result_to_pb(env.batch_id,
+                                        [(accepted.transfer_id, accepted)] * batch)
+    return Payload(request=env.SerializeToString(), reply=reply.SerializeToString())
+
+
+class BareEcho:
+    """A gRPC server with one method that answers a preset reply and does nothing else,
+    on the city's certificate with mutual TLS, in this event loop (like the city's own
+    server), and the county's channel to it: a bare RPC carrying a given payload."""
+
+    METHOD = "/zhitong.bench.Bare/Echo"
+
+    def __init__(self, county: FedNode, city: FedNode) -> None:
+        self.county, self.city = county, city
+        self.reply = b""
+        self.server: grpc.aio.Server | None = None
+        self.channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> BareEcho:
+        def echo(_request: bytes, _context: Any) -> bytes:
+            return self.reply
+
+        self.server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1 << 26),
+                                               ("grpc.max_send_message_length", 1 << 26)])
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "zhitong.bench.Bare", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}),))
+        port = self.server.add_secure_port("127.0.0.1:0", self.city.tls.server_credentials())
+        await self.server.start()
+        self.channel = grpc.aio.secure_channel(
+            f"127.0.0.1:{port}", self.county.tls.channel_credentials(),
+            options=(*channel_options(CITY), ("grpc.max_receive_message_length", 1 << 26)))
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+        if self.server is not None:
+            await self.server.stop(None)
+
+    def call(self, payload: Payload) -> Callable[[], Any]:
+        assert self.channel is not None
+        self.reply = payload.reply
+        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self.channel.unary_unary(
+            self.METHOD)
+        return lambda: method(payload.request, timeout=10)
+
+
+async def timed_batches(op: Callable[[int], Any], items: int, batch: int,
+                        max_seconds: float) -> Timing:
+    """`op(first)` per batch of `batch` items (awaited when it returns an awaitable) until
+    `items` are done or the deadline; count = items, one latency per batch."""
+    latencies: list[float] = []
+    done = errors = 0
+    stopped = False
+    start = time.perf_counter()
+    while done < items:
+        t0 = time.perf_counter()
+        if t0 - start >= max_seconds:
+            stopped = True
+            break
+        result = op(done)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+        if result is False:
+            errors += 1
+        done += batch
+    return Timing(count=done, seconds=time.perf_counter() - start, latencies_ms=latencies,
+                  errors=errors, stopped_by_time=stopped)
+
+
+async def bare_batched_run(s: Settings, tpl: Template, echo: BareEcho, payload: Payload,
+                           batch: int, label: str, failures: list[str]) -> list[Row]:
+    """One run of the three bare batched phases for one batch size, on fresh files."""
+    n = max(batch, s.n - s.n % batch)  # whole batches
+    call = echo.call(payload)
+
+    async def rpc(_first: int) -> bool:
+        return len(await call()) == len(payload.reply)
+
+    await timed_batches(rpc, s.warmup * batch, batch, s.max_seconds)
+    cpu0 = time.process_time()
+    rpc_t = await timed_batches(rpc, n, batch, s.max_seconds)
+    cpu = (time.process_time() - cpu0) * 1000 / max(1, rpc_t.count)
+    rows = [checked(Row(
+        backend="grpc", phase=f"bare batched RPC, {batch} per call", timing=rpc_t, target=n,
+        notes=f"one unary call per {batch} with a real envelope's bytes "
+        f"({len(payload.request)} B) and its answer's ({len(payload.reply)} B), mTLS, the "
+        f"server does nothing; CPU {cpu:.2f} ms per escalation"), failures, lambda: "n/a")]
+
+    warm = batch * max(1, s.warmup // batch)
+    bare = BareSql(tpl, s.tmp, f"{label}-b{batch}", warm + 2 * n)
+    try:
+        def sql(first: int, offset: int = 0) -> bool:
+            return bare.city_batch(offset + first, batch) & bare.county_batch(
+                offset + first, batch)
+
+        await timed_batches(sql, warm, batch, s.max_seconds)
+        cpu0 = time.process_time()
+        sql_t = await timed_batches(lambda f: sql(f, warm), n, batch, s.max_seconds)
+        cpu = (time.process_time() - cpu0) * 1000 / max(1, sql_t.count)
+        done = warm + sql_t.count
+        rows.append(checked(Row(
+            backend="sqlite", phase=f"bare batched SQL, {batch} per txn", timing=sql_t,
+            target=n, notes=f"the city txn and the county txn for {batch} escalations each, "
+            f"multi-row (executemany), one counter upsert per txn; CPU {cpu:.2f} ms per "
+            "escalation"), failures, lambda: bare.verify(done)))
+
+        async def total(first: int) -> bool:
+            ok = await rpc(first)
+            return sql(first, done) & ok
+
+        cpu0 = time.process_time()
+        tot = await timed_batches(total, n, batch, s.max_seconds)
+        cpu = (time.process_time() - cpu0) * 1000 / max(1, tot.count)
+        done_total = done + tot.count
+        rows.append(checked(Row(
+            backend="both", phase=f"bare batched total, {batch}", timing=tot, target=n,
+            baseline=True, notes=f"THE BATCHED BASELINE for batch {batch}: the bare batched "
+            f"RPC, then the two batched txns; CPU {cpu:.2f} ms per escalation"),
             failures, lambda: bare.verify(done_total)))
     finally:
         bare.dispose()
@@ -585,6 +792,12 @@ async def drain_all(sender: Sender, queued: int, max_seconds: float) -> Drained:
                                  stopped_by_time=stopped), batches=sizes)
 
 
+def _path_note(sender: Sender) -> str:
+    return ("one TransferBatch call per drain, one city txn, one county txn"
+            if sender.batched else "one unary Escalate per transfer, one city txn each, the "
+            "answers recorded in one county txn")
+
+
 async def ours_sequential(s: Settings, w: Workload, sender: Sender,
                           sql: dict[str, SqlCounter], failures: list[str]) -> Row:
     extra: dict[str, Any] = {}
@@ -592,10 +805,12 @@ async def ours_sequential(s: Settings, w: Workload, sender: Sender,
     with accounted(sql, lambda: box[0].count if box else 0, extra, w.threads):
         box.append(await timed_loop_async(
             lambda _i: escalate_one(w, sender, w.take()), s.n, s.max_seconds))
+    path = "envelope" if sender.batched else "unary calls"
     return checked(Row(
-        backend="both", phase="ours: sequential, request→recorded", timing=box[0],
+        backend="both", phase=f"ours: sequential, {path}", timing=box[0],
         target=s.n, extra=extra,
-        notes="request_escalation at the county, then county.drain() until delivered; "
+        notes="request→recorded: request_escalation at the county, then drain_once() until "
+        f"delivered ({_path_note(sender)}); "
         + sql_note(extra, ("county", "city"))), failures, w.verify)
 
 
@@ -635,10 +850,12 @@ async def ours_batched(s: Settings, w: Workload, sender: Sender, batch: int,
     extra["full_batches"] = full
     extra["ms_per_escalation"] = round(drained.timing.seconds * 1000
                                        / max(1, drained.timing.count), 3)
+    path = "envelope" if sender.batched else "unary calls"
     rows.append(checked(Row(
-        backend="both", phase=f"ours: drain, batch {batch}", timing=drained.timing,
+        backend="both", phase=f"ours: drain, batch {batch}, {path}", timing=drained.timing,
         target=queued, extra=extra,
-        notes=f"p50/p99 are per drain_once() (one batch of up to {batch}); "
+        notes=f"{_path_note(sender)}; p50/p99 are per drain_once() (one batch of up to "
+        f"{batch}); "
         f"{len(drained.batches)} batches; {extra['ms_per_escalation']:.2f} ms wall per "
         "escalation; " + sql_note(extra, ("county", "city"))), failures, w.verify))
     return rows
@@ -695,15 +912,15 @@ BREAKDOWN: tuple[tuple[str, str | None, int], ...] = (
     ("drain_once, in total", "drain", 0),
     ("next_attempt_at (county read txn, in a thread)", "next_attempt_at", 1),
     ("due (county read txn, in a thread)", "due", 1),
-    ("_ship: the Escalate call as the county sees it", "ship", 1),
-    ("transfer_to_pb (encode, county)", "encode", 2),
-    ("transfer_from_pb (decode + history fold, city)", "decode", 2),
-    ("accept_escalation (city write txn, in a thread)", "accept", 2),
-    ("accepted_to_pb + accepted_from_pb", "reply_codec", 2),
+    ("the TransferBatch call as the county sees it", "ship", 1),
+    ("pack_envelope (encode, county)", "encode", 2),
+    ("envelope_from_pb (decode + history fold, city)", "decode", 2),
+    ("accept_batch (city write txn, in a thread)", "accept", 2),
+    ("answer to_pb + from_pb", "reply_codec", 2),
     ("rest: gRPC + TLS + HTTP/2, city to_thread hop", None, 2),
-    ("record_accepted (county write txn, in a thread)", "record_accepted", 1),
-    ("record_reachable (county write txn, in a thread)", "record_reachable", 1),
-    ("rest: 4 to_thread hops + event loop", None, 1),
+    ("record_batch (county write txn, in a thread)", "record_accepted", 1),
+    ("record_reachable (county write txn, unary path only)", "record_reachable", 1),
+    ("rest: 3 to_thread hops + event loop", None, 1),
 )
 
 # step name → the stages that make it up, as the county and the city report them
@@ -779,19 +996,27 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(initializer=threads.register_worker))
         w = Workload(county, city, threads)
-        total = s.warmup + 3 * s.n + 2 * s.profile
+        total = s.warmup + 1 + 5 * s.n + 2 * s.profile
         log(f"pre-creating {total} issues at the county (submit + triage) ...")
         log(f"  done in {w.precreate(total):.1f}s")
 
-        # Warm-up: real escalations, untimed (checked); the first one is the SQL template.
+        # Warm-up: real escalations, untimed (checked); the first one is the SQL template,
+        # the second one's transfer and answer give the batched payload's bytes.
         first = w.take()
         before = read_issue_row(county, first)
         if not await escalate_one(w, sender, first):
             raise BenchFailure("the first escalation was not delivered")
         tpl = Template.read(county, city, first, before)
+        w.request(w.take())
+        [item] = county.transfers.due(CITY, 1)
+        assert item.transfer is not None
+        transfer = item.transfer
+        accepted = Accepted.from_json(tpl.outbox["response"], duplicate=False)
+        if not (await sender.drain_once()).delivered:
+            raise BenchFailure("the second escalation was not delivered")
         for _ in range(s.warmup - 1):
             await escalate_one(w, sender, w.take())
-        log(f"  warm-up: {s.warmup} escalations, check {w.verify()}")
+        log(f"  warm-up: {s.warmup + 1} escalations, check {w.verify()}")
 
         sender._stub()  # the channel the sender uses for Escalate
         channel = sender._channel
@@ -802,14 +1027,32 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
                 for k in range(s.baseline_runs)]
         bare_rows = [median_of([r[j] for r in runs]) for j in range(3)]
         baseline = bare_rows[2]
+        rows = [*bare_rows]
+        batched_baseline: dict[int, Row] = {}
+        async with BareEcho(county, city) as echo:
+            for batch in (s.batch_size, s.big_batch):
+                payload = payload_of(transfer, accepted, batch)
+                bruns = [await bare_batched_run(s, tpl, echo, payload, batch, f"run{k}",
+                                                failures) for k in range(s.baseline_runs)]
+                brows = [median_of([r[j] for r in bruns]) for j in range(3)]
+                batched_baseline[batch] = brows[2]
+                rows += brows
         log("ours:")
-        seq = await ours_sequential(s, w, sender, sql, failures)
-        compare(seq, baseline, "bare")
-        rows = [*bare_rows, seq]
-        for batch in (s.batch_size, s.big_batch):
+        for batched in (True, False):
+            sender.batched = batched
+            seq = await ours_sequential(s, w, sender, sql, failures)
+            compare(seq, baseline, "bare")
+            rows.append(seq)
+        sender.batched = True
+        for batch, batched in ((s.batch_size, True), (s.big_batch, True),
+                               (s.big_batch, False)):
+            sender.batched = batched
             queued, drained = await ours_batched(s, w, sender, batch, sql, failures)
             compare(drained, baseline, "bare", latency=False)
+            compare(drained, batched_baseline[batch], "bare_batched", latency=False)
             rows += [queued, drained]
+        sender.batched = True
+        sender.batch_size = s.batch_size
         if s.profile:
             log("profile:")
             profiles.append(await breakdown(s, w, sender, probes, failures))
@@ -889,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(code)
     print("ratios vs the bare total (Check + 2 txns, sequential): thr = ours/bare per s "
           "(1.00 = as fast), p50/p99 = ours/bare latency (1.00 = as fast);\n"
+          "thr/bbat = ours/the bare batched total of the same batch size (RPC of the same "
+          "bytes + the 2 batched txns);\n"
           "batch rows: p50/p99 are per batch, so only thr is compared; "
           "* = stopped by --max-seconds")
     print()

@@ -13,12 +13,19 @@ complete, gapless event sequence of its issue (at most `MAX_HISTORY` events) who
 reproduces the snapshot exactly. Any problem raises `CodecError` (→ INVALID_ARGUMENT) naming
 the field, so a malformed message changes nothing; nothing a message claims (a version, a
 length) decides how much is allocated.
+
+Envelopes (TransferBatch): the envelope's own fields are a boundary of the whole call (at
+most `MAX_BATCH_ITEMS` items and `MAX_ENVELOPE_BYTES`, a batch id, the origin); each item is
+decoded like a unary request, and an item that does not decode is refused alone
+(`Envelope.items` holds its error in its place). The answer carries, per refused item, what
+a unary call's status and trailing metadata would (federation/failures.py, `ItemError`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -26,6 +33,7 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from federation.failures import error_fields, from_fields
 from federation.wire.v1 import federation_pb2 as pb
 from federation.wire.v1 import federation_pb2_grpc as pb_grpc
 from node.app.transfers.types import (
@@ -36,7 +44,8 @@ from node.app.transfers.types import (
     DirectiveAccepted,
     Transfer,
 )
-from node.domain.errors import ValidationError
+from node.domain.channels import check_channel_fields
+from node.domain.errors import DomainError, ValidationError
 from node.domain.issue import (
     Action,
     Actor,
@@ -49,6 +58,7 @@ from node.domain.issue import (
     Rating,
     RevisitResult,
     State,
+    SubjectKind,
 )
 from node.domain.jsonsafe import JSONError
 from node.domain.jsonsafe import loads as json_loads
@@ -74,6 +84,11 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_HISTORY = 5_000
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_ID = 64
+#: An envelope (TransferBatch) carries at most this many transfers and this many bytes;
+#: each of its items is held to MAX_REQUEST_BYTES like a unary request. A sender packs
+#: items up to MAX_REQUEST_BYTES in all (`pack_envelope`), so the bound leaves room.
+MAX_BATCH_ITEMS = 500
+MAX_ENVELOPE_BYTES = 2 * MAX_REQUEST_BYTES
 EVENT_KINDS = frozenset({"submitted", *(a.value for a in Action)})
 
 # The generated code the adapters (and the tests that craft raw messages) use, by name, so
@@ -95,6 +110,11 @@ FetchRequest = pb.FetchRequest
 FetchResponse = pb.FetchResponse
 WatermarkRequest = pb.WatermarkRequest
 WatermarkResponse = pb.WatermarkResponse
+TransferEnvelope = pb.TransferEnvelope
+TransferItem = pb.TransferItem
+TransferEnvelopeResult = pb.TransferEnvelopeResult
+TransferOutcome = pb.TransferOutcome
+ItemError = pb.ItemError
 HEALTH_SERVING = health_pb2.HealthCheckResponse.SERVING
 add_health_servicer = health_pb2_grpc.add_HealthServicer_to_server
 
@@ -236,6 +256,9 @@ def issue_to_pb(issue: Issue) -> pb.IssueSnapshot:
         msg.rating = issue.rating.value
     if issue.revisit_result is not None:
         msg.revisit_result = issue.revisit_result.value
+    if issue.is_common:  # 共性问题 (node/domain/channels.py: intake)
+        msg.subject_kind = issue.subject_kind.value
+    msg.channel_fields.update(dict(issue.channel_fields))
     for name in ("resolve_due", "last_enterprise_urge_at", "resolved_at", "closed_at"):
         value = getattr(issue, name)
         if value is not None:
@@ -256,6 +279,9 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
             due=ts_from_pb(msg.deadline.due, "deadline.due"),
         )
     ent = msg.enterprise
+    subject = (_enum(SubjectKind, msg.subject_kind, "issue.subject_kind")
+               if msg.HasField("subject_kind") else SubjectKind.ENTERPRISE)
+    common = subject is not SubjectKind.ENTERPRISE  # no credit code, no phone
     return Issue(
         id=check_identifier(msg.id, "issue.id"),
         number=check_identifier(msg.number, "issue.number"),
@@ -265,9 +291,12 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
         version=msg.version,
         enterprise=Enterprise(
             name=_text("enterprise.name", ent.name, MAX_NAME),
-            credit_code=validate_credit_code(ent.credit_code),
-            contact_phone=validate_phone(ent.contact_phone, "enterprise.contact_phone"),
+            credit_code="" if common else validate_credit_code(ent.credit_code),
+            contact_phone="" if common else validate_phone(ent.contact_phone,
+                                                           "enterprise.contact_phone"),
         ),
+        subject_kind=subject,
+        channel_fields=check_channel_fields(dict(msg.channel_fields)),
         channel=_enum(Channel, msg.channel, "issue.channel"),
         title=_text("issue.title", msg.title, MAX_TITLE),
         content=_text("issue.content", msg.content, MAX_CONTENT),
@@ -392,6 +421,97 @@ def accepted_from_pb(msg: pb.TransferAccepted) -> Accepted:
         duplicate=msg.duplicate,
         accepted_at=ts_from_pb(msg.accepted_at, "accepted_at"),
     )
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Envelope:
+    """A decoded TransferBatch: per item (in envelope order) its transfer, or the refusal
+    its decoding raised (that item alone is refused); `transfer_ids` as the items claim
+    them, for the answer."""
+
+    batch_id: str
+    origin_node: str
+    items: tuple[Transfer | DomainError, ...]
+    transfer_ids: tuple[str, ...]
+
+
+def pack_envelope(batch_id: str, origin: str, transfers: Sequence[Transfer],
+                  max_bytes: int = MAX_REQUEST_BYTES) -> tuple[pb.TransferEnvelope, int]:
+    """The envelope of the first transfers, in order, that fit in `max_bytes` together
+    (always at least one), and how many it holds; the rest wait for the next envelope."""
+    items: list[pb.TransferItem] = []
+    size = 0
+    for t in transfers[:MAX_BATCH_ITEMS]:
+        request = transfer_to_pb(t)
+        item = (pb.TransferItem(escalate=request) if isinstance(request, pb.EscalateRequest)
+                else pb.TransferItem(return_down=request))
+        item_size = item.ByteSize() + 8  # the field tag and length of the repeated entry
+        if items and size + item_size > max_bytes:
+            break
+        items.append(item)
+        size += item_size
+    return pb.TransferEnvelope(batch_id=batch_id, origin_node=origin, items=items), len(items)
+
+
+def envelope_from_pb(msg: pb.TransferEnvelope) -> Envelope:
+    """The envelope's own fields are checked for the whole call (CodecError: the call is
+    refused); each item is decoded as strictly as a unary request, and a malformed item
+    is refused alone."""
+    if msg.ByteSize() > MAX_ENVELOPE_BYTES:
+        raise _fail("envelope", f"larger than {MAX_ENVELOPE_BYTES} bytes")
+    if not 1 <= len(msg.items) <= MAX_BATCH_ITEMS:
+        raise _fail("items", f"an envelope carries 1 to {MAX_BATCH_ITEMS} transfers")
+    batch_id = check_identifier(msg.batch_id, "batch_id")
+    origin = validate_division_code(msg.origin_node)
+    items: list[Transfer | DomainError] = []
+    ids: list[str] = []
+    for i, item in enumerate(msg.items):
+        which = item.WhichOneof("request")
+        request = item.escalate if which == "escalate" else item.return_down
+        ids.append(request.transfer_id[:MAX_ID])
+        try:
+            if which is None:
+                raise _fail(f"items[{i}]", "an item carries an escalation or a return")
+            kind = Action.ESCALATE if which == "escalate" else Action.RETURN
+            items.append(transfer_from_pb(request, kind=kind))
+        except DomainError as exc:
+            items.append(exc)
+    return Envelope(batch_id=batch_id, origin_node=origin, items=tuple(items),
+                    transfer_ids=tuple(ids))
+
+
+def envelope_result_to_pb(batch_id: str,
+                          outcomes: Sequence[tuple[str, Accepted | BaseException]]
+                          ) -> pb.TransferEnvelopeResult:
+    """Per item (transfer id, its acceptance or the refusal it raised): a refusal carries
+    what a unary call's status and trailing metadata would (federation/failures.py)."""
+    out = pb.TransferEnvelopeResult(batch_id=batch_id)
+    for transfer_id, answer in outcomes:
+        if isinstance(answer, Accepted):
+            out.outcomes.add(transfer_id=transfer_id, accepted=accepted_to_pb(answer))
+        else:
+            status, details, code, params = error_fields(answer)
+            out.outcomes.add(transfer_id=transfer_id, refused=pb.ItemError(
+                code=code, params_json=params, status=status.name, details=details))
+    return out
+
+
+def envelope_result_from_pb(msg: pb.TransferEnvelopeResult
+                            ) -> list[tuple[str, Accepted | Exception]]:
+    """Per item, in envelope order: (transfer id, the acceptance, or the typed error the
+    peer refused it with — a DomainError, else a federation.failures.RemoteError)."""
+    out: list[tuple[str, Accepted | Exception]] = []
+    for outcome in msg.outcomes:
+        if outcome.WhichOneof("outcome") == "accepted":
+            out.append((outcome.transfer_id, accepted_from_pb(outcome.accepted)))
+        else:
+            e = outcome.refused
+            out.append((outcome.transfer_id,
+                        from_fields(e.status, e.details, e.code, e.params_json)))
+    return out
 
 
 # --------------------------------------------------------------------------- fetch

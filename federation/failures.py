@@ -13,6 +13,10 @@ catalogue — or, when there is no code (a transport failure, a peer without the
 or the code is an adapter's own (`internal`) or unknown here (a newer peer), a
 `RemoteError`. Both have `retryable`: from the table for a known code, else from the gRPC
 status (`RETRYABLE`). Parking versus retrying is decided from that, never from text.
+
+A batch call (TransferBatch) answers each refused item with the same four values as
+fields instead of a status (`error_fields`, read back by `from_fields`), so one refused
+transfer of an envelope is parked or retried exactly as the same refusal of a unary call.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = [
     "RETRYABLE",
     "RemoteError",
     "describe",
+    "error_fields",
+    "from_fields",
     "from_rpc_error",
     "is_retryable",
     "status_of",
@@ -91,23 +97,47 @@ def describe(exc: DomainError) -> str:
 
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str, Metadata]:
     """(status, details, trailing metadata) to abort a call with, for any exception."""
+    status, details, code, params = error_fields(exc)
+    metadata: list[tuple[str, str | bytes]] = [(CODE_KEY, code)]
+    if params:
+        metadata.append((PARAMS_KEY, params))
+    return status, details, tuple(metadata)
+
+
+def error_fields(exc: BaseException) -> tuple[grpc.StatusCode, str, str, bytes]:
+    """(status, details, code, parameters as UTF-8 JSON or b"") for any exception: what
+    `to_status` sends as a status and trailing metadata, as plain values — a batch call
+    answers each refused item with them (codec.ItemError)."""
     if not isinstance(exc, DomainError):
         internal = ERRORS["internal"]
-        return grpc.StatusCode[internal.grpc], INTERNAL_DETAILS, ((CODE_KEY, internal.code),)
-    metadata: list[tuple[str, str | bytes]] = [(CODE_KEY, exc.code)]
+        return grpc.StatusCode[internal.grpc], INTERNAL_DETAILS, internal.code, b""
+    encoded = b""
     if exc.params:
         encoded = json.dumps(exc.params, ensure_ascii=False, default=str,
                              separators=(",", ":")).encode()
-        if len(encoded) <= MAX_PARAMS_BYTES:
-            metadata.append((PARAMS_KEY, encoded))
-    return status_of(exc), describe(exc), tuple(metadata)
+        if len(encoded) > MAX_PARAMS_BYTES:
+            encoded = b""
+    return status_of(exc), describe(exc), exc.code, encoded
 
 
 def from_rpc_error(err: grpc.RpcError) -> Exception:
     """The typed error a failed call carries (a DomainError), else a RemoteError."""
-    status = err.code()
-    details = err.details() or ""
     code, params = _read_metadata(err.trailing_metadata() or ())
+    return _typed(err.code(), err.details() or "", code, params)
+
+
+def from_fields(status: str, details: str, code: str, params: bytes) -> Exception:
+    """The typed error of one refused item of a batch (the fields `error_fields` gave the
+    peer), else a RemoteError; an unknown status name reads as UNKNOWN."""
+    try:
+        grpc_status = grpc.StatusCode[status]
+    except KeyError:
+        grpc_status = grpc.StatusCode.UNKNOWN
+    return _typed(grpc_status, details, code or None, _read_params(params))
+
+
+def _typed(status: grpc.StatusCode, details: str, code: str | None,
+           params: dict[str, Any]) -> Exception:
     spec = ERRORS.get(code) if code is not None else None
     if spec is not None and spec.error is not None:
         try:
@@ -133,11 +163,18 @@ def _read_metadata(metadata: Iterable[Any]) -> tuple[str | None, dict[str, Any]]
         key, value = item if isinstance(item, tuple) else (item.key, item.value)
         if key == CODE_KEY:
             code = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-        elif key == PARAMS_KEY and len(value) <= MAX_PARAMS_BYTES:
-            try:  # the peer's text: bounded in size, and in depth by jsonsafe
-                decoded = loads(value)
-            except JSONError:
-                continue
-            if isinstance(decoded, dict) and all(isinstance(k, str) for k in decoded):
-                params = decoded
+        elif key == PARAMS_KEY:
+            params = _read_params(value) or params
     return code, params
+
+
+def _read_params(value: bytes | str) -> dict[str, Any]:
+    if not value or len(value) > MAX_PARAMS_BYTES:
+        return {}
+    try:  # the peer's text: bounded in size, and in depth by jsonsafe
+        decoded = loads(value)
+    except JSONError:
+        return {}
+    if isinstance(decoded, dict) and all(isinstance(k, str) for k in decoded):
+        return decoded
+    return {}

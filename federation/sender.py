@@ -1,16 +1,20 @@
 """One sender per destination: drains the transfer outbox in order, one batch in flight.
 
 `drain_once()` reads the next pending transfers for its destination (at most
-`batch_size`) from the transfer use cases (node.app.transfers), ships them concurrently
-(encoded by federation/codec.py) — each call with a deadline and short tenacity retries
-for blips — and records each answer in its own transaction: accepted → the ownership
-change is recorded; refused (an error no retry can fix: `_refusal` decides from the typed
-error the peer sent, federation/failures.py) → the row is parked and the issue unfrozen;
+`batch_size`) from the transfer use cases (node.app.transfers) and ships the transfers
+among them as ONE ordered envelope (TransferBatch, encoded by federation/codec.py: as many
+as fit in one request's size, the rest wait for the next drain), the directives as unary
+Direct calls beside it — each call with a deadline and short tenacity retries for blips.
+The peer answers per item; all answers are recorded in ONE transaction (record_batch):
+accepted → the ownership change is recorded; refused (an error no retry can fix: decided
+from the typed error the peer sent, per item in the envelope's answer or per call in
+trailing metadata, federation/failures.py) → the row is parked and the issue unfrozen;
 unreachable → the destination's persisted backoff moves on and the rest waits. The backoff
 (capped, jittered, stored in the database) survives restarts and resets as soon as the
-destination answers again. `run()` loops over `drain_once()`, waking on new work or after a
-short poll, and logs a stuck destination. Its stages (drain, ship, encode, decode the reply)
-go through the transfer use cases' probe (node/app/probes.py).
+destination answers again. A peer without TransferBatch (an older node) gets one unary
+Escalate/Return per transfer, as before. `run()` loops over `drain_once()`, waking on new
+work or after a short poll, and logs a stuck destination. Its stages (drain, ship, encode,
+decode the reply) go through the transfer use cases' probe (node/app/probes.py).
 """
 
 from __future__ import annotations
@@ -22,15 +26,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import grpc
+import uuid6
 
 from federation import codec
-from federation.failures import RemoteError, from_rpc_error, is_retryable
+from federation.failures import RemoteError, describe, from_rpc_error, is_retryable, status_of
 from federation.retry import short_call_retries
 from node.app.probes import Stage
 from node.app.transfers import Accepted, DirectiveAccepted, Outgoing, TransferService
 from node.domain.errors import DomainError
 
 log = logging.getLogger("zhitong.federation.sender")
+
+#: What a shipped item came back with: its acceptance, the typed refusal of that item in an
+#: envelope (DomainError, RemoteError), or the failed call's error.
+Answer = Accepted | DirectiveAccepted | BaseException
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +62,7 @@ class Sender:
         call_timeout_s: float = 5.0,
         retry_attempts: int = 3,
         stuck_after: timedelta = timedelta(hours=1),
+        batched: bool = True,
     ) -> None:
         self.transfers = transfers
         self.destination = destination
@@ -62,6 +72,8 @@ class Sender:
         self.call_timeout_s = call_timeout_s
         self.retry_attempts = retry_attempts
         self.stuck_after = stuck_after
+        #: ship transfers in one envelope per drain (TransferBatch), else one call each
+        self.batched = batched
         self.wake = asyncio.Event()
         self._last_stuck_log = 0.0
 
@@ -76,6 +88,7 @@ class Sender:
             self._channel = None
 
     async def _ship(self, item: Outgoing) -> Accepted | DirectiveAccepted:
+        """One unary call: a directive, or a transfer to a peer without TransferBatch."""
         with self.transfers.probe.timed(Stage.SENDER_SHIP):
             return await self._ship_one(item)
 
@@ -104,6 +117,54 @@ class Sender:
                 return codec.directive_accepted_from_pb(reply)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _ship_each(self, items: list[Outgoing]) -> list[tuple[Outgoing, Answer]]:
+        """Unary calls, concurrently: per item its answer or the call's error."""
+        answers = await asyncio.gather(*(self._ship(item) for item in items),
+                                       return_exceptions=True)
+        return list(zip(items, answers, strict=True))
+
+    async def _ship_batch(self, items: list[Outgoing]) -> list[tuple[Outgoing, Answer]]:
+        """The transfers among `items` in one envelope (TransferBatch), as many as fit
+        (codec.pack_envelope; the rest wait for the next drain): per shipped item its
+        acceptance, the typed error the peer refused it with, or — when the whole call
+        failed — the call's error. A peer that does not know TransferBatch (an older node:
+        UNIMPLEMENTED without a code) gets unary calls from then on."""
+        if not items:
+            return []
+        with self.transfers.probe.timed(Stage.SENDER_ENCODE):
+            request, n = codec.pack_envelope(
+                uuid6.uuid7().hex, self.transfers.node,
+                [item.transfer for item in items if item.transfer is not None])
+        shipped = items[:n]
+        keys = [item.row.transfer_id for item in shipped]
+        stub = self._stub()
+        try:
+            with self.transfers.probe.timed(Stage.SENDER_SHIP, keys):
+                async for attempt in short_call_retries(self.retry_attempts):
+                    with attempt:
+                        reply = await stub.TransferBatch(request, timeout=self.call_timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            typed = from_rpc_error(exc)
+            if exc.code() is grpc.StatusCode.UNIMPLEMENTED and (
+                    isinstance(typed, RemoteError) and typed.code is None):
+                log.warning("%s does not know TransferBatch: unary calls from now on",
+                            self.destination, extra={"peer": self.destination})
+                self.batched = False
+                return await self._ship_each(shipped)
+            return [(item, exc) for item in shipped]
+        try:
+            with self.transfers.probe.timed(Stage.SENDER_DECODE_REPLY):
+                outcomes = codec.envelope_result_from_pb(reply)
+        except DomainError:  # a malformed answer (codec.CodecError)
+            outcomes = []
+        if [tid for tid, _ in outcomes] != keys:
+            # not an answer to what was sent: nothing is recorded, the batch is sent again
+            # after the destination's backoff
+            error = RemoteError(grpc.StatusCode.INTERNAL,
+                                f"answer to batch {request.batch_id} does not match it")
+            return [(item, error) for item in shipped]
+        return [(item, answer) for item, (_, answer) in zip(shipped, outcomes, strict=True)]
+
     async def drain_once(self) -> DrainResult:
         with self.transfers.probe.timed(Stage.SENDER_DRAIN):
             return await self._drain_once()
@@ -115,38 +176,45 @@ class Sender:
         batch = await asyncio.to_thread(self.transfers.due, self.destination, self.batch_size)
         if not batch:
             return DrainResult()
-        answers = await asyncio.gather(*(self._ship(item) for item in batch),
-                                       return_exceptions=True)
-        delivered = refused = 0
+        enveloped = [item for item in batch if item.transfer is not None] if self.batched else []
+        singles = [item for item in batch if item.transfer is None or not self.batched]
+        envelope, one_by_one = await asyncio.gather(self._ship_batch(enveloped),
+                                                    self._ship_each(singles))
+        accepted: list[tuple[str, Accepted | DirectiveAccepted]] = []
+        refused: list[tuple[str, str]] = []
         unreached: list[str] = []
         last_error = ""
-        for item, answer in zip(batch, answers, strict=True):
+        for item, answer in sorted([*envelope, *one_by_one], key=lambda p: p[0].row.seq):
             tid = item.row.transfer_id
             if isinstance(answer, Accepted | DirectiveAccepted):
-                await asyncio.to_thread(self.transfers.record_accepted, tid, answer)
-                delivered += 1
-            elif isinstance(answer, grpc.aio.AioRpcError) and _refusal(answer):
-                error = _describe(answer)
+                accepted.append((tid, answer))
+                continue
+            if isinstance(answer, grpc.aio.AioRpcError):
+                park, error = _refusal(answer), _describe(answer)
+            elif isinstance(answer, DomainError | RemoteError):  # one item of an envelope
+                park, error = not is_retryable(answer), _describe_item(answer)
+            else:
+                raise answer  # a bug, not a network condition
+            if park:
                 log.warning("transfer %s of %s refused by %s: %s", tid, item.row.issue_id,
                             self.destination, error,
                             extra={"issue_id": item.row.issue_id, "peer": self.destination})
-                await asyncio.to_thread(self.transfers.record_refused, tid, error)
-                refused += 1
-            elif isinstance(answer, grpc.aio.AioRpcError):
-                unreached.append(tid)
-                last_error = _describe(answer)
+                refused.append((tid, error))
             else:
-                raise answer  # a bug, not a network condition
+                unreached.append(tid)
+                last_error = error
+        if accepted or refused:
+            # the peer answered: the backoff is reset with the answers (in the same
+            # transaction), unless something is left for it to retry
+            await asyncio.to_thread(self.transfers.record_batch, self.destination, accepted,
+                                    refused, reachable=bool(accepted) or not unreached)
         if unreached:
             next_at = await asyncio.to_thread(self.transfers.record_failure, self.destination,
                                               unreached, last_error)
             log.warning("%d transfer(s) to %s not delivered (%s); next attempt at %s",
                         len(unreached), self.destination, last_error, next_at.isoformat())
-        elif refused and not delivered:
-            # the peer answered; an accepted transfer already reset the backoff in its own
-            # transaction, a refusal did not
-            await asyncio.to_thread(self.transfers.record_reachable, self.destination)
-        return DrainResult(delivered=delivered, refused=refused, failed=len(unreached))
+        return DrainResult(delivered=len(accepted), refused=len(refused),
+                           failed=len(unreached))
 
     async def run(self, stop: asyncio.Event, *, poll_s: float = 1.0,
                   idle_poll_s: float = 15.0) -> None:
@@ -208,3 +276,11 @@ def _describe(error: grpc.aio.AioRpcError) -> str:
     code = typed.code if isinstance(typed, DomainError | RemoteError) else None
     prefix = error.code().name if code is None else f"{error.code().name} {code}"
     return f"{prefix}: {error.details()}"
+
+
+def _describe_item(error: DomainError | RemoteError) -> str:
+    """The same text for one refused item of an envelope (the status it would have had)."""
+    if isinstance(error, RemoteError):
+        code = f" {error.code}" if error.code else ""
+        return f"{error.status.name}{code}: {error.details}"
+    return f"{status_of(error).name} {error.code}: {describe(error)}"

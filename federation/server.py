@@ -1,5 +1,5 @@
-"""The node's gRPC server: Federation (Escalate, Return, Direct, Fetch, Watermark), health,
-reflection.
+"""The node's gRPC server: Federation (Escalate, Return, TransferBatch, Direct, Fetch,
+Watermark), health, reflection.
 
 Every call first establishes who is calling: with mutual TLS the caller is the node code in
 its certificate's common name, and it must equal the origin the message claims
@@ -23,9 +23,9 @@ from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection
 
 from federation import codec
-from federation.failures import CODE_KEY, to_status
+from federation.failures import CODE_KEY, describe, to_status
 from node.app.probes import Stage
-from node.app.transfers import UP_KINDS, TransferService
+from node.app.transfers import UP_KINDS, Transfer, TransferService
 from node.domain.errors import ERRORS, DomainError, Forbidden, Unauthenticated
 from node.domain.issue import Action
 from node.i18n import message
@@ -117,6 +117,35 @@ class FederationServicer(codec.FederationServicer):
                      extra={"issue_id": transfer.issue.id, "peer": caller})
             with self.transfers.probe.timed(Stage.SERVER_ENCODE_REPLY):
                 return codec.accepted_to_pb(accepted)
+
+        return await self._run(context, work)
+
+    async def TransferBatch(self, request: codec.TransferEnvelope,
+                            context: grpc.aio.ServicerContext[Any, Any]
+                            ) -> codec.TransferEnvelopeResult:
+        """An envelope of transfers: the caller and the envelope are checked for the whole
+        call; each item is decoded, checked and accepted or refused on its own, all in one
+        transaction of the transfer use cases (TransferService.accept_batch)."""
+        async def work() -> codec.TransferEnvelopeResult:
+            caller = self._caller(context, request.origin_node)
+            if caller not in self.transfers.children and caller != self.transfers.parent:
+                raise Forbidden("caller_not_child", caller=caller)
+            with self.transfers.probe.timed(Stage.SERVER_DECODE):
+                envelope = codec.envelope_from_pb(request)
+            transfers = [item for item in envelope.items if isinstance(item, Transfer)]
+            answers = iter(await asyncio.to_thread(self.transfers.accept_batch, transfers,
+                                                   caller) if transfers else ())
+            outcomes = [(tid, next(answers) if isinstance(item, Transfer) else item)
+                        for tid, item in zip(envelope.transfer_ids, envelope.items,
+                                             strict=True)]
+            refused = [(tid, a) for tid, a in outcomes if isinstance(a, DomainError)]
+            log.info("batch %s from %s: %d transfer(s), %d refused", envelope.batch_id,
+                     caller, len(outcomes), len(refused), extra={"peer": caller})
+            for tid, exc in refused:
+                log.info("batch %s from %s: transfer %s refused: %s", envelope.batch_id,
+                         caller, tid, describe(exc), extra={"peer": caller})
+            with self.transfers.probe.timed(Stage.SERVER_ENCODE_REPLY):
+                return codec.envelope_result_to_pb(envelope.batch_id, outcomes)
 
         return await self._run(context, work)
 

@@ -5,7 +5,9 @@
     zhitong db upgrade   --config FILE                       apply schema migrations
     zhitong db current   --config FILE                       show the schema revision
     zhitong user add     --config FILE --username U --role R [--password-stdin] …
+    zhitong user disable|enable|unlock --config FILE --username U   (audited as "cli")
     zhitong demo seed    --config FILE                       demo logins + demo issues
+    zhitong import issues FILE --config FILE [--dry-run] [--skip-invalid]   .xlsx / .csv
     zhitong audit verify --config FILE                       check every writer's hash chain
     zhitong certs init   --dir DIR --node CODE [--node …]    private CA + node certificates
     zhitong up                                               the local demo (see README)
@@ -112,6 +114,29 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_state(args: argparse.Namespace) -> int:
+    """Disable, enable or unlock an account from the host (e.g. the only admin locked out)."""
+    from node.app.policy import Principal, Role
+    from node.runtime import build
+
+    node = build(_config(args))
+    operator = Principal(username="cli", role=Role.ADMIN, display_name="operator (CLI)")
+    accounts = node.services.accounts
+    try:
+        if args.cmd == "unlock":
+            lifted = accounts.unlock_account(operator, args.username)
+            print(f"{'unlocked' if lifted else 'no lock on'} {args.username}")
+        elif args.cmd == "disable":
+            accounts.disable(operator, args.username)
+            print(f"disabled {args.username}")
+        else:
+            accounts.enable(operator, args.username)
+            print(f"enabled {args.username}")
+    finally:
+        node.engine.dispose()
+    return 0
+
+
 def cmd_demo_seed(args: argparse.Namespace) -> int:
     from node.demo import ensure_demo_accounts, seed_demo_issues
     from node.runtime import build
@@ -123,6 +148,42 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     node.engine.dispose()
     print(f"{made} demo issues; logins: " + ", ".join(f"{u} ({r})" for u, r, _ in logins))
     return 0
+
+
+def cmd_import_issues(args: argparse.Namespace) -> int:
+    """Import a file of issues (node/app/imports.py): progress on stderr, the report on
+    stdout; exit 1 when rows were refused (nothing written unless --skip-invalid)."""
+    import time
+
+    from node.app.imports import iter_progress_lines, problem_dict, read_table
+    from node.app.policy import Principal, Role
+    from node.runtime import build
+
+    node = build(_config(args))
+    assert node.services.imports is not None
+    service = node.services.imports.service
+    principal = Principal(username=args.actor, role=Role.ADMIN, display_name=args.actor)
+    started = time.monotonic()
+    with open(args.file, "rb") as data:
+        table = read_table(data, args.file)
+    print(f"{len(table.rows)} rows read from {args.file}", file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{iter_progress_lines(done, total)}", end="" if done < total else "\n",
+              file=sys.stderr, flush=True)
+
+    report = service.run(principal, table, dry_run=args.dry_run,
+                         skip_invalid=args.skip_invalid, progress=progress)
+    node.engine.dispose()
+    elapsed = time.monotonic() - started
+    for p in report.problems:
+        d = problem_dict(p)
+        print(f"row {d['row']}, {d['column_zh']} ({d['column']}), {d['value']!r}: "
+              f"{d['reason']} / {d['reason_en']}")
+    print(f"{report.status}: {report.rows} rows, {report.valid} valid, "
+          f"{report.invalid_rows} invalid, {report.existing} already imported, "
+          f"{report.written} written ({report.historical} historical) in {elapsed:.1f} s")
+    return 1 if report.status == "refused" or (report.problems and args.dry_run) else 0
 
 
 def cmd_certs_init(args: argparse.Namespace) -> int:
@@ -212,11 +273,26 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--board")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(fn=cmd_user_add)
+    for verb in ("disable", "enable", "unlock"):
+        state = with_config(user.add_parser(verb))
+        state.add_argument("--username", required=True)
+        state.set_defaults(fn=cmd_user_state)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     seed = with_config(demo.add_parser("seed"))
     seed.add_argument("--count", type=int, default=24)
     seed.set_defaults(fn=cmd_demo_seed)
+
+    imp = sub.add_parser("import", help="import data").add_subparsers(dest="cmd", required=True)
+    issues = with_config(imp.add_parser("issues", help="issues from .xlsx or .csv "
+                                        "(GET /api/v1/imports/template.xlsx)"))
+    issues.add_argument("file")
+    issues.add_argument("--dry-run", action="store_true",
+                        help="check every row and report, write nothing")
+    issues.add_argument("--skip-invalid", action="store_true",
+                        help="write the valid rows even if others are refused")
+    issues.add_argument("--actor", default="import", help="who the events name (staff:NAME)")
+    issues.set_defaults(fn=cmd_import_issues)
 
     audit = sub.add_parser("audit", help="tamper evidence").add_subparsers(dest="cmd",
                                                                           required=True)

@@ -22,11 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from node.domain.calendar import WorkCalendar, YearCalendar
+from node.domain.channels import (
+    DEFAULT_CHANNELS,
+    MAX_CHANNEL_FIELD,
+    ChannelSpec,
+    FieldKind,
+    FieldSpec,
+    check_channel_specs,
+)
 from node.domain.deadlines import DeadlinePolicy, TagDeadlines
 from node.domain.errors import ValidationError
+from node.domain.issue import Channel
 from node.domain.lifecycle import DEFAULT_LADDER, Rules
 from node.domain.validation import division_level, validate_division_code
 from node.i18n import error_message
+from node.notify.settings import NotifySection
 
 ENV_PREFIX = "ZHITONG__"
 
@@ -146,15 +156,72 @@ class UrgeSection(_Section):
 
 class RevisitSection(_Section):
     share: float = Field(default=0.2, gt=0, le=1)
+    #: working days (node calendar) the supervision office has for a sampled issue's revisit
+    task_days: int = Field(default=5, ge=1, le=60)
+
+
+class MeetingSection(_Section):
+    #: the ladder step whose issues go to the monthly joint meeting (联席会议)
+    step: str = Field(default="joint_meeting", min_length=1, max_length=40)
 
 
 class MetricsSection(_Section):
     min_sample: int = Field(default=5, ge=1)
+    #: 重发复发率: a closed issue recurs when the enterprise raises the same tag again
+    #: within this many days (node/domain/metrics.py)
+    recurrence_days: int = Field(default=90, ge=1, le=3650)
+
+
+class IntakeFieldSection(_Section):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=60)
+    kind: FieldKind = FieldKind.TEXT
+    required: bool = False
+    max_len: int = Field(default=100, ge=1, le=MAX_CHANNEL_FIELD)
+
+
+class IntakeChannelSection(_Section):
+    id: Channel  # one of the domain's channel ids (node/domain/issue.py)
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=60)
+    fields: tuple[IntakeFieldSection, ...] = ()
+
+
+class IntakeSection(_Section):
+    """Staff intake (综合受理): the channels this node offers, each with its own fields
+    (`[[intake.channels]]`; absent: node/domain/channels.py DEFAULT_CHANNELS)."""
+
+    channels: tuple[IntakeChannelSection, ...] | None = None
+    batch_max_rows: int = Field(default=50, ge=1, le=500)  # a meeting's table, at most
+
+    @model_validator(mode="after")
+    def _specs(self) -> IntakeSection:
+        check_channel_specs(self.specs())  # ValueError names the channel and field
+        return self
+
+    def specs(self) -> tuple[ChannelSpec, ...]:
+        if self.channels is None:
+            return DEFAULT_CHANNELS
+        return tuple(ChannelSpec(id=c.id, zh=c.zh, en=c.en, fields=tuple(
+            FieldSpec(key=f.key, zh=f.zh, en=f.en, kind=f.kind, required=f.required,
+                      max_len=f.max_len) for f in c.fields)) for c in self.channels)
 
 
 class SecuritySection(_Section):
     secret_file: Path | None = None  # default: <data_dir>/session.key, created on first start
     token_ttl_minutes: int = Field(default=720, ge=5, le=60 * 24 * 30)
+    # sign-in back-off (node/app/accounts.py SignInRules), per account name and per address:
+    # from *_backoff_after failures each attempt waits initial·2^n (≤ max); at *_lock_after
+    # the name (address) is locked for login_lock_s or until an administrator lifts it
+    login_backoff_after: int = Field(default=5, ge=1, le=1000)
+    login_lock_after: int = Field(default=10, ge=1, le=10_000)
+    login_address_backoff_after: int = Field(default=20, ge=1, le=10_000)
+    login_address_lock_after: int = Field(default=100, ge=1, le=100_000)
+    login_backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    login_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
+    login_lock_s: int = Field(default=3600, ge=1, le=30 * 86_400)
+    login_forget_after_s: int = Field(default=86_400, ge=60, le=365 * 86_400)
 
 
 class FederationSection(_Section):
@@ -233,10 +300,13 @@ class Config(_Section):
     ladder: LadderSection = LadderSection()
     urge: UrgeSection = UrgeSection()
     revisit: RevisitSection = RevisitSection()
+    meeting: MeetingSection = MeetingSection()
     metrics: MetricsSection = MetricsSection()
+    intake: IntakeSection = IntakeSection()
     security: SecuritySection = SecuritySection()
     federation: FederationSection = FederationSection()
     nats: NatsSection = NatsSection()
+    notify: NotifySection = NotifySection()  # notifications (node/notify/settings.py)
 
     @model_validator(mode="after")
     def _federation_matches_node(self) -> Config:

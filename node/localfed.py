@@ -7,12 +7,22 @@ deploy/<tier>/node.toml plus environment overrides for local addresses, a SQLite
 the data directory and the generated certificates. Ports are stable for a data directory
 (derived from the topology order), so restarting keeps data and addresses. A manifest of
 the nodes is written to <data dir>/manifest.json. Ctrl-C stops everything.
+
+Secrets are kept as the deploy files expect them (deploy/<tier>/README.md): each unit has
+its own node user password, system account password and leaf password (the one its server
+presents to its parent's leaf listener), each a random value in its own file under
+secrets/<code>/ (directory 0700, files 0600), created once and kept across restarts. The
+generated nats-server configurations hold only `$ZT_NATS_*` references, resolved from the
+environment nats-server is started with — the same variables the unit's
+secrets/<code>/nats.env (0600) lists, as /etc/zhitong/nats.env does in a deployment — and a
+node reads its NATS password from its password file, never from its environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import json
 import os
 import secrets
@@ -33,7 +43,14 @@ from nats.aio.client import Client as NATS
 
 from federation.certs import ensure_federation_certs
 from federation.nats.process import NatsServer, dying_with_parent
-from federation.nats.server_config import LeafTls, NatsServerSpec, node_user, spec_in, write
+from federation.nats.server_config import (
+    LeafTls,
+    NatsServerSpec,
+    leaf_user,
+    node_user,
+    spec_in,
+    write,
+)
 from federation.nats.streams import prepare_streams
 from node.app.clock import SystemClock
 from node.domain.topology import Topology
@@ -95,6 +112,30 @@ def _free(port: int) -> bool:
         return True
 
 
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """`text` in `path`, readable by its owner only (mode 0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+def _secret_file(path: Path) -> str:
+    """The secret kept in `path`, made (random, 0600) on first use. It starts with letters
+    so that nats-server reads a `$VAR` holding it as a string, never as a number."""
+    if path.exists():
+        path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+    value = "zt" + secrets.token_hex(20)
+    _write_private(path, value + "\n")
+    return value
+
+
 class LocalFederation:
     def __init__(self, data_dir: Path, topo: str, *, base_port: int,
                  say: Callable[[str], None] = print) -> None:
@@ -106,18 +147,34 @@ class LocalFederation:
         self.servers: list[NatsServer] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._healthy: set[str] = set()
-        self.secrets = self._secrets()
+        self.secrets = {u.code: self._unit_secrets(u.code) for u in self.units}
+        for unit in self.units:
+            _write_private(self.secret_dir(unit.code) / "nats.env",
+                           "".join(f"{k}={v}\n" for k, v in self.nats_env(unit).items()))
+        (self.root / "secrets.json").unlink(missing_ok=True)  # the shared ones of old
 
-    def _secrets(self) -> dict[str, str]:
-        path = self.root / "secrets.json"
-        if path.exists():
-            data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = {"node": secrets.token_urlsafe(18), "leaf": secrets.token_urlsafe(18)}
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(data), encoding="utf-8")
-        return data
+    def secret_dir(self, code: str) -> Path:
+        return self.root / "secrets" / code
+
+    def _unit_secrets(self, code: str) -> dict[str, str]:
+        """The unit's own NATS secrets (node, sys, leaf), each in its 0600 file."""
+        directory = self.secret_dir(code)
+        _private_dir(directory.parent)
+        _private_dir(directory)
+        return {kind: _secret_file(directory / f"nats-{kind}.password")
+                for kind in ("node", "sys", "leaf")}
+
+    def nats_env(self, unit: Unit) -> dict[str, str]:
+        """What the unit's nats-server resolves its configuration's `$ZT_NATS_*` from."""
+        own = self.secrets[unit.code]
+        env = {"ZT_NATS_NODE_PASSWORD": own["node"], "ZT_NATS_SYS_PASSWORD": own["sys"]}
+        for child in self.topology.children(unit.code):
+            env[f"ZT_NATS_LEAF_{child}"] = self.secrets[child]["leaf"]
+        if unit.parent:
+            env["ZT_NATS_PARENT_LEAF_URL"] = (
+                f"tls://{leaf_user(unit.code)}:{own['leaf']}@127.0.0.1:"
+                f"{self.ports[unit.parent].leaf}")
+        return env
 
     def check_ports(self) -> None:
         taken = [p for ports in self.ports.values()
@@ -134,12 +191,17 @@ class LocalFederation:
 
     def nats_spec(self, unit: Unit) -> NatsServerSpec:
         p = self.ports[unit.code]
-        return spec_in(
+        spec = spec_in(
             self.topology, unit.code, store_dir=self.root / "nats" / unit.code,
-            node_password=self.secrets["node"], leaf_password=self.secrets["leaf"],
+            node_password="$ZT_NATS_NODE_PASSWORD", leaf_password="",
             tls=LeafTls.of_dir(self.root / "tls" / unit.code), client_port=p.nats,
-            leaf_port=p.leaf, parent_leaf_url=f"tls://127.0.0.1:{self.ports[unit.parent].leaf}"
-            if unit.parent else None)
+            leaf_port=p.leaf, parent_leaf_url=None)
+        # every secret by reference, as in deploy/<tier>/nats-server.conf
+        return dataclasses.replace(
+            spec, sys_password="$ZT_NATS_SYS_PASSWORD",
+            leaf_children={c: f"$ZT_NATS_LEAF_{c}" for c in spec.leaf_children},
+            parent_leaf_password=None,
+            parent_leaf_url_env="ZT_NATS_PARENT_LEAF_URL" if unit.parent else None)
 
     def node_env(self, unit: Unit) -> dict[str, str]:
         p = self.ports[unit.code]
@@ -158,9 +220,14 @@ class LocalFederation:
             "ZHITONG__FEDERATION__CHILDREN": json.dumps(
                 {c: f"127.0.0.1:{self.ports[c].grpc}" for c in kids}),
             "ZHITONG__NATS__URL": f"nats://127.0.0.1:{p.nats}",
-            "ZHITONG__NATS__PASSWORD": self.secrets["node"],
-            "ZHITONG__NATS__PASSWORD_FILE": "null",
+            "ZHITONG__NATS__PASSWORD": "null",
+            "ZHITONG__NATS__PASSWORD_FILE": str(self.secret_dir(unit.code)
+                                                / "nats-node.password"),
             "ZHITONG__DATABASE__URL": "null",
+            # notifications: the in-app inbox only (no SMS, e-mail or OA system here)
+            "ZHITONG__NOTIFY__ENABLED": "true",
+            "ZHITONG__NOTIFY__INBOX__ENABLED": "true",
+            "ZHITONG__NOTIFY__BASE_URL": f"http://127.0.0.1:{p.http}",
             "ZHITONG_LOG_FORMAT": "json",
         }
         if unit.parent:
@@ -207,8 +274,8 @@ class LocalFederation:
         for unit in self.units:
             conf = write(self.nats_spec(unit), self.root / "nats" / f"{unit.code}.conf")
             self.servers.append(NatsServer(conf, host="127.0.0.1",
-                                           log=self.root / "logs" / f"nats-{unit.code}.log"
-                                           ).start())
+                                           log=self.root / "logs" / f"nats-{unit.code}.log",
+                                           env=self.nats_env(unit)).start())
         asyncio.run(self.create_streams())
         self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
         logins: dict[str, list[tuple[str, str, str]]] = {}
@@ -251,7 +318,8 @@ class LocalFederation:
 
         async def connect(code: str) -> NATS:
             return await nats.connect(f"nats://127.0.0.1:{self.ports[code].nats}",
-                                      user=node_user(code), password=self.secrets["node"],
+                                      user=node_user(code),
+                                      password=self.secrets[code]["node"],
                                       connect_timeout=5)
 
         await prepare_streams([self.topology.place(u.code) for u in self.units], connect)

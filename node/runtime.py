@@ -44,19 +44,26 @@ from federation.replication import Publisher, Reconciler, Replicator
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
 from federation.summaries import SummaryFeed
+from node.app.accounts import sign_in_rules
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
+from node.app.exports import ExportService
+from node.app.imports import ImportJobs, ImportService
+from node.app.meetings import MeetingService
 from node.app.ports import Clock
 from node.app.probes import NO_PROBE, Probe
 from node.app.replica import ReplicaService
+from node.app.revisits import RevisitService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
+from node.app.stats import StatsService
 from node.app.transfers import AutoEscalation, Backoff, TransferService
 from node.config import Config
 from node.domain.calendar import WorkCalendar
 from node.domain.issue import Event, Issue
 from node.domain.summary import Summary
 from node.domain.topology import Place, place_of_unit
+from node.notify import build_notify
 from node.store import migrate
 from node.store.db import make_engine
 from node.store.eventlog import (
@@ -65,6 +72,8 @@ from node.store.eventlog import (
     SqlIssueScan,
     SqlReplicaRecorder,
 )
+from node.store.imports import ExportLog, ImportRecords
+from node.store.meetings import MeetingRecords
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
 from node.store.repo import (
@@ -73,6 +82,10 @@ from node.store.repo import (
     ensure_summary_counts,
     refresh_lights,
 )
+from node.store.revisits import RevisitRecords
+from node.store.search import SearchProjection
+from node.store.search import ensure_index as ensure_search_index
+from node.store.stats import SqlStats
 from node.web.api import Services, create_app
 
 log = logging.getLogger("zhitong.node")
@@ -127,6 +140,8 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
             )
     rules = config.rules()
     store = Store(engine, calendar=rules.calendar)
+    store.projections.append(SearchProjection())  # the full-text index, in the issue's tx
+    ensure_search_index(store)  # built after the migration 0007 or a new tokenizer
     refresh_lights(store)  # the light instants, if the calendar configuration changed
     ensure_summary_counts(store)  # counted once after the migration that adds them
     ensure_event_chain(store, config.node.code)  # own events linked once after 0013
@@ -159,8 +174,10 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
             clock=clock,
             revisit_share=config.revisit.share,
             min_sample=config.metrics.min_sample,
+            recurrence_window=timedelta(days=config.metrics.recurrence_days),
         ),
-        accounts=AccountService(store=AccountRecords(store), clock=clock),
+        accounts=AccountService(store=AccountRecords(store), clock=clock,
+                                rules=sign_in_rules(config.security)),
         tokens=TokenSigner(
             load_or_create_secret(config.secret_path),
             ttl_seconds=config.security.token_ttl_minutes * 60,
@@ -169,6 +186,22 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         streams=streams,
         stuck_after=timedelta(seconds=fed.stuck_after_s),
         max_body_bytes=config.http.max_body_bytes,
+        notify=build_notify(config.notify, node=config.node.code, store=store,
+                            clock=clock),
+        intake_channels=config.intake.specs(),
+        intake_max_rows=config.intake.batch_max_rows,
+        stats=StatsService(source=SqlStats(store), node=config.node.code, clock=clock,
+                           min_sample=config.metrics.min_sample),
+        exports=ExportService(store=IssueRecords(store), recorder=ExportLog(store), clock=clock,
+                              node=config.node.code, node_name=config.node.name,
+                              calendar=rules.calendar),
+        imports=ImportJobs(ImportService(store=ImportRecords(store, config.node.code),
+                                         node=config.node.code, rules=rules, clock=clock)),
+        revisits=RevisitService(store=RevisitRecords(store), node=config.node.code, rules=rules,
+                                clock=clock, share=config.revisit.share,
+                                task_days=config.revisit.task_days),
+        meetings=MeetingService(store=MeetingRecords(store), node=config.node.code,
+                                rules=rules, clock=clock, step=config.meeting.step),
     )
     return Node(config=config, engine=engine, services=services, app=create_app(services),
                 transfers=transfers, notifier=notifier, federation=federation,
@@ -557,7 +590,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                   http_port: int | None = None, grpc_port: int | None = None,
                   parent_address: str | None = None, nats_url: str | None = None,
                   senders: bool = True, auto_escalate_every_s: float | None = 60.0,
-                  connect_streams: bool = True, probe: Probe = NO_PROBE
+                  connect_streams: bool = True, probe: Probe = NO_PROBE,
+                  notify: bool = True
                   ) -> AsyncIterator[Running]:
     """Build the node of `config` and run it until the context ends.
 
@@ -567,7 +601,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
     `node.federation.senders[peer].drain_once()`); `auto_escalate_every_s=None`: the
     automatic escalation rule does not run by itself; `connect_streams=False`: the stream
     parts are built (the API reads their summaries) but never connect to NATS; `probe`:
-    see `build`."""
+    see `build`; `notify=False`: the notification dispatcher and light scanner do not
+    run by themselves (a test drives them)."""
     config = _override(config, http={"port": http_port},
                        federation={"grpc_port": grpc_port, "parent_address": parent_address},
                        nats={"url": nats_url})
@@ -612,6 +647,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                     tg.create_task(auto_escalate(node, stop, period_s=auto_escalate_every_s))
             if node.streams is not None and js is not None:
                 tg.create_task(node.streams.run(js, stop))
+            if node.services.notify is not None and notify:
+                tg.create_task(node.services.notify.run_all(stop))
             handle = Running(node=node, http_port=http_port, _stop=stop,
                              shutdown_errors=errors)
             try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -61,8 +62,10 @@ class NatsServer:
     caller learns them here (`port`, `leaf_port`) instead of guessing free ones.
     """
 
-    def __init__(self, config: Path, *, log: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, config: Path, *, log: Path, host: str = "127.0.0.1",
+                 env: Mapping[str, str] | None = None) -> None:
         self.config = config
+        self.env = dict(env or {})  # added to this process's environment ($VAR secrets)
         self.host = host  # where clients connect (the configured listen address)
         self.log = log
         self.port: int | None = None  # the client port, once started
@@ -81,7 +84,8 @@ class NatsServer:
             offset = out.tell()  # the log is appended to: read only this start's lines
             argv, preexec = dying_with_parent([binary(), "-c", str(self.config)])
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         preexec_fn=preexec)
+                                         preexec_fn=preexec,
+                                         env={**os.environ, **self.env} if self.env else None)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self.log.open("rb") as seen:

@@ -2,7 +2,8 @@
 
 A durable pull consumer on the node's inbound stream. Each fetched batch is applied in one
 transaction (node/app/replica.py decides, per event, applied / duplicate / gap / owned /
-refused) and acknowledged only after the commit; anything unusual in a batch falls back to
+refused, and writes the batch by set: each touched issue once, the events in one insert)
+and acknowledged only after the commit; anything unusual in a batch falls back to
 one message and one transaction at a time. A settled event is acknowledged; a gap the
 replica service could not repair is redelivered later; a refusal, a malformed message and
 one still failing after `MAX_DELIVER` deliveries are parked in the dead-letter table and

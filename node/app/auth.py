@@ -1,4 +1,15 @@
-"""Password hashing (scrypt, stdlib) and signed, expiring session tokens (itsdangerous)."""
+"""Password hashing (scrypt, stdlib) and signed, expiring session tokens (itsdangerous).
+
+A token carries the username and the account's token generation at issue time
+(node.app.ports.StoredAccount.token_generation); disabling an account or resetting its
+password bumps the generation, and every request compares the two
+(node/app/accounts.py), so older tokens stop working at once without a list of revoked
+tokens. A token without a generation (issued before there were any) is generation 0.
+
+`dummy_hash()` is a hash of a random password with the same parameters: signing in as an
+unknown (or disabled) user verifies the password against it, so the answer costs the same
+scrypt work as a wrong password for a real user and timing does not reveal who exists.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +44,16 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+_DUMMY: list[str] = []
+
+
+def dummy_hash() -> str:
+    """A hash no password is known for, with the parameters of `hash_password` (made once)."""
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_urlsafe(24)))
+    return _DUMMY[0]
+
+
 def load_or_create_secret(path: Path) -> bytes:
     """The node's token signing key; created (mode 0600) on first start."""
     if path.exists():
@@ -53,10 +74,14 @@ class TokenSigner:
     def ttl_seconds(self) -> int:
         return self._ttl
 
-    def issue(self, username: str) -> str:
-        return self._s.dumps({"u": username})
+    def issue(self, username: str, generation: int = 0) -> str:
+        return self._s.dumps({"u": username, "g": generation})
 
     def username_of(self, token: str) -> str:
+        return self.claims(token)[0]
+
+    def claims(self, token: str) -> tuple[str, int]:
+        """(username, token generation) of a valid, unexpired token."""
         try:
             data = self._s.loads(token, max_age=self._ttl)
         except SignatureExpired:
@@ -65,4 +90,7 @@ class TokenSigner:
             raise Unauthenticated("session_invalid") from None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str):
             raise Unauthenticated("session_invalid")
-        return str(data["u"])
+        generation = data.get("g", 0)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise Unauthenticated("session_invalid")
+        return str(data["u"]), generation

@@ -61,7 +61,7 @@ class Forwarding:
         if (principal.role is Role.ENTERPRISE and self._owned_above(issue)
                 and issue.enterprise.credit_code == principal.credit_code):
             # escalated: the enterprise still rates and urges here; both are forwarded up
-            return [a.value for a in allowed_actions(issue.state)
+            return [a.value for a in allowed_actions(issue.state, issue.subject_kind)
                     if a.value in FORWARDED_ENTERPRISE_ACTIONS and can(principal, a.value)]
         return [
             a for a in permitted_actions(principal, issue, t.node)

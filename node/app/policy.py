@@ -28,6 +28,8 @@ SUBMIT_ANY_CHANNEL = "submit_any_channel"
 VIEW_POOL = "view_pool"
 VIEW_METRICS = "view_metrics"
 DRAW_SAMPLE = "draw_sample"
+REVISIT_TASKS = "revisit_tasks"  # the supervision office's (督查室) revisit tasks: record results
+JOINT_MEETING = "joint_meeting"  # record the joint meeting's (联席会议) decisions
 MANAGE_USERS = "manage_users"
 
 _A = Action
@@ -52,7 +54,13 @@ _LEADING = _DISPATCHING | _HANDLING | {
     _A.RETURN.value,
     _A.SUPERVISE.value,
     DRAW_SAMPLE,
+    REVISIT_TASKS,
+    JOINT_MEETING,
 }
+
+#: An action that is another's outcome needs that one's permission and is offered through its
+#: form: a revisit answered unsatisfied (which reopens the issue) is a revisit.
+PERMISSION_OF: dict[Action, Action] = {_A.REVISIT_REOPEN: _A.REVISIT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ENTERPRISE: frozenset({SUBMIT, _A.URGE.value, _A.ACCEPT.value, _A.REOPEN.value}),
@@ -89,7 +97,9 @@ def permitted_actions(principal: Principal, issue: Issue, node: str) -> list[str
     from node.domain.lifecycle import allowed_actions
 
     out = []
-    for action in allowed_actions(issue.state):
+    for action in allowed_actions(issue.state, issue.subject_kind):
+        if action in PERMISSION_OF:
+            continue
         try:
             authorize(principal, action, issue, node)
         except (Forbidden, NotFound):
@@ -122,7 +132,7 @@ def authorize(
 ) -> None:
     """Refuse `action` on `issue` unless the role, the ownership and the scope allow it."""
     check_can_view(principal, issue, key)
-    require(principal, action.value)
+    require(principal, PERMISSION_OF.get(action, action).value)
     if issue.owner != node:
         raise Forbidden("replica_read_only", owner=issue.owner)
     if (

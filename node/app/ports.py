@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from node.domain.deadlines import Light
 from node.domain.issue import Event, Issue, State
+from node.domain.meetings import Decision
+from node.domain.revisits import Logged
 from node.domain.sampling import RevisitSample
 from node.domain.summary import OriginPart
 
@@ -33,7 +35,9 @@ class IdGenerator(Protocol):
 
 
 class ReplicaUnit(Protocol):
-    """One write transaction of the replica: what applying an event reads and writes."""
+    """One write transaction of the replica: what applying an event reads and writes, one
+    at a time and by set (ReplicaService applies a batch, of one or more, by set: one
+    statement per kind of read or write, whatever the batch's size)."""
 
     def load_issue(self, issue_id: str) -> Issue | None:
         """The local copy, locked until the transaction ends."""
@@ -60,6 +64,39 @@ class ReplicaUnit(Protocol):
         ...
 
     def set_mark(self, writer: str, through_seq: int, *, at: datetime) -> None: ...
+
+    # by set
+
+    def load_issues(self, ids: Sequence[str]) -> dict[str, Issue]:
+        """The local copies held of `ids`, by id, locked until the transaction ends."""
+        ...
+
+    def number_holders(self, numbers: Sequence[str]) -> dict[str, str]:
+        """Human number → the id of the issue that holds it, for those held."""
+        ...
+
+    def chains_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The links held here of (writer, writer_seq) events (left out: not held, or
+        unlinked)."""
+        ...
+
+    def marks(self, writers: Sequence[str]) -> dict[str, int]:
+        """How far each writer's stream is applied here (left out: nothing of it yet)."""
+        ...
+
+    def insert_issues(self, batch: Sequence[Issue]) -> None: ...
+
+    def update_issues(self, batch: Sequence[tuple[Issue, Issue]]) -> None:
+        """(new snapshot, the copy loaded in this transaction that it replaces) pairs: each
+        written if its version is still the loaded one's, else Conflict."""
+        ...
+
+    def record_events(self, batch: Sequence[tuple[str, Event, int | None, str | None]]
+                      ) -> None:
+        """`record_event` for several, in order: (writer, event, writer_seq, link)."""
+        ...
+
+    def set_marks(self, marks: dict[str, int], *, at: datetime) -> None: ...
 
 
 class ReplicaRecorder(Protocol):
@@ -239,7 +276,45 @@ class DestinationBackoff(Protocol):
     def save_destination(self, state: DestinationState) -> None: ...
 
 
-class TransferUnit(IssueLedger, TransferOutbox, TransferInbox, DestinationBackoff, Protocol):
+class TransferBatches(Protocol):
+    """The same verbs by set, for a batch of transfers in one transaction: one statement
+    per kind of read or write."""
+
+    def load_issues(self, ids: Sequence[str], *, for_update: bool = False
+                    ) -> dict[str, Issue]: ...
+
+    def holders_of_numbers(self, numbers: Sequence[str]) -> dict[str, str]: ...
+
+    def histories(self, ids: Sequence[str]) -> dict[str, list[tuple[Event, str]]]: ...
+
+    def insert_issues(self, batch: Sequence[Issue]) -> None: ...
+
+    def update_issues(self, batch: Sequence[tuple[Issue, Issue]]) -> None:
+        """(new snapshot, the stored one read in this transaction) pairs."""
+        ...
+
+    def append_events(self, batch: Sequence[tuple[str, Event, bool]]) -> None:
+        """(writer, event, own) in order."""
+        ...
+
+    def find_incoming_many(self, origin: str, transfer_ids: Sequence[str]
+                           ) -> dict[str, dict[str, Any]]: ...
+
+    def add_incoming_many(self, origin: str, batch: Sequence[tuple[str, str, dict[str, Any]]],
+                          now: datetime) -> None:
+        """(transfer id, issue id, answer) rows."""
+        ...
+
+    def get_outgoing_many(self, transfer_ids: Sequence[str]) -> dict[str, OutboxRow]: ...
+
+    def finish_outgoing_many(self, batch: Sequence[tuple[str, str, dict[str, Any] | None,
+                                                         str | None]], now: datetime) -> None:
+        """(transfer id, status, response, error) of pending rows."""
+        ...
+
+
+class TransferUnit(IssueLedger, TransferOutbox, TransferInbox, DestinationBackoff,
+                   TransferBatches, Protocol):
     """One open transaction of the transfer use cases."""
 
 
@@ -307,7 +382,8 @@ class IssueFilter:
     light: Light | None = None
     red_by: datetime | None = None
     now: datetime | None = None  # required with `light` and `red_by`
-    text: str | None = None
+    text: str | None = None  # full-text search terms (node/domain/search.py)
+    ranked: bool = False  # with `text`: best match first (paged by offset, not `after`)
     after: PoolPosition | None = None
     limit: int = 50
     offset: int = 0
@@ -336,6 +412,10 @@ class StoredSample:
     actor: str
     created_at: datetime
     sample: RevisitSample
+    #: one sample per node and period: 1 is the draw, 2… the re-draws (with their reason)
+    draw: int = 1
+    reason: str | None = None
+    redraw_of: int | None = None
 
 
 class IssueUnit(Protocol):
@@ -430,6 +510,34 @@ class StoredAccount:
     account: Account
     password_hash: str
     active: bool
+    #: bumped when the account is disabled or its password reset (older tokens refused)
+    token_generation: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginFailures:
+    """Failed sign-ins of one subject ("account:<username>" or "address:<ip>") and the
+    back-off (`blocked_until`) or lock (`locked`) they earned (node/app/accounts.py)."""
+
+    subject: str
+    failures: int
+    last_failure_at: datetime
+    blocked_until: datetime | None = None
+    locked: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AccountEvent:
+    """One audited change of an account or of a sign-in lock; never password material."""
+
+    at: datetime
+    actor: str
+    subject: str
+    kind: str
+    detail: dict[str, Any]
+    id: int = 0
 
 
 class AccountUnit(Protocol):
@@ -444,6 +552,40 @@ class AccountUnit(Protocol):
 
     def count_accounts(self) -> int: ...
 
+    def list_accounts(self, *, role: str | None, limit: int,
+                      offset: int) -> list[StoredAccount]:
+        """Accounts by username (of one role, if given)."""
+        ...
+
+    def update_account(self, account: Account, *, at: datetime) -> bool:
+        """Replace the role, display name, department and board (False: no such user)."""
+        ...
+
+    def set_active(self, username: str, active: bool, *, at: datetime) -> bool:
+        """Enable or disable; disabling also bumps the token generation."""
+        ...
+
+    def set_password(self, username: str, password_hash: str, *, at: datetime) -> bool:
+        """A new password hash; bumps the token generation."""
+        ...
+
+    def login_failures(self, subject: str, *, for_update: bool = False
+                       ) -> LoginFailures | None: ...
+    def save_login_failures(self, row: LoginFailures, *, existed: bool) -> None:
+        """Replace the row read (`existed`) or insert a new one: an insert that a concurrent
+        writer beat is a ConstraintViolation (never an overwrite of its count)."""
+        ...
+
+    def clear_login_failures(self, subject: str) -> bool: ...
+    def blocked_subjects(self, now: datetime) -> list[LoginFailures]:
+        """Subjects locked, or backed off past `now`."""
+        ...
+
+    def add_account_event(self, event: AccountEvent) -> None: ...
+    def account_events(self, *, subject: str | None, limit: int) -> list[AccountEvent]:
+        """Newest first."""
+        ...
+
 
 class AccountStore(Protocol):
     def write(self) -> AbstractContextManager[AccountUnit]:
@@ -454,3 +596,127 @@ class AccountStore(Protocol):
     def read(self) -> AbstractContextManager[AccountUnit]:
         """A read-only transaction."""
         ...
+
+
+# --------------------------------------------------------------------------- statistics
+#
+# What the cockpit's charts (node/app/stats.py) need of the store: aggregates computed by
+# the database, never the issues themselves. node/store/stats.py implements it in SQL.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tally:
+    """One cell of an aggregate: `count` issues (or issues' events) of origin unit `origin`
+    and `department` ("" for none) in `week` (0 opens the window; -1: not per week), for
+    `measure` and its `key` (a light mix, on time or late, a channel, a tag, a stage)."""
+
+    measure: str
+    week: int
+    origin: str
+    department: str
+    key: str
+    count: int
+
+
+class StatsSource(Protocol):
+    def tallies(self, *, start: datetime, weeks: int, recent: datetime, now: datetime,
+                top_tags: int) -> list[Tally]:
+        """One read transaction of aggregates: per week from `start` (`weeks` of them)
+        issues received (key: their light mix at `now`), resolved (key: on_time | late) and
+        closed; for the issues received since `recent`: channels, the `top_tags` commonest
+        tags, and how many reached each stage of handling."""
+        ...
+
+
+# --------------------------------------------------------------------------- revisits
+#
+# Revisit acceptance (node/app/revisits.py): the draws of a period and the supervision
+# office's tasks, written in the same transaction as the issues' events.
+# node/store/revisits.py implements it.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevisitTask:
+    """One sampled issue to revisit by `due`; `state`: open, done or superseded (its sample
+    was re-drawn before it was done)."""
+
+    id: int
+    sample_id: int
+    issue_id: str
+    number: str
+    title: str
+    issue_state: State
+    state: str
+    due: datetime
+    created_at: datetime
+    attempts: int = 0
+    result: str | None = None
+    contact: str | None = None
+    note: str | None = None
+    done_at: datetime | None = None
+    done_by: str | None = None
+
+
+class RevisitUnit(IssueUnit, Protocol):
+    def draws_of(self, node: str, period: str) -> list[StoredSample]:
+        """Every draw of `node` for `period`, first draw first."""
+        ...
+
+    def draw(self, sample_id: int) -> StoredSample | None: ...
+
+    def add_draw(self, *, node: str, period: str, sample: RevisitSample, actor: str,
+                 at: datetime, draw: int, reason: str | None, redraw_of: int | None) -> int:
+        """Keep a draw; a second row with the same node, period and draw number is a
+        ConstraintViolation of the write (two first draws at once)."""
+        ...
+
+    def supersede_tasks(self, *, node: str, period: str, at: datetime) -> int:
+        """Mark the open tasks of the period's earlier draws superseded; how many."""
+        ...
+
+    def add_task(self, *, sample_id: int, issue_id: str, due: datetime, at: datetime) -> int: ...
+
+    def task(self, task_id: int, *, for_update: bool = False) -> RevisitTask | None: ...
+
+    def tasks(self, *, node: str, sample_id: int | None = None,
+              period: str | None = None) -> list[RevisitTask]:
+        """The tasks of one sample or of every draw of a period, by due time."""
+        ...
+
+    def record_attempt(self, task_id: int, *, state: str, result: str, contact: str | None,
+                       note: str | None, at: datetime, by: str) -> None:
+        """Store a revisit's outcome on its task (`state` done, or open after an attempt)."""
+        ...
+
+    def histories(self, *, resolved_since: datetime) -> dict[str, list[Logged]]:
+        """The events (version order, with writer and writer_seq) of every issue resolved
+        at or after the instant — every issue that can be in a frame of a period starting
+        then."""
+        ...
+
+
+class RevisitStore(Protocol):
+    def write(self) -> AbstractContextManager[RevisitUnit]: ...
+
+    def read(self) -> AbstractContextManager[RevisitUnit]: ...
+
+
+# --------------------------------------------------------------------------- joint meeting
+#
+# The joint meeting's decisions (node/app/meetings.py); node/store/meetings.py implements it.
+
+
+class MeetingUnit(IssueUnit, Protocol):
+    def decisions(self, node: str, meeting: date) -> list[Decision]: ...
+
+    def add_decision(self, decision: Decision, *, node: str, actor: str,
+                     at: datetime) -> None:
+        """Keep a decision; a second one for the same meeting and issue is a
+        ConstraintViolation of the write."""
+        ...
+
+
+class MeetingStore(Protocol):
+    def write(self) -> AbstractContextManager[MeetingUnit]: ...
+
+    def read(self) -> AbstractContextManager[MeetingUnit]: ...

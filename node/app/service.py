@@ -1,7 +1,8 @@
 """Use cases of one node. Each write is one transaction: load → decide → save + event.
 
 `IssueService` is what the HTTP API, the CLI, the forwarding use case and auto-escalation
-call; `AccountService` logs principals in and manages accounts. A use case reads the clock
+call; `AccountService` (node/app/accounts.py, re-exported here) logs principals in and
+manages accounts. A use case reads the clock
 once, authorises the principal against the issue, lets the pure domain decide, and writes
 the new snapshot together with its event in one unit of work of the store
 (node.app.ports.IssueStore), so the log and the snapshot can never disagree. A failed check
@@ -12,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from node.app.auth import hash_password, verify_password
+from node.app.accounts import AccountService as AccountService  # re-exported
 from node.app.clock import new_issue_id
 from node.app.policy import (
-    DRAW_SAMPLE,
     SUBMIT,
     SUBMIT_ANY_CHANNEL,
     VIEW_METRICS,
@@ -32,24 +32,20 @@ from node.app.policy import (
     require,
 )
 from node.app.ports import (
-    Account,
-    AccountStore,
     Clock,
     ConstraintViolation,
     IssueFilter,
     IssueStore,
+    IssueUnit,
     LightCount,
     PoolPosition,
     StoredEvent,
-    StoredSample,
 )
 from node.domain.calendar import CST
 from node.domain.deadlines import Light
 from node.domain.errors import (
     Conflict,
-    NotFound,
     RuleViolation,
-    Unauthenticated,
     ValidationError,
 )
 from node.domain.issue import Action, Channel, Issue, State
@@ -64,8 +60,8 @@ from node.domain.lifecycle import (
     evolve,
     submit,
 )
-from node.domain.metrics import IssueFacts, Metrics, compute_metrics
-from node.domain.sampling import draw_revisit_sample, make_seed
+from node.domain.metrics import RECURRENCE_WINDOW, IssueFacts, Metrics, compute_metrics
+from node.domain.search import Snippet, query_terms, snippet
 from node.domain.summary import Summary, from_parts
 from node.domain.validation import check_text, validate_credit_code
 
@@ -87,6 +83,8 @@ class IssuePage:
     items: list[tuple[Issue, Light | None]]
     total: int
     next_cursor: str | None = None
+    #: With a search: per issue id, where the query's words occur (node/domain/search.py).
+    snippets: Mapping[str, Snippet] = field(default_factory=dict)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,6 +113,22 @@ def decode_cursor(cursor: str) -> PoolPosition:
     return PoolPosition(received_at=at, id=issue_id)
 
 
+def encode_rank_cursor(offset: int) -> str:
+    """The cursor of a ranked search's next page: its offset (a score is no position)."""
+    return base64.urlsafe_b64encode(f"@{offset}".encode()).decode().rstrip("=")
+
+
+def decode_rank_cursor(cursor: str) -> int:
+    """The offset an `encode_rank_cursor` cursor names; anything else is a ValidationError."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if len(cursor) > _MAX_CURSOR or not raw.startswith("@") or not raw[1:].isdigit():
+            raise ValueError("not a ranked cursor")
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationError("cursor_invalid", field="cursor") from None
+
+
 class IssueService:
     def __init__(
         self,
@@ -126,8 +140,10 @@ class IssueService:
         ids: Callable[[str], str] = new_issue_id,
         revisit_share: float = 0.2,
         min_sample: int = 5,
+        recurrence_window: timedelta = RECURRENCE_WINDOW,
     ) -> None:
         self.store = store
+        self._recurrence_window = recurrence_window
         self.node = node
         self.rules = rules
         self.clock = clock
@@ -162,19 +178,7 @@ class IssueService:
                         issue = unit.load_issue(earlier)
                         assert issue is not None
                         return issue, False
-                year = now.astimezone(CST).year
-                seq = unit.next_number(year)
-                issue, event = submit(
-                    command,
-                    issue_id=self._ids(self.node),
-                    number=f"{self.node}-{year}-{seq:06d}",
-                    node=self.node,
-                    actor=principal.actor,
-                    now=now,
-                    rules=self.rules,
-                )
-                unit.insert_issue(issue)
-                unit.append_event(self.node, event, own=True)
+                issue = self._create(unit, principal, command, now)
                 if idempotency_key is not None:
                     unit.add_submission(principal=principal.username,
                                         idempotency_key=idempotency_key, issue_id=issue.id,
@@ -191,6 +195,34 @@ class IssueService:
                 assert found is not None
                 return found, False
         return issue, True
+
+    def _create(self, unit: IssueUnit, principal: Principal, command: Submit,
+                now: datetime) -> Issue:
+        """Number, build and store one new issue with its first event, in `unit`."""
+        year = now.astimezone(CST).year
+        seq = unit.next_number(year)
+        issue, event = submit(
+            command,
+            issue_id=self._ids(self.node),
+            number=f"{self.node}-{year}-{seq:06d}",
+            node=self.node,
+            actor=principal.actor,
+            now=now,
+            rules=self.rules,
+        )
+        unit.insert_issue(issue)
+        unit.append_event(self.node, event, own=True)
+        return issue
+
+    def submit_many(self, principal: Principal, commands: list[Submit]) -> list[Issue]:
+        """Staff intake of several issues at once (a meeting's list): all in one
+        transaction, so either every one is created or none is. The caller checks every
+        command first (node/app/intake.py) so that a refusal can name each bad row."""
+        require(principal, SUBMIT)
+        require(principal, SUBMIT_ANY_CHANNEL)
+        now = self.clock.now()
+        with self.store.write() as unit:
+            return [self._create(unit, principal, c, now) for c in commands]
 
     def act(
         self,
@@ -255,7 +287,9 @@ class IssueService:
         count_limit: int | None = None,
     ) -> IssuePage:
         """A page of the pool, newest first: from `cursor` (a page's `next_cursor`, what the
-        screens follow) or, for compatibility, `offset` issues in. `red_within`: only
+        screens follow) or, for compatibility, `offset` issues in. `text`: a full-text
+        search (node/domain/search.py), best match first, each with its snippet; its pages
+        go by offset (the cursor names one). `red_within`: only
         issues not red yet that turn red within that time. `total` is exact unless
         `count_limit` is given: then counting stops there (a total equal to it means "at
         least"), which bounds the cost of counting a large filtered pool."""
@@ -264,7 +298,12 @@ class IssueService:
             credit_code = principal.credit_code
         else:
             require(principal, VIEW_POOL)
-        after = decode_cursor(cursor) if cursor is not None else None
+        ranked = bool(text and query_terms(text))
+        after = None
+        if cursor is not None and ranked:
+            offset = decode_rank_cursor(cursor)
+        elif cursor is not None:
+            after = decode_cursor(cursor)
         now = self.clock.now()
         f = IssueFilter(
             states=states,
@@ -277,6 +316,7 @@ class IssueService:
             red_by=now + red_within if red_within is not None else None,
             now=now,
             text=text,
+            ranked=ranked,
             after=after,
             limit=limit + 1,  # one more: is there a next page?
             offset=offset,
@@ -286,11 +326,14 @@ class IssueService:
             found, total = unit.list_issues(f)
         more = len(found) > limit
         found = found[:limit]
-        next_cursor = (encode_cursor(PoolPosition(received_at=found[-1].received_at,
+        next_cursor = (encode_rank_cursor(offset + limit) if ranked else
+                       encode_cursor(PoolPosition(received_at=found[-1].received_at,
                                                   id=found[-1].id))
-                       if more and found else None)
+                       ) if more and found else None
         items = [(i, current_light(i, now, self.rules.calendar)) for i in found]
-        return IssuePage(items=items, total=total, next_cursor=next_cursor)
+        snippets = ({i.id: hit for i in found if (hit := snippet(i, text)) is not None}
+                    if ranked and text else {})
+        return IssuePage(items=items, total=total, next_cursor=next_cursor, snippets=snippets)
 
     def counts(self, principal: Principal) -> list[LightCount]:
         """Issues per origin unit, owner, state and light now: the cockpit's counts, from one
@@ -325,7 +368,8 @@ class IssueService:
         now = self.clock.now()
         with self.store.read() as unit:
             facts = [self._facts(i, now) for i in unit.all_issues()]
-        return compute_metrics(facts, now=now, min_sample=self._min_sample)
+        return compute_metrics(facts, now=now, min_sample=self._min_sample,
+                               recurrence_window=self._recurrence_window)
 
     def _facts(self, issue: Issue, now: datetime) -> IssueFacts:
         light = current_light(issue, now, self.rules.calendar)
@@ -343,107 +387,8 @@ class IssueService:
             rating=issue.rating.value if issue.rating else None,
             reopen_count=issue.reopen_count,
             rejected=issue.outcome == "rejected",
+            credit_code=issue.enterprise.credit_code or None,
+            closed_at=issue.closed_at,
         )
 
-    # ----------------------------------------------------------------- revisit sampling
-
-    def draw_revisit_sample(
-        self, principal: Principal, *, period: str, share: float | None, salt: str
-    ) -> StoredSample:
-        """Draw this period's revisit sample from issues resolved in it, and store it."""
-        require(principal, DRAW_SAMPLE)
-        start, end = _period_bounds(period)
-        now = self.clock.now()
-        with self.store.write() as unit:
-            # The frame: issues resolved in the month that are still resolved or closed as
-            # resolved (a reopened issue is being handled again and cannot be revisited).
-            frame = [
-                i.id
-                for i in unit.all_issues()
-                if i.resolved_at is not None
-                and start <= i.resolved_at.astimezone(CST) < end
-                and (i.state is State.RESOLVED or (i.state is State.CLOSED
-                                                   and i.outcome == "resolved"))
-            ]
-            seed = make_seed(node=self.node, period=period, salt=salt)
-            sample = draw_revisit_sample(
-                frame, share=share if share is not None else self._revisit_share, seed=seed
-            )
-            sample_id = unit.add_revisit_sample(node=self.node, period=period, sample=sample,
-                                                actor=principal.actor.label(), at=now)
-        return StoredSample(id=sample_id, period=period, actor=principal.actor.label(),
-                            created_at=now, sample=sample)
-
-    def get_revisit_sample(self, principal: Principal, sample_id: int) -> StoredSample:
-        require(principal, VIEW_METRICS)
-        with self.store.read() as unit:
-            found = unit.revisit_sample(sample_id)
-        if found is None:
-            raise NotFound("sample_not_found", sample_id=sample_id)
-        return found
-
-
-def _period_bounds(period: str) -> tuple[datetime, datetime]:
-    """A month 'YYYY-MM' as [start, end) in China Standard Time."""
-    try:
-        year_s, month_s = period.split("-")
-        year, month = int(year_s), int(month_s)
-        start = datetime(year, month, 1, tzinfo=CST)
-    except ValueError:
-        raise ValidationError("period_invalid", field="period") from None
-    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=CST)
-    return start, end
-
-
-class AccountService:
-    """Logins and account management."""
-
-    def __init__(self, *, store: AccountStore, clock: Clock) -> None:
-        self.store = store
-        self.clock = clock
-
-    def authenticate(self, username: str, password: str) -> Principal:
-        with self.store.read() as unit:
-            found = unit.account(username)
-        if found is None or not found.active or not verify_password(password,
-                                                                    found.password_hash):
-            raise Unauthenticated("wrong_password")
-        return _principal(found.account)
-
-    def principal(self, username: str) -> Principal:
-        with self.store.read() as unit:
-            found = unit.account(username)
-        if found is None or not found.active:
-            raise Unauthenticated("account_unknown")
-        return _principal(found.account)
-
-    def add(self, principal: Principal, password: str) -> None:
-        check_text("username", principal.username, max_len=40)
-        check_text("password", password, max_len=200, min_len=8)
-        if principal.role is Role.ENTERPRISE:
-            if principal.credit_code is None:
-                raise ValidationError("enterprise_needs_credit_code", field="credit_code")
-            validate_credit_code(principal.credit_code)
-        try:
-            with self.store.write() as unit:
-                unit.add_account(_account(principal), password_hash=hash_password(password),
-                                 at=self.clock.now())
-        except ConstraintViolation:
-            raise Conflict("account_exists", username=principal.username) from None
-
-    def count(self) -> int:
-        with self.store.read() as unit:
-            return unit.count_accounts()
-
-
-def _principal(account: Account) -> Principal:
-    return Principal(username=account.username, role=Role(account.role),
-                     display_name=account.display_name, credit_code=account.credit_code,
-                     department=account.department, board=account.board)
-
-
-def _account(principal: Principal) -> Account:
-    return Account(username=principal.username, role=principal.role.value,
-                         display_name=principal.display_name,
-                         credit_code=principal.credit_code, department=principal.department,
-                         board=principal.board)
+    # revisit sampling (回访抽查) and its tasks: node/app/revisits.py (RevisitService)

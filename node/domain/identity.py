@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 
+from node.domain.channels import check_channel_fields
 from node.domain.errors import ValidationError
-from node.domain.issue import Issue
+from node.domain.issue import Issue, SubjectKind
 from node.domain.validation import (
     MAX_COMMENT,
     MAX_CONTENT,
@@ -98,11 +99,20 @@ def check_snapshot(issue: Issue) -> None:
             _text(name, opt, limit)
     for name, value, limit in (("enterprise.credit_code", issue.enterprise.credit_code, 18),
                                ("enterprise.contact_phone", issue.enterprise.contact_phone, 20)):
-        _text(name, value, limit)
+        if not (issue.is_common and value == ""):
+            _text(name, value, limit)
     if not isinstance(issue.tags, tuple) or not all(isinstance(t, str) for t in issue.tags):
         raise ValidationError("tags_not_text", field="tags")
-    validate_credit_code(issue.enterprise.credit_code)
-    validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
+    if not isinstance(issue.subject_kind, SubjectKind):
+        raise ValidationError("not_text", field="subject_kind")
+    if issue.is_common:  # 共性问题: no credit code, no phone
+        if issue.enterprise.credit_code or issue.enterprise.contact_phone:
+            raise ValidationError("common_issue_personal_data", field="enterprise")
+    else:
+        validate_credit_code(issue.enterprise.credit_code)
+        validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
+    if check_channel_fields(issue.channel_fields) != issue.channel_fields:
+        raise ValidationError("channel_fields_malformed", field="channel_fields")
     if validate_tags(issue.tags) != tuple(issue.tags):
         raise ValidationError("tags_not_canonical", field="tags")
     for name, code in (("origin", issue.origin), ("owner", issue.owner),

@@ -41,7 +41,9 @@ class Action(StrEnum):
     CLOSE = "close"
     URGE = "urge"
     LADDER_UP = "ladder_up"
-    REVISIT = "revisit"
+    REVISIT = "revisit"  # a revisit (回访) that leaves the state as it is
+    REVISIT_REOPEN = "revisit_reopen"  # a revisit answered unsatisfied: the issue reopens
+    REVISIT_SAMPLED = "revisit_sampled"  # drawn into a revisit sample (node/domain/revisits.py)
     ESCALATE = "escalate"
     RETURN = "return"
     RECEIVE = "receive"  # the parent takes over an escalated issue (re-enters triage)
@@ -56,6 +58,21 @@ class Channel(StrEnum):
     DEPARTMENT = "department"  # 部门自报
     FIELD_VISIT = "field_visit"  # 四下基层
     HIGHER_LEVEL = "higher_level"  # 上级交办
+    ENTERPRISE_HOTLINE = "enterprise_hotline"  # 企业服务热线
+    WINDOW = "window"  # 综合窗口
+    BIG_DATA = "big_data"  # 大数据发现
+    INSPECTION = "inspection"  # 督帮发现
+    COUNTY_REPORT = "county_report"  # 区县中心上报
+
+
+class SubjectKind(StrEnum):
+    """Whom an issue concerns: one enterprise, or (共性问题) a whole industry, park or region;
+    a common issue has no credit code or phone and no enterprise-only steps (urge, rating)."""
+
+    ENTERPRISE = "enterprise"
+    INDUSTRY = "industry"
+    PARK = "park"
+    REGION = "region"
 
 
 class Rating(StrEnum):
@@ -65,9 +82,19 @@ class Rating(StrEnum):
 
 
 class RevisitResult(StrEnum):
-    SATISFIED = "satisfied"
-    UNSATISFIED = "unsatisfied"
-    UNREACHABLE = "unreachable"
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_ok"  # 基本满意 (issues.revisit_result holds 12 chars)
+    UNSATISFIED = "unsatisfied"  # 不满意: the issue reopens
+    UNREACHABLE = "unreachable"  # 未联系上: recorded, the revisit stays to be done
+
+
+class ContactMethod(StrEnum):
+    """How a revisit reached the enterprise (回访方式)."""
+
+    PHONE = "phone"
+    VISIT = "visit"
+    SMS = "sms"
+    OTHER = "other"
 
 
 class DeadlineKind(StrEnum):
@@ -174,3 +201,13 @@ class Issue:
     revisit_result: RevisitResult | None = None
     came_from: str | None = None  # the child node an escalated issue came from
     supervision_count: int = 0  # 督办 received from higher tiers
+    #: an enterprise's issue, or a common one (then `enterprise.name` is the industry's,
+    #: park's or region's name and its credit code and phone are empty)
+    subject_kind: SubjectKind = SubjectKind.ENTERPRISE
+    #: the intake channel's own fields (meeting and date, leader, ticket number, ...), sorted
+    channel_fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_common(self) -> bool:
+        """共性问题: concerns no single enterprise."""
+        return self.subject_kind is not SubjectKind.ENTERPRISE

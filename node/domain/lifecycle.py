@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from node.domain.calendar import WorkCalendar
+from node.domain.channels import check_channel_fields
 from node.domain.deadlines import DeadlinePolicy, Light, light
 from node.domain.errors import IllegalTransition, RuleViolation
 from node.domain.issue import (
@@ -31,6 +32,7 @@ from node.domain.issue import (
     Actor,
     ActorKind,
     Channel,
+    ContactMethod,
     Deadline,
     DeadlineKind,
     Enterprise,
@@ -39,6 +41,7 @@ from node.domain.issue import (
     Rating,
     RevisitResult,
     State,
+    SubjectKind,
 )
 from node.domain.validation import (
     MAX_COMMENT,
@@ -78,6 +81,8 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     },
     **{(s, A.LADDER_UP): s for s in (S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.REOPENED)},
     **{(s, A.REVISIT): s for s in (S.RESOLVED, S.CLOSED)},
+    **{(s, A.REVISIT_REOPEN): S.REOPENED for s in (S.RESOLVED, S.CLOSED)},
+    **{(s, A.REVISIT_SAMPLED): s for s in (S.RESOLVED, S.CLOSED)},
     **{(s, A.ESCALATE): S.ESCALATED for s in (*_ACTIVE, S.RETURNED, S.REOPENED)},
     **{(s, A.RETURN): S.RETURNED for s in _ACTIVE},
     (S.ESCALATED, A.RECEIVE): S.RECEIVED,
@@ -96,8 +101,23 @@ def next_state(state: State, action: Action) -> State:
         raise IllegalTransition(state.value, action.value) from None
 
 
-def allowed_actions(state: State) -> tuple[Action, ...]:
-    return tuple(a for a in Action if (state, a) in TRANSITIONS)
+#: The steps only an enterprise's own issue has: a common issue (共性问题) has nobody to
+#: urge for it or to rate its answer, so these are refused on it in every state.
+ENTERPRISE_ONLY: frozenset[Action] = frozenset({A.URGE, A.ACCEPT, A.REOPEN})
+
+
+def allowed_actions(state: State,
+                    subject_kind: SubjectKind = SubjectKind.ENTERPRISE) -> tuple[Action, ...]:
+    common = subject_kind is not SubjectKind.ENTERPRISE
+    return tuple(a for a in Action if (state, a) in TRANSITIONS
+                 and not (common and a in ENTERPRISE_ONLY))
+
+
+def check_subject(subject_kind: SubjectKind, action: Action) -> None:
+    """Refuse an enterprise-only step on a common issue (`common_issue_enterprise_only`)."""
+    if subject_kind is not SubjectKind.ENTERPRISE and action in ENTERPRISE_ONLY:
+        raise RuleViolation("common_issue_enterprise_only", action=action.value,
+                            subject_kind=subject_kind.value)
 
 
 # --------------------------------------------------------------------------- rules
@@ -125,6 +145,11 @@ class Submit:
     title: str
     content: str
     tags: tuple[str, ...] = ()
+    #: 共性问题: an industry, park or region; then `enterprise_name` is its name and the
+    #: credit code and phone are not asked for (and ignored)
+    subject_kind: SubjectKind = SubjectKind.ENTERPRISE
+    #: the channel's own fields (checked against the node's channel spec by the caller)
+    channel_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,6 +212,16 @@ class LadderUp:
 class Revisit:
     result: RevisitResult
     note: str | None = None
+    #: how the enterprise was reached, and the revisit task's sample (node/app/revisits.py)
+    contact: ContactMethod | None = None
+    sample: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarkSampled:
+    """Drawn into a revisit sample: `mark` names the draw (node/domain/revisits.py `Mark`)."""
+
+    mark: Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -228,6 +263,7 @@ Command = (
     | Urge
     | LadderUp
     | Revisit
+    | MarkSampled
     | Escalate
     | Return
     | Receive
@@ -257,8 +293,10 @@ def action_of(command: Command) -> Action:
             return A.URGE
         case LadderUp():
             return A.LADDER_UP
-        case Revisit():
-            return A.REVISIT
+        case Revisit(result=result):
+            return A.REVISIT_REOPEN if result is RevisitResult.UNSATISFIED else A.REVISIT
+        case MarkSampled():
+            return A.REVISIT_SAMPLED
         case Escalate():
             return A.ESCALATE
         case Return():
@@ -329,12 +367,23 @@ def submit(
     now: datetime,
     rules: Rules,
 ) -> tuple[Issue, Event]:
-    """Validate a new issue and produce its first event (version 1)."""
-    enterprise = Enterprise(
-        name=_req(check_text("enterprise_name", command.enterprise_name, max_len=MAX_NAME)),
-        credit_code=validate_credit_code(command.credit_code),
-        contact_phone=validate_phone(command.contact_phone, "contact_phone"),
-    )
+    """Validate a new issue and produce its first event (version 1).
+
+    A common issue (`subject_kind` other than enterprise) carries its subject's name in
+    `enterprise.name` and no credit code or phone; the event names its kind. Both new keys
+    are written only when they say something, so an enterprise's event is as before."""
+    subject = SubjectKind(command.subject_kind)
+    if subject is SubjectKind.ENTERPRISE:
+        enterprise = Enterprise(
+            name=_req(check_text("enterprise_name", command.enterprise_name, max_len=MAX_NAME)),
+            credit_code=validate_credit_code(command.credit_code),
+            contact_phone=validate_phone(command.contact_phone, "contact_phone"),
+        )
+    else:
+        enterprise = Enterprise(
+            name=_req(check_text("subject_name", command.enterprise_name, max_len=MAX_NAME)),
+            credit_code="", contact_phone="")
+    channel_fields = check_channel_fields(command.channel_fields)
     title = _req(check_text("title", command.title, max_len=MAX_TITLE))
     content = _req(check_text("content", command.content, max_len=MAX_CONTENT))
     tags = validate_tags(command.tags)
@@ -356,6 +405,10 @@ def submit(
         "tags": list(tags),
         "deadline": _deadline_payload(deadline),
     }
+    if subject is not SubjectKind.ENTERPRISE:
+        payload["subject_kind"] = subject.value
+    if channel_fields:
+        payload["channel_fields"] = dict(channel_fields)
     if warnings:
         payload["calendar_warnings"] = list(warnings)
     event = Event(issue_id=issue_id, version=1, kind="submitted", actor=actor, at=now,
@@ -391,6 +444,8 @@ def create(event: Event) -> Issue:
         deadline=_deadline_from(p["deadline"]),
         received_at=event.at,
         updated_at=event.at,
+        subject_kind=SubjectKind(p.get("subject_kind", SubjectKind.ENTERPRISE.value)),
+        channel_fields=tuple(sorted(p.get("channel_fields", {}).items())),
     )
 
 
@@ -402,6 +457,7 @@ def decide(
 ) -> Event:
     """Check `command` against the table and the rules; return the one event it causes."""
     action = action_of(command)
+    check_subject(issue.subject_kind, action)
     target = next_state(issue.state, action)
     payload: dict[str, Any] = {"state": target.value}
     deadline: Deadline | str | None = "keep"
@@ -466,9 +522,17 @@ def decide(
             payload["from_step"] = issue.ladder_step
             payload["to_step"] = nxt
             payload["step_name"] = rules.ladder[nxt]
-        case Revisit(result=result, note=note):
+        case Revisit(result=result, note=note, contact=contact, sample=sample):
             payload["result"] = result.value
             payload["note"] = _note(note)
+            if contact is not None:
+                payload["contact"] = ContactMethod(contact).value
+            if sample is not None:
+                payload["sample"] = sample
+            if result is RevisitResult.UNSATISFIED:  # reopened: handled again from triage
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+        case MarkSampled(mark=mark):
+            payload.update({k: v for k, v in mark.items() if k != "state"})
         case Escalate(to=to, reason=reason):
             payload["to"] = validate_division_code(to)
             payload["reason"] = check_text("reason", reason, max_len=MAX_REASON)
@@ -562,6 +626,13 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["ladder_step"] = p["to_step"]
         case A.REVISIT:
             changes["revisit_result"] = RevisitResult(p["result"])
+        case A.REVISIT_REOPEN:
+            changes["revisit_result"] = RevisitResult(p["result"])
+            changes["reopen_count"] = issue.reopen_count + 1
+            changes["closed_at"] = None
+            changes["outcome"] = None
+        case A.REVISIT_SAMPLED:
+            pass  # a mark on the timeline (which sample), for the tiers above to audit
         case A.ESCALATE:
             changes["owner"] = p["to"]
         case A.RETURN:

@@ -30,7 +30,15 @@ Definitions (n = facts in the group):
 * ``on_time_rate`` = |resolved_at <= resolve_due| / sample. An issue resolved without a
   due time had nothing to miss and counts as on time.
 * ``satisfaction_rate`` = |rating in {satisfied, basically_satisfied}| / |rating is not None|.
-* ``repeat_rate`` = |reopen_count > 0| / |resolved_at is not None or reopen_count > 0|.
+* ``repeat_rate`` (重复诉求率: reopened after an unsatisfied rating) =
+  |reopen_count > 0| / |resolved_at is not None or reopen_count > 0|.
+* ``recurrence_rate`` (重发复发率: the problem came back) = ``recurred`` /
+  ``recurrence_sample``. The sample: issues closed (not by a confirmed rejection) with an
+  enterprise's credit code and a tag whose window — ``recurrence_window`` (the node's
+  ``metrics.recurrence_days``, default 90 days) after ``closed_at`` — has ended by ``now``,
+  or that already recurred. ``recurred``: those followed in the window by an issue of the
+  same enterprise (credit code) received after the close that shares a tag (the tag is the
+  category while no tag library groups tags). Counted in the groups of the closed issue.
 * ``avg_handling_hours`` = mean(resolved_at − received_at) in hours over the sample,
   rounded to 2 places.
 * ``top_tags``: the 10 tags carried by most issues (a tag repeated within one issue counts
@@ -49,9 +57,10 @@ key, in ``insufficient_sample``.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -75,6 +84,9 @@ _RATING_SATISFIED: dict[str, bool] = {
 _OPEN = tuple(s in OPEN_STATES for s in State)  # indexed like STATES
 _DONE = tuple(s in (State.RESOLVED, State.CLOSED) for s in State)
 _I_ESCALATED = _STATE_INDEX[State.ESCALATED.value]
+_I_CLOSED = _STATE_INDEX[State.CLOSED.value]
+#: The default window of the recurrence rate (metrics.recurrence_days in the node config).
+RECURRENCE_WINDOW = timedelta(days=90)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +106,8 @@ class IssueFacts:
     rating: str | None  # a Rating value
     reopen_count: int  # times an "unsatisfied" rating reopened it
     rejected: bool = False  # finished by a confirmed rejection (不予受理)
+    credit_code: str | None = None  # the enterprise's (None: a 共性问题 without one)
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,6 +127,9 @@ class GroupMetrics:
     repeat_rate: float | None
     avg_handling_hours: float | None
     top_tags: tuple[tuple[str, int], ...]
+    recurrence_sample: int = 0
+    recurred: int = 0
+    recurrence_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +144,9 @@ class GroupMetrics:
             "on_time_rate": self.on_time_rate,
             "satisfaction_rate": self.satisfaction_rate,
             "repeat_rate": self.repeat_rate,
+            "recurrence_sample": self.recurrence_sample,
+            "recurred": self.recurred,
+            "recurrence_rate": self.recurrence_rate,
             "avg_handling_hours": self.avg_handling_hours,
             "top_tags": [{"tag": tag, "count": count} for tag, count in self.top_tags],
         }
@@ -181,6 +201,8 @@ class _Acc:
         "open",
         "rated",
         "reached",
+        "recurred",
+        "recurrence_sample",
         "reopened",
         "resolved_ok",
         "sample",
@@ -204,6 +226,8 @@ class _Acc:
         self.satisfied = 0
         self.reopened = 0
         self.reached = 0
+        self.recurrence_sample = 0
+        self.recurred = 0
         self.tags: dict[str, int] = {}
 
     def freeze(self) -> GroupMetrics:
@@ -223,7 +247,35 @@ class _Acc:
             repeat_rate=_rate(self.reopened, self.reached),
             avg_handling_hours=avg_hours,
             top_tags=tuple(top),
+            recurrence_sample=self.recurrence_sample,
+            recurred=self.recurred,
+            recurrence_rate=_rate(self.recurred, self.recurrence_sample),
         )
+
+
+def _count_recurrences(closed: list[tuple[IssueFacts, tuple[_Acc, ...]]],
+                       received: dict[tuple[str, str], list[datetime]], now: datetime,
+                       window: timedelta) -> None:
+    """Add each closed issue to its groups' recurrence sample and, when an issue of the
+    same enterprise sharing a tag was received within `window` after it closed, to their
+    `recurred` (the definition in the module docstring)."""
+    for times in received.values():
+        times.sort()
+    for f, accs in closed:
+        assert f.closed_at is not None and f.credit_code is not None
+        end = f.closed_at + window
+        again = False
+        for tag in dict.fromkeys(f.tags):
+            times = received[(f.credit_code, tag)]
+            k = bisect_right(times, f.closed_at)  # the first received after the close
+            if k < len(times) and times[k] <= end:
+                again = True
+                break
+        if not again and end > now:
+            continue  # its window is still open: not known yet
+        for acc in accs:
+            acc.recurrence_sample += 1
+            acc.recurred += again
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -255,7 +307,8 @@ def _rank(groups: Mapping[str, GroupMetrics], min_sample: int) -> Ranking:
     )
 
 
-def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: int = 5) -> Metrics:
+def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: int = 5,
+                    recurrence_window: timedelta = RECURRENCE_WINDOW) -> Metrics:
     """Compute overall, per-board, per-department and per-node metrics in one pass.
 
     Raises ValidationError for a naive `now`, a `min_sample` below 1, or a fact with an
@@ -265,6 +318,11 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
         raise ValidationError("now_naive", field="now", value=now.isoformat())
     if isinstance(min_sample, bool) or not isinstance(min_sample, int) or min_sample < 1:
         raise ValidationError("min_sample_invalid", field="min_sample", value=repr(min_sample))
+    if recurrence_window <= timedelta(0):
+        raise ValidationError("recurrence_window_invalid", field="recurrence_window",
+                              value=str(recurrence_window))
+    received: dict[tuple[str, str], list[datetime]] = {}  # (credit code, tag) → received_at
+    closed: list[tuple[IssueFacts, tuple[_Acc, ...]]] = []
 
     overall = _Acc()
     by_board: dict[str, _Acc] = {}
@@ -316,6 +374,12 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
         if n is None:
             n = by_node[f.node] = _Acc()
 
+        if f.credit_code:
+            for tag in tags:
+                received.setdefault((f.credit_code, tag), []).append(f.received_at)
+            if f.closed_at is not None and tags and not rejected and si == _I_CLOSED:
+                closed.append((f, (overall, b, d, n)))
+
         for acc in (overall, b, d, n):
             acc.total += 1
             acc.states[si] += 1
@@ -344,6 +408,8 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
                 counts = acc.tags
                 for tag in tags:
                     counts[tag] = counts.get(tag, 0) + 1
+
+    _count_recurrences(closed, received, now, recurrence_window)
 
     def freeze(groups: dict[str, _Acc]) -> Mapping[str, GroupMetrics]:
         return MappingProxyType({key: groups[key].freeze() for key in sorted(groups)})

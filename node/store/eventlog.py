@@ -5,7 +5,8 @@ Implements the replication ports of node/app/ports.py over a `Store`:
 * `SqlEventOutbox` — the node's own events not yet acknowledged by the broker (`published`),
   and what reconciliation re-sends;
 * `SqlReplicaRecorder` — one transaction per applied event or batch (`unit()`): the
-  replica's issue rows and events, and the replication mark of each writer;
+  replica's issue rows and events, and the replication mark of each writer, each read and
+  written by set (one statement per kind for the whole batch);
 * `SqlDeadLetters` — messages parked because they do not apply (or not yet);
 * `SqlIssueScan` — what the subtree summary reads: the summary counts kept per unit of
   origin and the running rows' lights and overdue list (node/store/repo.py summary_parts).
@@ -16,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.app.ports import StoredEvent
-from node.domain.issue import Event, Issue
+from node.domain.issue import Event, Issue, event_id_of
 from node.domain.summary import OriginPart
 from node.store import repo
 from node.store.repo import Store
@@ -66,10 +70,13 @@ class SqlEventOutbox:
 
 
 class SqlReplicaUnit:
-    """The replica's verbs inside one open transaction."""
+    """The replica's verbs inside one open transaction, one at a time and by set (one
+    statement per kind of read or write for a whole batch)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # one at a time
 
     def load_issue(self, issue_id: str) -> Issue | None:
         return repo.load_issue(self.conn, issue_id, for_update=True)
@@ -91,17 +98,82 @@ class SqlReplicaUnit:
         return repo.chain_of(self.conn, writer, writer_seq)
 
     def mark(self, writer: str) -> int | None:
-        through = self.conn.execute(select(replication_marks.c.through_seq).where(
-            replication_marks.c.writer == writer)).scalar_one_or_none()
-        return None if through is None else int(through)
+        return self.marks([writer]).get(writer)
 
     def set_mark(self, writer: str, through_seq: int, *, at: datetime) -> None:
-        moved = self.conn.execute(
-            update(replication_marks).where(replication_marks.c.writer == writer)
-            .values(through_seq=through_seq, updated_at=at))
-        if moved.rowcount == 0:
-            self.conn.execute(insert(replication_marks).values(
-                writer=writer, through_seq=through_seq, updated_at=at))
+        self.set_marks({writer: through_seq}, at=at)
+
+    # by set (what ReplicaService uses)
+
+    def load_issues(self, ids: Sequence[str]) -> dict[str, Issue]:
+        return repo.load_issues(self.conn, ids, for_update=True)
+
+    def number_holders(self, numbers: Sequence[str]) -> dict[str, str]:
+        return repo.holders_of_numbers(self.conn, numbers) if numbers else {}
+
+    def chains_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        by_writer: dict[str, set[int]] = {}
+        for writer, writer_seq in keys:
+            by_writer.setdefault(writer, set()).add(writer_seq)
+        out: dict[tuple[str, int], str] = {}
+        for writer, seqs in by_writer.items():
+            for writer_seq, chain in self.conn.execute(_CHAINS, {
+                    "node": writer, "seqs": sorted(seqs)}):
+                if chain is not None:
+                    out[(writer, int(writer_seq))] = str(chain)
+        return out
+
+    def marks(self, writers: Sequence[str]) -> dict[str, int]:
+        if not writers:
+            return {}
+        return {str(w): int(t) for w, t in self.conn.execute(_MARKS, {"writers": sorted(
+            set(writers))})}
+
+    def insert_issues(self, batch: Sequence[Issue]) -> None:
+        repo.insert_issues(self.conn, batch)
+
+    def update_issues(self, batch: Sequence[tuple[Issue, Issue]]) -> None:
+        repo.update_issues(self.conn, batch)
+
+    def record_events(self, batch: Sequence[tuple[str, Event, int | None, str | None]]
+                      ) -> None:
+        """Their local seqs reserved with one counter upsert, one multi-row insert, then
+        the projections per event in order (as repo.append_event)."""
+        if not batch:
+            return
+        first = repo.next_counter_range(self.conn, repo.EVENT_SEQ, len(batch))
+        self.conn.execute(_INSERT_EVENTS, [{
+            "seq": first + k, "event_id": event_id_of(event.issue_id, event.version),
+            "issue_id": event.issue_id, "version": event.version, "node": writer,
+            "kind": event.kind, "actor": event.actor.label(), "at": event.at,
+            "payload": dict(event.payload), "published": True, "writer_seq": writer_seq,
+            "chain": chain} for k, (writer, event, writer_seq, chain) in enumerate(batch)])
+        for projection in repo.projections_of(self.conn):
+            for k, (writer, event, _, _) in enumerate(batch):
+                projection.event_appended(self.conn, writer, event, seq=first + k, own=False)
+
+    def set_marks(self, marks: dict[str, int], *, at: datetime) -> None:
+        if marks:
+            self.conn.execute(_MARK_UPSERT[self.conn.dialect.name], [
+                {"writer": w, "through_seq": t, "updated_at": at}
+                for w, t in sorted(marks.items())])
+
+
+def _mark_upsert(ins: Any) -> Any:
+    stmt = ins(replication_marks).values(writer=bindparam("writer"),
+                                         through_seq=bindparam("through_seq"),
+                                         updated_at=bindparam("updated_at"))
+    return stmt.on_conflict_do_update(
+        index_elements=[replication_marks.c.writer],
+        set_={"through_seq": stmt.excluded.through_seq, "updated_at": stmt.excluded.updated_at})
+
+
+_INSERT_EVENTS = insert(events)
+_MARK_UPSERT = {"postgresql": _mark_upsert(pg_insert), "sqlite": _mark_upsert(sqlite_insert)}
+_CHAINS = select(events.c.writer_seq, events.c.chain).where(
+    events.c.node == bindparam("node"), events.c.writer_seq.in_(bindparam("seqs", expanding=True)))
+_MARKS = select(replication_marks.c.writer, replication_marks.c.through_seq).where(
+    replication_marks.c.writer.in_(bindparam("writers", expanding=True)))
 
 
 class SqlReplicaRecorder:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from node.app.transfers.types import (
     OWNERSHIP_KINDS,
@@ -22,10 +22,16 @@ from node.app.transfers.types import (
     DestinationState,
     OutboxRow,
 )
-from node.domain.issue import Event, Issue
+from node.domain.chain import GENESIS, link
+from node.domain.issue import Actor, Event, Issue, event_id_of
 from node.store import repo
 from node.store.repo import Store
-from node.store.schema import destinations, transfers_in, transfers_out
+from node.store.schema import (
+    destinations,
+    events,
+    transfers_in,
+    transfers_out,
+)
 
 TRANSFER_SEQ = "transfer_seq"
 
@@ -142,6 +148,118 @@ def add_incoming(conn: Connection, *, origin: str, transfer_id: str, issue_id: s
                                              received_at=now))
 
 
+# --------------------------------------------------------------------------- batches
+#
+# A batch of transfers (an envelope accepted at the receiver, its answers recorded at the
+# sender) is one transaction whose reads and writes go by set: one query per kind of read
+# (IN), one multi-row statement (executemany) per kind of write, one counter upsert per
+# counter. The per-row bookkeeping of repo.py (issue counts, summary changes, projections)
+# is kept exactly as insert_issue/update_issue/append_event keep it.
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def histories(conn: Connection, ids: Sequence[str]) -> dict[str, list[tuple[Event, str]]]:
+    """issue id → its events in version order with their writers, for every id."""
+    out: dict[str, list[tuple[Event, str]]] = {i: [] for i in ids}
+    for chunk in _chunks(sorted(set(ids))):
+        rows = conn.execute(select(events).where(events.c.issue_id.in_(chunk))
+                            .order_by(events.c.issue_id, events.c.version))
+        for r in rows:
+            m = r._mapping
+            out[m["issue_id"]].append((Event(
+                issue_id=m["issue_id"], version=m["version"], kind=m["kind"],
+                actor=Actor.parse(m["actor"]), at=m["at"], payload=m["payload"]), m["node"]))
+    return out
+
+
+def append_events(conn: Connection, batch: Sequence[tuple[str, Event, bool]]) -> list[int]:
+    """repo.append_event for several (writer, event, own) in order: their seqs (and the own
+    ones' writer_seqs) reserved with one upsert each, one multi-row insert; the own ones
+    linked into this node's hash chain in order, from the link of the event before them."""
+    if not batch:
+        return []
+    first = repo.next_counter_range(conn, repo.EVENT_SEQ, len(batch))
+    n_own = sum(1 for _, _, own in batch if own)
+    writer_seq = repo.next_counter_range(conn, repo.WRITER_SEQ, n_own) if n_own else 0
+    previous: str | None = None
+    if n_own:
+        [me] = {writer for writer, _, own in batch if own}  # own events: one writer, this node
+        previous = GENESIS if writer_seq == 1 else repo.chain_of(conn, me, writer_seq - 1)
+    rows: list[dict[str, Any]] = []
+    for k, (writer, event, own) in enumerate(batch):
+        chain = None
+        if own and previous is not None:
+            chain = previous = link(previous, repo.chained(writer, writer_seq, event))
+        rows.append({
+            "seq": first + k, "event_id": event_id_of(event.issue_id, event.version),
+            "issue_id": event.issue_id, "version": event.version, "node": writer,
+            "kind": event.kind, "actor": event.actor.label(), "at": event.at,
+            "payload": dict(event.payload), "published": not own,
+            "writer_seq": writer_seq if own else None, "chain": chain})
+        if own:
+            writer_seq += 1
+    conn.execute(insert(events), rows)
+    seqs = list(range(first, first + len(batch)))
+    for projection in repo.projections_of(conn):
+        for (writer, event, own), seq in zip(batch, seqs, strict=True):
+            projection.event_appended(conn, writer, event, seq=seq, own=own)
+    return seqs
+
+
+def find_incoming_many(conn: Connection, origin: str,
+                       transfer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """transfer id → the stored answer, for those of `origin` already accepted."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(set(transfer_ids))):
+        for tid, response in conn.execute(
+                select(transfers_in.c.transfer_id, transfers_in.c.response).where(
+                    transfers_in.c.origin == origin, transfers_in.c.transfer_id.in_(chunk))):
+            out[tid] = dict(response)
+    return out
+
+
+def add_incoming_many(conn: Connection, origin: str,
+                      batch: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> None:
+    """Inbox rows (transfer id, issue id, answer) of `origin`, one multi-row insert."""
+    if batch:
+        conn.execute(insert(transfers_in), [
+            {"origin": origin, "transfer_id": tid, "issue_id": issue_id, "response": response,
+             "received_at": now} for tid, issue_id, response in batch])
+
+
+def get_outgoing_many(conn: Connection, transfer_ids: Sequence[str]) -> dict[str, OutboxRow]:
+    out: dict[str, OutboxRow] = {}
+    for chunk in _chunks(sorted(set(transfer_ids))):
+        for r in conn.execute(select(transfers_out).where(
+                transfers_out.c.transfer_id.in_(chunk))):
+            row = _row(r)
+            out[row.transfer_id] = row
+    return out
+
+
+_FINISH = (
+    update(transfers_out)
+    .where(transfers_out.c.transfer_id == bindparam("_tid"), transfers_out.c.status == PENDING)
+    .values(status=bindparam("_status"), finished_at=bindparam("_now"),
+            response=bindparam("_response"), last_error=bindparam("_error"),
+            attempts=transfers_out.c.attempts + 1)
+)
+
+
+def finish_outgoing_many(conn: Connection, batch: Sequence[tuple[str, str, dict[str, Any] | None,
+                                                                 str | None]],
+                         now: datetime) -> None:
+    """finish_outgoing for several (transfer id, status, response, error): one executemany."""
+    if batch:
+        conn.execute(_FINISH, [{"_tid": tid, "_status": status, "_now": now,
+                                "_response": response, "_error": error}
+                               for tid, status, response, error in batch])
+
+
 # --------------------------------------------------------------------------- the port
 
 
@@ -150,6 +268,41 @@ class TransferTransaction:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # batches (one statement per kind of read or write)
+
+    def load_issues(self, ids: Sequence[str], *, for_update: bool = False) -> dict[str, Issue]:
+        return repo.load_issues(self.conn, ids, for_update=for_update)
+
+    def holders_of_numbers(self, numbers: Sequence[str]) -> dict[str, str]:
+        return repo.holders_of_numbers(self.conn, numbers)
+
+    def histories(self, ids: Sequence[str]) -> dict[str, list[tuple[Event, str]]]:
+        return histories(self.conn, ids)
+
+    def insert_issues(self, batch: Sequence[Issue]) -> None:
+        repo.insert_issues(self.conn, batch)
+
+    def update_issues(self, batch: Sequence[tuple[Issue, Issue]]) -> None:
+        repo.update_issues(self.conn, batch)
+
+    def append_events(self, batch: Sequence[tuple[str, Event, bool]]) -> None:
+        append_events(self.conn, batch)
+
+    def find_incoming_many(self, origin: str, transfer_ids: Sequence[str]
+                           ) -> dict[str, dict[str, Any]]:
+        return find_incoming_many(self.conn, origin, transfer_ids)
+
+    def add_incoming_many(self, origin: str, batch: Sequence[tuple[str, str, dict[str, Any]]],
+                          now: datetime) -> None:
+        add_incoming_many(self.conn, origin, batch, now)
+
+    def get_outgoing_many(self, transfer_ids: Sequence[str]) -> dict[str, OutboxRow]:
+        return get_outgoing_many(self.conn, transfer_ids)
+
+    def finish_outgoing_many(self, batch: Sequence[tuple[str, str, dict[str, Any] | None,
+                                                         str | None]], now: datetime) -> None:
+        finish_outgoing_many(self.conn, batch, now)
 
     # issues and events (node/store/repo.py)
 

@@ -22,11 +22,9 @@ from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from node.app.ports import (
-    Account,
     ConstraintViolation,
     IssueFilter,
     LightCount,
-    StoredAccount,
     StoredEvent,
     StoredSample,
 )
@@ -171,36 +169,8 @@ class IssueRecords:
 
 
 # --------------------------------------------------------------------------- accounts
+#
+# node.app.ports.AccountStore lives with its SQL in node/store/users.py.
 
-
-class AccountTransaction:
-    """node.app.ports.AccountUnit over one open connection (node/store/users.py)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def account(self, username: str) -> StoredAccount | None:
-        return users.get_user(self.conn, username)
-
-    def add_account(self, account: Account, *, password_hash: str, at: datetime) -> None:
-        users.add_user(self.conn, account, password_hash=password_hash, now=at)
-
-    def count_accounts(self) -> int:
-        return users.count_users(self.conn)
-
-
-class AccountRecords:
-    """node.app.ports.AccountStore over a node's `Store`."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @contextmanager
-    def write(self) -> Iterator[AccountTransaction]:
-        with _constraints_checked(self.store) as conn:
-            yield AccountTransaction(conn)
-
-    @contextmanager
-    def read(self) -> Iterator[AccountTransaction]:
-        with self.store.read() as conn:
-            yield AccountTransaction(conn)
+AccountRecords = users.AccountRecords
+AccountTransaction = users.AccountTransaction

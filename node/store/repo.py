@@ -50,9 +50,11 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    false,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -77,6 +79,7 @@ from node.domain.issue import (
     Rating,
     RevisitResult,
     State,
+    SubjectKind,
     event_id_of,
 )
 from node.domain.lights import (
@@ -85,6 +88,7 @@ from node.domain.lights import (
     light_times,
     running_light_times,
 )
+from node.domain.search import Term, query_terms
 from node.domain.summary import (
     FINISHED,
     OVERDUE_LIST_MAX,
@@ -93,11 +97,13 @@ from node.domain.summary import (
     OverdueLine,
     line_counts,
 )
+from node.store import search
 from node.store.db import READONLY
 from node.store.schema import (
     counters,
     events,
     issue_counts,
+    issue_search,
     issue_tags,
     issues,
     store_meta,
@@ -121,6 +127,18 @@ class Projection(Protocol):
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:
         """`event` was appended to the log as local `seq`; `own`: this node wrote it."""
+
+
+def issues_projected(conn: Connection, batch: Sequence[tuple[Issue, bool]]) -> None:
+    """Tell every projection that the (issue, created) rows of a set write were written:
+    in one call when the projection takes sets (`issues_written`), else one per issue."""
+    for projection in projections_of(conn):
+        many = getattr(projection, "issues_written", None)
+        if many is not None:
+            many(conn, batch)
+        else:
+            for issue, created in batch:
+                projection.issue_written(conn, issue, created=created)
 #: store_meta row: the fingerprint of the calendar the stored light instants are from.
 LIGHTS_CALENDAR = "lights_calendar"
 #: conn.info key: the changes of issue_counts the open write transaction has made so far.
@@ -198,7 +216,7 @@ def line_of_row(row: Mapping[Any, Any]) -> IssueLine:
     """The summary line (light left out: it changes with time) of an issues row."""
     return IssueLine(
         number=row["number"], title=row["title"], origin=row["origin"], state=row["state"],
-        light=None, tags=tuple(row["tags"]), received_at=row["received_at"],
+        light=None, tags=split_tags(row["tags"])[0], received_at=row["received_at"],
         resolved_at=row["resolved_at"], resolve_due=row["resolve_due"],
         due=row["deadline_due"], rating=row["rating"], reopen_count=row["reopen_count"],
         rejected=row["outcome"] == "rejected")
@@ -371,7 +389,45 @@ def next_counter(conn: Connection, name: str) -> int:
     return int(value)
 
 
+def _counter_reserve(ins: Any) -> Any:
+    stmt = ins(counters).values(name=bindparam("name"), value=bindparam("k"))
+    return stmt.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + stmt.excluded.value}
+    ).returning(counters.c.value)
+
+
+_COUNTER_RESERVE = {"postgresql": _counter_reserve(pg_insert),
+                    "sqlite": _counter_reserve(sqlite_insert)}
+
+
+def next_counter_range(conn: Connection, name: str, k: int) -> int:
+    """`next_counter` for `k` (≥ 1) values at once, with one upsert: the first of them (the
+    rest follow it without a gap)."""
+    last = conn.execute(_COUNTER_RESERVE[conn.dialect.name], {"name": name, "k": k}
+                        ).scalar_one()
+    return int(last) - k + 1
+
+
 # --------------------------------------------------------------------------- mapping
+
+
+def tags_value(issue: Issue) -> list[Any]:
+    """The `tags` JSON column: the tags, then — only for an issue that has them — one object
+    with the intake's facts (`subject_kind` of a common issue, `channel_fields`), so that
+    they live in the row without a column of their own and older rows read as before."""
+    extras: dict[str, Any] = {}
+    if issue.is_common:
+        extras["subject_kind"] = issue.subject_kind.value
+    if issue.channel_fields:
+        extras["channel_fields"] = dict(issue.channel_fields)
+    return [*issue.tags, extras] if extras else list(issue.tags)
+
+
+def split_tags(value: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(tags, intake facts) of a `tags` column value written by `tags_value`."""
+    items = list(value)
+    extras = items.pop() if items and isinstance(items[-1], dict) else {}
+    return tuple(items), extras
 
 
 def issue_row(issue: Issue, calendar: WorkCalendar) -> dict[str, Any]:
@@ -392,7 +448,7 @@ def issue_row(issue: Issue, calendar: WorkCalendar) -> dict[str, Any]:
         "channel": issue.channel.value,
         "title": issue.title,
         "content": issue.content,
-        "tags": list(issue.tags),
+        "tags": tags_value(issue),
         "board": issue.board,
         "department": issue.department,
         "ladder_step": issue.ladder_step,
@@ -433,6 +489,7 @@ def count_key(issue: Issue) -> CountKey:
 
 def issue_from_row(row: Any) -> Issue:
     m = row._mapping
+    tags, extras = split_tags(m["tags"])
     deadline = None
     if m["deadline_kind"] is not None:
         deadline = Deadline(
@@ -453,7 +510,7 @@ def issue_from_row(row: Any) -> Issue:
         channel=Channel(m["channel"]),
         title=m["title"],
         content=m["content"],
-        tags=tuple(m["tags"]),
+        tags=tags,
         board=m["board"],
         department=m["department"],
         ladder_step=m["ladder_step"],
@@ -474,6 +531,8 @@ def issue_from_row(row: Any) -> Issue:
         supervision_count=m["supervision_count"],
         received_at=m["received_at"],
         updated_at=m["updated_at"],
+        subject_kind=SubjectKind(extras.get("subject_kind", SubjectKind.ENTERPRISE.value)),
+        channel_fields=tuple(sorted(extras.get("channel_fields", {}).items())),
     )
 
 
@@ -538,6 +597,101 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
         projection.issue_written(conn, issue, created=False)
 
 
+# Issues by set (a batch in one transaction: a replica's fetched batch): one statement per
+# kind of read or write; counts, summary changes, tag rows, light instants and projections
+# kept exactly as insert_issue / update_issue keep them.
+
+
+def _chunked(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def load_issues(conn: Connection, ids: Sequence[str], *,
+                for_update: bool = False) -> dict[str, Issue]:
+    """The issues of `ids` held, by id (locked on PostgreSQL with `for_update`)."""
+    out: dict[str, Issue] = {}
+    for chunk in _chunked(sorted(set(ids))):
+        stmt = select(issues).where(issues.c.id.in_(chunk))
+        if for_update and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        for row in conn.execute(stmt):
+            issue = issue_from_row(row)
+            out[issue.id] = issue
+    return out
+
+
+def holders_of_numbers(conn: Connection, numbers: Sequence[str]) -> dict[str, str]:
+    """number → the id of the issue that holds it, for those held."""
+    out: dict[str, str] = {}
+    for chunk in _chunked(sorted(set(numbers))):
+        for number, issue_id in conn.execute(
+                select(issues.c.number, issues.c.id).where(issues.c.number.in_(chunk))):
+            out[str(number)] = str(issue_id)
+    return out
+
+
+def insert_issues(conn: Connection, batch: Sequence[Issue]) -> None:
+    """insert_issue for several new issues: one multi-row insert of the rows, one of the
+    tag rows."""
+    if not batch:
+        return
+    calendar = calendar_of(conn)
+    rows = [issue_row(issue, calendar) for issue in batch]
+    conn.execute(_INSERT_ISSUE, rows)
+    if tags := [t for issue in batch for t in tag_rows(issue)]:
+        conn.execute(_INSERT_TAG, tags)
+    changes = _count_changes(conn)
+    for issue, row in zip(batch, rows, strict=True):
+        changes[count_key(issue)] += 1
+        _summary_add(conn, row, +1)
+    issues_projected(conn, [(issue, True) for issue in batch])
+
+
+_OLD_KEYS = select(issues.c.id, issues.c.owner, *(issues.c[name] for name in _SUMMARY_COLUMNS)
+                   ).where(issues.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def update_issues(conn: Connection, batch: Sequence[tuple[Issue, Issue]]) -> None:
+    """update_issue for several (new snapshot, the stored one it replaces — read in this
+    transaction) pairs: the stored rows' counted columns in one query, one executemany of
+    the updates, each guarded by the stored version (Conflict if any moved), and the tag
+    rows of the issues whose tags changed."""
+    if not batch:
+        return
+    calendar = calendar_of(conn)
+    stored: dict[str, Any] = {}
+    for chunk in _chunked([new.id for new, _ in batch]):
+        stored.update((r.id, r._mapping) for r in conn.execute(_OLD_KEYS, {"ids": chunk}))
+    values = []
+    for new, old in batch:
+        row = issue_row(new, calendar)
+        if new.id in stored:
+            _summary_add(conn, stored[new.id], -1)
+            _summary_add(conn, row, +1)
+        row["_id"] = row.pop("id")
+        row["_expected"] = old.version
+        values.append(row)
+    if (conn.execute(_UPDATE_ISSUE, values).rowcount != len(batch)
+            or len(stored) != len(batch)):
+        new, old = batch[0]
+        raise Conflict("concurrent_update", issue_id=new.id, expected_version=old.version)
+    retagged = [new for new, old in batch
+                if (new.tags, new.received_at) != (old.tags, old.received_at)]
+    if retagged:
+        conn.execute(_DELETE_TAGS, [{"issue_id": new.id} for new in retagged])
+        if tags := [t for new in retagged for t in tag_rows(new)]:
+            conn.execute(_INSERT_TAG, tags)
+    changes = _count_changes(conn)
+    for new, _ in batch:
+        old_row = stored[new.id]
+        old_key: CountKey = (old_row["origin"], old_row["owner"], old_row["state"])
+        if old_key != count_key(new):
+            changes[old_key] -= 1
+            changes[count_key(new)] += 1
+    issues_projected(conn, [(new, False) for new, _ in batch])
+
+
 def load_issue(conn: Connection, key: str, *, for_update: bool = False) -> Issue | None:
     """Load by global id or by human number."""
     stmt = select(issues).where(or_(issues.c.id == key, issues.c.number == key))
@@ -565,12 +719,11 @@ def light_condition(light: Light, now: datetime) -> ColumnElement[bool]:
     return and_(red_at > now, yellow_at > now)
 
 
-def _escape_like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def pool_conditions(f: IssueFilter, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
+    """The WHERE terms of the filter on the issues table (tag and keyset position apart).
 
-
-def pool_conditions(f: IssueFilter) -> list[ColumnElement[bool]]:
-    """The WHERE terms of the filter on the issues table (tag and keyset position apart)."""
+    `text` is a full-text search (node/store/search.py): here the issues holding every term
+    of it, unless `ranked` (then `pool_query` joins the matches, to order by their score)."""
     conds: list[ColumnElement[bool]] = []
     if f.states:
         conds.append(issues.c.state.in_([s.value for s in f.states]))
@@ -592,51 +745,82 @@ def pool_conditions(f: IssueFilter) -> list[ColumnElement[bool]]:
         if f.now is None:
             raise ValueError("IssueFilter.red_by needs IssueFilter.now")
         conds.append(and_(issues.c.light_red_at > f.now, issues.c.light_red_at <= f.red_by))
-    if f.text:
-        pattern = _escape_like(f.text)
-        conds.append(
-            or_(
-                issues.c.title.like(pattern, escape="\\"),
-                issues.c.number.like(pattern, escape="\\"),
-                issues.c.enterprise_name.like(pattern, escape="\\"),
-            )
-        )
+    if (terms := _search_terms(f)) and not f.ranked:
+        conds.append(search.matching_ids(terms))
+    elif f.text and not terms:  # nothing searchable in it (only punctuation): no issue
+        conds.append(false())
     return conds
 
 
-def _pool_source(f: IssueFilter) -> tuple[Any, Any, Any, list[ColumnElement[bool]]]:
+def _search_terms(f: IssueFilter) -> tuple[Term, ...]:
+    """The full-text terms of `f.text` (none: `text` holds no word, and then no issue
+    matches it)."""
+    return query_terms(f.text) if f.text else ()
+
+
+def _pool_source(f: IssueFilter, dialect: str = "sqlite"
+                 ) -> tuple[Any, Any, Any, list[ColumnElement[bool]]]:
     """FROM, the two columns of the pool's order key, and the tag condition. Filtered by a
     tag, the pool pages through issue_tags' index (tag, received_at, issue_id), which holds
-    the same key: only the issues of that tag are visited, already in order."""
+    the same key: only the issues of that tag are visited, already in order. A ranked
+    search starts from the matches of the index (node/store/search.py) instead."""
+    if f.ranked and (terms := _search_terms(f)):
+        found = search.matches(dialect, terms).subquery("found")
+        tag: list[ColumnElement[bool]] = (
+            [issues.c.id.in_(select(issue_tags.c.issue_id).where(issue_tags.c.tag == f.tag))]
+            if f.tag else [])
+        return (found.join(issues, issues.c.id == found.c.issue_id), issues.c.received_at,
+                issues.c.id, tag)
     if f.tag:
         return (issue_tags.join(issues, issues.c.id == issue_tags.c.issue_id),
                 issue_tags.c.received_at, issue_tags.c.issue_id, [issue_tags.c.tag == f.tag])
     return issues, issues.c.received_at, issues.c.id, []
 
 
-def pool_query(f: IssueFilter) -> Any:
-    """The SELECT of one page of the pool (what list_issues runs; EXPLAIN tests read it)."""
-    source, received_at, issue_id, conds = _pool_source(f)
-    conds = [*conds, *pool_conditions(f)]
-    if f.after is not None:
+def pool_query(f: IssueFilter, dialect: str = "sqlite", *, columns: Any = None) -> Any:
+    """The SELECT of one page of the pool (what list_issues runs; EXPLAIN tests read it).
+    Ranked (a search with `ranked`): best match first, then the pool's order; paged by
+    offset only (a score is no stable position to resume from). `columns`: what to select
+    (the issues rows by default)."""
+    source, received_at, issue_id, conds = _pool_source(f, dialect)
+    conds = [*conds, *pool_conditions(f, dialect)]
+    ranked = f.ranked and bool(_search_terms(f))
+    if ranked and not conds:  # nothing but the words: the best page straight from the index
+        top = (search.matches(dialect, _search_terms(f))
+               .order_by(literal_column("score"), issue_search.c.issue_id.desc())
+               .limit(f.limit).offset(f.offset or None).subquery("top"))
+        return (select(*(columns if columns is not None else (issues,)))
+                .select_from(top.join(issues, issues.c.id == top.c.issue_id))
+                .order_by(top.c.score, issues.c.id.desc()))
+    if f.after is not None and not ranked:
         conds.append(tuple_(received_at, issue_id)
                      < tuple_(literal(f.after.received_at, issues.c.received_at.type),
                               literal(f.after.id)))
-    stmt = select(issues).select_from(source).order_by(received_at.desc(), issue_id.desc())
+    order: tuple[Any, ...] = (received_at.desc(), issue_id.desc())
+    if ranked:
+        order = (source.left.c.score, *order)
+    stmt = (select(*(columns if columns is not None else (issues,))).select_from(source)
+            .order_by(*order))
     if conds:
         stmt = stmt.where(and_(*conds))
     return stmt.limit(f.limit).offset(f.offset or None)
 
 
-def count_query(f: IssueFilter) -> Any:
+def count_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
     """How many issues match the filter (keyset position and paging apart)."""
-    source, _, _, conds = _pool_source(f)
-    more = pool_conditions(f)
-    if f.tag and not more:  # every tag row has its issue: count the tag's index entries
-        source = issue_tags
+    source, _, _, conds = _pool_source(f, dialect)
+    more = pool_conditions(f, dialect)
+    if f.tag and not more and source is not issues and not f.ranked:
+        source = issue_tags  # every tag row has its issue: count the tag's index entries
     stmt = select(func.count()).select_from(source)
     conds = [*conds, *more]
     return stmt.where(and_(*conds)) if conds else stmt
+
+
+def _only_text(f: IssueFilter) -> bool:
+    """Whether nothing but the words of a search filters."""
+    return not (f.tag or f.states or f.owner or f.board or f.department or f.credit_code
+                or f.overdue_at is not None or f.light is not None or f.red_by is not None)
 
 
 def _counted_by_state(f: IssueFilter) -> bool:
@@ -645,7 +829,7 @@ def _counted_by_state(f: IssueFilter) -> bool:
                 or f.overdue_at is not None or f.light is not None or f.red_by is not None)
 
 
-def total_query(f: IssueFilter) -> Any:
+def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
     """How many issues match, as cheaply as exactly: from issue_counts when only states and
     owner filter; else counted, up to `f.count_limit` rows when that is set."""
     if _counted_by_state(f):
@@ -655,11 +839,14 @@ def total_query(f: IssueFilter) -> Any:
         if f.owner:
             stmt = stmt.where(issue_counts.c.owner == f.owner)
         return stmt
+    terms = _search_terms(f)
+    if terms and _only_text(f):  # the index counts its matches (every one is an issue)
+        return search.count_matches(dialect, terms)
     if f.count_limit is None:
-        return count_query(f)
-    source, _, _, conds = _pool_source(f)
+        return count_query(f, dialect)
+    source, _, _, conds = _pool_source(f, dialect)
     first = select(literal(1)).select_from(source)
-    if conds := [*conds, *pool_conditions(f)]:
+    if conds := [*conds, *pool_conditions(f, dialect)]:
         first = first.where(and_(*conds))
     return select(func.count()).select_from(first.limit(f.count_limit).subquery())
 
@@ -667,8 +854,14 @@ def total_query(f: IssueFilter) -> Any:
 def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
     """A page of the pool in its order and, unless `f.count` is False, how many issues match
     the filter in all (-1 when not counted; at most `f.count_limit` when that is set)."""
-    total = int(conn.execute(total_query(f)).scalar_one()) if f.count else -1
-    rows = conn.execute(pool_query(f)).all()
+    dialect = conn.dialect.name
+    total = int(conn.execute(total_query(f, dialect)).scalar_one()) if f.count else -1
+    if f.ranked and _search_terms(f):
+        # the page's ids first (a narrow sort of the matches), then their rows
+        ids = list(conn.execute(pool_query(f, dialect, columns=(issues.c.id,))).scalars())
+        found = {i.id: i for i in issues_by_ids(conn, ids)}
+        return [found[i] for i in ids if i in found], total
+    rows = conn.execute(pool_query(f, dialect)).all()
     return [issue_from_row(r) for r in rows], total
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -32,8 +33,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -220,6 +223,35 @@ users = Table(
     Column("credit_code", String(18), unique=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", TS, nullable=False),
+    # 0008: bumped when the account is disabled or its password reset; a session token
+    # names the generation it was issued at and is refused once it differs
+    Column("token_generation", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", TS),
+)
+
+# 0008: failed sign-ins per subject ("account:<username>" or "address:<ip>"), with the
+# back-off or lock they earned (node/app/accounts.py); kept so a restart resets nothing
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("subject", String(120), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", TS, nullable=False),
+    Column("blocked_until", TS),
+    Column("locked", Boolean, nullable=False, default=False),
+)
+
+# 0008: who changed which account when (never a password or its hash)
+account_events = Table(
+    "account_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("subject", String(120), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_account_events_subject_id", "subject", "id"),
 )
 
 revisit_samples = Table(
@@ -234,6 +266,47 @@ revisit_samples = Table(
     Column("selected", JSON, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("created_at", TS, nullable=False),
+    # 0014: one sample per node and period — draw 1, and a leader's re-draws with a reason
+    Column("draw", Integer, nullable=False, server_default=text("1")),
+    Column("reason", String(1000)),
+    Column("redraw_of", Integer),
+    Index("ux_revisit_samples_node_period_draw", "node", "period", "draw", unique=True),
+)
+
+# 0014: the supervision office's revisit tasks, one per sampled issue and draw (回访验收)
+revisit_tasks = Table(
+    "revisit_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sample_id", Integer, ForeignKey("revisit_samples.id"), nullable=False),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("state", String(12), nullable=False),  # open | done | superseded
+    Column("due", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("result", String(20)),
+    Column("contact", String(12)),
+    Column("note", Text),
+    Column("done_at", TS),
+    Column("done_by", String(64)),
+    UniqueConstraint("sample_id", "issue_id"),
+    Index("ix_revisit_tasks_state_due", "state", "due"),
+)
+
+# 0014: the joint meeting's (联席会议) decisions, one per meeting and issue
+meeting_decisions = Table(
+    "meeting_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node", String(6), nullable=False),
+    Column("meeting", Date, nullable=False),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False),
+    Column("leader", String(200), nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("meeting", "issue_id"),
 )
 
 # A client's retry of the same submission (same principal, same Idempotency-Key) returns
@@ -326,3 +399,179 @@ dead_letters = Table(
     Column("resolved_at", TS, nullable=True),
     UniqueConstraint("stream", "stream_seq"),
 )
+
+
+# ----------------------------------------------------------------------------- notifications
+#
+# The notification outbox (node/store/notifications.py): one row per notice, written in the
+# transaction of the event (or light transition) that causes it; `expanded_at` is set when
+# the dispatcher has turned it into deliveries, one per (recipient, channel) with its one
+# idempotency key, retried with persisted backoff and parked after too many attempts.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("topic", String(24), nullable=False),
+    Column("issue_id", String(64), nullable=False),
+    Column("groups", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expanded_at", TS),
+    Index(None, "expanded_at", "id"),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("notification_id", Integer, ForeignKey("notifications.id"), nullable=False),
+    Column("recipient", String(80), nullable=False),  # user:<name> | enterprise:<credit code>
+    Column("channel", String(8), nullable=False),  # sms | email | oa | inbox
+    Column("address", String(200), nullable=False),  # personal data: stays at this node
+    Column("locale", String(8), nullable=False),
+    Column("status", String(10), nullable=False),  # pending | delivered | parked
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# The in-app inbox of staff accounts; the delivery's idempotency key makes it deduplicate.
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(40), nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("topic", String(24), nullable=False),
+    Column("issue_id", String(64), nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("read_at", TS),
+    Index(None, "username", "read_at", "id"),
+)
+
+# Each light transition of a running deadline, recorded once by the light scanner.
+light_transitions = Table(
+    "light_transitions",
+    metadata,
+    Column("issue_id", String(64), primary_key=True),
+    Column("deadline_kind", String(10), primary_key=True),
+    Column("deadline_due", TS, primary_key=True),
+    Column("colour", String(6), primary_key=True),
+    Column("recorded_at", TS, nullable=False),
+    Column("notified", Boolean, nullable=False),
+)
+
+# Message templates an admin edited (over the defaults in code and the configuration).
+notification_templates = Table(
+    "notification_templates",
+    metadata,
+    Column("locale", String(8), primary_key=True),
+    Column("topic", String(24), primary_key=True),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_by", String(40), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Where staff accounts are reached besides the in-app inbox (set by an admin).
+notification_contacts = Table(
+    "notification_contacts",
+    metadata,
+    Column("username", String(40), primary_key=True),
+    Column("email", String(200)),
+    Column("phone", String(20)),
+    Column("oa_id", String(80)),
+    Column("locale", String(8)),
+    Column("updated_at", TS, nullable=False),
+)
+
+
+# ----------------------------------------------------------------------------- files
+#
+# An imported issue's external id (the unique id of the row in the file it came from, what
+# makes importing the same file twice add nothing) → the issue it became, with the number
+# the issue had in the system it came from (the issue gets a number of this node).
+import_keys = Table(
+    "import_keys",
+    metadata,
+    Column("external_id", String(64), primary_key=True),
+    Column("issue_id", String(64), ForeignKey("issues.id"), nullable=False, unique=True),
+    Column("original_number", String(40)),
+    Column("actor", String(64), nullable=False),
+    Column("imported_at", TS, nullable=False),
+)
+
+# Who exported which issues with their personal data (enterprise contact, phone), when, by
+# what filter, and how many rows: kept until an audit log exists.
+export_log = Table(
+    "export_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("actor", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("filter", JSON, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("personal", Boolean, nullable=False),
+    Index(None, "at"),
+)
+
+# ----------------------------------------------------------------------------- search
+#
+# The full-text index of the issues (node/store/search.py), one row per issue, written in
+# the issue's transaction. `doc_id` keys the issue's terms: on SQLite in the contentless
+# FTS5 table `issue_fts` (created and dropped with this table, below; FTS5 needs its own
+# DDL), which removes a document's old terms only when they are handed back — `source` keeps
+# the indexed field texts for that, and to skip rewriting unchanged text; on PostgreSQL the
+# weighted tsvector `terms` with its GIN index (`source` kept for the same skip).
+issue_search = Table(
+    "issue_search",
+    metadata,
+    Column("doc_id", Integer, primary_key=True, autoincrement=True),
+    Column("issue_id", String(64), nullable=False, unique=True),
+    Column("source", JSON, nullable=False),
+    Column("terms", Text().with_variant(TSVECTOR(), "postgresql")),
+)
+#: The dialect's own search structures, outside the metadata (SQLAlchemy describes neither
+#: an FTS5 table nor, portably, a GIN index): created and dropped with issue_search, and
+#: left out of schema comparisons (`managed_name`). SQLite: the FTS5 table (and the shadow
+#: tables FTS5 makes, issue_fts_*); PostgreSQL: the GIN index of the tsvector.
+ISSUE_FTS = "issue_fts"
+ISSUE_FTS_DDL = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {ISSUE_FTS} USING fts5("
+                 "head, meta, body, reply, content='', tokenize='ascii')")
+ISSUE_GIN = "ix_issue_search_terms"
+ISSUE_GIN_DDL = f"CREATE INDEX IF NOT EXISTS {ISSUE_GIN} ON issue_search USING gin (terms)"
+
+
+def _create_search(target: Any, connection: Any, **_: Any) -> None:
+    ddl = {"sqlite": ISSUE_FTS_DDL, "postgresql": ISSUE_GIN_DDL}.get(connection.dialect.name)
+    if ddl is not None:
+        connection.exec_driver_sql(ddl)
+
+
+def _drop_search(target: Any, connection: Any, **_: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {ISSUE_FTS}")
+
+
+event.listen(issue_search, "after_create", _create_search)
+event.listen(issue_search, "before_drop", _drop_search)
+
+
+def managed_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's `include_name`: False for the search structures the metadata does not
+    describe (above), so that comparing a database with the metadata — the schema test, an
+    autogenerated migration — neither reports nor drops them."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not (name == ISSUE_FTS or name.startswith(ISSUE_FTS + "_"))
+    return not (type_ == "index" and name == ISSUE_GIN)

@@ -21,11 +21,19 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from node.app.auth import TokenSigner
+from node.app.exports import ExportService
 from node.app.forwarding import Forwarding, Outcome
+from node.app.imports import ImportJobs
+from node.app.intake import IntakeService
+from node.app.meetings import MeetingService
+from node.app.notify import NotifyService
 from node.app.policy import VIEW_METRICS, Principal, Role, require
+from node.app.revisits import RevisitService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
+from node.app.stats import StatsService
 from node.app.transfers import TransferService
+from node.domain.channels import DEFAULT_CHANNELS, ChannelSpec
 from node.domain.deadlines import Light
 from node.domain.errors import Unauthenticated
 from node.domain.issue import Issue, State
@@ -43,6 +51,7 @@ from node.domain.lifecycle import (
     Triage,
     Urge,
 )
+from node.domain.search import Snippet
 from node.domain.summary import Summary
 from node.web import guards, observability, problems
 from node.web.schemas import (
@@ -66,6 +75,7 @@ from node.web.schemas import (
     RevisitIn,
     SampleIn,
     SampleOut,
+    SnippetOut,
     SubmitIn,
     TokenOut,
     TriageIn,
@@ -100,14 +110,31 @@ class Services:
     #: the node's event streams (NATS enabled): live summary, replication stats
     streams: StreamsView | None = None
     stuck_after: timedelta = timedelta(hours=1)
+    #: notifications (config notify.enabled): inbox, outbox, dispatcher (node/app/notify.py)
+    notify: NotifyService | None = None
     #: a larger request body is refused with 413 (config http.max_body_bytes)
     max_body_bytes: int = guards.DEFAULT_MAX_BODY_BYTES
+    #: the cockpit's weekly series and rankings (node/web/stats_api.py)
+    stats: StatsService | None = None
+    #: exports of the pool and the cockpit, and imports (node/web/files_api.py)
+    exports: ExportService | None = None
+    imports: ImportJobs | None = None
+    #: revisit acceptance: one sample per period, the tasks, the audit (node/web/revisits_api.py)
+    revisits: RevisitService | None = None
+    #: the joint meeting: agenda and decisions (node/web/meetings_api.py)
+    meetings: MeetingService | None = None
+    #: staff intake's channels (config `[intake]`) and its batch size (node/web/intake_api.py)
+    intake_channels: tuple[ChannelSpec, ...] = DEFAULT_CHANNELS
+    intake_max_rows: int = 50
     #: where an action is carried out (here or another tier), built from the two above
     forwarding: Forwarding = field(init=False)
+    intake: IntakeService = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "forwarding",
                            Forwarding(issues=self.issues, transfers=self.transfers))
+        object.__setattr__(self, "intake", IntakeService(
+            issues=self.issues, channels=self.intake_channels, max_rows=self.intake_max_rows))
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -131,8 +158,8 @@ def _principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("login_required")
-    username = services.tokens.username_of(credentials.credentials)
-    return services.accounts.principal(username)
+    username, generation = services.tokens.claims(credentials.credentials)
+    return services.accounts.principal(username, generation)
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -161,13 +188,17 @@ def health(services: ServicesDep) -> dict[str, str]:
 
 
 @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
-def login(body: LoginIn, services: ServicesDep) -> TokenOut:
+def login(body: LoginIn, services: ServicesDep, request: Request) -> TokenOut:
+    """Sign in. Repeated failures (per account name and per address) are answered 429
+    `login_throttled` / `login_locked` with Retry-After (node/app/accounts.py)."""
     # no account holds a control character; NUL would not even reach PostgreSQL's query
     guards.check_param("username", body.username)
     guards.check_param("password", body.password)
-    principal = services.accounts.authenticate(body.username, body.password)
+    signed = services.accounts.sign_in(body.username, body.password,
+                                       address=request.client.host if request.client else None)
+    principal = signed.principal
     return TokenOut(
-        access_token=services.tokens.issue(principal.username),
+        access_token=services.tokens.issue(principal.username, signed.token_generation),
         expires_in=services.tokens.ttl_seconds,
         role=principal.role.value,
         display_name=principal.display_name,
@@ -248,9 +279,18 @@ def list_issues(
         total=page.total,
         limit=limit,
         offset=offset,
-        items=[_out(services, principal, i, lt) for i, lt in page.items],
+        items=[_hit(_out(services, principal, i, lt), page.snippets.get(i.id))
+               for i, lt in page.items],
         next_cursor=page.next_cursor,
     )
+
+
+def _hit(out: IssueOut, found: Snippet | None) -> IssueOut:
+    """A pool row with the snippet of a search hit."""
+    if found is not None:
+        out.snippet = SnippetOut(field=found.field, text=found.text,
+                                 marks=[(s, e) for s, e in found.marks])
+    return out
 
 
 @router.get("/issues/{key}", response_model=IssueDetailOut, tags=["issues"])
@@ -415,7 +455,8 @@ def close(key: str, body: NoteIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
 @router.post("/issues/{key}/revisit", response_model=IssueOut, tags=["actions"])
 def revisit(key: str, body: RevisitIn, p: PrincipalDep, s: ServicesDep) -> IssueOut:
     """回访: record the result of a revisit call."""
-    return _act(s, p, key, Revisit(result=body.result, note=body.note), body)
+    return _act(s, p, key, Revisit(result=body.result, note=body.note, contact=body.contact),
+                body)
 
 
 @router.get("/metrics", tags=["metrics"])
@@ -425,9 +466,12 @@ def metrics(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/revisit-samples", response_model=SampleOut, status_code=201, tags=["metrics"])
 def draw_sample(body: SampleIn, principal: PrincipalDep, services: ServicesDep) -> SampleOut:
-    """Draw this month's revisit sample (回访抽查) from the issues resolved in it."""
-    stored = services.issues.draw_revisit_sample(
-        principal, period=body.period, share=body.share, salt=secrets.token_hex(8)
+    """Draw this month's revisit sample (回访抽查) from the issues resolved in it: once per
+    period; a leader re-draws only with a `reason` (the first draw is kept)."""
+    assert services.revisits is not None  # node.runtime.build always sets it
+    stored = services.revisits.draw(
+        principal, period=body.period, share=body.share, salt=secrets.token_hex(8),
+        reason=body.reason,
     )
     return SampleOut.of(stored)
 
@@ -439,7 +483,8 @@ def get_sample(
     services: ServicesDep,
 ) -> SampleOut:
     """A stored sample with its seed and frame, so that anyone can re-draw and compare."""
-    return SampleOut.of(services.issues.get_revisit_sample(principal, sample_id))
+    assert services.revisits is not None
+    return SampleOut.of(services.revisits.get(principal, sample_id))
 
 
 def create_app(services: Services) -> FastAPI:
@@ -457,9 +502,31 @@ def create_app(services: Services) -> FastAPI:
     # (the last added runs first) no NUL or other control character in an API URL; no
     # body over the limit, refused before it is read
     app.add_middleware(guards.CleanParams, prefix=API)
-    app.add_middleware(guards.BodyLimit, max_bytes=services.max_body_bytes)
+    from node.web import files_api  # before `router`: /issues/export is no issue key
+
+    app.add_middleware(guards.BodyLimit, max_bytes=services.max_body_bytes,
+                       larger={files_api.IMPORTS_PATH: files_api.MAX_IMPORT_BYTES})
+    app.include_router(files_api.router)
     app.include_router(router)
-    from node.web import ui  # the people's screens under /ui/ (HTML, CSS, JS; no CDN)
+    from node.web import inbox  # notifications: the inbox and the operators' outbox
+
+    app.include_router(inbox.router)
+    from node.web import stats_api, ui  # ui: the people's screens under /ui/ (no CDN)
+
+    app.include_router(stats_api.router)  # the cockpit's series, division names
+    from node.web import intake_api  # staff intake (综合受理), enterprise lookup
+
+    app.include_router(intake_api.router)
+    from node.web import admin_accounts, headers  # account administration; nosniff
+
+    app.include_router(admin_accounts.router)
+    from node.web import revisits_api  # revisit acceptance: draws, tasks, results, audit
+
+    app.include_router(revisits_api.router)
+    from node.web import meetings_api  # the joint meeting: agenda and decisions
+
+    app.include_router(meetings_api.router)
+    app.add_middleware(headers.NoSniff)
 
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="ui-static")

@@ -53,7 +53,9 @@ def domain_response(exc: DomainError) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if status == 429 and "next_allowed_at" in exc.details:
+    if status == 429 and isinstance(exc.details.get("retry_after"), int):
+        headers["Retry-After"] = str(exc.details["retry_after"])
+    elif status == 429 and "next_allowed_at" in exc.details:
         wait = datetime.fromisoformat(exc.details["next_allowed_at"]) - datetime.now(UTC)
         headers["Retry-After"] = str(max(1, math.ceil(wait.total_seconds())))
     zh, en = error_texts(exc)

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from node.app.ports import StoredEvent, StoredSample
 from node.domain.deadlines import Light
-from node.domain.issue import Channel, Issue, Rating, RevisitResult, State
+from node.domain.issue import (
+    Channel,
+    ContactMethod,
+    Issue,
+    Rating,
+    RevisitResult,
+    State,
+    SubjectKind,
+)
 
 _STRICT = ConfigDict(extra="forbid")
 Note = Field(default=None, max_length=1000)
@@ -118,12 +126,15 @@ class DispatchIn(BaseModel):
 class RevisitIn(VersionedIn):
     result: RevisitResult
     note: str | None = Note
+    contact: ContactMethod | None = None  # how the enterprise was reached (回访方式)
 
 
 class SampleIn(BaseModel):
     model_config = _STRICT
     period: str = Field(pattern=r"^\d{4}-\d{2}$", description="month, YYYY-MM (CST)")
     share: float | None = Field(default=None, gt=0, le=1)
+    #: a leader's re-draw of a period already drawn names its reason (kept with the draw)
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class DeadlineOut(BaseModel):
@@ -136,6 +147,15 @@ class EnterpriseOut(BaseModel):
     name: str
     credit_code: str
     contact_phone: str
+
+
+class SnippetOut(BaseModel):
+    """A search hit's window of one field; `marks`: [start, end) spans of `text` that
+    match the query (plain text: the screens escape it and mark the spans)."""
+
+    field: str
+    text: str
+    marks: list[tuple[int, int]]
 
 
 class IssueOut(BaseModel):
@@ -170,6 +190,10 @@ class IssueOut(BaseModel):
     closed_at: datetime | None
     outcome: str | None
     allowed_actions: list[str]
+    #: 共性问题: industry, park or region (then enterprise names it; no code, no phone)
+    subject_kind: SubjectKind = SubjectKind.ENTERPRISE
+    channel_fields: dict[str, str] = Field(default_factory=dict)  # the channel's own
+    snippet: SnippetOut | None = None  # in a search's hits: where the words occur
 
     @staticmethod
     def of(issue: Issue, light: Light | None, actions: list[str]) -> IssueOut:
@@ -210,6 +234,8 @@ class IssueOut(BaseModel):
             closed_at=issue.closed_at,
             outcome=issue.outcome,
             allowed_actions=actions,
+            subject_kind=issue.subject_kind,
+            channel_fields=dict(issue.channel_fields),
         )
 
 
@@ -276,6 +302,9 @@ class SampleOut(BaseModel):
     selected: list[str]
     drawn_by: str
     drawn_at: datetime
+    draw: int = 1  # 1: the period's draw; 2…: a leader's re-draws
+    reason: str | None = None
+    redraw_of: int | None = None
 
     @staticmethod
     def of(stored: StoredSample) -> SampleOut:
@@ -292,6 +321,9 @@ class SampleOut(BaseModel):
             selected=list(s.selected),
             drawn_by=stored.actor,
             drawn_at=stored.created_at,
+            draw=stored.draw,
+            reason=stored.reason,
+            redraw_of=stored.redraw_of,
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -31,7 +32,7 @@ from node.config import ConfigError
 from node.domain.sampling import RevisitSample, verify_revisit_sample
 from node.runtime import Node, build
 from node.store.db import make_engine
-from node.web.api import create_app, router
+from node.web.api import create_app
 from node.web.guards import DEFAULT_MAX_BODY_BYTES
 from tests.support.api import (
     API,
@@ -728,10 +729,17 @@ def test_openapi_lists_every_route(api: Api) -> None:
     resp = api.client.get(f"{API}/openapi.json")
     assert resp.status_code == 200
     doc = resp.json()
-    routes = {
+    def served(routes: list[Any]) -> Iterator[APIRoute]:  # through included routers too
+        for r in routes:
+            if isinstance(r, APIRoute):
+                yield r
+            elif (included := getattr(r, "original_router", None)) is not None:
+                yield from served(included.routes)
+
+    routes = {  # every API route the app serves, whichever router module holds it
         (r.path, m.lower())
-        for r in router.routes
-        if isinstance(r, APIRoute)
+        for r in served(api.client.app.routes)  # type: ignore[attr-defined]
+        if r.path.startswith(API)
         for m in r.methods or ()
     }
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}

@@ -219,7 +219,8 @@ def test_a_calendar_change_recomputes_the_running_rows_at_start(
     assert_instants_fresh(restarted, calendar)
     assert stored_rows(node.engine) != before
     with node.engine.connect() as conn:
-        assert conn.execute(select(store_meta.c.value)).scalar_one() == calendar_fingerprint(
+        assert conn.execute(select(store_meta.c.value).where(
+            store_meta.c.name == repo.LIGHTS_CALENDAR)).scalar_one() == calendar_fingerprint(
             calendar)
     assert repo.refresh_lights(repo.Store(node.engine, calendar)) is None
 
@@ -367,11 +368,12 @@ def test_every_filter_combination_is_served_by_an_index(planned: Connection) -> 
     assert not failures, "\n".join(failures)
 
 
-def test_the_text_search_page_walks_the_pool_order_index(planned: Connection) -> None:
+def test_the_text_search_page_is_served_by_the_full_text_index(planned: Connection) -> None:
     f = IssueFilter(text="用地", after=PoolPosition(received_at=NOW, id="330522-x"))
     plan = plan_of(planned, repo.pool_query(f))
     assert not scans_a_table(plan, walk_allowed=True), plan
-    assert any("ix_issues_received_at_id" in line for line in plan), plan
+    index = "issue_fts" if planned.dialect.name == "sqlite" else "ix_issue_search_terms"
+    assert any(index in line for line in plan), plan  # node/store/search.py
 
 
 def test_the_cockpit_counts_read_the_running_index_and_the_counts(planned: Connection) -> None:

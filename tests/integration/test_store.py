@@ -12,7 +12,7 @@ from datetime import UTC, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from node.domain.errors import Conflict, DomainError, IllegalTransition, ValidationError
 from node.domain.issue import Rating, State
@@ -20,7 +20,14 @@ from node.domain.lifecycle import Assign, Rate, Reject, Resolve, Start, Triage, 
 from node.domain.summary import Summary
 from node.runtime import Node
 from node.store import migrate, repo
-from node.store.schema import events, issue_tags, issues, metadata, summary_counts
+from node.store.schema import (
+    events,
+    issue_tags,
+    issues,
+    managed_name,
+    metadata,
+    summary_counts,
+)
 from tests.support.clock import FakeClock
 from tests.support.data import ENTERPRISE_A, STAFF, submit_cmd
 
@@ -32,6 +39,12 @@ def count(engine: Engine, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
+def _context(conn: Connection) -> MigrationContext:
+    """Alembic's view of the database, without the tables the metadata does not describe
+    (SQLite's FTS5 search table and its shadow tables: schema.managed_name)."""
+    return MigrationContext.configure(conn, opts={"include_name": managed_name})
+
+
 def test_migrated_schema_matches_the_tables(node: Node) -> None:
     # the node created its tables from the metadata; start over with the migrations
     with node.engine.begin() as conn:
@@ -39,7 +52,7 @@ def test_migrated_schema_matches_the_tables(node: Node) -> None:
         conn.execute(text("DROP TABLE alembic_version"))
     migrate.upgrade(node.engine)
     with node.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(_context(conn), metadata)
     assert diff == []
     assert migrate.current_revision(node.engine) == migrate.HEAD == migrate.head_revision()
 
@@ -52,7 +65,7 @@ def test_a_fresh_database_is_created_at_head_and_then_left_alone(node: Node) -> 
         conn.execute(text("ALTER TABLE dead_letters DROP COLUMN resolved_at"))
     assert migrate.ensure_schema(node.engine) == "migrated"  # an older database: Alembic
     with node.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert compare_metadata(_context(conn), metadata) == []
 
 
 def test_submit_writes_issue_tags_and_one_event_in_one_transaction(node: Node) -> None:

@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from federation import codec
 from node.app.transfers import Accepted, Directive, DirectiveAccepted, Transfer
+from node.domain.errors import Forbidden, ValidationError
 from node.domain.issue import (
     Action,
     Actor,
@@ -147,7 +148,56 @@ def test_a_watermark_round_trips() -> None:
     assert codec.watermark_from_pb(wire(codec.watermark_to_pb(41))) == 41
 
 
+def test_an_envelope_and_its_answer_round_trip() -> None:
+    issue, history, escalate = escalated()
+    transfers = [Transfer(transfer_id=f"t-000{k}", origin_node=COUNTY, issue=issue,
+                          history=tuple(history), transfer=escalate, transfer_node=COUNTY)
+                 for k in range(3)]
+    msg, n = codec.pack_envelope("b-1", COUNTY, transfers)
+    assert n == 3
+    decoded = codec.envelope_from_pb(wire(msg))
+    assert (decoded.batch_id, decoded.origin_node) == ("b-1", COUNTY)
+    assert decoded.items == tuple(transfers)
+    assert decoded.transfer_ids == ("t-0000", "t-0001", "t-0002")
+    # packed up to a size: the first one always, the rest wait
+    one, _ = codec.pack_envelope("b-2", COUNTY, transfers[:1])
+    assert codec.pack_envelope("b-2", COUNTY, transfers, max_bytes=one.ByteSize())[1] == 1
+    accepted = Accepted(transfer_id="t-0000", issue_id=issue.id, new_owner=CITY,
+                        number=issue.number, version=4, accepted_at=NOW)
+    refusal = Forbidden("caller_not_owner", caller=COUNTY, issue_id=issue.id)
+    answer = codec.envelope_result_to_pb("b-1", [("t-0000", accepted), ("t-0001", refusal)])
+    [(tid0, got), (tid1, error)] = codec.envelope_result_from_pb(wire(answer))
+    assert (tid0, got) == ("t-0000", accepted)
+    assert tid1 == "t-0001" and isinstance(error, Forbidden)
+    assert (error.code, error.params) == (refusal.code, refusal.params)
+
+
+def test_a_malformed_item_is_refused_alone_a_malformed_envelope_whole() -> None:
+    issue, history, escalate = escalated()
+    good = codec.transfer_to_pb(Transfer(transfer_id="t-1", origin_node=COUNTY, issue=issue,
+                                         history=tuple(history), transfer=escalate,
+                                         transfer_node=COUNTY))
+    assert isinstance(good, codec.EscalateRequest)
+    bad = codec.EscalateRequest()
+    bad.CopyFrom(good)
+    bad.transfer.kind = "return"
+    msg = codec.TransferEnvelope(batch_id="b", origin_node=COUNTY, items=[
+        codec.TransferItem(escalate=good), codec.TransferItem(escalate=bad),
+        codec.TransferItem(), codec.TransferItem(return_down=codec.ReturnRequest())])
+    first, *refused = codec.envelope_from_pb(wire(msg)).items
+    assert isinstance(first, Transfer)
+    assert all(isinstance(r, ValidationError) for r in refused)
+    for envelope in (codec.TransferEnvelope(batch_id="b", origin_node=COUNTY),
+                     codec.TransferEnvelope(batch_id="", origin_node=COUNTY, items=msg.items),
+                     codec.TransferEnvelope(batch_id="b", origin_node="x", items=msg.items),
+                     codec.TransferEnvelope(batch_id="b", origin_node=COUNTY, items=[
+                         codec.TransferItem(escalate=good)] * (codec.MAX_BATCH_ITEMS + 1))):
+        with pytest.raises(ValidationError):
+            codec.envelope_from_pb(envelope)
+
+
 ENCODERS: list[Callable[..., Any]] = [
+    codec.envelope_result_to_pb,
     codec.event_to_pb, codec.issue_to_pb, codec.transfer_to_pb, codec.accepted_to_pb,
     codec.directive_to_pb, codec.directive_accepted_to_pb, codec.fetch_request_to_pb,
     codec.fetch_response_to_pb, codec.watermark_request_to_pb, codec.watermark_to_pb,

@@ -292,7 +292,10 @@ OLD_GRPC = {ValidationError: "INVALID_ARGUMENT", Forbidden: "PERMISSION_DENIED",
             IllegalTransition: "FAILED_PRECONDITION", Conflict: "FAILED_PRECONDITION",
             RuleViolation: "FAILED_PRECONDITION"}
 #: deliberate differences: a lost race is worth retrying (ABORTED), urging too soon is 429
-CHANGED = {"concurrent_update": (409, "ABORTED"), "urge_too_soon": (429, "FAILED_PRECONDITION")}
+CHANGED = {"concurrent_update": (409, "ABORTED"), "urge_too_soon": (429, "FAILED_PRECONDITION"),
+           # sign-in back-off (node/app/accounts.py): wait, with Retry-After
+           "login_throttled": (429, "FAILED_PRECONDITION"),
+           "login_locked": (429, "FAILED_PRECONDITION")}
 
 
 @pytest.mark.parametrize("code", DOMAIN_CODES)

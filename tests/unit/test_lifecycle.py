@@ -28,6 +28,7 @@ from node.domain.lifecycle import (
     Command,
     Escalate,
     LadderUp,
+    MarkSampled,
     Rate,
     Receive,
     Reject,
@@ -60,7 +61,8 @@ ACTION_COLUMNS = [
     Action.TRIAGE, Action.ASSIGN, Action.START, Action.RESOLVE, Action.REJECT,
     Action.CONFIRM_REJECTION, Action.OVERTURN_REJECTION, Action.ACCEPT, Action.REOPEN,
     Action.CLOSE, Action.URGE, Action.LADDER_UP, Action.REVISIT, Action.ESCALATE,
-    Action.RETURN, Action.RECEIVE, Action.SUPERVISE,
+    Action.RETURN, Action.RECEIVE, Action.SUPERVISE, Action.REVISIT_REOPEN,
+    Action.REVISIT_SAMPLED,
 ]
 ABBREV = {
     "TRI": State.TRIAGED, "ASG": State.ASSIGNED, "INP": State.IN_PROGRESS,
@@ -69,17 +71,17 @@ ABBREV = {
     "REC": State.RECEIVED,
 }
 EXPECTED = """
-state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV SUP
-received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .   =
-triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .   =
-assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .   =
-in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .   =
-resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .   .
-closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .   .
-escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC .
-returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .   =
-rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .   =
-reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .   =
+state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV SUP RVR SMP
+received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .   =   .   .
+triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
+assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
+in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
+resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .   .   REO =
+closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .   .   REO =
+escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC .   .   .
+returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .   =   .   .
+rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .   =   .   .
+reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .   =   .   .
 """
 
 
@@ -116,6 +118,8 @@ def command_for(action: Action) -> Command:
         Action.RETURN: Return(to="330522", instructions="请属地先行处理"),
         Action.RECEIVE: Receive(came_from="330522"),
         Action.SUPERVISE: Supervise(issued_by="330500", note="请加快办理"),
+        Action.REVISIT_REOPEN: Revisit(result=RevisitResult.UNSATISFIED),
+        Action.REVISIT_SAMPLED: MarkSampled(mark={"sample": 1, "draw": 1}),
     }
     return commands[action]
 

@@ -48,7 +48,14 @@ class Event(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
 
 class IssueSnapshot(_message.Message):
-    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at", "supervision_count")
+    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at", "supervision_count", "subject_kind", "channel_fields")
+    class ChannelFieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +87,8 @@ class IssueSnapshot(_message.Message):
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     SUPERVISION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     number: str
     origin: str
@@ -111,7 +120,9 @@ class IssueSnapshot(_message.Message):
     received_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     supervision_count: int
-    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supervision_count: _Optional[int] = ...) -> None: ...
+    subject_kind: str
+    channel_fields: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supervision_count: _Optional[int] = ..., subject_kind: _Optional[str] = ..., channel_fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EscalateRequest(_message.Message):
     __slots__ = ("transfer_id", "origin_node", "issue", "history", "transfer")
@@ -216,3 +227,51 @@ class DirectiveAccepted(_message.Message):
     forwarded: bool
     duplicate: bool
     def __init__(self, transfer_id: _Optional[str] = ..., handled_by: _Optional[str] = ..., forwarded: _Optional[bool] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class TransferItem(_message.Message):
+    __slots__ = ("escalate", "return_down")
+    ESCALATE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_DOWN_FIELD_NUMBER: _ClassVar[int]
+    escalate: EscalateRequest
+    return_down: ReturnRequest
+    def __init__(self, escalate: _Optional[_Union[EscalateRequest, _Mapping]] = ..., return_down: _Optional[_Union[ReturnRequest, _Mapping]] = ...) -> None: ...
+
+class TransferEnvelope(_message.Message):
+    __slots__ = ("batch_id", "origin_node", "items")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    origin_node: str
+    items: _containers.RepeatedCompositeFieldContainer[TransferItem]
+    def __init__(self, batch_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., items: _Optional[_Iterable[_Union[TransferItem, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "params_json", "status", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    params_json: bytes
+    status: str
+    details: str
+    def __init__(self, code: _Optional[str] = ..., params_json: _Optional[bytes] = ..., status: _Optional[str] = ..., details: _Optional[str] = ...) -> None: ...
+
+class TransferOutcome(_message.Message):
+    __slots__ = ("transfer_id", "accepted", "refused")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    accepted: TransferAccepted
+    refused: ItemError
+    def __init__(self, transfer_id: _Optional[str] = ..., accepted: _Optional[_Union[TransferAccepted, _Mapping]] = ..., refused: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class TransferEnvelopeResult(_message.Message):
+    __slots__ = ("batch_id", "outcomes")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    outcomes: _containers.RepeatedCompositeFieldContainer[TransferOutcome]
+    def __init__(self, batch_id: _Optional[str] = ..., outcomes: _Optional[_Iterable[_Union[TransferOutcome, _Mapping]]] = ...) -> None: ...

@@ -59,6 +59,11 @@ class FederationStub:
                 request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.SerializeToString,
                 response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.FromString,
                 _registered_method=True)
+        self.TransferBatch = channel.unary_unary(
+                '/zhitong.v1.Federation/TransferBatch',
+                request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -104,6 +109,20 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferBatch(self, request, context):
+        """A batch of transfers in one ordered envelope (what a sender's outbox holds for this
+        destination): accepted in one transaction of the called node, item by item in
+        envelope order; an item that is refused does not stop the others. Idempotent as a
+        whole and per item: every item is deduplicated on (origin node, transfer_id) like the
+        unary Escalate and Return, so a re-sent envelope (same batch_id or not) adds nothing
+        and answers the accepted items with their stored acceptance (duplicate = true). A
+        refusal of the whole envelope (the caller's identity, a malformed or oversized
+        envelope, a failure of the called node) ends the call with a status, as a unary call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +150,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Direct,
                     request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.FromString,
                     response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.SerializeToString,
+            ),
+            'TransferBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferBatch,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +292,33 @@ class Federation:
             '/zhitong.v1.Federation/Direct',
             federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveRequest.SerializeToString,
             federation_dot_wire_dot_v1_dot_federation__pb2.DirectiveAccepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zhitong.v1.Federation/TransferBatch',
+            federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.SerializeToString,
+            federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,6 +15,13 @@ Both directions (escalate: child → parent; return: parent → child) run the s
    applied and stored, the outbox row is marked delivered. The sender has given up
    ownership only now.
 
+Batches: the sender ships what `due` returns as one envelope; `accept_batch` runs step 2
+for all its transfers in ONE transaction (each decided in order before anything is
+written, so a refused one is refused alone; the accepted ones written together, one
+statement per kind of row through the port's set verbs), and `record_batch` runs step 3
+for all the answers in ONE transaction. The unary `accept_escalation`/`accept_return`
+(older peers) are the same decisions and writes for one transfer.
+
 A crash between any two steps leaves either a pending outbox row (re-sent, deduplicated
 by the inbox) or a finished transfer; never two owners, never none. A refusal that a retry
 cannot fix (the error table says which: permission, validation, a stale or taken state)
@@ -31,7 +38,8 @@ back through the `record_*` use cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +63,7 @@ from node.app.transfers.types import (
     Outgoing,
     Transfer,
 )
-from node.domain.errors import Conflict, Forbidden, RuleViolation, ValidationError
+from node.domain.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationError
 from node.domain.identity import check_new_issue, check_snapshot, within
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating
 from node.domain.lifecycle import (
@@ -84,6 +92,17 @@ def event_from_json(data: dict[str, Any]) -> Event:
     return Event(issue_id=data["issue_id"], version=data["version"], kind=data["kind"],
                  actor=Actor.parse(data["actor"]), at=datetime.fromisoformat(data["at"]),
                  payload=data["payload"])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Plan:
+    """What accepting one transfer writes: the snapshot (new here when `existing` is None),
+    its events as (writer, event, own), and the answer kept in the inbox."""
+
+    issue: Issue
+    existing: Issue | None
+    events: list[tuple[str, Event, bool]]
+    accepted: Accepted
 
 
 class TransferService:
@@ -242,8 +261,12 @@ class TransferService:
     def due(self, destination: str, limit: int) -> list[Outgoing]:
         """The next pending transfers for `destination`, in order, with what to ship."""
         with self.probe.timed(Stage.TRANSFERS_DUE), self.store.read() as unit:
+            rows = unit.pending_batch(destination, limit)
+            moved = [row.issue_id for row in rows if row.kind not in DIRECTIVE_KINDS]
+            stored = unit.load_issues(moved) if moved else {}
+            histories = unit.histories(moved) if moved else {}
             out = []
-            for row in unit.pending_batch(destination, limit):
+            for row in rows:
                 if row.kind in DIRECTIVE_KINDS:
                     out.append(Outgoing(row=row, directive=Directive(
                         transfer_id=row.transfer_id, origin_node=self.node,
@@ -251,11 +274,10 @@ class TransferService:
                         issued_by=row.event["issued_by"], rating=row.event.get("rating"),
                         credit_code=row.event.get("credit_code"))))
                     continue
-                issue = unit.load_issue(row.issue_id)
-                assert issue is not None
+                issue = stored[row.issue_id]
                 out.append(Outgoing(row=row, transfer=Transfer(
                     transfer_id=row.transfer_id, origin_node=self.node, issue=issue,
-                    history=tuple(unit.history(issue.id)),
+                    history=tuple(histories[issue.id]),
                     transfer=event_from_json(row.event), transfer_node=self.node)))
             return out
 
@@ -273,19 +295,51 @@ class TransferService:
             row = unit.get_outgoing(transfer_id)
             if row is None or row.status != PENDING:
                 return False
-            if row.kind in DIRECTIVE_KINDS:  # nothing changes here: the owner records it
-                unit.finish_outgoing(transfer_id, status=DELIVERED, now=now,
-                                     response=response)
-                self._reset(unit, row.destination, now)
-                return True
-            issue = unit.load_issue(row.issue_id, for_update=True)
-            assert issue is not None
-            event = event_from_json(row.event)
-            unit.update_issue(evolve(issue, event), expected_version=issue.version)
-            unit.append_event(self.node, event, own=True)
+            if row.kind not in DIRECTIVE_KINDS:  # a directive changes nothing here
+                issue = unit.load_issue(row.issue_id, for_update=True)
+                assert issue is not None
+                event = event_from_json(row.event)
+                unit.update_issue(evolve(issue, event), expected_version=issue.version)
+                unit.append_event(self.node, event, own=True)
             unit.finish_outgoing(transfer_id, status=DELIVERED, now=now, response=response)
             self._reset(unit, row.destination, now)
         return True
+
+    def record_batch(self, destination: str,
+                     accepted: Sequence[tuple[str, Accepted | DirectiveAccepted]],
+                     refused: Sequence[tuple[str, str]] = (), *,
+                     reachable: bool = True) -> int:
+        """What `destination` answered to one envelope, in ONE transaction and in its
+        order: every accepted transfer recorded (ownership given up), every refused one
+        parked (`(transfer id, error)`) and its issue unfrozen, and — when `reachable` —
+        the destination's backoff reset; one statement per kind of row. Idempotent per
+        transfer (a row no longer pending is left alone); returns how many were recorded
+        as accepted now."""
+        now = self.clock.now()
+        keys = [tid for tid, _ in accepted]
+        with self.probe.timed(Stage.TRANSFERS_RECORD_ACCEPTED, keys), \
+                self.store.write() as unit:
+            rows = unit.get_outgoing_many(keys)
+            done: list[tuple[OutboxRow, Accepted | DirectiveAccepted]] = []
+            for tid, answer in accepted:
+                row = rows.pop(tid, None)  # popped: a transfer listed twice counts once
+                if row is not None and row.status == PENDING:
+                    done.append((row, answer))
+            moved = [row for row, _ in done if row.kind not in DIRECTIVE_KINDS]
+            stored = unit.load_issues([row.issue_id for row in moved], for_update=True)
+            updates: list[tuple[Issue, Issue]] = []
+            for row in moved:  # directives change nothing here: the owner records them
+                issue = stored[row.issue_id]
+                updates.append((evolve(issue, event_from_json(row.event)), issue))
+            unit.update_issues(updates)
+            unit.append_events([(self.node, event_from_json(row.event), True)
+                                for row in moved])
+            unit.finish_outgoing_many(
+                [(row.transfer_id, DELIVERED, answer.to_json(), None) for row, answer in done]
+                + [(tid, REFUSED, None, error[:2000]) for tid, error in refused], now)
+            if reachable:
+                self._reset(unit, destination, now)
+        return len(done)
 
     def record_refused(self, transfer_id: str, error: str) -> None:
         """A refusal no retry can fix: park the row (dead letter) and unfreeze the issue."""
@@ -329,51 +383,115 @@ class TransferService:
             raise Forbidden("caller_not_parent", caller=caller)
         return self._accept(transfer, caller, Action.RETURN)
 
+    def accept_batch(self, transfers: Sequence[Transfer], caller: str
+                     ) -> list[Accepted | DomainError]:
+        """Take in an envelope of transfers from `caller` in ONE transaction, item by item
+        in their order: the answer of each, in the same order — its acceptance (a stored
+        one, `duplicate`, for a transfer accepted before, in an earlier envelope or earlier
+        in this one) or the refusal it raised. Every item is decided before anything is
+        written (`_plan`: the same checks as a unary call, against what the store holds and
+        what the earlier items of the envelope will write), so a refused one leaves nothing
+        behind and does not stop the others; then all accepted ones are written together,
+        one statement per kind of row (`_write`). Anything that is not a refusal (the
+        database) aborts the whole envelope."""
+        now = self.clock.now()
+        answers: list[Accepted | DomainError] = []
+        keys = [t.transfer_id for t in transfers]
+        with self.probe.timed(Stage.TRANSFERS_ACCEPT, keys), self.store.write() as unit:
+            earlier = unit.find_incoming_many(caller, keys)
+            stored = unit.load_issues([t.issue.id for t in transfers], for_update=True)
+            holders = unit.holders_of_numbers([t.issue.number for t in transfers])
+            plans: list[_Plan] = []
+            for t in transfers:
+                try:
+                    plan = self._plan(t, caller, t.kind, now,
+                                      earlier=earlier.get(t.transfer_id),
+                                      existing=stored.get(t.issue.id),
+                                      holder=holders.get(t.issue.number))
+                except DomainError as exc:
+                    answers.append(exc)
+                    continue
+                if isinstance(plan, Accepted):
+                    answers.append(plan)
+                    continue
+                plans.append(plan)
+                answers.append(plan.accepted)
+                # what the later items of the envelope see
+                earlier[t.transfer_id] = plan.accepted.to_json(with_duplicate=False)
+                stored[plan.issue.id] = plan.issue
+                holders[plan.issue.number] = plan.issue.id
+            self._write(unit, caller, plans, now)
+        return answers
+
     def _accept(self, t: Transfer, caller: str, kind: Action) -> Accepted:
         now = self.clock.now()
         with self.probe.timed(Stage.TRANSFERS_ACCEPT), self.store.write() as unit:
             earlier = unit.find_incoming(caller, t.transfer_id)
-            if earlier is not None:
-                return Accepted.from_json(earlier, duplicate=True)
-            if t.origin_node != caller:
-                raise Forbidden("origin_mismatch")
-            if t.issue.owner != caller:
-                raise Forbidden("caller_not_owner", caller=caller, issue_id=t.issue.id)
-            if t.transfer.payload.get("to") != self.node:
-                raise ValidationError("transfer_misaddressed", field="transfer.to")
-            existing = unit.load_issue(t.issue.id, for_update=True)
-            self._check_identity(unit, t.issue, existing, caller)
-            if existing is not None and existing.owner != caller:
-                raise Forbidden("owner_differs", owner=existing.owner, caller=caller)
-            if existing is not None and existing.version > t.issue.version:
-                raise Conflict("transfer_outdated")
-            issue = evolve(t.issue, t.transfer)
-            new_events = [(e, n, False) for e, n in t.history
-                          if existing is None or e.version > existing.version]
-            new_events.append((t.transfer, t.transfer_node, False))
-            if kind is Action.ESCALATE:
-                received = decide(issue, Receive(came_from=caller), actor=self.actor, now=now,
-                                  rules=self.rules)
-                issue = evolve(issue, received)
-                new_events.append((received, self.node, True))
-            if existing is None:
-                unit.insert_issue(issue)
-            else:
-                unit.update_issue(issue, expected_version=existing.version)
-            for event, writer, own in new_events:
-                unit.append_event(writer, event, own=own)
-            accepted = Accepted(transfer_id=t.transfer_id, issue_id=issue.id,
-                                new_owner=self.node, number=issue.number,
-                                version=issue.version, accepted_at=now)
-            unit.add_incoming(origin=caller, transfer_id=t.transfer_id, issue_id=issue.id,
-                              response=accepted.to_json(with_duplicate=False), now=now)
-        return accepted
+            existing = holder = None
+            if earlier is None:
+                existing = unit.load_issue(t.issue.id, for_update=True)
+                holder = unit.holder_of_number(t.issue.number) if existing is None else None
+            plan = self._plan(t, caller, kind, now, earlier=earlier, existing=existing,
+                              holder=holder)
+            if isinstance(plan, Accepted):
+                return plan
+            self._write(unit, caller, [plan], now)
+        return plan.accepted
 
-    def _check_identity(self, unit: TransferUnit, issue: Issue, existing: Issue | None,
-                        caller: str) -> None:
+    def _plan(self, t: Transfer, caller: str, kind: Action, now: datetime, *,
+              earlier: dict[str, Any] | None, existing: Issue | None,
+              holder: str | None) -> Accepted | _Plan:
+        """Step 2 of one transfer, decided without writing: the stored answer of a repeat,
+        or what to write; raises the refusal. `earlier`: the inbox's answer to this
+        (caller, transfer id); `existing`: this node's copy of the issue; `holder`: the
+        issue holding the transfer's human number here."""
+        if kind is Action.ESCALATE and caller not in self.children:
+            raise Forbidden("caller_not_child", caller=caller)
+        if kind is Action.RETURN and caller != self.parent:
+            raise Forbidden("caller_not_parent", caller=caller)
+        if earlier is not None:
+            return Accepted.from_json(earlier, duplicate=True)
+        if t.origin_node != caller:
+            raise Forbidden("origin_mismatch")
+        if t.issue.owner != caller:
+            raise Forbidden("caller_not_owner", caller=caller, issue_id=t.issue.id)
+        if t.transfer.payload.get("to") != self.node:
+            raise ValidationError("transfer_misaddressed", field="transfer.to")
+        self._check_identity(t.issue, existing, caller, holder)
+        if existing is not None and existing.owner != caller:
+            raise Forbidden("owner_differs", owner=existing.owner, caller=caller)
+        if existing is not None and existing.version > t.issue.version:
+            raise Conflict("transfer_outdated")
+        issue = evolve(t.issue, t.transfer)
+        new_events = [(n, e, False) for e, n in t.history
+                      if existing is None or e.version > existing.version]
+        new_events.append((t.transfer_node, t.transfer, False))
+        if kind is Action.ESCALATE:
+            received = decide(issue, Receive(came_from=caller), actor=self.actor, now=now,
+                              rules=self.rules)
+            issue = evolve(issue, received)
+            new_events.append((self.node, received, True))
+        accepted = Accepted(transfer_id=t.transfer_id, issue_id=issue.id,
+                            new_owner=self.node, number=issue.number,
+                            version=issue.version, accepted_at=now)
+        return _Plan(issue=issue, existing=existing, events=new_events, accepted=accepted)
+
+    @staticmethod
+    def _write(unit: TransferUnit, caller: str, plans: Sequence[_Plan], now: datetime) -> None:
+        """The accepted transfers' rows, in their order: the issues new here, the ones
+        updated, their events, the inbox rows."""
+        unit.insert_issues([p.issue for p in plans if p.existing is None])
+        unit.update_issues([(p.issue, p.existing) for p in plans if p.existing is not None])
+        unit.append_events([event for p in plans for event in p.events])
+        unit.add_incoming_many(caller, [
+            (p.accepted.transfer_id, p.issue.id, p.accepted.to_json(with_duplicate=False))
+            for p in plans], now)
+
+    def _check_identity(self, issue: Issue, existing: Issue | None, caller: str,
+                        holder: str | None) -> None:
         """An issue new here must be minted where the sender may bring it from (an
         escalation: the child's subtree; a dispatch: above this node); a known one keeps
-        its id, number and origin."""
+        its id, number and origin. `holder`: the issue holding its number here."""
         check_snapshot(issue)
         if existing is not None:
             if (existing.id, existing.number, existing.origin) != (
@@ -381,7 +499,7 @@ class TransferService:
                 raise ValidationError("number_or_origin_differs", field="issue.number")
             return
         check_new_issue(issue, sender=caller, receiver=self.node)
-        if unit.holder_of_number(issue.number) is not None:
+        if holder is not None:
             raise Conflict("number_taken")
 
     def accept_directive(self, d: Directive, caller: str) -> DirectiveAccepted:

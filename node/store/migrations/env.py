@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from node.store.db import single_use_engine
-from node.store.schema import metadata
+from node.store.schema import managed_name, metadata
 
 config = context.config
 
@@ -17,6 +17,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=managed_name,  # leaves SQLite's FTS5 search tables alone
     )
     with context.begin_transaction():
         context.run_migrations()

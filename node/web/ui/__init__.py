@@ -102,13 +102,22 @@ SCREENS: dict[str, Screen] = {
                               sections=(*_COMMON, "workbench.", "action.", "rating.",
                                         "channel.", "revisit.", "ladder.", "unit.")),
     "workbench_ops": Screen(template="workbench_ops.html", title="workbench.ops.title",
-                            app="staff", sections=(*_COMMON, "workbench.", "ops.", "unit.")),
+                            app="staff",
+                            sections=(*_COMMON, "workbench.", "ops.", "unit.", "revisit.")),
+    "workbench_meeting": Screen(template="workbench_meeting.html", title="meeting.title",
+                                app="staff", sections=(*_COMMON, "workbench.", "meeting.")),
+    "workbench_import": Screen(template="workbench_import.html", title="import.heading",
+                               app="staff", sections=(*_COMMON, "workbench.", "import.")),
+    "workbench_intake": Screen(template="workbench_intake.html", title="intake.heading",
+                               app="staff", sections=(*_COMMON, "workbench.", "intake.")),
+    "workbench_accounts": Screen(template="workbench_accounts.html", title="accounts.title",
+                                 app="staff", sections=(*_COMMON, "workbench.", "accounts.")),
     "cockpit": Screen(template="cockpit.html", title="cockpit.title", app="staff",
-                      sections=(*_COMMON, "cockpit.", "unit.")),
+                      sections=(*_COMMON, "cockpit.", "unit.", "channel.")),
     "cockpit_report": Screen(template="cockpit_report.html", title="cockpit.report.title",
                              app="staff", sections=(*_COMMON, "cockpit.", "unit.")),
     "phone": Screen(template="phone.html", title="phone.title", app="phone",
-                    sections=("common.", "app.", "light.", "err.", "phone.", "unit.")),
+                    sections=("common.", "app.", "light.", "err.", "phone.")),  # names: /divisions
 }
 
 
@@ -207,6 +216,26 @@ def workbench_issue(key: str, request: Request) -> HTMLResponse:
 @router.get("/ui/workbench/operations")
 def workbench_ops(request: Request) -> HTMLResponse:
     return render(request, "workbench_ops")
+
+
+@router.get("/ui/workbench/meeting")
+def workbench_meeting(request: Request) -> HTMLResponse:
+    return render(request, "workbench_meeting")
+
+
+@router.get("/ui/workbench/import")
+def workbench_import(request: Request) -> HTMLResponse:
+    return render(request, "workbench_import")
+
+
+@router.get("/ui/workbench/intake")
+def workbench_intake(request: Request) -> HTMLResponse:
+    return render(request, "workbench_intake")
+
+
+@router.get("/ui/workbench/accounts")
+def workbench_accounts(request: Request) -> HTMLResponse:
+    return render(request, "workbench_accounts")
 
 
 def refresh_seconds(request: Request, default: int = 5) -> int:

@@ -1,4 +1,6 @@
-/* 直通 — the province's phone summary: tiny on purpose (one request per refresh). */
+/* 直通 — the province's phone summary: tiny on purpose (one request per refresh:
+   GET /stats/units, the summary cut to what this page shows, every unit named from the
+   division reference data the node ships). */
 "use strict";
 (function () {
   const d = document;
@@ -19,8 +21,8 @@
     if (v) s = s.replace(/\{(\w+)\}/g, (m, n) => (v[n] === undefined ? m : v[n]));
     return s;
   }
-  function name(code) {
-    return S["unit." + code] || (code === b.dataset.node ? b.dataset.nodeName : code);
+  function name(code, s) {
+    return s.name || (code === b.dataset.node ? b.dataset.nodeName : code);
   }
   function h(tag, cls, ...kids) {
     const e = d.createElement(tag);
@@ -65,14 +67,21 @@
     const list = full ? ["resolution", "on_time", "satisfaction", "repeat"] : ["on_time", "satisfaction"];
     return h("span", "rates", list.map((r) => [h("span", "k", t("phone.rate." + r)), h("b", null, pct(s.sums || {}, r))]));
   }
+  // overdue (red: the running deadline has passed) and the commonest tags, from the summary
+  function extra(s, n) {
+    const tags = (s.top_tags || []).slice(0, n).map((x) => x.tag);
+    const red = s.overdue || 0;
+    return h("p", "x", h("span", "overdue" + (red ? "" : " zero"), t("phone.overdue", { n: red })),
+      tags.length ? h("span", "tags", tags.join("、")) : null);
+  }
   function unitLine(code, s) {
-    return [h("span", "u", h("b", null, name(code)), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false)];
+    return [h("span", "u", h("b", null, name(code, s)), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false), extra(s, 3)];
   }
 
   function render(sum, own) {
     $("asof").textContent = t("phone.asof", { time: new Date(sum.as_of).toLocaleTimeString(lang, { timeZone: "Asia/Shanghai", hour12: false }) });
     $("total-body").replaceChildren(
-      h("p", "big", h("b", null, String(sum.total)), " ", t("phone.issues")), chips(sum.lights), rates(sum, true));
+      h("p", "big", h("b", null, String(sum.total)), " ", t("phone.issues")), chips(sum.lights), rates(sum, true), extra(sum, 5));
     const kids = Object.entries(sum.children || {}).sort(([a], [c]) => a.localeCompare(c));
     $("units").replaceChildren(kids.length ? h("ul", "list units", kids.map(([code, s]) => {
       const sub = Object.entries(s.children || {}).sort(([a], [c]) => a.localeCompare(c));
@@ -96,7 +105,7 @@
   async function refresh() {
     if (busy || d.hidden || !token()) return;
     busy = true;
-    const [sum, own] = await Promise.all([get("/summary"), ownAllowed ? get("/issues?limit=20") : null]);
+    const [sum, own] = await Promise.all([get("/stats/units"), ownAllowed ? get("/issues?limit=20") : null]);
     busy = false;
     if (sum.status === 401) return logout();
     if (sum.status !== 200) {

@@ -50,6 +50,21 @@
 
   let filters = {};
 
+  /** A search hit's snippet: the field, then its text as text nodes with the matched
+   *  spans in <mark> (never parsed as HTML). */
+  function snippetEl(snippet) {
+    if (!snippet) return null;
+    const parts = [];
+    let at = 0;
+    for (const [s, e] of snippet.marks) {
+      parts.push(snippet.text.slice(at, s), h("mark", null, snippet.text.slice(s, e)));
+      at = e;
+    }
+    parts.push(snippet.text.slice(at));
+    return h("div", { class: "hint snippet", "data-field": snippet.field },
+      t("workbench.snippet." + snippet.field) + "：", parts);
+  }
+
   async function loadPool() {
     const box = $("pool");
     box.setAttribute("aria-busy", "true");
@@ -66,7 +81,7 @@
     $("pool-count").textContent = t("workbench.pool.count", { n: fmtNum(data.total) });
     box.replaceChildren(table([
       { label: t("workbench.col.number"), render: (i) => h("a", { href: issueUrl(i.number), class: "mono" }, i.number) },
-      { label: t("workbench.col.title"), render: (i) => h("span", { class: "cell-title" }, i.title) },
+      { label: t("workbench.col.title"), render: (i) => [h("span", { class: "cell-title" }, i.title), snippetEl(i.snippet)] },
       { label: t("workbench.col.state"), render: (i) => stateEl(i.state) },
       { label: t("workbench.col.light"), render: (i) => (i.light ? lightEl(i.light) : "—") },
       { label: t("workbench.col.due"), render: (i) => (i.deadline && i.light ? [dueEl(i.deadline.due), h("br"), h("span", { class: "hint" }, countdown(i.deadline.due))] : "—") },
@@ -125,7 +140,7 @@
     ladder_up: { path: "ladder", fields: [NOTE] },
     urge: { path: "urge", fields: [NOTE] },
     close: { path: "close", fields: [NOTE] },
-    revisit: { path: "revisit", fields: [{ name: "result", kind: "select", required: true, options: ["satisfied", "unsatisfied", "unreachable"], prefix: "revisit." }, NOTE] },
+    revisit: { path: "revisit", fields: [{ name: "result", kind: "select", required: true, options: ["satisfied", "basically_ok", "unsatisfied", "unreachable"], prefix: "revisit." }, NOTE] },
     escalate: { path: "escalate", unversioned: true, fields: [{ name: "reason", kind: "textarea", required: true, maxlength: 1000 }] },
     return: { path: "return", unversioned: true, fields: [{ name: "instructions", kind: "textarea", required: true, maxlength: 1000 }] },
   };
@@ -224,11 +239,16 @@
       status.push(h("p", { class: "notice notice-warn" }, t("workbench.issue.replica", { owner: unitName(issue.owner) + " (" + issue.owner + ")" })));
     }
     $("status").replaceChildren(...status);
+    // 共性问题: the subject's name and kind, no credit code or phone; the channel's own fields
+    const common = issue.subject_kind && issue.subject_kind !== "enterprise";
+    const channelFields = Object.values(issue.channel_fields || {});
     const facts = [
-      ["workbench.field.enterprise", issue.enterprise.name],
-      ["workbench.field.credit_code", issue.enterprise.credit_code],
-      ["workbench.field.phone", issue.enterprise.contact_phone],
-      ["workbench.field.channel", label("channel.", issue.channel)],
+      ["workbench.field.enterprise", common ? issue.enterprise.name + " · " + t("workbench.field.common",
+        { kind: label("workbench.subject.", issue.subject_kind) }) : issue.enterprise.name],
+      ...(common ? [] : [["workbench.field.credit_code", issue.enterprise.credit_code],
+        ["workbench.field.phone", issue.enterprise.contact_phone]]),
+      ["workbench.field.channel", label("channel.", issue.channel) +
+        (channelFields.length ? "（" + channelFields.join(" · ") + "）" : "")],
       ["workbench.field.received", fmtTime(issue.received_at)],
       ["workbench.field.tags", issue.tags.length ? issue.tags.join("、") : "—"],
       ["workbench.field.board", issue.board || "—"],

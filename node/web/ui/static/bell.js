@@ -1,0 +1,73 @@
+/* 直通 — the workbench's bell: the signed-in account's unread in-app notifications.
+
+   Polls GET /inbox/unread while the workbench is signed in (every 15 s, and at once when
+   the navigation appears after a login); the button opens the latest messages, each a
+   link to its issue; "mark all read" posts /inbox/read. A node without notifications
+   answers enabled=false and the bell stays hidden. Text only (textContent), never HTML. */
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  const ZT = window.ZT;
+  const bell = document.getElementById("inbox-bell");
+  const nav = document.getElementById("subnav");
+  if (!ZT || !bell || !nav) return;
+  const count = document.getElementById("inbox-unread");
+  const toggle = document.getElementById("inbox-toggle");
+  const panel = document.getElementById("inbox-panel");
+  const list = document.getElementById("inbox-list");
+  const readAll = document.getElementById("inbox-read-all");
+  let enabled = true;
+
+  function show(unread) {
+    count.textContent = String(unread);
+    count.dataset.unread = String(unread);
+  }
+
+  async function refresh() {
+    if (!enabled || nav.hidden) return;
+    const res = await ZT.api("GET", "/inbox/unread");
+    if (!res.ok) return;
+    if (!res.data.enabled) {
+      enabled = false;
+      bell.hidden = true;
+      return;
+    }
+    bell.hidden = false;
+    show(res.data.unread);
+  }
+
+  async function fill() {
+    const res = await ZT.api("GET", "/inbox?limit=20");
+    if (!res.ok) return;
+    show(res.data.unread);
+    const items = res.data.items.map(function (item) {
+      const li = document.createElement("li");
+      if (!item.read) li.className = "unread";
+      const a = document.createElement("a");
+      a.href = ZT.cfg.ui + "/workbench/issues/" + encodeURIComponent(item.number);
+      a.textContent = item.subject;
+      const when = document.createElement("small");
+      when.textContent = " " + ZT.fmtTime(item.created_at);
+      li.append(a, when);
+      return li;
+    });
+    if (!items.length) {
+      const li = document.createElement("li");
+      li.textContent = ZT.t("workbench.inbox.empty");
+      items.push(li);
+    }
+    list.replaceChildren(...items);
+  }
+
+  toggle.addEventListener("click", function () {
+    panel.hidden = !panel.hidden;
+    toggle.setAttribute("aria-expanded", String(!panel.hidden));
+    if (!panel.hidden) fill();
+  });
+  readAll.addEventListener("click", async function () {
+    const res = await ZT.api("POST", "/inbox/read", {});
+    if (res.ok) await fill();
+  });
+  new MutationObserver(refresh).observe(nav, { attributes: true, attributeFilter: ["hidden"] });
+  setInterval(refresh, 15000);
+  refresh();
+});

@@ -1,0 +1,94 @@
+"""The import screen in a real browser: log in through the form, download the template,
+a dry run that lists the bad row, then the import with skip-invalid and its progress; the
+cockpit's .xlsx button downloads its workbook."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from playwright.sync_api import Browser, Page, expect
+
+from node.domain.importing import COLUMNS
+from tests.e2e.browser import DESKTOP, PASSWORD, USERS, Console, Served, serve
+from tests.support.data import make_config
+from tests.support.imports import closed_row, new_row
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture
+def county(tmp_path: Path) -> Iterator[Served]:
+    yield from serve(make_config(tmp_path), USERS)
+
+
+def login(page: Page, user: str) -> None:
+    form = page.locator("#login-form")
+    form.get_by_label("用户名", exact=True).fill(USERS[user].username)
+    form.get_by_label("密码", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
+
+
+def library(path: Path) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append([c.zh for c in COLUMNS])
+    rows = [closed_row("W1"), new_row("W2"), new_row("W3", channel="微信")]
+    for r in rows:
+        sheet.append([r.get(c.key) for c in COLUMNS])
+    book.save(path)
+    return path
+
+
+def test_import_a_library_through_the_screen(county: Served, browser: Browser, shots: Path,
+                                             console: Console, tmp_path: Path) -> None:
+    page = console.watch(browser.new_page(viewport=DESKTOP, accept_downloads=True))
+    page.goto(county.base + "/ui/workbench")
+    login(page, "dispatcher")
+    page.get_by_role("link", name="导入问题").click()
+    expect(page.get_by_role("heading", name="导入问题清单与历史问题库")).to_be_visible()
+
+    with page.expect_download() as got:
+        page.get_by_role("button", name="下载模板（.xlsx）").click()
+    assert got.value.suggested_filename == "zhitong-import-template.xlsx"
+    template = load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()), read_only=True)
+    assert template.sheetnames == ["问题清单", "说明"]
+
+    page.get_by_label("文件", exact=True).set_input_files(str(library(tmp_path / "library.xlsx")))
+    expect(page.get_by_label("试导入（只检查，不写入）")).to_be_checked()
+    page.get_by_role("button", name="开始导入").click()
+    expect(page.locator("#import-outcome")).to_have_text("试导入完成，未写入数据")
+    bad = page.locator("#import-problems tbody tr")
+    expect(bad).to_have_count(1)
+    expect(bad.first).to_contain_text("4")
+    expect(bad.first).to_contain_text("渠道")
+    expect(bad.first).to_contain_text("微信")
+    page.screenshot(path=shots / "import-dry-run.png", full_page=True)
+    assert county.call("GET", "/issues", user="dispatcher")["total"] == 0
+
+    page.get_by_label("试导入（只检查，不写入）").uncheck()
+    page.get_by_role("button", name="开始导入").click()
+    expect(page.locator("#import-outcome")).to_have_text("文件有误，未导入任何数据")
+    assert county.call("GET", "/issues", user="dispatcher")["total"] == 0
+
+    page.get_by_label("跳过有误的行", exact=False).check()
+    page.get_by_role("button", name="开始导入").click()
+    expect(page.locator("#import-outcome")).to_have_text("导入完成")
+    expect(page.locator("#import-written")).to_have_text("2")
+    expect(page.locator("#import-status")).to_have_text("已完成")
+    expect(page.locator("#import-progress")).to_have_attribute("value", "2")
+    page.screenshot(path=shots / "import-done.png", full_page=True)
+    assert county.call("GET", "/issues", user="dispatcher")["total"] == 2
+
+    page.get_by_role("link", name="驾驶舱").click()
+    expect(page.locator("#export-xlsx")).to_be_visible()
+    with page.expect_download() as got:
+        page.get_by_role("button", name="导出全部报表（Excel）").click()
+    book = load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()), read_only=True)
+    assert "单位" in book.sheetnames
+    assert console.problems == []

@@ -26,7 +26,7 @@ import httpx
 
 from node.app.notify import OutgoingMessage
 from node.notify.settings import OaSettings
-from node.notify.sms import check_status
+from node.notify.sms import PooledHttp, check_status
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -47,7 +47,7 @@ def verify(secret: bytes, timestamp: str, body: bytes, header: str, *,
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
-class OaWebhook:
+class OaWebhook(PooledHttp):
     name = "oa"
 
     def __init__(self, settings: OaSettings, *, node: str) -> None:
@@ -58,17 +58,6 @@ class OaWebhook:
         self._client: httpx.AsyncClient | None = None
         self._secret = settings.shared_secret()
 
-    def _http(self) -> httpx.AsyncClient:
-        # one client (its TLS context and pooled connections) for every message: a new
-        # client per message costs ~50 ms of CPU for the TLS context alone
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(timeout=self.timeout_s)
-        return self._client
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     async def send(self, message: OutgoingMessage) -> None:
         body = json.dumps({

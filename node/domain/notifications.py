@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -207,9 +207,10 @@ def issue_params(issue: Issue, base_url: str) -> dict[str, str]:
 
 
 def notice_for_event(event: Event, issue: Issue, rules: NotifyRules) -> Notice | None:
-    """The notice `event` (written by this node; `issue` is the snapshot after it) causes."""
+    """The notice `event` (written by this node; `issue` is the snapshot after it) causes.
+    A back-dated event of an imported history causes none: it happened long ago."""
     topic = EVENT_TOPICS.get(event.kind)
-    if topic is None:
+    if topic is None or event.payload.get("imported") is True:
         return None
     groups = tuple(rules.groups.get(topic, ()))
     if not groups:
@@ -221,6 +222,20 @@ def notice_for_event(event: Event, issue: Issue, rules: NotifyRules) -> Notice |
             params[name] = _short(p[name])
     return Notice(key=f"event:{event_id_of(event.issue_id, event.version)}", topic=topic,
                   issue_id=issue.id, groups=groups, params=params, at=event.at)
+
+
+def notice_for_replicated(event: Event, issue: Issue, rules: NotifyRules, *,
+                          home: str) -> Notice | None:
+    """The notice a replicated `event` causes at `home`, the node where the issue was raised:
+    only what its enterprise is told (a reply written by the tier that owns the issue now),
+    because the enterprise's contact and portal live at its home node. Staff are told by
+    the node that wrote the event; every other node stays silent."""
+    if issue.origin != home:
+        return None
+    notice = notice_for_event(event, issue, rules)
+    if notice is None or Group.ENTERPRISE not in notice.groups:
+        return None
+    return replace(notice, groups=(Group.ENTERPRISE,))
 
 
 def light_key(issue_id: str, deadline_kind: str, due: datetime, colour: Colour) -> str:

@@ -55,7 +55,7 @@ def build_notify(settings: NotifySection, *, node: str, store: Store, clock: Clo
 
     groups = {**DEFAULT_GROUPS, **settings.recipients}
     rules = NotifyRules(groups=groups, base_url=settings.base_url)
-    store.projections.append(NotificationProjection(rules))
+    store.projections.append(NotificationProjection(rules, node))
     templates: dict[tuple[str, Topic], tuple[str, str]] = {
         (locale, topic): (t.subject, t.body)
         for locale, by_topic in settings.templates.items() for topic, t in by_topic.items()}

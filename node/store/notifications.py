@@ -4,8 +4,10 @@ NotifyStore.
 `NotificationProjection` is registered on the `Store` (node/store/repo.py, "Projections"):
 `issue_written` keeps the snapshot just written, `event_appended` asks the domain
 (node/domain/notifications.py) which notice this node's own event causes and inserts it —
-inside the writing transaction, so the notice commits or rolls back with its event; a
-replicated event (`own=False`) notifies nobody. The cost on a submit is one INSERT.
+inside the writing transaction, so the notice commits or rolls back with its event. A
+replicated event (`own=False`) notifies only the enterprise, and only at the node where
+its issue was raised (a reply written by the tier that owns it now: the enterprise's
+contact and portal live at its home). The cost on a submit is one INSERT.
 
 Every insert of a delivery, an inbox message, a light transition or a notice is "insert
 if absent" on its unique key (ON CONFLICT DO NOTHING, both backends), which is what makes
@@ -40,6 +42,7 @@ from node.domain.notifications import (
     NotifyRules,
     Topic,
     notice_for_event,
+    notice_for_replicated,
 )
 from node.store import repo
 from node.store.repo import Store
@@ -84,8 +87,9 @@ def insert_notice(conn: Connection, notice: Notice) -> bool:
 class NotificationProjection:
     """repo.Projection: the notices of this node's own events, in their transaction."""
 
-    def __init__(self, rules: NotifyRules) -> None:
+    def __init__(self, rules: NotifyRules, node: str) -> None:
         self.rules = rules
+        self.node = node
 
     def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
         conn.info[_LAST] = issue
@@ -93,15 +97,16 @@ class NotificationProjection:
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:
         last = conn.info.pop(_LAST, None)
-        if not own:
-            return
+        if not own and not event.issue_id.startswith(f"{self.node}-"):
+            return  # raised elsewhere: its enterprise is told at its home node
         issue = (last if isinstance(last, Issue) and last.id == event.issue_id
                  and last.version == event.version else None)
         if issue is None:  # not the snapshot of this event: the row written in this tx
             issue = repo.load_issue(conn, event.issue_id)
             if issue is None:
                 return
-        notice = notice_for_event(event, issue, self.rules)
+        notice = (notice_for_event(event, issue, self.rules) if own
+                  else notice_for_replicated(event, issue, self.rules, home=self.node))
         if notice is not None:
             insert_notice(conn, notice)
 

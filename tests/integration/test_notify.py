@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +33,16 @@ from sqlalchemy import Engine, func, select
 from node.app.notify import Delivery, NotifyService
 from node.domain.errors import IllegalTransition
 from node.domain.issue import Actor, ActorKind
-from node.domain.lifecycle import Assign, Resolve, Start, Triage, Urge, submit
+from node.domain.lifecycle import (
+    Assign,
+    Resolve,
+    Start,
+    Triage,
+    Urge,
+    decide,
+    evolve,
+    submit,
+)
 from node.notify.email import message_id
 from node.notify.oa import verify
 from node.runtime import Node, build
@@ -399,6 +408,47 @@ async def test_replicated_events_notify_nobody(
     with store.write() as conn:
         repo.insert_issue(conn, new)
         repo.append_event(conn, "330521", event, own=False)
+    assert count(engine, notifications) == 0
+
+
+async def test_a_reply_written_above_is_told_to_the_enterprise_at_its_home_node(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    """The city resolves an issue the county raised and escalated: the county applies the
+    city's replicated events and tells its enterprise (whose contact lives here) — only
+    the enterprise, once; the staff steps written above tell nobody here."""
+    node = make_node(tmp_path, engine, clock, notify_config(receiver), accounts=False)
+    store = notify_of(node).store.store  # type: ignore[attr-defined]
+    issue, _ = node.services.issues.submit(ENTERPRISE_A, submit_cmd())
+    assert [n.topic for n in rows(engine, notifications)] == ["receipt"]
+    city = Actor(kind=ActorKind.STAFF, id="city-handler")
+    rules = node.config.rules()
+    current = issue
+    for command in (Triage(tags=("用电",)), Assign(department="经信局"), Start(),
+                    Resolve(reply="已协调供电公司，三日内接电。")):
+        event = decide(current, command, actor=city, now=clock.now(), rules=rules)
+        current = evolve(current, event)
+        with store.write() as conn:  # as the replica applies it: written by the city
+            repo.update_issue(conn, current, expected_version=current.version - 1)
+            repo.append_event(conn, "330500", event, own=False)
+    notices = rows(engine, notifications)
+    assert sorted(n.topic for n in notices) == ["receipt", "resolved"]
+    [resolved] = [n for n in notices if n.topic == "resolved"]
+    assert resolved.groups == ["enterprise"]
+    assert "三日内接电" in resolved.params["reply"]
+
+
+async def test_an_imported_history_notifies_nobody(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    node = make_node(tmp_path, engine, clock, notify_config(receiver), accounts=False)
+    store = notify_of(node).store.store  # type: ignore[attr-defined]
+    new, event = submit(submit_cmd(), issue_id="330522-0190a0a0-0000-7000-8000-000000000009",
+                        number="330522-2025-000009", node="330522",
+                        actor=Actor(kind=ActorKind.STAFF, id="importer"),
+                        now=clock.now(), rules=node.config.rules())
+    imported = replace(event, payload={**event.payload, "imported": True})
+    with store.write() as conn:
+        repo.insert_issue(conn, new)
+        repo.append_event(conn, "330522", imported, own=True)
     assert count(engine, notifications) == 0
 
 

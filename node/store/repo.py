@@ -119,7 +119,9 @@ PROJECTIONS = "zhitong_projections"
 
 
 class Projection(Protocol):
-    """A table kept in step with the issues rows and the event log, in their transaction."""
+    """A table kept in step with the issues rows and the event log, in their transaction.
+    A projection may also offer `issues_written(conn, [(issue, created), ...])`: the set
+    writes (a replica's batch, an import, an envelope) then call it once per set."""
 
     def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
         """`issue`'s row was inserted (`created`) or replaced by this snapshot."""
@@ -139,6 +141,8 @@ def issues_projected(conn: Connection, batch: Sequence[tuple[Issue, bool]]) -> N
         else:
             for issue, created in batch:
                 projection.issue_written(conn, issue, created=created)
+
+
 #: store_meta row: the fingerprint of the calendar the stored light instants are from.
 LIGHTS_CALENDAR = "lights_calendar"
 #: conn.info key: the changes of issue_counts the open write transaction has made so far.

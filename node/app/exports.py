@@ -164,6 +164,9 @@ class ExportService:
         if not can(principal, VIEW_POOL):
             require(principal, VIEW_METRICS)  # a viewer: the redacted export
         personal = can(principal, VIEW_POOL)
+        if not personal and query.text:  # the text index holds names, contents and replies
+            raise Forbidden("role_not_permitted", permission=VIEW_POOL,
+                            role=principal.role.value)
         columns = [c for c in POOL_COLUMNS if personal or not c.personal]
         now = self.clock.now()
         en = lang == "en"

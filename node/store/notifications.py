@@ -17,6 +17,7 @@ redoing any step after a crash harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -107,6 +108,10 @@ class NotificationProjection:
                 return
         notice = (notice_for_event(event, issue, self.rules) if own
                   else notice_for_replicated(event, issue, self.rules, home=self.node))
+        if notice is not None and own and issue.origin != self.node:
+            # raised below: its enterprise is told at its home node (notice_for_replicated)
+            groups = tuple(g for g in notice.groups if g is not Group.ENTERPRISE)
+            notice = replace(notice, groups=groups) if groups else None
         if notice is not None:
             insert_notice(conn, notice)
 

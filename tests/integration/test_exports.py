@@ -101,6 +101,12 @@ def test_a_viewers_export_has_no_personal_data_and_is_not_logged(api: Api,
     assert "13905720001" not in cells and "企业名称" not in cells
     assert logged(api_node) == []
     assert api.get("ent_a", "/issues/export").status_code == 403
+    # nor can a viewer find issues by an enterprise's name or a content word: the text
+    # index holds personal data
+    for q in ("甲企业有限公司", "电力增容"):
+        refused = api.get("viewer", "/issues/export", format="csv", q=q)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "forbidden"
 
 
 def test_the_cockpit_tables_as_one_workbook(api: Api, api_node: Node) -> None:

@@ -437,6 +437,33 @@ async def test_a_reply_written_above_is_told_to_the_enterprise_at_its_home_node(
     assert "三日内接电" in resolved.params["reply"]
 
 
+async def test_a_tier_above_never_texts_an_enterprise_of_an_issue_raised_below(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    """The city resolves an issue a county escalated: the city's own resolve event tells
+    its staff groups, never the enterprise (its home county does, from the replica) — so
+    the enterprise gets one message, and the phone is used only where it lives."""
+    node = make_node(tmp_path, engine, clock, notify_config(receiver), accounts=False)
+    store = notify_of(node).store.store  # type: ignore[attr-defined]
+    here = node.config.node.code
+    new, event = submit(submit_cmd(), issue_id="330523-0190a0a0-0000-7000-8000-000000000007",
+                        number="330523-2026-000007", node="330523",
+                        actor=Actor(kind=ActorKind.ENTERPRISE, id=ENTERPRISE_A.username),
+                        now=clock.now(), rules=node.config.rules())
+    with store.write() as conn:  # as if escalated here from another unit
+        repo.insert_issue(conn, replace(new, owner=here))
+        repo.append_event(conn, "330523", event, own=False)
+    current = replace(new, owner=here)
+    staff = Actor(kind=ActorKind.STAFF, id="handler")
+    for command in (Triage(tags=("用电",)), Assign(department="经信局"), Start(),
+                    Resolve(reply="已办结。")):
+        step = decide(current, command, actor=staff, now=clock.now(), rules=node.config.rules())
+        current = evolve(current, step)
+        with store.write() as conn:
+            repo.update_issue(conn, current, expected_version=current.version - 1)
+            repo.append_event(conn, here, step, own=True)
+    assert all("enterprise" not in n.groups for n in rows(engine, notifications))
+
+
 async def test_an_imported_history_notifies_nobody(
         tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
     node = make_node(tmp_path, engine, clock, notify_config(receiver), accounts=False)

@@ -474,13 +474,6 @@ class IssueUnit(Protocol):
         ConstraintViolation of the write."""
         ...
 
-    def add_revisit_sample(self, *, node: str, period: str, sample: RevisitSample, actor: str,
-                           at: datetime) -> int:
-        """Keep a drawn sample; returns its id."""
-        ...
-
-    def revisit_sample(self, sample_id: int) -> StoredSample | None: ...
-
 
 class IssueStore(Protocol):
     def write(self) -> AbstractContextManager[IssueUnit]:

@@ -157,15 +157,10 @@ def add_incoming(conn: Connection, *, origin: str, transfer_id: str, issue_id: s
 # is kept exactly as insert_issue/update_issue/append_event keep it.
 
 
-def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def histories(conn: Connection, ids: Sequence[str]) -> dict[str, list[tuple[Event, str]]]:
     """issue id → its events in version order with their writers, for every id."""
     out: dict[str, list[tuple[Event, str]]] = {i: [] for i in ids}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in repo.chunked(sorted(set(ids))):
         rows = conn.execute(select(events).where(events.c.issue_id.in_(chunk))
                             .order_by(events.c.issue_id, events.c.version))
         for r in rows:
@@ -214,7 +209,7 @@ def find_incoming_many(conn: Connection, origin: str,
                        transfer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """transfer id → the stored answer, for those of `origin` already accepted."""
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set(transfer_ids))):
+    for chunk in repo.chunked(sorted(set(transfer_ids))):
         for tid, response in conn.execute(
                 select(transfers_in.c.transfer_id, transfers_in.c.response).where(
                     transfers_in.c.origin == origin, transfers_in.c.transfer_id.in_(chunk))):
@@ -233,7 +228,7 @@ def add_incoming_many(conn: Connection, origin: str,
 
 def get_outgoing_many(conn: Connection, transfer_ids: Sequence[str]) -> dict[str, OutboxRow]:
     out: dict[str, OutboxRow] = {}
-    for chunk in _chunks(sorted(set(transfer_ids))):
+    for chunk in repo.chunked(sorted(set(transfer_ids))):
         for r in conn.execute(select(transfers_out).where(
                 transfers_out.c.transfer_id.in_(chunk))):
             row = _row(r)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from fractions import Fraction
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +25,12 @@ from node.app.ports import (
     IssueFilter,
     LightCount,
     StoredEvent,
-    StoredSample,
 )
 from node.domain.issue import Event, Issue
-from node.domain.sampling import RevisitSample
 from node.domain.summary import OriginPart
 from node.store import outbox, repo, users
 from node.store.repo import Store
-from node.store.schema import revisit_samples, submissions
+from node.store.schema import submissions
 
 # Statements are built once: SQLAlchemy then reuses their compiled form on every call.
 _FIND_SUBMISSION = select(submissions.c.issue_id).where(
@@ -41,8 +38,6 @@ _FIND_SUBMISSION = select(submissions.c.issue_id).where(
     submissions.c.idempotency_key == bindparam("idempotency_key"),
 )
 _INSERT_SUBMISSION = insert(submissions)
-_INSERT_SAMPLE = insert(revisit_samples).returning(revisit_samples.c.id)
-_GET_SAMPLE = select(revisit_samples).where(revisit_samples.c.id == bindparam("id"))
 
 
 @contextmanager
@@ -115,40 +110,6 @@ class IssueTransaction:
             "principal": principal, "idempotency_key": idempotency_key,
             "issue_id": issue_id, "created_at": at,
         })
-
-    # revisit samples
-
-    def add_revisit_sample(self, *, node: str, period: str, sample: RevisitSample, actor: str,
-                           at: datetime) -> int:
-        sample_id = self.conn.execute(_INSERT_SAMPLE, {
-            "node": node,
-            "period": period,
-            "seed": sample.seed,
-            "share": str(sample.share),
-            "frame": list(sample.frame),
-            "selected": list(sample.selected),
-            "actor": actor,
-            "created_at": at,
-        }).scalar_one()
-        return int(sample_id)
-
-    def revisit_sample(self, sample_id: int) -> StoredSample | None:
-        row = self.conn.execute(_GET_SAMPLE, {"id": sample_id}).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return StoredSample(
-            id=m["id"],
-            period=m["period"],
-            actor=m["actor"],
-            created_at=m["created_at"],
-            sample=RevisitSample(
-                seed=m["seed"],
-                share=Fraction(m["share"]),
-                frame=tuple(m["frame"]),
-                selected=tuple(m["selected"]),
-            ),
-        )
 
 
 class IssueRecords:

@@ -606,7 +606,7 @@ def update_issue(conn: Connection, issue: Issue, *, expected_version: int) -> No
 # kept exactly as insert_issue / update_issue keep them.
 
 
-def _chunked(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+def chunked(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
@@ -615,7 +615,7 @@ def load_issues(conn: Connection, ids: Sequence[str], *,
                 for_update: bool = False) -> dict[str, Issue]:
     """The issues of `ids` held, by id (locked on PostgreSQL with `for_update`)."""
     out: dict[str, Issue] = {}
-    for chunk in _chunked(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids))):
         stmt = select(issues).where(issues.c.id.in_(chunk))
         if for_update and conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
@@ -628,7 +628,7 @@ def load_issues(conn: Connection, ids: Sequence[str], *,
 def holders_of_numbers(conn: Connection, numbers: Sequence[str]) -> dict[str, str]:
     """number → the id of the issue that holds it, for those held."""
     out: dict[str, str] = {}
-    for chunk in _chunked(sorted(set(numbers))):
+    for chunk in chunked(sorted(set(numbers))):
         for number, issue_id in conn.execute(
                 select(issues.c.number, issues.c.id).where(issues.c.number.in_(chunk))):
             out[str(number)] = str(issue_id)
@@ -665,7 +665,7 @@ def update_issues(conn: Connection, batch: Sequence[tuple[Issue, Issue]]) -> Non
         return
     calendar = calendar_of(conn)
     stored: dict[str, Any] = {}
-    for chunk in _chunked([new.id for new, _ in batch]):
+    for chunk in chunked([new.id for new, _ in batch]):
         stored.update((r.id, r._mapping) for r in conn.execute(_OLD_KEYS, {"ids": chunk}))
     values = []
     for new, old in batch:

@@ -96,6 +96,16 @@ class Console:
 # --------------------------------------------------------------------------- page helpers
 
 
+def login(page: Page, user: str, label: str = "用户名") -> None:
+    """Sign in as USERS[user] through the screen's own login form (`label`: the name
+    field's label, 统一社会信用代码 on the portal) and wait until the screen shows who."""
+    form = page.locator("#login-form")
+    form.get_by_label(label, exact=True).fill(USERS[user].username)
+    form.get_by_label("密码", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
+
+
 def act(page: Page, action: str, fields: dict[str, str], button: str,
         shot: Path | None = None) -> None:
     """Open the action's form in the workbench, fill it in and send it."""

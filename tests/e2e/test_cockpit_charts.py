@@ -28,11 +28,11 @@ from playwright.sync_api import Browser, Page, Request, ViewportSize, expect
 from node.domain.summary import IssueLine, decode, encode, summarize
 from node.runtime import Node
 from tests.e2e.browser import (
-    PASSWORD,
     PHONE_BUDGET,
     USERS,
     Console,
     Served,
+    login,
     open_phone,
     report_phone,
     serve,
@@ -48,14 +48,6 @@ CHARTS = ("chart-weekly", "chart-funnel", "chart-channels", "chart-tags", "chart
 @pytest.fixture
 def county(tmp_path: Path) -> Iterator[Served]:
     yield from serve(make_config(tmp_path), USERS)
-
-
-def login(page: Page, user: str) -> None:
-    form = page.locator("#login-form")
-    form.get_by_label("用户名", exact=True).fill(USERS[user].username)
-    form.get_by_label("密码", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
 
 
 def seed(county: Served) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from node.domain.importing import COLUMNS
-from tests.e2e.browser import DESKTOP, PASSWORD, USERS, Console, Served, serve
+from tests.e2e.browser import DESKTOP, USERS, Console, Served, login, serve
 from tests.support.data import make_config
 from tests.support.imports import closed_row, new_row
 
@@ -23,14 +23,6 @@ expect.set_options(timeout=15_000)
 @pytest.fixture
 def county(tmp_path: Path) -> Iterator[Served]:
     yield from serve(make_config(tmp_path), USERS)
-
-
-def login(page: Page, user: str) -> None:
-    form = page.locator("#login-form")
-    form.get_by_label("用户名", exact=True).fill(USERS[user].username)
-    form.get_by_label("密码", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
 
 
 def library(path: Path) -> Path:

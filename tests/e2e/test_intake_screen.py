@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import DESKTOP, USERS, Console, Served, serve
-from tests.e2e.test_import_screen import login
+from tests.e2e.browser import DESKTOP, USERS, Console, Served, login, serve
 from tests.support.data import CODE_A, make_config
 
 expect.set_options(timeout=15_000)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import DESKTOP, PASSWORD, USERS, Console, Served, serve
+from tests.e2e.browser import DESKTOP, USERS, Console, Served, login, serve
 from tests.support.data import make_config, submit_body
 
 TITLE = "园区道路积水影响厂区通行"
@@ -35,12 +35,8 @@ def test_the_bell_shows_the_unread_count_and_marks_read(
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     page = console.watch(context.new_page())
     page.goto(county.base + "/ui/workbench")
-    form = page.locator("#login-form")
-    expect(form).to_be_visible()
-    form.get_by_label("用户名", exact=True).fill(USERS["handler"].username)
-    form.get_by_label("密码", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("#user-name")).to_contain_text("承办")
+    expect(page.locator("#login-form")).to_be_visible()
+    login(page, "handler")
     expect(page.locator("#inbox-bell")).to_be_visible()
     expect(page.locator("#inbox-unread")).to_have_text("1")
     page.locator("#inbox-toggle").click()

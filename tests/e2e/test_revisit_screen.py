@@ -13,8 +13,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from node.domain.calendar import CST
-from tests.e2e.browser import DESKTOP, USERS, Console, Served, serve
-from tests.e2e.test_import_screen import login
+from tests.e2e.browser import DESKTOP, USERS, Console, Served, login, serve
 from tests.support.data import make_config, submit_body
 
 expect.set_options(timeout=15_000)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, expect
 
 from node.domain.summary import IssueLine, decode, encode, summarize
 from node.runtime import Node
@@ -32,6 +32,7 @@ from tests.e2e.browser import (
     Console,
     Served,
     act,
+    login,
     open_phone,
     report_phone,
     serve,
@@ -52,14 +53,6 @@ def county(tmp_path: Path) -> Iterator[Served]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def login(page: Page, user: str, label: str = "用户名") -> None:
-    form = page.locator("#login-form")
-    form.get_by_label(label, exact=True).fill(USERS[user].username)
-    form.get_by_label("密码", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("#user-name")).to_contain_text(USERS[user].display_name)
 
 
 def cst(iso: str) -> str:

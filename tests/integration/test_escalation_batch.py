@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -86,6 +86,24 @@ def envelope(origin: str, *requests: codec.EscalateRequest,
              batch_id: str = "b1") -> codec.TransferEnvelope:
     return codec.TransferEnvelope(batch_id=batch_id, origin_node=origin,
                                   items=[codec.TransferItem(escalate=r) for r in requests])
+
+
+@asynccontextmanager
+async def fake_peer(method: str, handler: Callable[..., Awaitable[Any]],
+                    request: Any, response: Any) -> AsyncIterator[Callable[[], grpc.aio.Channel]]:
+    """A plain-text gRPC server on a free loopback port answering only `method` with
+    `handler`; yields the channel factory a Sender uses to reach it, stops it after."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        codec.SERVICE_NAME, {method: grpc.unary_unary_rpc_method_handler(
+            handler, request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield lambda: grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    finally:
+        await server.stop(None)
 
 
 def event_seqs(node: FedNode, issue_id: str) -> list[int]:
@@ -255,21 +273,13 @@ async def test_a_parent_without_transfer_batch_gets_unary_calls(
         async def escalate(request: codec.EscalateRequest, _context: Any) -> Any:
             return await upstream.Escalate(request, timeout=5)
 
-        old = grpc.aio.server()
-        old.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            codec.SERVICE_NAME, {"Escalate": grpc.unary_unary_rpc_method_handler(
-                escalate, request_deserializer=codec.EscalateRequest.FromString,
-                response_serializer=codec.TransferAccepted.SerializeToString)}),))
-        port = old.add_insecure_port("127.0.0.1:0")
-        await old.start()
         try:
-            sender = Sender(county.transfers, destination=CITY,
-                            channel_factory=lambda: grpc.aio.insecure_channel(
-                                f"127.0.0.1:{port}"))
-            result = await sender.drain_once()
-            await sender.close()
+            async with fake_peer("Escalate", escalate, codec.EscalateRequest,
+                                 codec.TransferAccepted) as connect:
+                sender = Sender(county.transfers, destination=CITY, channel_factory=connect)
+                result = await sender.drain_once()
+                await sender.close()
         finally:
-            await old.stop(None)
             await channel.close()
         assert (result.delivered, result.refused, result.failed) == (3, 0, 0)
         assert not sender.batched
@@ -407,21 +417,12 @@ async def test_an_answer_that_does_not_match_the_envelope_records_nothing(
         async def wrong(_request: codec.TransferEnvelope, _context: Any) -> Any:
             return codec.TransferEnvelopeResult(batch_id="other")  # no outcomes
 
-        bad = grpc.aio.server()
-        bad.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            codec.SERVICE_NAME, {"TransferBatch": grpc.unary_unary_rpc_method_handler(
-                wrong, request_deserializer=codec.TransferEnvelope.FromString,
-                response_serializer=codec.TransferEnvelopeResult.SerializeToString)}),))
-        port = bad.add_insecure_port("127.0.0.1:0")
-        await bad.start()
-        try:
+        async with fake_peer("TransferBatch", wrong, codec.TransferEnvelope,
+                             codec.TransferEnvelopeResult) as connect:
             sender = Sender(county.transfers, destination=CITY, retry_attempts=1,
-                            channel_factory=lambda: grpc.aio.insecure_channel(
-                                f"127.0.0.1:{port}"))
+                            channel_factory=connect)
             result = await sender.drain_once()
             await sender.close()
-        finally:
-            await bad.stop(None)
         assert (result.delivered, result.refused, result.failed) == (0, 0, 2)
         assert all(county.transfers.is_pending(i) for i in ids)
         assert county.transfers.next_attempt_at(CITY) is not None  # backing off
@@ -446,21 +447,13 @@ async def test_an_item_refused_with_a_retryable_error_is_sent_again_later(
                 params_json=b'{"issue_id":"x","expected_version":3}'))
             return reply
 
-        proxy = grpc.aio.server()
-        proxy.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            codec.SERVICE_NAME, {"TransferBatch": grpc.unary_unary_rpc_method_handler(
-                raced, request_deserializer=codec.TransferEnvelope.FromString,
-                response_serializer=codec.TransferEnvelopeResult.SerializeToString)}),))
-        port = proxy.add_insecure_port("127.0.0.1:0")
-        await proxy.start()
         try:
-            sender = Sender(county.transfers, destination=CITY,
-                            channel_factory=lambda: grpc.aio.insecure_channel(
-                                f"127.0.0.1:{port}"))
-            result = await sender.drain_once()
-            await sender.close()
+            async with fake_peer("TransferBatch", raced, codec.TransferEnvelope,
+                                 codec.TransferEnvelopeResult) as connect:
+                sender = Sender(county.transfers, destination=CITY, channel_factory=connect)
+                result = await sender.drain_once()
+                await sender.close()
         finally:
-            await proxy.stop(None)
             await channel.close()
         assert (result.delivered, result.refused, result.failed) == (2, 0, 1)
         assert [county.transfers.is_pending(i) for i in ids] == [False, True, False]

@@ -327,6 +327,16 @@ def test_a_directive_down_is_recorded_once_by_the_owner(county: Tier, city: Tier
         county.transfers.request_directive(LEADER, issue_id, "urge", None)  # owned here
 
 
+def test_an_enterprise_kind_is_never_sent_down(county: Tier, city: Tier) -> None:
+    issue_id = triaged_issue(county)
+    number = county.issues.get(LEADER, issue_id).issue.number
+    for kind in ("rate", "enterprise_urge"):  # an enterprise's acts travel up only
+        with pytest.raises(ValidationError) as refused:
+            city.transfers.request_directive(LEADER, number, kind, None)
+        assert refused.value.code == "directive_kind_invalid"
+    assert city.queued == []
+
+
 def test_a_directive_for_an_issue_owned_further_down_is_passed_on(
         county: Tier, city: Tier) -> None:
     issue_id = triaged_issue(county)

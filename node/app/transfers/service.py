@@ -51,6 +51,7 @@ from node.app.probes import NO_PROBE, Probe, Stage
 from node.app.transfers.types import (
     DELIVERED,
     DIRECTIVE_KINDS,
+    DOWN_KINDS,
     PENDING,
     REFUSED,
     UP_KINDS,
@@ -166,8 +167,8 @@ class TransferService:
                           note: str | None) -> str:
         """督办 / urge an issue owned below this node; routed to the child on its path."""
         require(principal, Action.SUPERVISE.value)
-        if kind not in DIRECTIVE_KINDS:
-            raise ValidationError("directive_kind_invalid", field="kind", kinds=DIRECTIVE_KINDS)
+        if kind not in DOWN_KINDS:  # an enterprise's urge or rating goes up, never down
+            raise ValidationError("directive_kind_invalid", field="kind", kinds=DOWN_KINDS)
         note = check_text("note", note, max_len=MAX_COMMENT, required=False)
         now = self.clock.now()
         with self.store.write() as unit:

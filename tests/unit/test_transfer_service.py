@@ -422,3 +422,19 @@ def test_auto_escalation_queues_each_candidate_once(county: Tier) -> None:
     assert not county.transfers.is_pending(cold)
     assert not AutoEscalation(transfers=county.transfers, candidates=candidates,
                               after_urges=None).enabled
+
+
+def test_an_envelope_naming_one_issue_twice_refuses_the_later_item(
+        county: Tier, city: Tier) -> None:
+    """Only a dishonest child builds one; the first item is taken, the second refused
+    alone, and a resend of the envelope answers the same (nothing fails as a whole)."""
+    issue_id = triaged_issue(county)
+    county.transfers.request_escalation(LEADER, issue_id, "本级无法解决")
+    item = county.one(CITY)
+    assert item.transfer is not None
+    again = dataclasses.replace(item.transfer, transfer_id="forged-second")
+    for _ in range(2):
+        first, second = city.transfers.accept_batch([item.transfer, again], COUNTY)
+        assert isinstance(first, Accepted)
+        assert isinstance(second, DomainError)
+    assert city.counts()["issues"] == 1

@@ -1,0 +1,21 @@
+"""enterprise sign in (reserved; filled by the work that needs it)
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-02 15:30:00
+"""
+
+from __future__ import annotations
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

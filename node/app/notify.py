@@ -47,6 +47,7 @@ from node.domain.notifications import (
     Member,
     Notice,
     NotifyRules,
+    QuietHours,
     Topic,
     delivery_key,
     members,
@@ -212,6 +213,10 @@ class NotifyStore(Protocol):
         ...
 
     def due(self, now: datetime, limit: int) -> list[Delivery]: ...
+    def defer(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Move pending deliveries to `until` without counting an attempt (quiet hours)."""
+        ...
+
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """One transaction: each attempt counted; delivered (`error` None), else retried
         at `retry_at`, or parked (`retry_at` None)."""
@@ -262,6 +267,9 @@ class NotifySettings:
     poll_every_s: float = 5.0
     light_scan_every_s: float = 60.0
     templates: Mapping[tuple[str, Topic], tuple[str, str]] = field(default_factory=dict)
+    #: SMS held back in these hours (China time), except the topics in `quiet_exempt`
+    quiet_hours: QuietHours | None = None
+    quiet_exempt: frozenset[str] = frozenset()
 
 
 class NotifyService:
@@ -356,13 +364,22 @@ class NotifyService:
     async def deliver_once(self) -> int:
         """Send one bounded batch of due deliveries concurrently, then record every
         outcome in one transaction; returns how many were attempted."""
-        batch = await asyncio.to_thread(self.store.due, self.clock.now(),
-                                        self.settings.batch_size)
+        now = self.clock.now()
+        batch = await asyncio.to_thread(self.store.due, now, self.settings.batch_size)
+        fetched = len(batch)
+        quiet = self.settings.quiet_hours
+        until = quiet.until(now) if quiet is not None else None
+        if until is not None:
+            held = [d for d in batch
+                    if d.channel == "sms" and d.topic not in self.settings.quiet_exempt]
+            if held:
+                await asyncio.to_thread(self.store.defer, [d.id for d in held], until)
+                batch = [d for d in batch if d not in held]
         if batch:
             await asyncio.to_thread(self._load_templates)
             outcomes = await asyncio.gather(*(self._send(d) for d in batch))
             await asyncio.to_thread(self._record, [o for o in outcomes if o is not None])
-        return len(batch)
+        return fetched
 
     def message_of(self, d: Delivery) -> OutgoingMessage:
         subject, body = render(Topic(d.topic), d.locale, d.params, self.templates)

@@ -24,10 +24,11 @@ import hashlib
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from node.domain.calendar import CST
 from node.domain.issue import Event, Issue, event_id_of
 
 
@@ -334,3 +335,45 @@ def render(topic: Topic, locale: str, params: Mapping[str, str],
 def channels_for(recipient_is_enterprise: bool, enterprise_channels: Sequence[str],
                  staff_channels: Sequence[str]) -> tuple[str, ...]:
     return tuple(enterprise_channels if recipient_is_enterprise else staff_channels)
+
+
+# --------------------------------------------------------------------------- quiet hours
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QuietHours:
+    """免打扰时段 for SMS, in China time: `start` to `end`, across midnight when
+    `end` <= `start` (22:00-08:00). A text that falls due inside waits for `end`."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """"HH:MM-HH:MM"; ValueError naming what is wrong."""
+        parts = text.strip().split("-")
+        if len(parts) != 2:
+            raise ValueError(f"quiet hours must look like 22:00-08:00, not {text!r}")
+        try:
+            start, end = (time.fromisoformat(p.strip()) for p in parts)
+        except ValueError:
+            raise ValueError(f"quiet hours must look like 22:00-08:00, not {text!r}") from None
+        if start == end:
+            raise ValueError(f"quiet hours {text!r} start and end at the same time")
+        return cls(start=start.replace(second=0, microsecond=0),
+                   end=end.replace(second=0, microsecond=0))
+
+    def until(self, now: datetime) -> datetime | None:
+        """The instant the quiet period that holds `now` ends; None outside of one."""
+        local = now.astimezone(CST)
+        at = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            inside = self.start <= at < self.end
+        else:
+            inside = at >= self.start or at < self.end
+        if not inside:
+            return None
+        end = datetime.combine(local.date(), self.end, tzinfo=CST)
+        if end <= local:
+            end += timedelta(days=1)
+        return end

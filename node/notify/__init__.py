@@ -67,7 +67,8 @@ def build_notify(settings: NotifySection, *, node: str, store: Store, clock: Clo
             staff_channels=settings.staff_channels, locale=settings.locale,
             max_attempts=settings.max_attempts, batch_size=settings.batch_size,
             poll_every_s=settings.poll_every_s,
-            light_scan_every_s=settings.light_scan_every_s, templates=templates),
+            light_scan_every_s=settings.light_scan_every_s, templates=templates,
+            quiet_hours=settings.sms.quiet(), quiet_exempt=frozenset(settings.sms.quiet_exempt)),
         clock=clock, adapters=adapters(settings, node=node),
         backoff=Backoff(initial_s=settings.backoff_initial_s, max_s=settings.backoff_max_s),
         subscribe=store.after_commit.append)

@@ -17,6 +17,7 @@ url = "https://sms-gateway.internal/send"
 token_file = "/etc/zhitong/sms.token"           # sent as Authorization: Bearer …
 signature = "湖州市营商办"
 template_ids = { receipt = "SMS_0001", resolved = "SMS_0002" }
+quiet_hours = "22:00-08:00"                     # China time; held texts go out at 08:00
 [notify.email]
 enabled = true
 host = "smtp.internal"
@@ -43,7 +44,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from node.domain.notifications import LOCALES, Group, Topic, template_names
+from node.domain.notifications import LOCALES, Group, QuietHours, Topic, template_names
 
 Channel = Literal["sms", "email", "oa", "inbox"]
 
@@ -70,6 +71,20 @@ class SmsSettings(_Section):
     signature: str = Field(default="", max_length=40)
     template_ids: dict[Topic, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=5.0, gt=0, le=120)
+    #: 免打扰: no text in these hours (China time, "22:00-08:00"); the topics in
+    #: quiet_exempt (e.g. a sign-in code someone is waiting for) are sent at once
+    quiet_hours: str | None = None
+    quiet_exempt: tuple[str, ...] = ("sign_in_code",)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None:
+            QuietHours.parse(value)  # ValueError names what is wrong
+        return value
+
+    def quiet(self) -> QuietHours | None:
+        return QuietHours.parse(self.quiet_hours) if self.quiet_hours else None
 
     @model_validator(mode="after")
     def _complete(self) -> SmsSettings:

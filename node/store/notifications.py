@@ -212,6 +212,13 @@ class SqlNotifyStore:
                                 .order_by(d.c.next_attempt_at, d.c.id).limit(limit)).all()
         return [_delivery(r) for r in rows]
 
+    def defer(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        d = notification_deliveries
+        with self.store.write() as conn:
+            conn.execute(update(d).where(d.c.id.in_(list(delivery_ids)),
+                                         d.c.status == "pending")
+                         .values(next_attempt_at=until))
+
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         d = notification_deliveries
         with self.store.write() as conn:

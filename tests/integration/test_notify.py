@@ -622,3 +622,45 @@ async def test_an_admin_edits_a_template_and_the_next_message_uses_it(
         assert client.delete(url, headers=admin).status_code == 204
         listed = client.get("/api/v1/notifications/templates", headers=admin).json()
         assert {t["source"] for t in listed} == {"default"}
+
+
+async def test_sms_in_quiet_hours_waits_for_the_morning_and_is_sent_once(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    section = notify_config(receiver)
+    section["sms"] = {**section["sms"], "quiet_hours": "22:00-08:00"}
+    node = make_node(tmp_path, engine, clock, section)
+    service = notify_of(node)
+    clock.set(dt.datetime(2026, 3, 2, 15, 30, tzinfo=dt.UTC))  # 23:30 CST
+    node.services.issues.submit(ENTERPRISE_A, submit_cmd())
+    await drain(service)
+    assert [p for p, _ in receiver.calls if p == "/sms"] == []  # nobody woken at night
+    [d] = rows(engine, notification_deliveries, notification_deliveries.c.channel == "sms")
+    morning = dt.datetime(2026, 3, 3, 0, 0, tzinfo=dt.UTC)  # 08:00 CST
+    assert (d.status, d.attempts) == ("pending", 0)  # held, not failed
+    assert d.next_attempt_at.replace(tzinfo=dt.UTC) == morning
+    clock.set(morning - dt.timedelta(minutes=1))
+    assert await service.deliver_once() == 0
+    clock.set(morning)
+    await drain(service)
+    [d] = rows(engine, notification_deliveries, notification_deliveries.c.channel == "sms")
+    assert (d.status, d.attempts) == ("delivered", 1)
+    assert [p for p, _ in receiver.calls].count("/sms") == 1
+
+
+def test_quiet_hours_are_checked_at_the_boundary() -> None:
+    from node.domain.notifications import QuietHours
+
+    night = QuietHours.parse("22:00-08:00")
+    cst = dt.timezone(dt.timedelta(hours=8))
+    assert night.until(dt.datetime(2026, 3, 2, 21, 59, tzinfo=cst)) is None
+    assert night.until(dt.datetime(2026, 3, 2, 22, 0, tzinfo=cst)) == dt.datetime(
+        2026, 3, 3, 8, 0, tzinfo=cst)
+    assert night.until(dt.datetime(2026, 3, 3, 7, 59, tzinfo=cst)) == dt.datetime(
+        2026, 3, 3, 8, 0, tzinfo=cst)
+    assert night.until(dt.datetime(2026, 3, 3, 8, 0, tzinfo=cst)) is None
+    lunch = QuietHours.parse("12:00-13:30")
+    assert lunch.until(dt.datetime(2026, 3, 3, 12, 10, tzinfo=cst)) == dt.datetime(
+        2026, 3, 3, 13, 30, tzinfo=cst)
+    for bad in ("22:00", "25:00-08:00", "08:00-08:00", "night"):
+        with pytest.raises(ValueError):
+            QuietHours.parse(bad)

@@ -92,6 +92,19 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_host(args: argparse.Namespace) -> int:
+    from node.hosting import load_hosting, serve_hosted
+
+    hosted = load_hosting(args.config, os.environ)
+    if args.check:
+        for c in hosted.configs:
+            print(f"ok: unit {c.node.code} {c.node.name} ({c.node.level}), HTTP "
+                  f"{c.http.host}:{c.http.port}, database {c.database_url.split('@')[-1]}")
+        return 0
+    serve_hosted(hosted)
+    return 0
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from node.app.policy import Principal, Role
     from node.runtime import build
@@ -253,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="cmd", required=True)
     with_config(node.add_parser("run", help="run one node")).set_defaults(fn=cmd_node_run)
+    hosting = sub.add_parser("host", help="run several units in one process (市级统建)")
+    hosting.add_argument("--config", required=True, help="the hosting TOML file")
+    hosting.add_argument("--check", action="store_true", help="check the file and exit")
+    hosting.set_defaults(fn=cmd_host)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="cmd",
                                                                            required=True)

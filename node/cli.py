@@ -221,8 +221,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from node.demo import DEMO_PASSWORD
     from node.localfed import LocalFederation
 
+    hosted = args.hosted if args.hosted is not None else args.topology != "small"
     fed = LocalFederation(Path(args.data_dir).resolve(), args.topology,
-                          base_port=args.base_port, say=lambda m: print(m, flush=True))
+                          base_port=args.base_port, say=lambda m: print(m, flush=True),
+                          hosted=hosted)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -333,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--base-port", type=int, default=8100,
                     help="HTTP ports from here; gRPC +1000, NATS +2000, leaf +3000")
     up.add_argument("--no-demo-data", dest="demo_data", action="store_false")
+    up.add_argument("--hosted", dest="hosted", action="store_true", default=None,
+                    help="each city's process hosts its counties (default for huzhou and "
+                         "zhejiang)")
+    up.add_argument("--one-process-per-unit", dest="hosted", action="store_false")
     up.set_defaults(fn=cmd_up)
     return parser
 

@@ -277,6 +277,22 @@ class NatsSection(_Section):
     password_file: Path | None = None  # preferred in production (mode 0600)
     publish_window: int = Field(default=256, ge=1, le=10_000)
     reconcile_every_s: float = Field(default=30.0, gt=0, le=86_400)
+    # Idle means idle: what a node does on NATS when nothing happens. The consumer's long
+    # poll for the next message (a message ends it at once) and the server's heartbeats
+    # during it; the publisher's look for events written by another process (every local
+    # commit wakes it at once); the province's read of its children's summaries from the
+    # stream (each new one is pushed to it at once). Tests shorten them.
+    fetch_wait_s: float = Field(default=20.0, gt=0, le=300)
+    fetch_heartbeat_s: float = Field(default=8.0, gt=0, le=150)
+    publish_poll_s: float = Field(default=30.0, gt=0, le=3600)
+    summary_poll_s: float = Field(default=15.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> NatsSection:
+        if self.fetch_heartbeat_s * 2 >= self.fetch_wait_s:
+            raise ValueError("nats.fetch_heartbeat_s must be under half of nats.fetch_wait_s "
+                             "(the server refuses a longer one)")
+        return self
 
     @field_validator("url")
     @classmethod

@@ -138,14 +138,19 @@ def _secret_file(path: Path) -> str:
 
 class LocalFederation:
     def __init__(self, data_dir: Path, topo: str, *, base_port: int,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, hosted: bool = False) -> None:
+        """`hosted`: each city's process hosts its counties (市级统建, `zhitong host`), the
+        province runs alone; otherwise one process per unit."""
         self.root = data_dir / topo
+        self.hosted = hosted
         self.units = topology(topo)
         self.topology = Topology.of((u.code, u.parent) for u in self.units)
         self.ports = {u.code: ports_for(i, base_port) for i, u in enumerate(self.units)}
         self.say = say
         self.servers: list[NatsServer] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        #: unit code → the key of the process that runs it (itself, or its hosting city)
+        self.process_of: dict[str, str] = {}
         self._healthy: set[str] = set()
         self.secrets = {u.code: self._unit_secrets(u.code) for u in self.units}
         for unit in self.units:
@@ -281,23 +286,10 @@ class LocalFederation:
         logins: dict[str, list[tuple[str, str, str]]] = {}
         for unit in self.units:
             logins[unit.code] = self.seed(unit, demo_data)
-        self.say(f"[4/4] starting {n} node processes")
-        # In waves: 102 Python processes importing at once on two cores thrash; a wave
-        # starts when the previous one answers.
-        wave = max(4, 4 * (os.cpu_count() or 1))
-        for first in range(0, n, wave):
-            for unit in self.units[first:first + wave]:
-                log = (self.root / "logs" / f"node-{unit.code}.log").open("ab")
-                argv, preexec = dying_with_parent(
-                    [sys.executable, "-m", "node.cli", "node", "run",
-                     "--config", str(self.deploy_file(unit))])
-                self.procs[unit.code] = subprocess.Popen(
-                    argv, env={**os.environ, **self.node_env(unit), "PYTHONUNBUFFERED": "1"},
-                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, preexec_fn=preexec)
-                log.close()
-            self.wait_healthy(timeout_s=60 + 10 * wave)
-            if n > wave:
-                self.say(f"      {min(n, first + wave)}/{n} nodes answering")
+        if self.hosted:
+            self._start_hosted()
+        else:
+            self._start_each()
         manifest = [
             {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
              "http_url": f"http://127.0.0.1:{self.ports[u.code].http}",
@@ -313,6 +305,59 @@ class LocalFederation:
             encoding="utf-8")
         return manifest
 
+    def _spawn(self, key: str, argv: list[str], env: dict[str, str]) -> None:
+        log = (self.root / "logs" / f"node-{key}.log").open("ab")
+        argv, preexec = dying_with_parent(argv)
+        self.procs[key] = subprocess.Popen(
+            argv, env={**os.environ, **env, "PYTHONUNBUFFERED": "1",
+                       "ZHITONG_LOG_FORMAT": "json"},
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, preexec_fn=preexec)
+        log.close()
+
+    def _start_each(self) -> None:
+        n = len(self.units)
+        self.say(f"[4/4] starting {n} node processes")
+        # In waves: 102 Python processes importing at once on two cores thrash; a wave
+        # starts when the previous one answers.
+        wave = max(4, 4 * (os.cpu_count() or 1))
+        for first in range(0, n, wave):
+            for unit in self.units[first:first + wave]:
+                self.process_of[unit.code] = unit.code
+                self._spawn(unit.code, [sys.executable, "-m", "node.cli", "node", "run",
+                                        "--config", str(self.deploy_file(unit))],
+                            self.node_env(unit))
+            self.wait_healthy(timeout_s=60 + 10 * wave)
+            if n > wave:
+                self.say(f"      {min(n, first + wave)}/{n} nodes answering")
+
+    def hosting_groups(self) -> dict[str, list[Unit]]:
+        """The province alone; each city with its counties."""
+        groups: dict[str, list[Unit]] = {}
+        for unit in self.units:
+            host = unit.code if unit.level != "county" else (unit.parent or unit.code)
+            groups.setdefault(host, []).append(unit)
+        return groups
+
+    def _start_hosted(self) -> None:
+        groups = self.hosting_groups()
+        self.say(f"[4/4] starting {len(groups)} processes hosting {len(self.units)} units "
+                 "(市级统建: each city hosts its counties)")
+        for host, members in groups.items():
+            lines = ["# written by `zhitong up`: the units this process hosts", ""]
+            for unit in members:
+                self.process_of[unit.code] = host
+                env = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                                for k, v in self.node_env(unit).items()
+                                if k.startswith("ZHITONG__"))
+                lines += ["[[units]]", f"config = {json.dumps(str(self.deploy_file(unit)))}",
+                          f"env = {{ {env} }}", ""]
+            path = self.root / "hosting" / f"{host}.toml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines), encoding="utf-8")
+            self._spawn(host, [sys.executable, "-m", "node.cli", "host", "--config",
+                               str(path)], {})
+        self.wait_healthy(timeout_s=120 + 2 * len(self.units))
+
     async def create_streams(self) -> None:
         """Every node's streams before the nodes start, own logs first (prepare_streams)."""
 
@@ -326,13 +371,14 @@ class LocalFederation:
 
     def wait_healthy(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = {code for code in self.procs if code not in self._healthy}
+        pending = {code for code in self.process_of if code not in self._healthy}
         while pending and time.monotonic() < deadline:
             for code in sorted(pending):
-                proc = self.procs[code]
+                key = self.process_of[code]
+                proc = self.procs[key]
                 if proc.poll() is not None:
-                    log = self.root / "logs" / f"node-{code}.log"
-                    raise SystemExit(f"zhitong up: node {code} exited ({proc.returncode}); "
+                    log = self.root / "logs" / f"node-{key}.log"
+                    raise SystemExit(f"zhitong up: node {key} exited ({proc.returncode}); "
                                      f"last lines of {log}:\n{log.read_text()[-1500:]}")
                 url = f"http://127.0.0.1:{self.ports[code].http}/api/v1/health"
                 try:

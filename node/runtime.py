@@ -358,7 +358,9 @@ class Streams:
         replica = ReplicaService(SqlReplicaRecorder(store), self.place, clock,
                                  fetch=federation.fetch if federation else None, probe=probe)
         self.replicator = Replicator(replica, SqlDeadLetters(store), clock,
-                                     stream=inbound_stream(cfg.node.code), probe=probe)
+                                     stream=inbound_stream(cfg.node.code), probe=probe,
+                                     fetch_wait_s=cfg.nats.fetch_wait_s,
+                                     fetch_heartbeat_s=cfg.nats.fetch_heartbeat_s)
         self.summaries = Rollup(SqlIssueScan(store), self.place, clock, calendar,
                                 children_send_summaries=cfg.node.level == "province",
                                 probe=probe)
@@ -428,9 +430,10 @@ class Streams:
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         cfg = self.config
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.publisher.run(js, stop))
+            tg.create_task(self.publisher.run(js, stop, poll_s=cfg.nats.publish_poll_s))
             tg.create_task(self.replicator.run(js, stop))
-            tg.create_task(self.summary_feed.run(js, stop, nc=self.nc))
+            tg.create_task(self.summary_feed.run(js, stop, nc=self.nc,
+                                                 poll_s=cfg.nats.summary_poll_s))
             tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
                                                        period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:
@@ -499,6 +502,19 @@ class _HttpServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop wakes ten times a second to refresh its Date header and look at
+        `should_exit`; an idle node should sleep. Once a second, and at once on exit."""
+        self.exit_requested = asyncio.Event()
+        while not await self.on_tick(0):  # counter 0: the Date header is refreshed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit_requested.wait(), timeout=1.0)
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        if getattr(self, "exit_requested", None) is not None:
+            self.exit_requested.set()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -635,7 +651,7 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
 
         async def until_stopped() -> None:
             await stop.wait()
-            server.should_exit = True
+            server.request_exit()
 
         async with asyncio.TaskGroup() as tg:
             tg.create_task(http(sock))

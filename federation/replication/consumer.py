@@ -45,17 +45,21 @@ DETERMINISTIC: tuple[type[BaseException], ...] = (
     KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError,
     ValidationError)
 FETCH_BATCH = 256
-FETCH_WAIT_S = 5.0  # the long poll for the next message; a message ends it at once
+FETCH_WAIT_S = 20.0  # the long poll for the next message; a message ends it at once
 # the server's idle heartbeats during it (proof of a live consumer); the server refuses a
 # pull request whose heartbeat is not under half its expiry
-FETCH_HEARTBEAT_S = 2.0
+FETCH_HEARTBEAT_S = 8.0
 STOP_GRACE_S = 1.0  # on stop, how long a pending pull may still end with a message
 DRAIN_WAIT_S = 0.05  # then what else is there (no wait when anything is)
 
 
 class Replicator:
     def __init__(self, replica: ReplicaService, dead_letters: DeadLetters, clock: Clock, *,
-                 stream: str, durable: str = "apply", probe: Probe = NO_PROBE) -> None:
+                 stream: str, durable: str = "apply", probe: Probe = NO_PROBE,
+                 fetch_wait_s: float = FETCH_WAIT_S,
+                 fetch_heartbeat_s: float = FETCH_HEARTBEAT_S) -> None:
+        self.fetch_wait_s = fetch_wait_s
+        self.fetch_heartbeat_s = fetch_heartbeat_s
         self.replica = replica
         self.dead_letters = dead_letters
         self.clock = clock
@@ -244,7 +248,7 @@ class Replicator:
 
         A long poll for ONE message, then whatever else is already there (no wait): a
         lingering pull for a whole batch would hold the first message until the batch
-        fills or the request expires (nats-py), i.e. add up to FETCH_WAIT_S of lag at low
+        fills or the request expires (nats-py), i.e. add up to `fetch_wait_s` of lag at low
         rates. Idle heartbeats make a quiet but healthy consumer end in FetchTimeoutError,
         and the long wait keeps idle nodes idle."""
         fetch = asyncio.ensure_future(self._fetch_now(sub))
@@ -273,8 +277,7 @@ class Replicator:
         result: list[Msg] = fetch.result()
         return result
 
-    @staticmethod
-    async def _fetch_now(sub: Any) -> list[Msg]:
+    async def _fetch_now(self, sub: Any) -> list[Msg]:
         """Whatever is there (one request under load); else a long poll for ONE message,
         then whatever else has come."""
         try:
@@ -282,7 +285,8 @@ class Replicator:
             return ready
         except (TimeoutError, FetchTimeoutError, nats.errors.TimeoutError):
             pass
-        first: list[Msg] = await sub.fetch(1, timeout=FETCH_WAIT_S, heartbeat=FETCH_HEARTBEAT_S)
+        first: list[Msg] = await sub.fetch(1, timeout=self.fetch_wait_s,
+                                           heartbeat=self.fetch_heartbeat_s)
         try:
             more: list[Msg] = await sub.fetch(FETCH_BATCH - 1, timeout=DRAIN_WAIT_S)
         except (TimeoutError, FetchTimeoutError, nats.errors.TimeoutError):

@@ -217,6 +217,10 @@ class NotifyStore(Protocol):
         """Move pending deliveries to `until` without counting an attempt (quiet hours)."""
         ...
 
+    def next_attempt_at(self) -> datetime | None:
+        """When the earliest pending delivery falls due (None: nothing pending)."""
+        ...
+
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """One transaction: each attempt counted; delivered (`error` None), else retried
         at `retry_at`, or parked (`retry_at` None)."""
@@ -264,7 +268,7 @@ class NotifySettings:
     locale: str = "zh-CN"
     max_attempts: int = 8
     batch_size: int = 50
-    poll_every_s: float = 5.0
+    poll_every_s: float = 60.0
     light_scan_every_s: float = 60.0
     templates: Mapping[tuple[str, Topic], tuple[str, str]] = field(default_factory=dict)
     #: SMS held back in these hours (China time), except the topics in `quiet_exempt`
@@ -424,22 +428,29 @@ class NotifyService:
         if results:
             self.store.record(results, now=now)
 
-    async def run(self, stop: asyncio.Event, *, period_s: float = 5.0) -> None:
-        """Expand and deliver until `stop`: woken by every commit, else every `period_s`."""
+    async def run(self, stop: asyncio.Event, *, period_s: float = 60.0) -> None:
+        """Expand and deliver until `stop`: woken by every commit, else when the earliest
+        pending delivery falls due (a retry's backoff, quiet hours' end), at the latest
+        after `period_s` — an idle node does not poll."""
         while not stop.is_set():
             self.wake.clear()
+            wait_s = period_s
             try:
                 await asyncio.to_thread(self.expand_once)
                 while await self.deliver_once() >= self.settings.batch_size \
                         and not stop.is_set():
                     pass
+                due = await asyncio.to_thread(self.store.next_attempt_at)
+                if due is not None:
+                    ahead = (due - self.clock.now()).total_seconds()
+                    wait_s = min(period_s, max(0.05, ahead))
             except Exception:
                 log.exception("notification dispatch failed")
             with contextlib.suppress(TimeoutError):
                 waiters = [asyncio.ensure_future(stop.wait()),
                            asyncio.ensure_future(self.wake.wait())]
                 try:
-                    await asyncio.wait(waiters, timeout=period_s,
+                    await asyncio.wait(waiters, timeout=wait_s,
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for w in waiters:

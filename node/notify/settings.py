@@ -170,7 +170,7 @@ class NotifySection(_Section):
     backoff_initial_s: float = Field(default=30.0, gt=0, le=3600)
     backoff_max_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
     batch_size: int = Field(default=50, ge=1, le=1000)
-    poll_every_s: float = Field(default=5.0, gt=0, le=3600)
+    poll_every_s: float = Field(default=60.0, gt=0, le=3600)  # at the latest; see run()
     light_scan_every_s: float = Field(default=60.0, gt=0, le=86400)
     recipients: dict[Topic, tuple[Group, ...]] = Field(default_factory=dict)
     templates: dict[str, dict[Topic, TemplateSettings]] = Field(default_factory=dict)

@@ -212,6 +212,13 @@ class SqlNotifyStore:
                                 .order_by(d.c.next_attempt_at, d.c.id).limit(limit)).all()
         return [_delivery(r) for r in rows]
 
+    def next_attempt_at(self) -> datetime | None:
+        d = notification_deliveries
+        with self.store.read() as conn:
+            found = conn.execute(select(func.min(d.c.next_attempt_at))
+                                 .where(d.c.status == "pending")).scalar_one_or_none()
+        return found  # UTCDateTime: aware, in UTC (min() keeps the column type)
+
     def defer(self, delivery_ids: Sequence[int], until: datetime) -> None:
         d = notification_deliveries
         with self.store.write() as conn:

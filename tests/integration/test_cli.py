@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from node.store import migrate
+from tests.support.data import submit_body
 from tests.support.pg import free_port
 from tests.support.wait import until_sync
 
@@ -57,9 +58,12 @@ def get_json(url: str, token: str | None = None) -> object:
         return json.load(resp)
 
 
-def post_json(url: str, body: dict[str, object]) -> object:
+def post_json(url: str, body: dict[str, object], token: str | None = None) -> object:
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
+                                 headers=headers)
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)
 
@@ -184,10 +188,16 @@ def test_up_runs_a_federation_that_answers_and_keeps_data(tmp_path: Path) -> Non
         assert pool(county, _token(county)) == 24
     assert proc.returncode == 0
 
-    with running(*args) as proc:  # restart: the same data, nothing seeded twice
-        _read_until_ready(proc)
+    # restart hosted (市级统建: the city's process hosts its counties): the same data,
+    # nothing seeded twice, and the counties still replicate to the city
+    with running(*args, "--hosted") as proc:
+        printed = _read_until_ready(proc)
+        assert "starting 2 processes hosting 4 units" in printed
         assert pool(county, _token(county)) == 24
         _until(lambda: pool(city, _token(city)) == 48)
+        t_county = _token(county)
+        post_json(f"{county}/issues", submit_body(title="托管后新提交"), t_county)
+        _until(lambda: pool(city, _token(city)) == 49)  # a new one, across the hosted leaf
     assert proc.returncode == 0
 
 

@@ -246,6 +246,7 @@ async def test_receipt_sms_retried_after_a_500_is_delivered_once_under_one_key(
     [d] = rows(engine, notification_deliveries)
     assert (d.channel, d.status, d.attempts, d.address) == ("sms", "pending", 1, "13905720001")
     assert d.next_attempt_at > clock.now()  # the backoff is in the row
+    assert service.store.next_attempt_at() == d.next_attempt_at  # the dispatcher sleeps till then
     assert await service.deliver_once() == 0  # not due yet
     clock.advance(dt.timedelta(seconds=61))
     assert await service.deliver_once() == 1
@@ -258,6 +259,7 @@ async def test_receipt_sms_retried_after_a_500_is_delivered_once_under_one_key(
     assert issue.number in body["text"] and f"/ui/portal/issues/{issue.number}" in body["text"]
     await drain(service)
     assert len(receiver.calls) == 2  # nothing more
+    assert service.store.next_attempt_at() is None  # nothing pending: it sleeps its period
 
 
 async def test_assignment_mails_and_signals_the_department_and_fills_the_inbox(

@@ -89,7 +89,8 @@ def node_tree(code: str, topology: Topology, root: Path, *, grpc_port: int,
         tree["federation"]["parent_address"] = addresses[parent]
     if nats_url is not None:
         tree["nats"] = {"enabled": True, "url": nats_url, "password": PASSWORD,
-                        "reconcile_every_s": 0.5}
+                        "reconcile_every_s": 0.5, "publish_poll_s": 2,
+                        "fetch_wait_s": 5, "fetch_heartbeat_s": 2, "summary_poll_s": 2}
     return tree
 
 

@@ -1,6 +1,7 @@
 """Province scale: the whole federation on one machine under load, small → huzhou → zhejiang.
 
-For each topology: start `zhitong up` (one nats-server and one node process per unit),
+For each topology: start `zhitong up` (one nats-server per unit; `--mode` picks one node
+process per unit or one per city hosting its counties, zhitong up's default beyond small),
 submit issues at every county through the HTTP API for a bounded time at a fixed total
 rate, and measure
 * throughput actually sustained (issues/s acknowledged);
@@ -11,7 +12,8 @@ rate, and measure
   core per process class with nothing happening, measured before the load).
 
     .venv/bin/python -m bench.scale [--topologies small,huzhou,zhejiang] [--seconds 60]
-        [--rate 20] [--workers 4] [--idle-seconds 20] [--json bench/results/scale.json]
+        [--rate 20] [--workers 4] [--idle-seconds 20] [--mode default|hosted|per-unit]
+        [--json bench/results/scale.json]
 
 Loopback only; every loop is bounded by count and time; `zhitong up` is stopped at the end
 of each topology (and its children die with it).
@@ -75,12 +77,13 @@ def snapshot(up_pid: int) -> dict[int, tuple[str, int, float]]:
     return stats
 
 
-def start_up(topology: str, data_dir: Path, base_port: int, timeout_s: float
-             ) -> tuple[subprocess.Popen[str], dict[str, Any], float]:
+def start_up(topology: str, data_dir: Path, base_port: int, timeout_s: float,
+             mode: str = "default") -> tuple[subprocess.Popen[str], dict[str, Any], float]:
     t0 = time.monotonic()
+    flag = {"hosted": ["--hosted"], "per-unit": ["--one-process-per-unit"]}.get(mode, [])
     proc = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "up", "--topology", topology, "--data-dir",
-         str(data_dir), "--base-port", str(base_port), "--no-demo-data"],
+         str(data_dir), "--base-port", str(base_port), "--no-demo-data", *flag],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
@@ -119,8 +122,10 @@ def login(client: httpx.Client, base: str, username: str) -> str:
 
 def run_topology(topology: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     base_port = args.base_port
-    proc, manifest, startup_s = start_up(topology, data_dir, base_port, args.startup_timeout)
-    result: dict[str, Any] = {"topology": topology, "nodes": len(manifest["nodes"]),
+    proc, manifest, startup_s = start_up(topology, data_dir, base_port, args.startup_timeout,
+                                         args.mode)
+    result: dict[str, Any] = {"topology": topology, "mode": args.mode,
+                              "nodes": len(manifest["nodes"]),
                               "startup_s": round(startup_s, 1)}
     try:
         nodes = manifest["nodes"]
@@ -261,6 +266,10 @@ def main() -> int:
     parser.add_argument("--visibility-timeout", type=float, default=120)
     parser.add_argument("--workers", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--mode", choices=["default", "hosted", "per-unit"], default="default",
+                        help="zhitong up's layout: hosted (each city's process hosts its "
+                             "counties; the default for huzhou and zhejiang) or one process "
+                             "per unit")
     parser.add_argument("--settle-seconds", type=float, default=10)
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--json", type=Path, default=RESULTS / "scale.json")

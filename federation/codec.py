@@ -248,7 +248,7 @@ def issue_to_pb(issue: Issue) -> pb.IssueSnapshot:
         updated_at=ts_to_pb(issue.updated_at),
     )
     for name in ("board", "department", "reply", "rejection_reason", "rating_comment",
-                 "outcome", "came_from"):
+                 "outcome", "came_from", "rejected_by", "ladder_unit"):
         value = getattr(issue, name)
         if value is not None:
             setattr(msg, name, value)
@@ -304,12 +304,14 @@ def issue_from_pb(msg: pb.IssueSnapshot) -> Issue:
         board=_opt_text(msg, "board", MAX_ORG_UNIT),
         department=_opt_text(msg, "department", MAX_ORG_UNIT),
         ladder_step=msg.ladder_step,
+        ladder_unit=_opt_text(msg, "ladder_unit", MAX_ORG_UNIT),
         deadline=deadline,
         resolve_due=_opt_ts(msg, "resolve_due"),
         urge_count=msg.urge_count,
         last_enterprise_urge_at=_opt_ts(msg, "last_enterprise_urge_at"),
         reply=_opt_text(msg, "reply", MAX_REPLY),
         rejection_reason=_opt_text(msg, "rejection_reason", MAX_REASON),
+        rejected_by=_opt_text(msg, "rejected_by", MAX_ID),
         rating=_enum(Rating, msg.rating, "issue.rating") if msg.HasField("rating") else None,
         rating_comment=_opt_text(msg, "rating_comment", MAX_COMMENT),
         reopen_count=msg.reopen_count,

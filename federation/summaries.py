@@ -95,8 +95,10 @@ class SummaryFeed:
         rescan = True
         while not stop.is_set():
             try:
+                # a city folds no child summary (it replicates its counties in full), yet
+                # reads them: they carry the chain heads and the units' catalogues
                 children_changed = (await self.read_children(js)
-                                    if self.rollup.children_send_summaries else False)
+                                    and self.rollup.children_send_summaries)
                 if self.pushed.is_set():
                     self.pushed.clear()
                     children_changed = True

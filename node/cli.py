@@ -1,6 +1,7 @@
 """`zhitong` — the operator's command line.
 
     zhitong node run     --config deploy/county/node.toml   run one node
+    zhitong host         --config hosting.toml [--check]   several units in one process
     zhitong config check --config FILE                       validate a configuration
     zhitong db upgrade   --config FILE                       apply schema migrations
     zhitong db current   --config FILE                       show the schema revision
@@ -8,7 +9,8 @@
     zhitong user disable|enable|unlock --config FILE --username U   (audited as "cli")
     zhitong demo seed    --config FILE                       demo logins + demo issues
     zhitong import issues FILE --config FILE [--dry-run] [--skip-invalid]   .xlsx / .csv
-    zhitong audit verify --config FILE                       check every writer's hash chain
+    zhitong org export|import [FILE] --config FILE [--apply]  the organisation as one file
+    zhitong audit verify --config FILE                       check every hash chain (events, audit)
     zhitong certs init   --dir DIR --node CODE [--node …]    private CA + node certificates
     zhitong up                                               the local demo (see README)
 """
@@ -62,7 +64,9 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Exit 0 when every chain holds; 1 at the first break, naming writer, event and why."""
+    """Exit 0 when every chain holds (the event log's and the audit log's); 1 at the first
+    break, naming writer, event or audit record, and why."""
+    from node.store.audit import verify_engine
     from node.store.chains import verify_store
     from node.store.db import single_use_engine
 
@@ -70,6 +74,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     engine = single_use_engine(cfg.database_url)
     try:
         checked = verify_store(engine, cfg.node.code)
+        audited = verify_engine(engine)
     finally:
         engine.dispose()
     status = 0
@@ -80,6 +85,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         b = c.found
         print(f"BROKEN: {b.writer} event {b.writer_seq} ({b.event_id}): {b.problem}",
               file=sys.stderr)
+        status = 1
+        break
+    for writer, records, found in audited if status == 0 else ():
+        if found is None:
+            print(f"ok: audit log {writer}: {records} records, chain intact")
+            continue
+        print(f"BROKEN: audit log {writer} record {found.writer_seq} ({found.event_id}): "
+              f"{found.problem}", file=sys.stderr)
         status = 1
         break
     return status
@@ -106,7 +119,7 @@ def cmd_host(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from node.app.policy import Principal, Role
+    from node.app.policy import Membership, Principal, Role
     from node.runtime import build
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
@@ -119,12 +132,45 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             credit_code=args.credit_code,
             department=args.department,
             board=args.board,
+            # --unit: a unit the account belongs to, in its role (node/app/policy.py)
+            memberships=tuple(Membership(unit=u, role=Role(args.role)) for u in args.unit),
         ),
         password,
     )
     node.engine.dispose()
     print(f"added {args.role} {args.username}")
     return 0
+
+
+def cmd_org(args: argparse.Namespace) -> int:
+    """Export this node's organisation as one file, or import one (a dry run unless
+    --apply): units, its own tags, its own rules (node/app/organisation.py)."""
+    import json
+
+    from node.app.policy import Principal, Role
+    from node.runtime import build
+    from node.web.admin_organisation import organisation_of
+
+    node = build(_config(args))
+    operator = Principal(username="cli", role=Role.ADMIN, display_name="operator (CLI)")
+    try:
+        service = organisation_of(node.services)
+        if args.cmd == "export":
+            text = json.dumps(service.export(operator), ensure_ascii=False, indent=2)
+            if args.output == "-":
+                print(text)
+            else:
+                Path(args.output).write_text(text + "\n", encoding="utf-8")
+            return 0
+        try:
+            raw = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{args.file}: not a readable JSON file ({exc})") from None
+        report = service.import_(operator, raw, dry_run=not args.apply)
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        return 0
+    finally:
+        node.engine.dispose()
 
 
 def cmd_user_state(args: argparse.Namespace) -> int:
@@ -285,11 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     add = with_config(user.add_parser("add"))
     add.add_argument("--username", required=True)
     add.add_argument("--role", required=True,
-                     choices=["enterprise", "dispatcher", "handler", "leader", "admin", "viewer"])
+                     choices=["enterprise", "intake", "dispatcher", "handler", "leader",
+                              "supervisor", "reviewer", "admin", "viewer"])
     add.add_argument("--display-name")
     add.add_argument("--credit-code")
     add.add_argument("--department")
     add.add_argument("--board")
+    add.add_argument("--unit", action="append", default=[], metavar="UNIT_ID",
+                     help="a unit the account belongs to, in its role (repeatable)")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(fn=cmd_user_add)
     for verb in ("disable", "enable", "unlock"):
@@ -301,6 +350,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed = with_config(demo.add_parser("seed"))
     seed.add_argument("--count", type=int, default=24)
     seed.set_defaults(fn=cmd_demo_seed)
+
+    orgs = sub.add_parser("org", help="the organisation as one file").add_subparsers(
+        dest="cmd", required=True)
+    export = with_config(orgs.add_parser("export", help="units, own tags, own rules"))
+    export.add_argument("--output", default="-", help="a file (default: standard output)")
+    export.set_defaults(fn=cmd_org)
+    org_import = with_config(orgs.add_parser("import", help="a file exported elsewhere"))
+    org_import.add_argument("file")
+    org_import.add_argument("--apply", action="store_true", help="write (default: dry run)")
+    org_import.set_defaults(fn=cmd_org)
 
     imp = sub.add_parser("import", help="import data").add_subparsers(dest="cmd", required=True)
     issues = with_config(imp.add_parser("issues", help="issues from .xlsx or .csv "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +31,14 @@ from node.domain.channels import (
     check_channel_specs,
 )
 from node.domain.deadlines import DeadlinePolicy, TagDeadlines
-from node.domain.errors import ValidationError
+from node.domain.errors import DomainError, ValidationError
 from node.domain.issue import Channel
 from node.domain.lifecycle import DEFAULT_LADDER, Rules
+from node.domain.units import Unit
 from node.domain.validation import division_level, validate_division_code
 from node.i18n import error_message
 from node.notify.settings import NotifySection
+from node.sso.settings import SsoSection
 
 ENV_PREFIX = "ZHITONG__"
 
@@ -125,6 +127,88 @@ class DeadlineSection(_Section):
     resolve_working_days: int = Field(default=15, ge=1, le=365)
     review_working_days: int = Field(default=2, ge=1, le=365)
     per_tag: dict[str, TagDeadlineSection] = Field(default_factory=dict)
+    #: per intake channel: its id (`meeting`) or its Chinese name (`"政企恳谈会"`)
+    per_channel: dict[str, TagDeadlineSection] = Field(default_factory=dict)
+
+    @field_validator("per_channel")
+    @classmethod
+    def _channels(cls, value: dict[str, TagDeadlineSection]) -> dict[str, TagDeadlineSection]:
+        out: dict[str, TagDeadlineSection] = {}
+        for key, limits in value.items():
+            channel = channel_id(key)
+            if channel is None:
+                raise ValueError(f"{key!r} is not an intake channel (its id or Chinese name)")
+            out[channel] = limits
+        return out
+
+
+def channel_id(key: str) -> str | None:
+    """The channel id a configuration key names: an id, or a default channel's zh name."""
+    ids = {c.value for c in Channel}
+    if key in ids:
+        return key
+    names = {spec.zh: spec.id.value for spec in DEFAULT_CHANNELS}
+    return names.get(key)
+
+
+class FloorLimitsSection(_Section):
+    dispatch_working_days: int | None = Field(default=None, ge=1, le=365)
+    resolve_working_days: int | None = Field(default=None, ge=1, le=365)
+    review_working_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class FloorsSection(_Section):
+    """Rule floors this node sets for its subtree (`[floors]`; a province, or a city for
+    its counties): published down the federation, signed (node/domain/floors.py)."""
+
+    dispatch_working_days: int | None = Field(default=None, ge=1, le=365)
+    resolve_working_days: int | None = Field(default=None, ge=1, le=365)
+    review_working_days: int | None = Field(default=None, ge=1, le=365)
+    per_tag: dict[str, FloorLimitsSection] = Field(default_factory=dict)
+    per_channel: dict[str, FloorLimitsSection] = Field(default_factory=dict)
+    revisit_share_min: float | None = Field(default=None, gt=0, le=1)
+    urge_interval_hours_min: int | None = Field(default=None, ge=1, le=24 * 30)
+    index_weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("per_channel")
+    @classmethod
+    def _channels(cls, value: dict[str, FloorLimitsSection]) -> dict[str, FloorLimitsSection]:
+        out: dict[str, FloorLimitsSection] = {}
+        for key, limits in value.items():
+            channel = channel_id(key)
+            if channel is None:
+                raise ValueError(f"{key!r} is not an intake channel (its id or Chinese name)")
+            out[channel] = limits
+        return out
+
+    @field_validator("index_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in value.values()):
+            raise ValueError("index weights are non-negative")
+        return value
+
+    def body(self) -> dict[str, Any] | None:
+        """The publication body (node/domain/floors.py `Floors.as_json`); None: no floor."""
+        def limits(section: FloorLimitsSection | FloorsSection) -> dict[str, int]:
+            return {name: v for name in ("dispatch_working_days", "resolve_working_days",
+                                         "review_working_days")
+                    if (v := getattr(section, name)) is not None}
+
+        body: dict[str, Any] = {
+            "deadlines": limits(self),
+            "per_tag": {k: limits(v) for k, v in self.per_tag.items() if limits(v)},
+            "per_channel": {k: limits(v) for k, v in self.per_channel.items() if limits(v)},
+        }
+        if self.revisit_share_min is not None:
+            body["revisit_share_min"] = self.revisit_share_min
+        if self.urge_interval_hours_min is not None:
+            body["urge_interval_hours_min"] = self.urge_interval_hours_min
+        if self.index_weights:
+            body["index_weights"] = dict(self.index_weights)
+        empty = not (body["deadlines"] or body["per_tag"] or body["per_channel"]) and len(
+            body) == 3
+        return None if empty else body
 
 
 class CalendarYear(_Section):
@@ -170,6 +254,28 @@ class MetricsSection(_Section):
     #: 重发复发率: a closed issue recurs when the enterprise raises the same tag again
     #: within this many days (node/domain/metrics.py)
     recurrence_days: int = Field(default=90, ge=1, le=3650)
+
+
+class IndexSection(_Section):
+    """The 有感指数 (`[index]`, node/domain/index.py): component weights (`[index.weights]`,
+    components left out keep their defaults; a floor from above replaces a weight) and how
+    often the summary's index sums are recomputed."""
+
+    weights: dict[str, float] = Field(default_factory=dict)
+    summary_every_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        from node.domain.errors import DomainError
+        from node.domain.index import weights_in_force
+
+        try:
+            weights_in_force(value, ())
+        except DomainError as exc:
+            raise ValueError(f"index weights: {exc.params.get('problem', exc.code)} "
+                             f"({exc.params.get('field', '')})") from None
+        return value
 
 
 class IntakeFieldSection(_Section):
@@ -222,6 +328,17 @@ class SecuritySection(_Section):
     login_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     login_lock_s: int = Field(default=3600, ge=1, le=30 * 86_400)
     login_forget_after_s: int = Field(default=86_400, ge=60, le=365 * 86_400)
+    # enterprises' SMS sign-in codes (node/domain/signin_codes.py CodeRules): lifetime,
+    # guesses per code, one request per resend_s, and per-hour limits of requests (per
+    # credit code, per address), sends (per phone) and wrong codes (per address, phone)
+    signin_code_ttl_s: int = Field(default=300, ge=60, le=3600)
+    signin_code_attempts: int = Field(default=5, ge=1, le=20)
+    signin_code_resend_s: int = Field(default=60, ge=0, le=3600)
+    signin_codes_per_credit_code: int = Field(default=5, ge=1, le=1000)
+    signin_codes_per_phone: int = Field(default=5, ge=1, le=1000)
+    signin_codes_per_address: int = Field(default=30, ge=1, le=100_000)
+    signin_failures_per_address: int = Field(default=30, ge=1, le=100_000)
+    signin_failures_per_phone: int = Field(default=10, ge=1, le=1000)
 
 
 class FederationSection(_Section):
@@ -307,8 +424,22 @@ class NatsSection(_Section):
         return self.password
 
 
+class UnitEntry(_Section):
+    """One `[[units]]` entry: a unit of the centre seeded at first start (node/domain/units.py);
+    its id is "<node.code>.<slug>", `parent` the slug of its bureau (a department)."""
+
+    slug: str
+    kind: str
+    name_zh: str
+    name_en: str | None = None
+    parent: str | None = None
+    external_code: str | None = None
+    active: bool = True
+
+
 class Config(_Section):
     node: NodeSection
+    units: tuple[UnitEntry, ...] = ()  # the centre's organisation units (node/app/units.py)
     database: DatabaseSection = DatabaseSection()
     http: HttpSection = HttpSection()
     deadlines: DeadlineSection = DeadlineSection()
@@ -318,11 +449,14 @@ class Config(_Section):
     revisit: RevisitSection = RevisitSection()
     meeting: MeetingSection = MeetingSection()
     metrics: MetricsSection = MetricsSection()
+    index: IndexSection = IndexSection()  # the 有感指数's weights (node/domain/index.py)
     intake: IntakeSection = IntakeSection()
     security: SecuritySection = SecuritySection()
     federation: FederationSection = FederationSection()
     nats: NatsSection = NatsSection()
     notify: NotifySection = NotifySection()  # notifications (node/notify/settings.py)
+    sso: SsoSection = SsoSection()  # enterprises via OpenID Connect (node/sso/settings.py)
+    floors: FloorsSection = FloorsSection()  # set for the subtree (node/domain/floors.py)
 
     @model_validator(mode="after")
     def _federation_matches_node(self) -> Config:
@@ -334,6 +468,45 @@ class Config(_Section):
         if self.federation.enabled and self.node.parent and not self.federation.parent_address:
             raise ValueError("federation.parent_address is required for a node with a parent")
         return self
+
+    @model_validator(mode="after")
+    def _units_valid(self) -> Config:
+        from node.domain import units as dom
+        from node.domain.issue import Actor, ActorKind
+
+        seen: set[str] = set()
+        catalogue: dict[str, dom.Unit] = {}
+        for i, entry in enumerate(self.units):
+            where = f"units[{i}] (slug {entry.slug!r})"
+            if entry.slug in seen:
+                raise ValueError(f"{where}: the slug is used twice")
+            seen.add(entry.slug)
+            if entry.parent is not None and entry.parent not in seen:
+                raise ValueError(f"{where}: parent {entry.parent!r} is no earlier entry")
+            try:
+                unit, _ = dom.create(catalogue, self._unit_of(entry),
+                                     actor=Actor(kind=ActorKind.SYSTEM, id="config"),
+                                     now=datetime(2000, 1, 1, tzinfo=UTC))
+            except DomainError as exc:
+                raise ValueError(f"{where}: {error_message(exc, 'en')}") from None
+            catalogue[unit.id] = unit
+        return self
+
+    def _unit_of(self, entry: UnitEntry) -> Unit:
+        from node.domain.units import Unit, unit_id, unit_kind
+
+        try:
+            kind = unit_kind(entry.kind)
+        except DomainError:
+            kind = entry.kind  # type: ignore[assignment]  # create() names the problem
+        return Unit(id=unit_id(self.node.code, entry.slug), node=self.node.code, kind=kind,
+                    name_zh=entry.name_zh, name_en=entry.name_en,
+                    parent_id=unit_id(self.node.code, entry.parent) if entry.parent else None,
+                    active=entry.active, external_code=entry.external_code)
+
+    def unit_entries(self) -> tuple[Unit, ...]:
+        """The configured units as the domain's values (checked when the file was read)."""
+        return tuple(self._unit_of(e) for e in self.units)
 
     @property
     def tls_dir(self) -> Path:
@@ -371,6 +544,14 @@ class Config(_Section):
                     review_working_days=t.review_working_days,
                 )
                 for tag, t in d.per_tag.items()
+            },
+            per_channel={
+                channel: TagDeadlines(
+                    dispatch_working_days=t.dispatch_working_days,
+                    resolve_working_days=t.resolve_working_days,
+                    review_working_days=t.review_working_days,
+                )
+                for channel, t in d.per_channel.items()
             },
         )
         return Rules(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from node.app.policy import Principal, Role
+from node.app.policy import Membership, Principal, Role
 from node.app.service import AccountService, IssueService
 from node.domain.errors import DomainError
 from node.domain.issue import Channel, Rating
 from node.domain.lifecycle import Assign, Rate, Reject, Resolve, Start, Submit, Triage
+from node.domain.units import BOARD_KINDS, Unit, UnitKind
 from node.domain.validation import make_credit_code
 
 DEMO_PASSWORD = "zhitong-demo"
@@ -38,10 +40,14 @@ def ensure_demo_accounts(accounts: AccountService, node: str) -> list[tuple[str,
     staff = [
         Principal(username="dispatcher", role=Role.DISPATCHER, display_name="受理分办员 王敏"),
         Principal(username="handler", role=Role.HANDLER, display_name="经信局 李强",
-                  department="经信局"),
+                  department=f"{node}.jxj"),  # a unit id of deploy/<tier>/node.toml
         Principal(username="leader", role=Role.LEADER, display_name="兜底办 陈主任"),
         Principal(username="admin", role=Role.ADMIN, display_name="系统管理员"),
         Principal(username="viewer", role=Role.VIEWER, display_name="省级领导（只读）"),
+        # reviews rejections: a member of the node's review unit (营商局 联审), if it has one
+        Principal(username="reviewer", role=Role.REVIEWER, display_name="营商局联审 赵宁",
+                  memberships=tuple(Membership(unit=u, role=Role.REVIEWER)
+                                    for u in sorted(accounts.review_units())[:1])),
     ]
     company = demo_companies(node)[0]
     staff.append(Principal(username=company.credit_code, role=Role.ENTERPRISE,
@@ -62,6 +68,27 @@ TOPICS = [
     ("用电增容申请", "新上生产线需要增容2000千伏安。", "要素保障"),
     ("融资担保额度不足", "希望政府性融资担保提高额度。", "融资服务"),
 ]
+#: Per topic: the board (or zone) and the department it is dispatched to, as slugs of the
+#: catalogue in deploy/<tier>/node.toml; a node without one takes its first of the kind.
+ROUTES = [("z-touzi", "zrzyj"), ("b-zhengce", "kjj"), ("b-zhengce", "jtj"),
+          ("b-rencai", "rsj"), ("b-zhengce", "yjglj"), ("b-kaifang", "shuiwu"),
+          ("z-touzi", "fgj"), ("b-jinrong", "jrb")]
+
+
+def _route(catalogue: Mapping[str, Unit], node: str, i: int) -> tuple[str, str]:
+    """The (board, department) unit ids the i-th demo issue goes to at `node`."""
+    board_slug, dept_slug = ROUTES[i % len(ROUTES)]
+
+    def pick(slugs: tuple[str, ...], kinds: frozenset[UnitKind], fallback: str) -> str:
+        mine = sorted(u.id for u in catalogue.values()
+                      if u.node == node and u.kind in kinds and u.active)
+        for slug in slugs:  # the topic's own unit, else the usual one, else the first
+            if f"{node}.{slug}" in mine:
+                return f"{node}.{slug}"
+        return mine[0] if mine else fallback
+
+    return (pick((board_slug, "b-zhengce"), BOARD_KINDS, "企业服务专班"),
+            pick((dept_slug, "jxj"), frozenset({UnitKind.DEPARTMENT}), "经信局"))
 
 
 def seed_demo_issues(service: IssueService, principal: Principal, *, count: int = 24) -> int:
@@ -69,6 +96,7 @@ def seed_demo_issues(service: IssueService, principal: Principal, *, count: int 
     rnd = random.Random(2026)
     companies = demo_companies(service.node)
     channels = list(Channel)
+    catalogue = service.units.catalogue() if service.units is not None else {}
     made = 0
     for i in range(count):
         title, content, tag = TOPICS[i % len(TOPICS)]
@@ -81,11 +109,12 @@ def seed_demo_issues(service: IssueService, principal: Principal, *, count: int 
         )
         made += 1
         stage = rnd.randrange(6)
+        board, department = _route(catalogue, service.node, i)
         try:
             if stage >= 1:
-                service.act(principal, issue.id, Triage(tags=(tag,), board="企业服务专班"))
+                service.act(principal, issue.id, Triage(tags=(tag,), board=board))
             if stage >= 2:
-                service.act(principal, issue.id, Assign(department="经信局"))
+                service.act(principal, issue.id, Assign(department=department))
             if stage >= 3:
                 service.act(principal, issue.id, Start())
             if stage >= 4:

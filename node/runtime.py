@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -40,31 +41,45 @@ from federation.certs import CertError, TlsMaterial, channel_options, load_tls
 from federation.client import PeerClient
 from federation.nats.server_config import node_user
 from federation.nats.streams import ensure_streams, events_stream, inbound_stream
+from federation.publications import PublicationFeed
 from federation.replication import Publisher, Reconciler, Replicator
 from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
 from federation.summaries import SummaryFeed
 from node.app.accounts import sign_in_rules
+from node.app.audit import AuditService
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
 from node.app.exports import ExportService
+from node.app.floors import RulesService
 from node.app.imports import ImportJobs, ImportService
+from node.app.index import IndexService
+from node.app.live import Live, LiveHub
 from node.app.meetings import MeetingService
+from node.app.open311 import Open311Setup, catalogue_source
 from node.app.ports import Clock
 from node.app.probes import NO_PROBE, Probe
+from node.app.publications import PublicationService
 from node.app.replica import ReplicaService
+from node.app.reports import ReportService
 from node.app.revisits import RevisitService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
 from node.app.stats import StatsService
+from node.app.tags import TagService, TagsKind
 from node.app.transfers import AutoEscalation, Backoff, TransferService
+from node.app.units import UnitService
 from node.config import Config
 from node.domain.calendar import WorkCalendar
+from node.domain.errors import RuleViolation
 from node.domain.issue import Event, Issue
 from node.domain.summary import Summary
 from node.domain.topology import Place, place_of_unit
 from node.notify import build_notify
+from node.publishing import arm, build_rules, check_start, keep_in_force, refusal
+from node.sso.oidc import OidcProvider  # enterprises via OpenID Connect ([sso])
 from node.store import migrate
+from node.store.audit import AuditTrail
 from node.store.db import make_engine
 from node.store.eventlog import (
     SqlDeadLetters,
@@ -74,6 +89,7 @@ from node.store.eventlog import (
 )
 from node.store.imports import ExportLog, ImportRecords
 from node.store.meetings import MeetingRecords
+from node.store.open311 import Open311Records
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
 from node.store.repo import (
@@ -82,13 +98,18 @@ from node.store.repo import (
     ensure_summary_counts,
     refresh_lights,
 )
+from node.store.reports import ReportRecords
 from node.store.revisits import RevisitRecords
 from node.store.search import SearchProjection
 from node.store.search import ensure_index as ensure_search_index
 from node.store.stats import SqlStats
+from node.store.tags import TagRecords
+from node.store.units import UnitRecords
 from node.web.api import Services, create_app
 
 log = logging.getLogger("zhitong.node")
+#: the TrueType font embedded in the PDF reports (node/data/fonts/README.md)
+REPORT_FONT = Path(__file__).parent / "data" / "fonts" / "wqy-microhei.ttf"
 
 
 class Notifier:
@@ -141,10 +162,20 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     rules = config.rules()
     store = Store(engine, calendar=rules.calendar)
     store.projections.append(SearchProjection())  # the full-text index, in the issue's tx
+    # publications down the federation (rule floors; other kinds register on it) and the
+    # rules in force within the ancestors' floors (node/publishing.py)
+    publications, rules_service = build_rules(config, store, clock, rules)
+    tag_library = TagRecords(store, config.node.code)  # the tag library (node/app/tags.py)
+    tag_library.adopt()  # the entries migration 0017 wrote take this node's code
+    publications.register(TagsKind(tag_library))  # its own categories and tags flow down
+    audit_trail = AuditTrail(store, config.node.code)  # staff events audited in their tx
+    store.projections.append(audit_trail)
     ensure_search_index(store)  # built after the migration 0007 or a new tokenizer
     refresh_lights(store)  # the light instants, if the calendar configuration changed
     ensure_summary_counts(store)  # counted once after the migration that adds them
     ensure_event_chain(store, config.node.code)  # own events linked once after 0013
+    units = UnitService(store=UnitRecords(store), node=config.node.code, clock=clock)
+    units.seed(config.unit_entries())  # `[[units]]` this node does not have yet
     fed = config.federation
     transfers = TransferService(
         store=TransferRecords(store),
@@ -162,11 +193,13 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
                              watermark=(SqlReplicaRecorder(store).watermark
                                         if config.nats.enabled else None))
                   if fed.enabled else None)
-    streams = (Streams(config, store, clock, rules.calendar, federation, probe=probe)
+    streams = (Streams(config, store, clock, rules.calendar, federation, probe=probe,
+                       publications=publications, units=units)
                if config.nats.enabled else None)
     services = Services(
         node=config.node.code,
         node_name=config.node.name,
+        audit=AuditService(log=audit_trail, clock=clock, node=config.node.code),
         issues=IssueService(
             store=IssueRecords(store),
             node=config.node.code,
@@ -175,9 +208,14 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
             revisit_share=config.revisit.share,
             min_sample=config.metrics.min_sample,
             recurrence_window=timedelta(days=config.metrics.recurrence_days),
+            units=units,
+            tags=tag_library,
         ),
+        tags=TagService(store=tag_library, node=config.node.code, clock=clock,
+                        after_change=lambda: publications.prepare_own()
+                        if publications.signer is not None or fed.insecure else None),
         accounts=AccountService(store=AccountRecords(store), clock=clock,
-                                rules=sign_in_rules(config.security)),
+                                rules=sign_in_rules(config.security), node=config.node.code),
         tokens=TokenSigner(
             load_or_create_secret(config.secret_path),
             ttl_seconds=config.security.token_ttl_minutes * 60,
@@ -191,21 +229,64 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         intake_channels=config.intake.specs(),
         intake_max_rows=config.intake.batch_max_rows,
         stats=StatsService(source=SqlStats(store), node=config.node.code, clock=clock,
-                           min_sample=config.metrics.min_sample),
+                           min_sample=config.metrics.min_sample, tags=tag_library),
         exports=ExportService(store=IssueRecords(store), recorder=ExportLog(store), clock=clock,
                               node=config.node.code, node_name=config.node.name,
-                              calendar=rules.calendar),
+                              calendar=rules.calendar, units=units),
         imports=ImportJobs(ImportService(store=ImportRecords(store, config.node.code),
-                                         node=config.node.code, rules=rules, clock=clock)),
+                                         node=config.node.code, rules=rules, clock=clock,
+                                         units=units)),
         revisits=RevisitService(store=RevisitRecords(store), node=config.node.code, rules=rules,
                                 clock=clock, share=config.revisit.share,
                                 task_days=config.revisit.task_days),
         meetings=MeetingService(store=MeetingRecords(store), node=config.node.code,
                                 rules=rules, clock=clock, step=config.meeting.step),
+        open311_setup=Open311Setup(store=Open311Records(store),
+                                   catalogue=catalogue_source(config.deadlines.per_tag,
+                                                              library=tag_library.library)),
+        reports=build_reports(config, ReportRecords(store), clock, streams),
     )
+    from dataclasses import replace as _replace  # enterprises' SMS sign-in codes
+
+    from node.app.enterprise_signin import EnterpriseSignIn, code_key, rules_of
+    from node.store.signin_codes import SignInCodeRecords
+
+    services = _replace(services, enterprise_signin=EnterpriseSignIn(
+        store=SignInCodeRecords(store), accounts=services.accounts, clock=clock,
+        node=config.node.code, node_name=config.node.name,
+        key=code_key(load_or_create_secret(config.secret_path)),
+        rules=rules_of(config.security), locale=config.notify.locale, audit=services.audit,
+        sms=services.notify is not None and "sms" in services.notify.adapters,
+        provider=_oidc(config, clock), provider_portal=config.sso.portal_url))
+    services = _replace(services, rules=rules_service)
+    services = _replace(services, index=build_index(config, store, clock, streams,
+                                                    rules_service))  # 有感指数
+    services = _replace(services, live=_live(store, services))  # the screens' live updates
+    rules_service.audit = services.audit  # own rule changes and floors arriving, audited
+    keep_in_force(rules_service, services.issues, transfers, services.revisits,
+                  services.meetings, services.imports.service if services.imports else None,
+                  share_holders=(services.issues, services.revisits))
     return Node(config=config, engine=engine, services=services, app=create_app(services),
                 transfers=transfers, notifier=notifier, federation=federation,
                 streams=streams)
+
+
+def _live(store: Store, services: Services) -> Live:
+    """The live streams (node/app/live.py), woken by every committed write."""
+    from node.store.live import SqlLiveSource
+
+    hub = LiveHub(SqlLiveSource(store, inbox=services.notify is not None),
+                  inbox=services.notify is not None)
+    store.after_commit.append(hub.committed)
+    return Live(hub=hub)
+
+
+def _oidc(config: Config, clock: Clock) -> OidcProvider | None:
+    """The OpenID Connect provider of [sso] (node/sso/oidc.py), if enabled."""
+    if not config.sso.enabled:
+        return None
+    return OidcProvider(config.sso, secret=load_or_create_secret(config.secret_path),
+                        now=lambda: int(clock.now().timestamp()))
 
 
 # --------------------------------------------------------------------------- federation
@@ -346,7 +427,9 @@ class Streams:
     """The node's NATS side: publish its log, apply what flows in, summaries, reconcile."""
 
     def __init__(self, config: Config, store: Store, clock: Clock, calendar: WorkCalendar,
-                 federation: Federation | None = None, *, probe: Probe = NO_PROBE) -> None:
+                 federation: Federation | None = None, *, probe: Probe = NO_PROBE,
+                 publications: PublicationService | None = None,
+                 units: UnitService | None = None) -> None:
         cfg = config
         self.config = config
         self.store = store
@@ -363,8 +446,12 @@ class Streams:
                                      fetch_heartbeat_s=cfg.nats.fetch_heartbeat_s)
         self.summaries = Rollup(SqlIssueScan(store), self.place, clock, calendar,
                                 children_send_summaries=cfg.node.level == "province",
-                                probe=probe)
+                                probe=probe, tags=TagRecords(store, cfg.node.code),
+                                units=units)  # catalogues travel in the summaries
         self.summary_feed = SummaryFeed(self.summaries, self.place)
+        self.publication_feed = (PublicationFeed(publications, SqlDeadLetters(store), clock,
+                                                 code=cfg.node.code)
+                                 if publications is not None else None)
         # Only a full-replication link has a watermark to compare with: the parent of a
         # county (a city) applies the county's whole stream; a province applies nothing of
         # a city's (summary profile), so a city must not re-publish against it.
@@ -405,6 +492,8 @@ class Streams:
     async def _reconnected(self) -> None:
         # Pull subscriptions can go silent after a reconnect (nats.py #504): start afresh.
         self.replicator.resubscribe.set()
+        if self.publication_feed is not None:
+            self.publication_feed.resubscribe.set()
         self.publisher.wake.set()
 
     async def connect(self) -> JetStreamContext:
@@ -434,6 +523,11 @@ class Streams:
             tg.create_task(self.replicator.run(js, stop))
             tg.create_task(self.summary_feed.run(js, stop, nc=self.nc,
                                                  poll_s=cfg.nats.summary_poll_s))
+            if self.publication_feed is not None:
+                feed = self.publication_feed
+                feed.service.on_own_change.append(
+                    feed.wake_from_thread(asyncio.get_running_loop()))
+                tg.create_task(feed.run(js, stop))
             tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
                                                        period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:
@@ -490,6 +584,62 @@ async def auto_escalate(node: Node, stop: asyncio.Event, *, period_s: float = 60
             log.exception("auto-escalation scan failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=period_s)
+
+
+def build_reports(config: Config, store: ReportRecords, clock: Clock,
+                  streams: Streams | None) -> ReportService:
+    """The periodic reports (node/app/reports.py) with the font the node ships."""
+    from node.web.stats_api import subtree_names  # the division reference data's names
+
+    def latest() -> Summary | None:  # a province's children: their latest summaries
+        return streams.latest if streams is not None else None
+
+    return ReportService(
+        store=store, node=config.node.code, node_name=config.node.name, clock=clock,
+        place=place_of(config), font=REPORT_FONT, min_sample=config.metrics.min_sample,
+        names=subtree_names(config.node.code, config.node.name), summaries=latest,
+        recurrence_window=timedelta(days=config.metrics.recurrence_days))
+
+
+def build_index(config: Config, store: Store, clock: Clock, streams: Streams | None,
+                rules: RulesService) -> IndexService:
+    """The 有感指数 (node/app/index.py): weights within the floors' index weights; at a
+    city, its sums travel in the summary (node/app/rollup.py) for the province."""
+    from node.store.index import IndexRecords
+    from node.web.stats_api import subtree_names  # the division reference data's names
+
+    def latest() -> Summary | None:
+        return streams.latest if streams is not None else None
+
+    index = IndexService(
+        store=IndexRecords(store), node=config.node.code, clock=clock, place=place_of(config),
+        min_sample=config.metrics.min_sample, weights=config.index.weights,
+        floors=lambda: [dict(f.index_weights) for f in rules.floors()], summaries=latest,
+        names=subtree_names(config.node.code, config.node.name),
+        recurrence_window=timedelta(days=config.metrics.recurrence_days),
+        summary_every=timedelta(seconds=config.index.summary_every_s))
+    if streams is not None and config.node.level == "city":
+        streams.summaries.index = index.summary_index
+    return index
+
+
+async def run_reports(node: Node, stop: asyncio.Event, *, period_s: float = 300.0) -> None:
+    """Each period's report once it has ended (node.app.reports.ReportService.run_due):
+    first `min(period_s, 60)` s after start, then every `period_s`."""
+    reports = node.services.reports
+    if reports is None:
+        return
+    wait = min(period_s, 60.0)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(reports.run_due)
+        except Exception:
+            log.exception("periodic reports failed")
+        wait = period_s
 
 
 # --------------------------------------------------------------------------- process
@@ -607,7 +757,7 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                   parent_address: str | None = None, nats_url: str | None = None,
                   senders: bool = True, auto_escalate_every_s: float | None = 60.0,
                   connect_streams: bool = True, probe: Probe = NO_PROBE,
-                  notify: bool = True
+                  notify: bool = True, reports_every_s: float | None = 300.0
                   ) -> AsyncIterator[Running]:
     """Build the node of `config` and run it until the context ends.
 
@@ -618,7 +768,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
     automatic escalation rule does not run by itself; `connect_streams=False`: the stream
     parts are built (the API reads their summaries) but never connect to NATS; `probe`:
     see `build`; `notify=False`: the notification dispatcher and light scanner do not
-    run by themselves (a test drives them)."""
+    run by themselves (a test drives them); `reports_every_s=None`: periodic reports are
+    not made by themselves."""
     config = _override(config, http={"port": http_port},
                        federation={"grpc_port": grpc_port, "parent_address": parent_address},
                        nats={"url": nats_url})
@@ -630,8 +781,16 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
     sock: socket.socket | None = None
     try:
         js = None
+        rules = node.services.rules
+        if rules is not None:
+            check_start(rules)  # own rules looser than a stored floor: refused, named
         if node.federation is not None:
-            await node.federation.start(federation_tls(cfg, node.services.issues.clock))
+            tls = federation_tls(cfg, node.services.issues.clock)
+            if rules is not None:
+                arm(rules.publications, tls)
+            await node.federation.start(tls)
+        if rules is not None:
+            await asyncio.to_thread(rules.publications.prepare_own)  # own floors, signed
         if node.streams is not None and connect_streams:
             js = await node.streams.connect()
         sock = _listen(cfg.http.host, cfg.http.port)
@@ -651,6 +810,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
 
         async def until_stopped() -> None:
             await stop.wait()
+            if node.services.live is not None:
+                node.services.live.hub.close()  # open streams would hold the server
             server.request_exit()
 
         async with asyncio.TaskGroup() as tg:
@@ -665,6 +826,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                 tg.create_task(node.streams.run(js, stop))
             if node.services.notify is not None and notify:
                 tg.create_task(node.services.notify.run_all(stop))
+            if reports_every_s is not None:
+                tg.create_task(run_reports(node, stop, period_s=reports_every_s))
             handle = Running(node=node, http_port=http_port, _stop=stop,
                              shutdown_errors=errors)
             try:
@@ -694,11 +857,14 @@ def serve(config: Config) -> None:
     """`zhitong node run`: the node until SIGINT or SIGTERM (then a graceful stop)."""
 
     async def main() -> None:
-        async with running(config) as node:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, node.stop)
-            await node.stopped()
+        try:
+            async with running(config) as node:
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, node.stop)
+                await node.stopped()
+        except RuleViolation as exc:  # own rules looser than a floor (node/publishing.py)
+            raise refusal(exc) from None
 
     # uvloop: the libuv event loop (gRPC aio, nats-py and uvicorn all run on it); the
     # standard loop where it is missing

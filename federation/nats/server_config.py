@@ -11,7 +11,8 @@ Permissions (least privilege; a leaf link carries stream sourcing and nothing el
 * Node user `node<code>` (the node's own client). Publish: `zt.<code>.>` (its events and
   summary); its own domain's JetStream API, `$JS.API.>` and `$JS.zt<code>.API.>` (the node
   reads everything, children's summaries included, from its own streams); `$JS.ACK.ZT_IN_
-  <code>.>` (acks of its pull consumer). Subscribe: `_INBOX.>` (API replies, fetched
+  <code>.>` and `$JS.ACK.ZT_PUB_<code>.>` (acks of its pull consumers). Subscribe:
+  `_INBOX.>` (API replies, fetched
   messages), `zt.<code>.>` and each child's `zt.<child>.>` (operators watching traffic;
   the province: each city's `zt.<city>.sum`, the push of a new summary).
   No other domain's API: that is what let a county purge or delete other units' streams.
@@ -23,6 +24,9 @@ Permissions (least privilege; a leaf link carries stream sourcing and nothing el
   deliver subjects of this node's streams that source the child (messages, heartbeats,
   flow-control requests; `deliver_prefix`); `$JSC.R.>`, replies to consumer creation
   (nats-server's fixed prefix for sourcing); for every `a` of this node and its ancestors,
+  the creation of the consumer of this node's publication stream (`ZT_PUB_<code>`, the
+  rule floors and tag categories flowing down, unfiltered) and its flow-control replies
+  (`$JS.FC.ZT_PUB_<code>.>`);
   the creation of the one kind of consumer the child's subtree needs on `a`'s log —
   filtered to issues that originated in the subtree
   (`$JS.zt<a>.API.CONSUMER.CREATE.ZT_EV_<a>.*.zt.<a>.ev.<origin>.>`; the server checks that
@@ -162,7 +166,7 @@ def node_permissions(spec: NatsServerSpec) -> Permissions:
     code = spec.code
     return Permissions(
         publish=(Subject.everything(code).build(), "$JS.API.>", f"$JS.{domain_of(code)}.API.>",
-                 f"$JS.ACK.ZT_IN_{code}.>"),
+                 f"$JS.ACK.ZT_IN_{code}.>", f"$JS.ACK.ZT_PUB_{code}.>"),
         subscribe=("_INBOX.>", Subject.everything(code).build(),
                    *(child_subjects(spec, child) for child in sorted(spec.leaf_children))))
 
@@ -178,7 +182,9 @@ def leaf_permissions(spec: NatsServerSpec, child: str) -> Permissions:
     """The hub side of `child`'s leaf link: `publish` is what the child's server may send
     up, `subscribe` what this server sends down (see the module docstring)."""
     subtree = spec.subtree(child)
-    up = [child_subjects(spec, child), f"{deliver_prefix(spec.code, child)}.>", "$JSC.R.>"]
+    up = [child_subjects(spec, child), f"{deliver_prefix(spec.code, child)}.>", "$JSC.R.>",
+          f"$JS.{domain_of(spec.code)}.API.CONSUMER.CREATE.ZT_PUB_{spec.code}",
+          f"$JS.FC.ZT_PUB_{spec.code}.>"]
     for a in spec.lineage():
         api = f"$JS.{domain_of(a)}.API.CONSUMER"
         up += [f"$JS.FC.ZT_EV_{a}.>", f"{api}.{INTEREST_ONLY}"]

@@ -13,6 +13,11 @@ Per node `c` (domain `zt<c>`):
 * `ZT_SUM_<c>` — KV-style summaries (one message per subject kept): c's own subtree
   summary on `zt.<c>.sum`, plus its children's, sourced. City → province carries only these
   summaries, never enterprise data.
+* `ZT_PUB_<c>` — publications, KV-style (the latest per subject): c's own documents on
+  `zt.<c>.pub.<kind>`, plus its parent's whole publication stream, sourced — which holds
+  the parent's documents and, sourced in turn, its ancestors'. So documents flow down
+  the chain unchanged, each link carrying only what its parent holds; signatures, not
+  the relay, vouch for them (node/app/publications.py).
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ def inbound_stream(code: str) -> str:
 
 def summary_stream(code: str) -> str:
     return f"ZT_SUM_{code}"
+
+
+def publications_stream(code: str) -> str:
+    return f"ZT_PUB_{code}"
 
 
 def _external(source: str, receiver: str) -> ExternalStream:
@@ -88,6 +97,13 @@ def stream_configs(place: Place) -> Sequence[StreamConfig]:
                      sources=[StreamSource(name=summary_stream(c),
                                            external=_external(c, place.code))
                               for c in place.children] or None,
+                     **common),  # type: ignore[arg-type]
+        StreamConfig(name=publications_stream(place.code),
+                     subjects=[Subject.publication(place.code).build()],
+                     max_msgs_per_subject=1,
+                     sources=[StreamSource(name=publications_stream(place.parent),
+                                           external=_external(place.parent, place.code))]
+                     if place.parent else None,
                      **common),  # type: ignore[arg-type]
     )
 

@@ -5,7 +5,9 @@ allow it to publish there) and then names its kind:
 
 * `zt.<writer>.ev.<origin>.<issue id>` — one event of `writer`'s log, for an issue minted
   by `origin` (whose subtree the status flows back down to);
-* `zt.<writer>.sum` — `writer`'s latest subtree summary.
+* `zt.<writer>.sum` — `writer`'s latest subtree summary;
+* `zt.<writer>.pub.<kind>` — `writer`'s latest publication of a kind (rule floors, tag
+  categories: node/app/publications.py), which flows down to its subtree.
 
 A `Subject` with fields left out is a filter: no kind is `zt.<writer>.>` (everything of a
 node), an event subject without an issue id is `zt.<writer>.ev.<origin>.>`, without an
@@ -30,6 +32,7 @@ class SubjectError(ValueError):
 class SubjectKind(StrEnum):
     EVENT = "ev"
     SUMMARY = "sum"
+    PUBLICATION = "pub"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,6 +41,7 @@ class Subject:
     kind: SubjectKind | None = None  # None: every subject of `writer`
     origin: str | None = None  # events only; None: every origin
     issue_id: str | None = None  # events only; None: every issue
+    name: str | None = None  # publications only: the kind; None: every kind
 
     @classmethod
     def event(cls, writer: str, origin: str, issue_id: str) -> Subject:
@@ -53,6 +57,11 @@ class Subject:
         return cls(writer=writer, kind=SubjectKind.SUMMARY)
 
     @classmethod
+    def publication(cls, writer: str, name: str | None = None) -> Subject:
+        """`writer`'s publication of kind `name` (None: the filter of every kind)."""
+        return cls(writer=writer, kind=SubjectKind.PUBLICATION, name=name)
+
+    @classmethod
     def everything(cls, writer: str) -> Subject:
         return cls(writer=writer)
 
@@ -61,6 +70,8 @@ class Subject:
             return f"{ROOT}.{self.writer}.{REST}"
         if self.kind is SubjectKind.SUMMARY:
             return f"{ROOT}.{self.writer}.{self.kind}"
+        if self.kind is SubjectKind.PUBLICATION:
+            return f"{ROOT}.{self.writer}.{self.kind}.{self.name or REST}"
         if self.origin is None:
             return f"{ROOT}.{self.writer}.{self.kind}.{REST}"
         return f"{ROOT}.{self.writer}.{self.kind}.{self.origin}.{self.issue_id or REST}"
@@ -76,6 +87,8 @@ class Subject:
         writer, token = parts[1], parts[2]
         if token == SubjectKind.SUMMARY and len(parts) == 3:
             return cls.summary(writer)
+        if token == SubjectKind.PUBLICATION and len(parts) == 4 and parts[3]:
+            return cls.publication(writer, parts[3])
         if token == SubjectKind.EVENT and len(parts) == 5 and parts[3] and parts[4]:
             return cls.event(writer, parts[3], parts[4])
         raise SubjectError(f"not a zt subject: {text[:200]!r}")

@@ -24,6 +24,14 @@ account or resetting its password bumps its token generation, which every reques
 checks (`principal`): the account's tokens stop working at once. Every change, and every
 lock a subject earns, is one row of `account_events` (who, when, what — no password
 material), written in the transaction of the change.
+
+Memberships (`add_membership`, `remove_membership`, and those given to `create`) bind a
+staff account to an organisation unit with a role per unit (node/app/policy.py). A unit
+must be one of this node's and active in its catalogue (node/domain/units.py); a node
+without any catalogue yet takes unit ids as given. Each binding and unbinding is an
+`account_events` row (`membership_added` / `membership_removed`, with unit and role). The
+principal a request runs as (`principal`, `sign_in`) carries its memberships and the
+node's active review units, so the policy decides scope and four-eyes review without I/O.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from node.app.auth import dummy_hash, hash_password, verify_password
-from node.app.policy import MANAGE_USERS, Principal, Role, require
+from node.app.policy import MANAGE_USERS, MEMBER_ROLES, Membership, Principal, Role, require
 from node.app.ports import (
     Account,
     AccountEvent,
@@ -57,6 +65,9 @@ from node.domain.validation import check_text, validate_credit_code
 
 SYSTEM = "system"  # the actor of what no person did (a lock, an account made by the CLI)
 MAX_EVENTS = 500
+MAX_UNIT_ID = 40  # units.id
+MAX_MEMBERSHIPS = 50  # units one account may belong to
+REVIEW_KIND = "review"  # node.domain.units.UnitKind.REVIEW: 营商局 联审
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -189,10 +200,13 @@ class AccountService:
 
     def __init__(self, *, store: AccountStore, clock: Clock,
                  rules: SignInRules | None = None,
-                 verify: Callable[[str, str], bool] = verify_password) -> None:
+                 verify: Callable[[str, str], bool] = verify_password,
+                 node: str | None = None) -> None:
         self.store = store
         self.clock = clock
         self.rules = rules or SignInRules()
+        #: this node's code: its own units are the ones an account may belong to
+        self.node = node
         #: the password check (a seam: tests count that unknown users are verified too)
         self.verify = verify
 
@@ -208,6 +222,7 @@ class AccountService:
         counted = self._count_attempt(subjects)
         with self.store.read() as unit:
             found = unit.account(username)
+            review_units = unit.units_of_kind(REVIEW_KIND, self.node)
         usable = found is not None and found.active
         stored_hash = found.password_hash if found is not None and usable else dummy_hash()
         right = self.verify(password, stored_hash)
@@ -224,7 +239,7 @@ class AccountService:
                         unit.clear_login_failures(subject)
                     else:
                         unit.save_login_failures(back, existed=True)
-        return SignedIn(principal=_principal(found.account),
+        return SignedIn(principal=_principal(found.account, review_units),
                         token_generation=found.token_generation)
 
     def authenticate(self, username: str, password: str, *, address: str | None = None
@@ -276,31 +291,50 @@ class AccountService:
         its token generation moved on (a password reset, a disable)."""
         with self.store.read() as unit:
             found = unit.account(username)
+            review_units = (unit.units_of_kind(REVIEW_KIND, self.node)
+                            if found is not None else frozenset())
         if found is None or not found.active:
             raise Unauthenticated("account_unknown")
         if generation is not None and generation != found.token_generation:
             raise Unauthenticated("session_revoked")
-        return _principal(found.account)
+        return _principal(found.account, review_units)
 
     # ----------------------------------------------------------------- the CLI's verbs
 
     def add(self, principal: Principal, password: str, *, actor: str = SYSTEM) -> None:
         _check_account(principal)
         check_text("password", password, max_len=200, min_len=8)
+        memberships = _distinct(principal.memberships)
+        if memberships and principal.role is Role.ENTERPRISE:
+            raise ValidationError("membership_not_staff", field="units")
+        if len(memberships) > MAX_MEMBERSHIPS:
+            raise ValidationError("membership_too_many", field="units",
+                                  max_units=MAX_MEMBERSHIPS)
         now = self.clock.now()
         try:
             with self.store.write() as unit:
+                for m in memberships:
+                    self._check_membership(unit, m)
                 unit.add_account(_account(principal), password_hash=hash_password(password),
                                  at=now)
                 unit.add_account_event(AccountEvent(
                     at=now, actor=actor, subject=account_subject(principal.username),
                     kind="created", detail=_visible(_account(principal))))
+                for m in memberships:
+                    unit.add_membership(principal.username, m.unit, m.role.value, at=now)
+                    unit.add_account_event(_membership_event(
+                        "membership_added", actor, principal.username, m, now))
         except ConstraintViolation:
             raise Conflict("account_exists", username=principal.username) from None
 
     def count(self) -> int:
         with self.store.read() as unit:
             return unit.count_accounts()
+
+    def review_units(self) -> frozenset[str]:
+        """This node's active review units (营商局 联审): whose members review rejections."""
+        with self.store.read() as unit:
+            return unit.units_of_kind(REVIEW_KIND, self.node)
 
     # ----------------------------------------------------------------- administration
 
@@ -357,6 +391,64 @@ class AccountService:
                                                     subject=account_subject(username),
                                                     kind="updated", detail=changed))
         return self.get(admin, username)
+
+    def add_membership(self, admin: Principal, username: str, membership: Membership
+                       ) -> AccountInfo:
+        """Bind an account to a unit in a role (audited); 409 `membership_exists` if it is."""
+        require(admin, MANAGE_USERS)
+        now = self.clock.now()
+        try:
+            with self.store.write() as unit:
+                found = _existing(unit, username)
+                if found.account.role == Role.ENTERPRISE.value:
+                    raise ValidationError("membership_not_staff", field="units")
+                if (membership.unit, membership.role.value) in found.account.units:
+                    raise Conflict("membership_exists", unit=membership.unit,
+                                   role=membership.role.value)
+                if len(found.account.units) >= MAX_MEMBERSHIPS:
+                    raise ValidationError("membership_too_many", field="units",
+                                          max_units=MAX_MEMBERSHIPS)
+                self._check_membership(unit, membership)
+                unit.add_membership(username, membership.unit, membership.role.value, at=now)
+                unit.add_account_event(_membership_event(
+                    "membership_added", admin.username, username, membership, now))
+        except ConstraintViolation:  # the same binding made at the same time
+            raise Conflict("membership_exists", unit=membership.unit,
+                           role=membership.role.value) from None
+        return self.get(admin, username)
+
+    def remove_membership(self, admin: Principal, username: str, membership: Membership
+                          ) -> AccountInfo:
+        """Unbind an account from a unit's role (audited); 404 if it was not bound."""
+        require(admin, MANAGE_USERS)
+        if username == admin.username and membership.role is Role.ADMIN:
+            raise RuleViolation("own_account_protected")
+        now = self.clock.now()
+        with self.store.write() as unit:
+            _existing(unit, username)
+            if not unit.remove_membership(username, membership.unit, membership.role.value):
+                raise NotFound("membership_not_found", unit=membership.unit[:MAX_UNIT_ID],
+                               role=membership.role.value)
+            unit.add_account_event(_membership_event(
+                "membership_removed", admin.username, username, membership, now))
+        return self.get(admin, username)
+
+    def _check_membership(self, unit: AccountUnit, membership: Membership) -> None:
+        """A role an account may hold in a unit, and a unit of this node's catalogue that is
+        active (ids are taken as given while the node has no catalogue)."""
+        if membership.role not in MEMBER_ROLES:
+            raise ValidationError("membership_role_invalid", field="role",
+                                  role=membership.role.value)
+        check_text("unit", membership.unit, max_len=MAX_UNIT_ID)
+        if not unit.has_units(self.node):
+            return
+        found = unit.unit_state(membership.unit)
+        if found is None or (self.node is not None and found.node != self.node):
+            raise ValidationError("membership_unit_unknown", field="unit",
+                                  unit=membership.unit)
+        if not found.active:
+            raise ValidationError("membership_unit_inactive", field="unit",
+                                  unit=membership.unit)
 
     def disable(self, admin: Principal, username: str) -> AccountInfo:
         return self._set_active(admin, username, False)
@@ -468,10 +560,23 @@ def _info(stored: StoredAccount, row: LoginFailures | None, now: datetime) -> Ac
                        else None)
 
 
-def _principal(account: Account) -> Principal:
+def _principal(account: Account, review_units: frozenset[str] = frozenset()) -> Principal:
     return Principal(username=account.username, role=Role(account.role),
                      display_name=account.display_name, credit_code=account.credit_code,
-                     department=account.department, board=account.board)
+                     department=account.department, board=account.board,
+                     memberships=tuple(Membership(unit=u, role=Role(r))
+                                       for u, r in account.units),
+                     review_units=review_units)
+
+
+def _distinct(memberships: tuple[Membership, ...]) -> tuple[Membership, ...]:
+    return tuple(dict.fromkeys(memberships))
+
+
+def _membership_event(kind: str, actor: str, username: str, membership: Membership,
+                      at: datetime) -> AccountEvent:
+    return AccountEvent(at=at, actor=actor, subject=account_subject(username), kind=kind,
+                        detail={"unit": membership.unit, "role": membership.role.value})
 
 
 def _account(principal: Principal) -> Account:

@@ -28,8 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from node.app.policy import VIEW_METRICS, VIEW_POOL, Principal, Role, can, require
+from node.app.policy import (
+    VIEW_METRICS,
+    VIEW_POOL,
+    Principal,
+    Role,
+    can,
+    queue_scope,
+    require,
+)
 from node.app.ports import Clock, IssueFilter, IssueStore, PoolPosition
+from node.app.units import UnitService
 from node.domain.calendar import CST, WorkCalendar
 from node.domain.deadlines import Light
 from node.domain.errors import Forbidden
@@ -146,8 +155,10 @@ def _stamp(moment: datetime) -> str:
 
 class ExportService:
     def __init__(self, *, store: IssueStore, recorder: ExportRecorder, clock: Clock,
-                 node: str, node_name: str, calendar: WorkCalendar) -> None:
+                 node: str, node_name: str, calendar: WorkCalendar,
+                 units: UnitService | None = None) -> None:
         self.store = store
+        self.units = units  # unit ids are exported as the units' names
         self.recorder = recorder
         self.clock = clock
         self.node = node
@@ -183,9 +194,9 @@ class ExportService:
         counted = [0]
 
         def rows() -> Iterator[list[Any]]:
-            for issue in self._issues(query, now):
+            for issue in self._issues(query, now, queue_scope(principal)):
                 counted[0] += 1
-                yield self._row(issue, columns, now, labels)
+                yield self._row(issue, columns, now, labels, lang="en" if en else "zh")
 
         def finished() -> None:
             if personal:
@@ -202,11 +213,12 @@ class ExportService:
         return Export(filename=name, media_type=XLSX, personal=personal,
                       chunks=_after(xlsx_chunks([sheet], en=en), finished))
 
-    def _issues(self, query: PoolQuery, now: datetime) -> Iterator[Issue]:
+    def _issues(self, query: PoolQuery, now: datetime,
+                queues: tuple[str, ...] | None = None) -> Iterator[Issue]:
         after: PoolPosition | None = None
         while True:
             f = IssueFilter(states=query.states, tag=query.tag, board=query.board,
-                            department=query.department,
+                            department=query.department, queues=queues,
                             overdue_at=now if query.overdue else None, light=query.light,
                             red_by=now + query.red_within if query.red_within else None,
                             now=now, text=query.text, after=after, limit=PAGE, count=False)
@@ -218,8 +230,13 @@ class ExportService:
             last = page[-1]
             after = PoolPosition(received_at=last.received_at, id=last.id)
 
+    def _unit(self, unit_id: str | None, lang: str) -> str:
+        if not unit_id:
+            return ""
+        return (self.units.name_of(unit_id, lang) if self.units else None) or unit_id
+
     def _row(self, issue: Issue, columns: Sequence[ExportColumn], now: datetime,
-             labels: Mapping[str, str]) -> list[Any]:
+             labels: Mapping[str, str], lang: str = "zh") -> list[Any]:
         light = current_light(issue, now, self.calendar)
         values: dict[str, Any] = {
             "number": issue.number, "title": issue.title,
@@ -229,8 +246,8 @@ class ExportService:
             "enterprise_name": issue.enterprise.name,
             "credit_code": issue.enterprise.credit_code,
             "contact_phone": issue.enterprise.contact_phone,
-            "tags": "、".join(issue.tags), "board": issue.board or "",
-            "department": issue.department or "", "origin": issue.origin,
+            "tags": "、".join(issue.tags), "board": self._unit(issue.board, lang),
+            "department": self._unit(issue.department, lang), "origin": issue.origin,
             "owner": issue.owner, "received_at": issue.received_at,
             "due": issue.deadline.due if issue.deadline and light is not None else None,
             "resolved_at": issue.resolved_at, "closed_at": issue.closed_at,

@@ -75,7 +75,8 @@ class Forwarding:
         — forwarded to the owner (the outcome shows the issue as it is here now)."""
         if principal.role is Role.ENTERPRISE:
             view = self.issues.get(principal, key)
-            if self._owned_above(view.issue):
+            # just escalated: queued behind the escalation, so the new owner records it
+            if self._owned_above(view.issue) or self.transfers.escalating(view.issue.id):
                 transfer_id = self.transfers.request_upward(principal, key, command)
                 return Outcome(issue=view.issue, light=view.light, transfer_id=transfer_id)
         return self._act(principal, key, command, expected_version=expected_version)

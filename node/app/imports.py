@@ -7,7 +7,9 @@ How it works:
    .csv as UTF-8 with or without BOM, else GB18030, which is what Excel writes in China).
    The header row names the columns, in Chinese or in English (node/domain/importing.py).
 2. Every row is checked by the pure domain (`parse_row`); an external id that an earlier
-   row of the same file carries is a problem of the later row. The ids already imported
+   row of the same file carries is a problem of the later row. At a node with a catalogue
+   of units, a row's board and department must name one of its active units, by id or by
+   name (node/app/units.py `resolve`), and are imported as that unit's id. The ids already imported
    (`import_keys`) are looked up: those rows are skipped, so importing the same file twice
    adds nothing.
 3. A dry run stops there and reports every problem (row, column, value, reason in Chinese
@@ -32,13 +34,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 from node.app.clock import new_issue_id
 from node.app.policy import Principal, Role
 from node.app.ports import Clock
+from node.app.units import UnitService
 from node.domain.calendar import CST
 from node.domain.errors import Forbidden, ValidationError
 from node.domain.importing import (
@@ -53,6 +56,7 @@ from node.domain.importing import (
 )
 from node.domain.issue import Event, Issue
 from node.domain.lifecycle import Rules
+from node.domain.units import BOARD_KINDS, DEPARTMENT_KINDS
 from node.domain.validation import make_credit_code
 from node.i18n import message
 
@@ -218,8 +222,11 @@ def _no_progress(done: int, total: int) -> None:
 
 class ImportService:
     def __init__(self, *, store: ImportStore, node: str, rules: Rules, clock: Clock,
-                 ids: Callable[[str], str] = new_issue_id, batch: int = 500) -> None:
+                 ids: Callable[[str], str] = new_issue_id, batch: int = 500,
+                 units: UnitService | None = None) -> None:
         self.store = store
+        #: the organisation units: a row's board and department name units of this node
+        self.units = units
         self.node = node
         self.rules = rules
         self.clock = clock
@@ -275,8 +282,29 @@ class ImportService:
                 problems.append(duplicate_problem(line, parsed.external_id, earlier))
                 continue
             first_row[parsed.external_id] = line
-            valid.append(parsed)
+            resolved = self._with_units(line, parsed)
+            if isinstance(resolved, RowProblem):
+                problems.append(resolved)
+                continue
+            valid.append(resolved)
         return valid, problems
+
+    def _with_units(self, line: int, row: ImportRow) -> ImportRow | RowProblem:
+        """`row` with its board and department as unit ids (by id or by name), when this
+        node has a catalogue (node/app/units.py)."""
+        if self.units is None or not self.units.has_catalogue():
+            return row
+        changes: dict[str, Any] = {}
+        for name, kinds in (("board", BOARD_KINDS), ("department", DEPARTMENT_KINDS)):
+            value = getattr(row, name)
+            if value is None:
+                continue
+            try:
+                changes[name] = self.units.resolve(value, kinds, name)
+            except ValidationError as exc:
+                return RowProblem(row=line, column=name, value=value, code=exc.code,
+                                  params={k: v for k, v in exc.params.items() if k != "field"})
+        return replace(row, **changes) if changes else row
 
     def _write(self, principal: Principal, rows: list[ImportRow], now: datetime) -> int:
         """One batch in one transaction; rows imported meanwhile (a concurrent run of the

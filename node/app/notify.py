@@ -52,6 +52,7 @@ from node.domain.notifications import (
     delivery_key,
     members,
     notice_for_light,
+    notice_for_refused,
     render,
     template_names,
 )
@@ -197,6 +198,17 @@ class LightCandidate:
     red_at: datetime
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RefusedForward:
+    """An enterprise's urge or rating forwarded up and refused by the owner."""
+
+    transfer_id: str
+    kind: str  # enterprise_urge | rate
+    error: str
+    at: datetime  # when it was forwarded
+    issue: Issue
+
+
 class NotifyStore(Protocol):
     """What the notification use cases need of the store (node/store/notifications.py)."""
 
@@ -234,6 +246,15 @@ class NotifyStore(Protocol):
     def record_light(self, issue: Issue, colour: Colour, notice: Notice | None, *,
                      now: datetime) -> bool:
         """Record the transition once (with its notice); False if it was already."""
+        ...
+
+    def refused_forwards(self, limit: int) -> list[RefusedForward]:
+        """An enterprise's urges and ratings of issues raised here that this node forwarded
+        up and the owner refused, not yet told (no notice `refused:<transfer id>`)."""
+        ...
+
+    def add_notice(self, notice: Notice) -> bool:
+        """Insert the notice unless its key is taken; whether it was inserted."""
         ...
 
     def outbox_counts(self) -> dict[tuple[str, str], int]: ...
@@ -500,10 +521,25 @@ class NotifyService:
             self.wake.set()
         return written
 
+    def scan_refusals_once(self) -> int:
+        """Tell the enterprise of each of its forwarded urges or ratings the owner refused
+        (once per transfer: the notice's key); returns how many notices were written."""
+        written = 0
+        for r in self.store.refused_forwards(self.settings.batch_size):
+            notice = notice_for_refused(r.issue, transfer_id=r.transfer_id, kind=r.kind,
+                                        error=r.error, at=r.at, rules=self.settings.rules)
+            if notice is not None and self.store.add_notice(notice):
+                written += 1
+        if written:
+            self.wake.set()
+        return written
+
     async def run_light_scanner(self, stop: asyncio.Event, *, period_s: float = 60.0) -> None:
+        """The light scanner, and the refusals of forwarded acts, every `period_s`."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.scan_lights_once)
+                await asyncio.to_thread(self.scan_refusals_once)
             except Exception:
                 log.exception("light scan failed")
             with contextlib.suppress(TimeoutError):

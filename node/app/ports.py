@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from node.domain.audit import AuditRecord
 from node.domain.deadlines import Light
+from node.domain.index import IndexFact
 from node.domain.issue import Event, Issue, State
 from node.domain.meetings import Decision
+from node.domain.reports import ReportFact
 from node.domain.revisits import Logged
 from node.domain.sampling import RevisitSample
+from node.domain.signin_codes import Counter, IssuedCode
 from node.domain.summary import OriginPart
+from node.domain.tags import Library, Outcome
+from node.domain.units import Unit, UnitEvent
 
 if TYPE_CHECKING:  # node.app.transfers imports this module
     from node.app.transfers.types import DestinationState, OutboxRow
@@ -188,7 +194,8 @@ class SummaryReads(Protocol):
         ...
 
     def chain_heads(self) -> dict[str, tuple[int, str]]:
-        """Each writer's latest linked event held here: writer → (writer_seq, link)."""
+        """Each writer's latest linked event held here: writer → (writer_seq, link); and
+        "audit:<writer>" → (seq, link) of the latest record of a writer's audit log."""
         ...
 
 
@@ -240,6 +247,10 @@ class TransferOutbox(Protocol):
 
     def pending_for_issue(self, issue_id: str) -> OutboxRow | None:
         """The pending ownership transfer of the issue (directives do not freeze it)."""
+        ...
+
+    def last_forwarded_at(self, issue_id: str, kind: str) -> datetime | None:
+        """When the latest `kind` transfer of the issue that was not refused was queued."""
         ...
 
     def pending_batch(self, destination: str, limit: int) -> list[OutboxRow]: ...
@@ -378,6 +389,10 @@ class IssueFilter:
     board: str | None = None
     department: str | None = None
     credit_code: str | None = None
+    #: only issues in these units' queues (node/domain/units.py queue_of); None: any
+    queues: tuple[str, ...] | None = None
+    unit: str | None = None  # only issues in this unit's queue now (issues.queue_unit)
+    ladder_step: int | None = None  # only issues on this step of the node's ladder
     overdue_at: datetime | None = None  # only issues whose running deadline passed by then
     light: Light | None = None
     red_by: datetime | None = None
@@ -496,6 +511,18 @@ class Account:
     credit_code: str | None = None
     department: str | None = None
     board: str | None = None
+    #: (unit id, role value) of every unit the account belongs to (table account_units)
+    units: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnitState:
+    """What the account use cases need of a unit of the catalogue (node/domain/units.py)."""
+
+    id: str
+    node: str
+    kind: str
+    active: bool
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -577,6 +604,25 @@ class AccountUnit(Protocol):
     def add_account_event(self, event: AccountEvent) -> None: ...
     def account_events(self, *, subject: str | None, limit: int) -> list[AccountEvent]:
         """Newest first."""
+        ...
+
+    def add_membership(self, username: str, unit_id: str, role: str, *,
+                       at: datetime) -> None:
+        """Bind the account to a unit in a role; an existing binding is a
+        ConstraintViolation of the write."""
+        ...
+
+    def remove_membership(self, username: str, unit_id: str, role: str) -> bool: ...
+    def unit_state(self, unit_id: str) -> UnitState | None:
+        """The unit of the catalogue (table units), None when it has no such unit."""
+        ...
+
+    def has_units(self, node: str | None) -> bool:
+        """Whether the node has a catalogue of units at all (None: any node)."""
+        ...
+
+    def units_of_kind(self, kind: str, node: str | None) -> frozenset[str]:
+        """The ids of the node's active units of `kind`."""
         ...
 
 
@@ -713,3 +759,430 @@ class MeetingStore(Protocol):
     def write(self) -> AbstractContextManager[MeetingUnit]: ...
 
     def read(self) -> AbstractContextManager[MeetingUnit]: ...
+
+
+# --------------------------------------------------------------------------- units
+#
+# The organisation units (node/app/units.py); node/store/units.py implements them.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredUnitEvent:
+    """A row of the units' change log."""
+
+    id: int
+    unit_id: str
+    kind: str
+    actor: str
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+class UnitUnit(Protocol):
+    def units(self, node: str | None = None) -> list[Unit]:
+        """Every unit (of `node` only, when given), by id."""
+        ...
+
+    def unit(self, unit_id: str) -> Unit | None: ...
+
+    def insert_unit(self, unit: Unit, *, at: datetime) -> None: ...
+
+    def update_unit(self, unit: Unit, *, at: datetime) -> None: ...
+
+    def append_unit_event(self, event: UnitEvent) -> None: ...
+
+    def unit_events(self, unit_id: str | None = None, *, limit: int = 200
+                    ) -> list[StoredUnitEvent]:
+        """The change log, newest first."""
+        ...
+
+    def count_units(self, node: str) -> int: ...
+
+    def replace_units_of(self, node: str, found: Sequence[Unit], *, at: datetime) -> None:
+        """Replace the units kept for another node (a child's published catalogue)."""
+        ...
+
+
+class UnitStore(Protocol):
+    def write(self) -> AbstractContextManager[UnitUnit]: ...
+
+    def read(self) -> AbstractContextManager[UnitUnit]: ...
+
+
+# --------------------------------------------------------------------------- audit trail
+#
+# The append-only, hash-chained audit log (node/app/audit.py); node/store/audit.py
+# implements it (and records staff events in their own transaction, as a projection).
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredAudit:
+    """An audit record at its place in its writer's log, with its link."""
+
+    writer: str
+    seq: int
+    record: AuditRecord
+    chain: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditQuery:
+    """A filter of the audit log; newest first, `before_seq` continues a page."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    action: str | None = None  # exact, or a prefix ending in "." ("issue.")
+    target_kind: str | None = None
+    target_id: str | None = None
+    outcome: str | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+class AuditLog(Protocol):
+    def append(self, record: AuditRecord) -> StoredAudit:
+        """Keep `record` as the next of this node's audit log, in its own transaction."""
+        ...
+
+    def search(self, query: AuditQuery) -> list[StoredAudit]:
+        """This node's records matching `query`, newest (highest seq) first."""
+        ...
+
+
+# --------------------------------------------------------------------------- reports
+#
+# Periodic reports (node/app/reports.py): the facts of the issues a period's figures need,
+# and the reports kept with their files. node/store/reports.py implements it.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredReport:
+    """A kept report: its content (node.domain.reports.Report.to_dict) and its files'
+    digests and sizes (the bytes are read by `report_file`)."""
+
+    id: int
+    node: str
+    kind: str
+    period: str
+    version: int
+    trigger: str  # schedule | demand
+    actor: str
+    as_of: datetime
+    created_at: datetime
+    content: dict[str, Any]
+    pdf_sha256: str
+    xlsx_sha256: str
+    pdf_size: int
+    xlsx_size: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReportFiles:
+    content: dict[str, Any]
+    pdf: bytes
+    xlsx: bytes
+    as_of: datetime
+
+
+class ReportUnit(Protocol):
+    def report_facts(self, *, since: datetime, now: datetime,
+                     unit_of: Callable[[str], str]) -> list[ReportFact]:
+        """One fact per issue received, resolved or closed at or after `since`, or running
+        and red at `now` (the light at `now`); `unit_of(origin)` names the unit it counts
+        for."""
+        ...
+
+    def period_active(self, start: datetime, end: datetime) -> bool:
+        """Whether any issue was received, resolved or closed in [start, end)."""
+        ...
+
+    def report(self, node: str, kind: str, period: str) -> StoredReport | None: ...
+
+    def report_by_id(self, report_id: int) -> StoredReport | None: ...
+
+    def reports(self, node: str, *, kind: str | None, limit: int) -> list[StoredReport]:
+        """The `limit` last made."""
+        ...
+
+    def report_file(self, report_id: int, fmt: str) -> bytes | None:
+        """The bytes of the report's "pdf" or "xlsx"."""
+        ...
+
+    def add_report(self, *, node: str, kind: str, period: str, trigger: str, actor: str,
+                   at: datetime, files: ReportFiles) -> int:
+        """Keep a new report (version 1); one for the same node, kind and period already
+        kept is a ConstraintViolation of the write."""
+        ...
+
+    def replace_report(self, report_id: int, *, trigger: str, actor: str, at: datetime,
+                       files: ReportFiles) -> None:
+        """Regenerated: new content and files, version + 1."""
+        ...
+
+
+class ReportStore(Protocol):
+    def write(self) -> AbstractContextManager[ReportUnit]: ...
+
+    def read(self) -> AbstractContextManager[ReportUnit]: ...
+
+
+# --------------------------------------------------------------------------- enterprise sign-in
+#
+# One-time sign-in codes of enterprises (node/app/enterprise_signin.py);
+# node/store/signin_codes.py implements it.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewSignInCode:
+    credit_code: str
+    phone: str | None
+    digest: str  # node.domain.signin_codes.code_digest: never the digits
+    via: str
+    issued_by: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodeMessage:
+    """The SMS that carries a code: one delivery of the notification outbox, sent by its
+    dispatcher (node/app/notify.py) under its own idempotency key."""
+
+    idempotency_key: str
+    recipient: str  # enterprise:<credit code>
+    phone: str
+    locale: str
+    params: dict[str, str]
+
+
+class SignInCodeUnit(Protocol):
+    def phone_on_record(self, credit_code: str, node: str) -> tuple[str, str] | None:
+        """(phone, enterprise name) of the newest issue raised at `node` on the credit code
+        (through any channel), None if there is none."""
+        ...
+
+    def counters(self, subjects: Sequence[str], *, for_update: bool = False
+                 ) -> dict[str, Counter]: ...
+    def save_counter(self, counter: Counter, *, existed: bool) -> None:
+        """Replace the row read (`existed`) or insert one: an insert a concurrent writer
+        beat is a ConstraintViolation of the write."""
+        ...
+
+    def add_code(self, code: NewSignInCode) -> int: ...
+    def latest_code(self, credit_code: str, *, for_update: bool = False
+                    ) -> IssuedCode | None: ...
+    def count_guess(self, code_id: int) -> None: ...
+    def use_code(self, code_id: int, *, at: datetime) -> None: ...
+    def mark_sms(self, code_id: int, *, phone: str) -> None:
+        """The code is (being) texted to `phone`: an SMS code, accepted from now on."""
+        ...
+
+    def queue_sms(self, code_id: int, message: CodeMessage, *, at: datetime) -> None:
+        """The code's SMS in the notification outbox (a notice and its one delivery)."""
+        ...
+
+    def enterprise_account(self, credit_code: str) -> StoredAccount | None: ...
+    def add_enterprise_account(self, account: Account, *, password_hash: str,
+                               at: datetime) -> None:
+        """A new enterprise account and its audit row; a taken username or credit code is
+        a ConstraintViolation of the write."""
+        ...
+
+    def purge(self, now: datetime) -> None:
+        """Forget what no rule reads any more: expired codes' digits in the outbox (their
+        unsent SMS parked), codes a day old, counters of past windows."""
+        ...
+
+
+class SignInCodeStore(Protocol):
+    def write(self) -> AbstractContextManager[SignInCodeUnit]: ...
+
+    def read(self) -> AbstractContextManager[SignInCodeUnit]: ...
+
+
+# --------------------------------------------------------------------------- the tag library
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TagProposal:
+    """A new tag proposed during triage, waiting for a leader (node/app/tags.py)."""
+
+    id: int
+    category: str
+    name_zh: str
+    name_en: str | None
+    issue_id: str | None
+    note: str | None
+    state: str  # pending | approved | refused
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    tag_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TagChangeRow:
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    subject: str
+    detail: dict[str, Any]
+
+
+class TagLibraryReads(Protocol):
+    """What triage and the counting edges read: the node's library, in one read."""
+
+    def library(self) -> Library: ...
+
+
+class TagUnit(Protocol):
+    def library(self) -> Library: ...
+
+    def save(self, outcome: Outcome, *, actor: str, at: datetime) -> None:
+        """Write the outcome's entries (upsert), their history (former names, merges) and
+        its changes to the change log, in this transaction."""
+        ...
+
+    def add_proposal(self, *, category: str, name_zh: str, name_en: str | None,
+                     issue_id: str | None, note: str | None, by: str, at: datetime) -> int: ...
+    def proposal(self, proposal_id: int, *, for_update: bool = False
+                 ) -> TagProposal | None: ...
+    def proposals(self, state: str | None, limit: int) -> list[TagProposal]: ...
+    def decide_proposal(self, proposal_id: int, *, state: str, by: str, at: datetime,
+                        tag_id: str | None) -> None: ...
+    def changes(self, limit: int) -> list[TagChangeRow]: ...
+
+
+class TagStore(Protocol):
+    def write(self) -> AbstractContextManager[TagUnit]: ...
+
+    def read(self) -> AbstractContextManager[TagUnit]: ...
+
+
+# --------------------------------------------------------------------------- Open311
+#
+# Open311 GeoReport v2 (node/app/open311.py): the registered client systems and their keys
+# (stored hashed), and the public lookups of requests; node/store/open311.py implements it.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Open311Client:
+    """A client system allowed to post requests; its key is known by its hash only."""
+
+    id: str
+    name: str
+    channel: str  # a node.domain.issue.Channel value: the channel its requests come in by
+    key_hint: str  # the key's first characters, to recognise it in a list
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestQuery:
+    """Issues raised at `origin`, received in [start, end], newest first."""
+
+    origin: str
+    start: datetime
+    end: datetime
+    numbers: tuple[str, ...] = ()  # any of these human numbers (none: every number)
+    tags: tuple[str, ...] = ()  # carrying any of these tags (none: any)
+    states: tuple[State, ...] = ()  # in any of these states (none: any)
+    limit: int = 100
+    offset: int = 0
+
+
+class Open311Unit(Protocol):
+    def add_client(self, client: Open311Client, *, key_hash: str) -> None:
+        """A new client; a key hash already held is a ConstraintViolation of the write."""
+        ...
+
+    def clients(self) -> list[Open311Client]:
+        """Every client, newest first."""
+        ...
+
+    def client(self, client_id: str) -> Open311Client | None: ...
+    def client_by_key(self, key_hash: str) -> Open311Client | None: ...
+    def revoke_client(self, client_id: str, *, at: datetime, by: str) -> bool:
+        """Revoke once (False: no such client or already revoked)."""
+        ...
+
+    def requests(self, q: RequestQuery) -> list[Issue]: ...
+    def request(self, origin: str, number: str) -> Issue | None:
+        """The issue raised at `origin` with that human number."""
+        ...
+
+    def updates(self, *, origin: str, start: datetime, end: datetime,
+                limit: int) -> list[tuple[Issue, Event]]:
+        """Events at [start, end] of the issues raised at `origin`, oldest first, each
+        with its issue as held now."""
+        ...
+
+
+class Open311Store(Protocol):
+    def write(self) -> AbstractContextManager[Open311Unit]: ...
+
+    def read(self) -> AbstractContextManager[Open311Unit]: ...
+
+
+class LiveSource(Protocol):
+    """What the live streams read (node/app/live.py): the event log by local `seq`, each
+    event with its issue as held now, and the unread inbox counts of some accounts."""
+
+    def head(self) -> int:
+        """The highest `seq` of the event log (0: empty)."""
+        ...
+
+    def changes_after(self, seq: int, limit: int) -> list[tuple[int, Event, Issue]]:
+        """At most `limit` events after `seq`, in `seq` order, with their issues now."""
+        ...
+
+    def unread_counts(self, usernames: Sequence[str]) -> dict[str, int]:
+        """Unread in-app messages of these accounts (absent: none, or no inbox)."""
+        ...
+
+
+# --------------------------------------------------------------------------- 有感指数
+#
+# The index's facts and its external evaluations (node/app/index.py);
+# node/store/index.py implements it.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredEvaluation:
+    unit: str
+    period: str
+    kind: str  # grassroots | enterprise | third_party
+    score: float
+    source: str
+    entered_by: str
+    entered_at: datetime
+
+
+class IndexUnit(Protocol):
+    def index_facts(self, *, since: datetime, now: datetime,
+                    unit_of: Callable[[str], str]) -> list[IndexFact]:
+        """ReportUnit.report_facts with each issue's revisit result."""
+        ...
+
+    def evaluations(self, periods: Sequence[str]) -> list[StoredEvaluation]: ...
+
+    def put_evaluation(self, evaluation: StoredEvaluation) -> StoredEvaluation | None:
+        """Keep `evaluation`, replacing the one of its unit, period and kind: the one
+        replaced (None: it is new)."""
+        ...
+
+    def audit(self, record: AuditRecord) -> None:
+        """Keep `record` in the audit log inside this transaction."""
+        ...
+
+
+class IndexStore(Protocol):
+    def write(self) -> AbstractContextManager[IndexUnit]: ...
+
+    def read(self) -> AbstractContextManager[IndexUnit]: ...

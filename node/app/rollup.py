@@ -16,24 +16,47 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, Protocol
 
-from node.app.ports import Clock, IssueScan
+from node.app.ports import Clock, IssueScan, TagLibraryReads
 from node.app.probes import NO_PROBE, Probe, Stage
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import ValidationError
-from node.domain.summary import Summary, decode, fold, from_parts, rewritten_chains
+from node.domain.summary import (
+    AUDIT_HEAD,
+    Summary,
+    decode,
+    fold,
+    from_parts,
+    rewritten_chains,
+)
 from node.domain.topology import Place
 from node.i18n import operator_text
 
 log = logging.getLogger("zhitong.app.rollup")
 
 
+class UnitCatalogueFeed(Protocol):
+    """What the summaries carry of the organisation units (node/app/units.py UnitService)."""
+
+    def published(self) -> list[dict[str, Any]]: ...
+
+    def adopt(self, child: str, records: Sequence[Mapping[str, Any]]) -> int: ...
+
+
 class Rollup:
     def __init__(self, scan: IssueScan, place: Place, clock: Clock,
                  calendar: WorkCalendar, *, children_send_summaries: bool,
-                 probe: Probe = NO_PROBE) -> None:
+                 probe: Probe = NO_PROBE, tags: TagLibraryReads | None = None,
+                 units: UnitCatalogueFeed | None = None) -> None:
         self.scan = scan
+        #: the organisation units: this node's travel in its summary; a child's are kept
+        self.units = units
+        #: the tag library: the summary counts tags by its ids and names them
+        self.tags = tags
+        self._tag_names: dict[str, str] = {}
         self.place = place
         self.clock = clock
         self.calendar = calendar
@@ -45,6 +68,9 @@ class Rollup:
         #: per writer, how often a child's summary showed its chain head rewritten
         self.rewritten: Counter[str] = Counter()
         self.latest: Summary | None = None
+        #: the 有感指数's sums per unit (node/app/index.py `summary_index`): set at a city,
+        #: whose summary carries them for itself and each county
+        self.index: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
         self._own: Summary | None = None  # the local part, from the last read
         self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
 
@@ -65,18 +91,29 @@ class Rollup:
                 else (lambda origin: origin in subtree))
         with self.scan.read() as view:
             parts = {o: part for o, part in view.summary_parts(now).items() if mine(o)}
-            heads = {w: head for w, head in view.chain_heads().items() if mine(w)}
+            heads = {w: head for w, head in view.chain_heads().items()
+                     if mine(w.removeprefix(AUDIT_HEAD))}  # event and audit chains
+        library = self.tags.library() if self.tags is not None else None
+        self._tag_names = library.names_map() if library is not None else {}
         self._own = replace(from_parts(self.place.code, parts, now=now,
-                                       by_origin=not self.children_send_summaries),
-                            chains=heads)
+                                       by_origin=not self.children_send_summaries,
+                                       tag_key=library.canonical_map() if library else None,
+                                       tag_names=self._tag_names),
+                            chains=heads,
+                            units=tuple(self.units.published()) if self.units else ())
+        if self.index is not None and not self.children_send_summaries:
+            try:
+                self._own = with_index(self._own, self.index())
+            except Exception:  # never stops the summary: it goes without the index sums
+                log.exception("the index sums of %s were not computed", self.place.code)
         return self.refold()
 
     def refold(self) -> Summary:
         """The summary from the last local scan and the children's latest (cheap)."""
         if self._own is None:
             return self.compute()
-        summary = (fold(self._own, self.children.values()) if self.children_send_summaries
-                   else self._own)
+        summary = (fold(self._own, self.children.values(), names=self._tag_names)
+                   if self.children_send_summaries else self._own)
         self.latest = summary
         return summary
 
@@ -111,4 +148,17 @@ class Rollup:
                 log.error("the hash chain head of %s, vouched for by %s, went back or "
                           "changed in place: that history was rewritten", writer, child)
         self.children[child] = summary
+        if self.units is not None and summary.units:
+            try:  # the child's catalogue, so that its unit ids have names here
+                self.units.adopt(child, summary.units)
+            except Exception:  # never stops the summaries
+                log.exception("the units published by %s were not kept", child)
         return True
+
+
+def with_index(summary: Summary, sums: Mapping[str, Mapping[str, Any]]) -> Summary:
+    """`summary` and its children with the index sums of their units (`sums`: unit →
+    period key → sums)."""
+    kids = {code: replace(kid, index=dict(sums.get(code, {})))
+            for code, kid in summary.children.items()}
+    return replace(summary, index=dict(sums.get(summary.node, {})), children=kids)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from node.app.accounts import AccountService as AccountService  # re-exported
@@ -29,6 +29,7 @@ from node.app.policy import (
     authorize,
     check_can_view,
     not_found,
+    queue_scope,
     require,
 )
 from node.app.ports import (
@@ -40,7 +41,9 @@ from node.app.ports import (
     LightCount,
     PoolPosition,
     StoredEvent,
+    TagLibraryReads,
 )
+from node.app.units import UnitService
 from node.domain.calendar import CST
 from node.domain.deadlines import Light
 from node.domain.errors import (
@@ -48,12 +51,15 @@ from node.domain.errors import (
     RuleViolation,
     ValidationError,
 )
-from node.domain.issue import Action, Channel, Issue, State
+from node.domain.issue import Action, ActorKind, Channel, Issue, State
 from node.domain.lifecycle import (
     TRANSITIONS,
+    Assign,
     Command,
+    LadderUp,
     Rules,
     Submit,
+    Triage,
     action_of,
     current_light,
     decide,
@@ -63,9 +69,24 @@ from node.domain.lifecycle import (
 from node.domain.metrics import RECURRENCE_WINDOW, IssueFacts, Metrics, compute_metrics
 from node.domain.search import Snippet, query_terms, snippet
 from node.domain.summary import Summary, from_parts
+from node.domain.tags import check_triage
 from node.domain.validation import check_text, validate_credit_code
 
 MAX_IDEMPOTENCY_KEY = 80
+#: events that hand an issue to another tier: the urges before them were made elsewhere
+_HANDOVERS = frozenset({Action.ESCALATE.value, Action.RETURN.value, Action.RECEIVE.value})
+
+
+def enterprise_urges_here(history: list[StoredEvent], node: str) -> int:
+    """The enterprise's urges recorded by `node` since the issue last changed tier."""
+    count = 0
+    for stored in history:
+        if stored.event.kind in _HANDOVERS:
+            count = 0
+        elif (stored.event.kind == Action.URGE.value and stored.node == node
+              and stored.event.actor.kind is ActorKind.ENTERPRISE):
+            count += 1
+    return count
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -141,8 +162,15 @@ class IssueService:
         revisit_share: float = 0.2,
         min_sample: int = 5,
         recurrence_window: timedelta = RECURRENCE_WINDOW,
+        units: UnitService | None = None,
+        tags: TagLibraryReads | None = None,
     ) -> None:
         self.store = store
+        #: the tag library: triage accepts only its active tags once it is in force, and
+        #: metrics and summaries count under its surviving ids (node/domain/tags.py)
+        self.tags = tags
+        #: the organisation units: dispatch names an active unit id, the ladder its queue
+        self.units = units
         self._recurrence_window = recurrence_window
         self.node = node
         self.rules = rules
@@ -165,6 +193,7 @@ class IssueService:
                 raise ValidationError("channel_not_online", field="channel")
         else:
             require(principal, SUBMIT_ANY_CHANNEL)
+            command = self._library_tags(command)
         if idempotency_key is not None:
             idempotency_key = check_text(
                 "Idempotency-Key", idempotency_key, max_len=MAX_IDEMPOTENCY_KEY
@@ -220,9 +249,16 @@ class IssueService:
         command first (node/app/intake.py) so that a refusal can name each bad row."""
         require(principal, SUBMIT)
         require(principal, SUBMIT_ANY_CHANNEL)
+        commands = [self._library_tags(c) for c in commands]
         now = self.clock.now()
         with self.store.write() as unit:
             return [self._create(unit, principal, c, now) for c in commands]
+
+    def _library_tags(self, command: Submit) -> Submit:
+        """Staff intake tags like triage does: library tags once the library is in force."""
+        if self.tags is None or not command.tags:
+            return command
+        return replace(command, tags=check_triage(self.tags.library(), command.tags))
 
     def act(
         self,
@@ -234,12 +270,17 @@ class IssueService:
     ) -> Issue:
         """Apply one staff or enterprise action to an issue this node owns."""
         action = action_of(command)
+        self._check_units(command)
+        if isinstance(command, Triage) and self.tags is not None:
+            # ids or names → the surviving library tags' names; an unknown one is refused
+            command = replace(command, tags=check_triage(self.tags.library(), command.tags))
         now = self.clock.now()
         with self.store.write() as unit:
             issue = unit.load_issue(key, for_update=True)
             if issue is None:
                 raise not_found(key)
             authorize(principal, action, issue, self.node, key)
+            command = self._with_step_unit(issue, command)
             if unit.transfer_pending(issue.id):
                 raise RuleViolation("transfer_pending", issue_id=issue.id)
             if expected_version is not None and expected_version != issue.version:
@@ -250,6 +291,25 @@ class IssueService:
             unit.update_issue(new, expected_version=issue.version)
             unit.append_event(self.node, event, own=True)
         return new
+
+    def _check_units(self, command: Command) -> None:
+        """Dispatch names units of this node's catalogue (node/app/units.py)."""
+        if self.units is None:
+            return
+        match command:
+            case Triage(board=board):
+                self.units.check_board(board)
+            case Assign(department=department, board=board):
+                self.units.check_department(department)
+                self.units.check_board(board)
+
+    def _with_step_unit(self, issue: Issue, command: Command) -> Command:
+        """A ladder step moves the issue into the queue of the unit the step names."""
+        if (self.units is None or not isinstance(command, LadderUp) or command.unit
+                or issue.ladder_step + 1 >= len(self.rules.ladder)):
+            return command
+        found = self.units.step_unit(self.rules.ladder[issue.ladder_step + 1], issue)
+        return replace(command, unit=found) if found else command
 
     # ----------------------------------------------------------------- reads
 
@@ -278,6 +338,8 @@ class IssueService:
         tag: str | None = None,
         board: str | None = None,
         department: str | None = None,
+        in_unit: str | None = None,
+        ladder_step: int | None = None,
         overdue: bool = False,
         red_within: timedelta | None = None,
         text: str | None = None,
@@ -294,10 +356,12 @@ class IssueService:
         `count_limit` is given: then counting stops there (a total equal to it means "at
         least"), which bounds the cost of counting a large filtered pool."""
         credit_code = None
+        queues = None
         if principal.role is Role.ENTERPRISE:
             credit_code = principal.credit_code
         else:
             require(principal, VIEW_POOL)
+            queues = queue_scope(principal)  # a handler of units: their queues only
         ranked = bool(text and query_terms(text))
         after = None
         if cursor is not None and ranked:
@@ -311,6 +375,9 @@ class IssueService:
             board=board,
             department=department,
             credit_code=credit_code,
+            queues=queues,
+            unit=in_unit,  # the unit's queue now (node/domain/units.py queue_of)
+            ladder_step=ladder_step,
             overdue_at=now if overdue else None,
             light=light,
             red_by=now + red_within if red_within is not None else None,
@@ -344,16 +411,19 @@ class IssueService:
             return unit.count_by_light(now)
 
     def auto_escalation_candidates(self, min_urges: int) -> list[str]:
-        """Owned, open issues whose light is red and that were urged `min_urges` times."""
+        """Owned, open issues whose light is red and that the enterprise urged `min_urges`
+        times at this tier (staff urges, unlimited, and urges made before the issue came
+        here do not count: `enterprise_urges_here`)."""
         now = self.clock.now()
         with self.store.read() as unit:
             found, _ = unit.list_issues(IssueFilter(overdue_at=now, owner=self.node,
                                                     limit=10_000, count=False))
             return [
                 i.id for i in found
-                if i.urge_count >= min_urges
+                if i.urge_count >= min_urges  # every urge: a cheap bound of those counted
                 and (i.state, Action.ESCALATE) in TRANSITIONS
                 and not unit.transfer_pending(i.id)
+                and enterprise_urges_here(unit.events_of(i.id), self.node) >= min_urges
             ]
 
     def local_summary(self) -> Summary:
@@ -361,13 +431,20 @@ class IssueService:
         now = self.clock.now()
         with self.store.read() as unit:
             parts = unit.summary_parts(now)
-        return from_parts(self.node, parts, now=now, by_origin=True)
+        library = self.tags.library() if self.tags is not None else None
+        return from_parts(self.node, parts, now=now, by_origin=True,
+                          tag_key=library.canonical_map() if library else None,
+                          tag_names=library.names_map() if library else None)
 
     def metrics(self, principal: Principal) -> Metrics:
         require(principal, VIEW_METRICS)
         now = self.clock.now()
         with self.store.read() as unit:
             facts = [self._facts(i, now) for i in unit.all_issues()]
+        if self.tags is not None:  # count per library entry, shown by its surviving name
+            library = self.tags.library()
+            named = {k: library.tags[v].name_zh for k, v in library.canonical_map().items()}
+            facts = [replace(f, tags=tuple(named.get(t, t) for t in f.tags)) for f in facts]
         return compute_metrics(facts, now=now, min_sample=self._min_sample,
                                recurrence_window=self._recurrence_window)
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from node.app.policy import VIEW_METRICS, Principal, require
-from node.app.ports import Clock, StatsSource, Tally
+from node.app.ports import Clock, StatsSource, TagLibraryReads, Tally
 from node.domain.calendar import CST
 from node.domain.errors import ValidationError
 
@@ -208,8 +208,11 @@ class StatsService:
     table, ~0.2 s per 100 000 issues on SQLite, so they run once per period, not per tab)."""
 
     def __init__(self, *, source: StatsSource, node: str, clock: Clock, min_sample: int,
-                 cache_s: float = 5.0) -> None:
+                 cache_s: float = 5.0, tags: TagLibraryReads | None = None) -> None:
         self.source = source
+        #: the tag library: spellings of one library tag (former names, merged tags) fold
+        #: into one line under the surviving tag's name
+        self.tags = tags
         self.node = node
         self.clock = clock
         self.min_sample = min_sample
@@ -232,8 +235,18 @@ class StatsService:
 
     def _compute(self, now: datetime, weeks: int) -> Series:
         start = window_start(now, 2 * weeks)
+        # with a library, more lines than shown: several may fold into one
         cells = self.source.tallies(start=start, weeks=2 * weeks,
                                     recent=start + timedelta(weeks=weeks), now=now,
-                                    top_tags=TOP_TAGS)
-        return fold(cells, node=self.node, now=now, start=start, weeks=weeks,
-                    min_sample=self.min_sample)
+                                    top_tags=TOP_TAGS if self.tags is None else 10 * TOP_TAGS)
+        series = fold(cells, node=self.node, now=now, start=start, weeks=weeks,
+                      min_sample=self.min_sample)
+        if self.tags is None:
+            return series
+        library = self.tags.library()
+        key = library.canonical_map()
+        folded: dict[str, int] = defaultdict(int)
+        for tag, n in series.top_tags:
+            folded[library.tags[key[tag]].name_zh if tag in key else tag] += n
+        top = sorted(folded.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TAGS]
+        return replace(series, top_tags=tuple(top))

@@ -8,6 +8,11 @@ link recomputed by whoever edited it no longer matches the next one — so `veri
 the first break, and a replica that holds the writer's previous link checks each event it
 applies (node/app/replica.py). The chain heads travel in the summaries, so a parent can see
 that a child's history was rewritten without seeing its data. Pure: no I/O.
+
+The audit log (node/domain/audit.py) is chained the same way, per writer: `audit_link`
+hashes the previous audit link and the record's canonical form (writer, seq, instant in
+UTC, actor, role, address, action, target, outcome, detail as sorted JSON), and
+`verify_audit` finds the first break of a writer's complete audit log.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from node.domain.audit import AuditRecord
 
 GENESIS = "0" * 64
 LINK_LENGTH = 64  # hex digits of SHA-256
@@ -49,9 +56,13 @@ def canonical(e: ChainedEvent) -> bytes:
 
 def link(previous: str, e: ChainedEvent) -> str:
     """The link of `e` after the writer's `previous` link (GENESIS for its first event)."""
+    return _link(previous, canonical(e))
+
+
+def _link(previous: str, body: bytes) -> str:
     digest = hashlib.sha256(previous.encode("ascii"))
     digest.update(b"\n")
-    digest.update(canonical(e))
+    digest.update(body)
     return digest.hexdigest()
 
 
@@ -97,4 +108,40 @@ def verify(rows: Iterable[tuple[ChainedEvent, str | None]], *,
             return Break(writer=e.writer, writer_seq=e.writer_seq, event_id=e.event_id,
                          problem="the event does not hash to its stored link")
         previous = (e.writer_seq, stored)
+    return None
+
+
+# --------------------------------------------------------------------------- the audit log
+
+
+def canonical_audit(writer: str, seq: int, r: AuditRecord) -> bytes:
+    return json.dumps(
+        {"writer": writer, "seq": seq,
+         "at": r.at.astimezone(UTC).isoformat(timespec="microseconds"),
+         "actor": r.actor, "actor_role": r.actor_role, "address": r.address,
+         "action": r.action, "target_kind": r.target_kind, "target_id": r.target_id,
+         "outcome": r.outcome.value, "detail": r.detail},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def audit_link(previous: str, writer: str, seq: int, r: AuditRecord) -> str:
+    """The link of audit record `seq` of `writer` after its `previous` link (GENESIS for
+    the first)."""
+    return _link(previous, canonical_audit(writer, seq, r))
+
+
+def verify_audit(writer: str, rows: Iterable[tuple[int, AuditRecord, str]]) -> Break | None:
+    """The first break in `writer`'s audit log, given as (seq, record, stored link) in seq
+    order: the log must be gapless from 1 and every record must hash to its link after the
+    one before. (`Break.event_id` names the record: "audit:<seq>".)"""
+    previous, expected = GENESIS, 1
+    for seq, record, stored in rows:
+        name = f"audit:{seq}"
+        if seq != expected:
+            return Break(writer=writer, writer_seq=expected, event_id=f"audit:{expected}",
+                         problem=f"audit record {expected} of the writer is missing")
+        if audit_link(previous, writer, seq, record) != stored:
+            return Break(writer=writer, writer_seq=seq, event_id=name,
+                         problem="the audit record does not hash to its stored link")
+        previous, expected = stored, seq + 1
     return None

@@ -2,10 +2,11 @@
 
 An issue passes through three timed stages: dispatch (交办), resolution (办理) and
 review (审核/回访). The policy gives each a number of working days; issues carrying
-certain tags may have their own limits. When several of an issue's tags override
-the same stage, the strictest (smallest) override wins, so that tagging an issue
-can never silently loosen a limit another tag imposed; a stage no tag overrides
-keeps the default.
+certain tags, or taken in through certain channels (a 政企恳谈会 issue: dispatched
+within 2 days, answered within 10), may have their own limits. When several
+overrides (the issue's tags and its channel) cover the same stage, the strictest
+(smallest) wins, so that tagging an issue can never silently loosen a limit another
+tag or its channel imposed; a stage nothing overrides keeps the default.
 
 The traffic light compares *working* time, not wall-clock time: an issue received
 before a week-long holiday does not turn yellow during the holiday. It is GREEN
@@ -91,6 +92,8 @@ class DeadlinePolicy:
     resolve_working_days: int = 15
     review_working_days: int = 2
     per_tag: Mapping[str, TagDeadlines] = field(default_factory=_empty_tags)
+    #: per intake channel id (node/domain/issue.py Channel), the same overrides
+    per_channel: Mapping[str, TagDeadlines] = field(default_factory=_empty_tags)
 
     def __post_init__(self) -> None:
         for name in ("dispatch_working_days", "resolve_working_days", "review_working_days"):
@@ -105,14 +108,28 @@ class DeadlinePolicy:
             frozen[tag] = overrides
         # Copy, so a caller mutating its dict cannot change a frozen policy.
         object.__setattr__(self, "per_tag", MappingProxyType(frozen))
+        channels: dict[str, TagDeadlines] = {}
+        for channel, overrides in self.per_channel.items():
+            if not isinstance(channel, str) or not channel.strip():
+                raise ValidationError("deadline_tag_empty", field="per_channel",
+                                      tag=repr(channel))
+            if not isinstance(overrides, TagDeadlines):
+                raise ValidationError("deadline_tag_invalid", field=f"per_channel.{channel}",
+                                      tag=channel)
+            overrides._validate(f"per_channel.{channel}.")
+            channels[channel] = overrides
+        object.__setattr__(self, "per_channel", MappingProxyType(channels))
 
-    def for_tags(self, tags: Iterable[str]) -> ResolvedDeadlines:
-        """The limits for an issue with these tags (strictest override per stage)."""
+    def for_tags(self, tags: Iterable[str], channel: str | None = None) -> ResolvedDeadlines:
+        """The limits for an issue with these tags, taken in through `channel` (strictest
+        override per stage)."""
         dispatch: list[int] = []
         resolve: list[int] = []
         review: list[int] = []
-        for tag in dict.fromkeys(tags):
-            o = self.per_tag.get(tag)
+        overrides = [self.per_tag.get(tag) for tag in dict.fromkeys(tags)]
+        if channel is not None:
+            overrides.append(self.per_channel.get(str(channel)))
+        for o in overrides:
             if o is None:
                 continue
             if o.dispatch_working_days is not None:

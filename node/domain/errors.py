@@ -263,6 +263,18 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _INVALID("intake_batch_empty"),
     _INVALID("intake_batch_too_large", "max_rows"),
     _INVALID("intake_rows_invalid", "rows"),
+    # Open311 GeoReport v2 (node/domain/open311.py, node/app/open311.py)
+    _INVALID("open311_window_reversed"),
+    _INVALID("open311_window_too_long", "max_days"),
+    _INVALID("open311_parameter_required"),
+    _INVALID("open311_parameter_invalid", "value"),
+    _INVALID("open311_body_invalid"),
+    _INVALID("open311_service_code_unknown", "service_code"),
+    _MISSING("open311_service_not_found", "service_code"),
+    _MISSING("open311_request_not_found", "service_request_id"),
+    _MISSING("open311_jurisdiction_unknown", "jurisdiction_id"),
+    _MISSING("open311_client_not_found", "client"),
+    _FORBIDDEN("open311_key_invalid"),
     _INVALID("period_invalid"),
     _INVALID("deadline_before_meeting", "meeting"),
     _INVALID("cursor_invalid"),
@@ -275,6 +287,17 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _INVALID("replica_number_taken"),
     _INVALID("replica_identity_changed"),
     _INVALID("federation_message_invalid", private=("problem",)),
+    # publications flowing down the federation (node/app/publications.py)
+    _INVALID("publication_malformed", "problem"),
+    _INVALID("publication_misaddressed", "issuer", "kind"),
+    _INVALID("publication_issuer_unknown", "issuer", "kind"),
+    _INVALID("publication_kind_unknown", "issuer", "kind"),
+    _INVALID("publication_bad_signature", "issuer", "kind", "problem"),
+    _INVALID("publication_older", "issuer", "kind", "version", "stored"),
+    _INVALID("publication_version_conflict", "issuer", "kind", "version", "stored"),
+    # rule floors and this node's rules (node/domain/floors.py, node/app/floors.py)
+    _INVALID("floors_malformed", "problem"),
+    _INVALID("rules_invalid", "problem"),
     # the HTTP adapter's own: a request FastAPI could not parse (details: the problems)
     _INVALID("request_invalid", "problems"),
     _INVALID("template_malformed"),  # node/app/notify.py: a `{` without its `}`
@@ -292,6 +315,32 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _INVALID("import_file_empty"),
     _INVALID("import_file_unreadable", "problem"),
     _INVALID("import_too_many_rows", "max_rows"),
+    # the tag library (node/domain/tags.py, node/app/tags.py)
+    _INVALID("tag_unknown", "tag"),
+    _INVALID("tag_inactive", "tag"),
+    _INVALID("tag_slug_invalid"),
+    _INVALID("tag_publication_invalid", private=("problem",)),
+    _FORBIDDEN("tag_from_above", "tag", "origin"),
+    _CONFLICT("tag_name_taken", "name", "tag"),
+    _MISSING("tag_not_found", "tag"),
+    _MISSING("tag_category_not_found", "category"),
+    _MISSING("tag_proposal_not_found", "proposal"),
+    _RULE("tag_category_inactive", "category"),
+    _RULE("tag_already_merged", "tag", "into"),
+    _RULE("tag_merge_self", "tag"),
+    _RULE("tag_inactive_target", "tag"),
+    _RULE("tag_proposal_decided", "proposal", "state"),
+    # organisation units (node/domain/units.py, node/app/units.py)
+    _INVALID("unit_id_invalid", "value"),
+    _INVALID("unit_kind_invalid", "value"),
+    _INVALID("unit_parent_invalid", "parent"),
+    _INVALID("unit_parent_cycle", "parent"),
+    _INVALID("unit_unknown", "unit"),
+    _INVALID("unit_kind_mismatch", "unit", "kind", "expected"),
+    _INVALID("unit_inactive", "unit"),
+    # the organisation file (node/domain/organisation.py)
+    _INVALID("organisation_invalid", "problem"),
+    _INVALID("organisation_conflict", "unit", "have", "want"),
     # -- rules (node/domain/lifecycle.py, node/app)
     _RULE("urge_too_soon", "next_allowed_at", http=429),
     _RULE("ladder_exhausted", "step"),
@@ -305,13 +354,39 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _RULE("sample_already_drawn", "period", "sample_id"),
     _RULE("redraw_without_sample", "period"),
     _RULE("revisit_task_closed", "task", "state"),
+    # a floor set from above (node/domain/floors.py): a node may only be stricter
+    _RULE("rule_looser_than_floor", "rule", "value", "floor", "version", "issuer"),
     # the joint meeting (node/app/meetings.py)
     _RULE("meeting_not_on_agenda", "issue"),
+    _RULE("meeting_no_decision", "issue", "meeting"),
+    # periodic reports (node/app/reports.py): only a period that has ended
+    _INVALID("report_period_invalid", "kind"),
+    _RULE("report_period_open", "period", "end"),
+    # the 有感指数 (node/domain/index.py): weights and external evaluations
+    _INVALID("index_weights_invalid", "problem"),
+    _INVALID("evaluation_invalid", "problem"),
+    _INVALID("index_level_invalid", "level"),
     _RULE("meeting_step_not_in_ladder", "step"),
     # sign-in back-off and account administration (node/app/accounts.py)
     _RULE("login_throttled", "retry_after", http=429),
     _RULE("login_locked", "retry_after", http=429),
+    # enterprises' sign-in codes (node/app/enterprise_signin.py)
+    _RULE("signin_code_too_soon", "retry_after", http=429),
+    _RULE("signin_too_many", "retry_after", http=429),
+    # live streams (node/app/live.py): open streams per account
+    _RULE("live_streams_limit", "max_streams", http=429),
     _RULE("own_account_protected"),
+    # memberships of units and the rejection review (node/app/accounts.py, policy.py)
+    _INVALID("membership_role_invalid", "role"),
+    _INVALID("membership_unit_unknown", "unit"),
+    _INVALID("membership_unit_inactive", "unit"),
+    _INVALID("membership_not_staff"),
+    _INVALID("membership_too_many", "max_units"),
+    _CONFLICT("membership_exists", "unit", "role"),
+    _MISSING("membership_not_found", "unit", "role"),
+    _FORBIDDEN("not_your_unit", "unit"),
+    _FORBIDDEN("own_rejection"),
+    _FORBIDDEN("not_review_unit", "units"),
     # -- not found
     _MISSING("issue_not_found", "issue"),
     _MISSING("sample_not_found", private=("sample_id",)),
@@ -322,6 +397,8 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _MISSING("import_job_not_found", "job"),
     _MISSING("enterprise_not_found", "credit_code"),
     _MISSING("account_not_found", "username"),
+    _MISSING("oidc_disabled"),
+    _MISSING("unit_not_found", "unit"),
     # -- forbidden (node/app/policy.py; the federation's caller checks)
     _FORBIDDEN("role_not_permitted", "permission", private=("role",)),
     _FORBIDDEN("replica_read_only", "owner"),
@@ -342,10 +419,13 @@ _ROWS: tuple[ErrorSpec, ...] = (
     # -- unauthenticated
     _UNAUTHENTICATED("login_required"),
     _UNAUTHENTICATED("wrong_password"),
+    _UNAUTHENTICATED("signin_code_invalid"),
+    _UNAUTHENTICATED("oidc_failed"),  # node/sso/oidc.py: whatever failed (logged)
     _UNAUTHENTICATED("account_unknown"),
     _UNAUTHENTICATED("session_expired"),
     _UNAUTHENTICATED("session_invalid"),
     _UNAUTHENTICATED("session_revoked"),
+    _UNAUTHENTICATED("live_ticket_invalid"),  # node/app/live.py: unknown, used or expired
     _UNAUTHENTICATED("no_client_certificate"),
     _UNAUTHENTICATED("fetch_needs_certificate"),
     # -- conflicts: only a lost race is worth trying again; a stale or taken state is not
@@ -356,6 +436,8 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _CONFLICT("transfer_outdated"),
     _CONFLICT("number_taken"),
     _CONFLICT("meeting_decision_exists", "issue"),
+    _CONFLICT("unit_exists", "unit"),
+    _RULE("unit_active_unchanged", "unit", "active"),
     # -- raised by the adapters themselves
     _ADAPTER("body_too_large", "max_bytes", http=413, grpc="RESOURCE_EXHAUSTED"),
     _ADAPTER("method_not_allowed", http=405, grpc="UNIMPLEMENTED"),

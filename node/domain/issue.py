@@ -192,6 +192,8 @@ class Issue:
     last_enterprise_urge_at: datetime | None = None
     reply: str | None = None
     rejection_reason: str | None = None
+    #: who rejected it (the reject event's actor label): never its reviewer (four eyes)
+    rejected_by: str | None = None
     rating: Rating | None = None
     rating_comment: str | None = None
     reopen_count: int = 0
@@ -206,6 +208,8 @@ class Issue:
     subject_kind: SubjectKind = SubjectKind.ENTERPRISE
     #: the intake channel's own fields (meeting and date, leader, ticket number, ...), sorted
     channel_fields: tuple[tuple[str, str], ...] = ()
+    #: above ladder step 0: the unit whose queue holds the issue (node/domain/units.py)
+    ladder_unit: str | None = None
 
     @property
     def is_common(self) -> bool:

@@ -191,6 +191,10 @@ class ReviewRejection:
 class Rate:
     rating: Rating
     comment: str | None = None
+    #: a rating staff took from the enterprise (a phone revisit) and recorded for it: the
+    #: event's actor is the staff member, its payload says `recorded_by_staff` and how
+    #: (node/app/staff_ratings.py; the revisit permission)
+    recorded_via: ContactMethod | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -206,6 +210,8 @@ class Urge:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LadderUp:
     note: str | None = None
+    #: the unit of the next step's queue (node/domain/units.py `step_unit`), if known
+    unit: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -338,9 +344,10 @@ def _deadline_from(payload: Mapping[str, str] | None) -> Deadline | None:
 
 
 def _new_deadline(
-    kind: DeadlineKind, tags: tuple[str, ...], now: datetime, rules: Rules
+    kind: DeadlineKind, tags: tuple[str, ...], now: datetime, rules: Rules,
+    channel: str | None = None,
 ) -> tuple[Deadline, tuple[str, ...]]:
-    days = rules.deadlines.for_tags(tags)
+    days = rules.deadlines.for_tags(tags, channel)
     n = {
         DeadlineKind.DISPATCH: days.dispatch,
         DeadlineKind.RESOLVE: days.resolve,
@@ -388,7 +395,8 @@ def submit(
     content = _req(check_text("content", command.content, max_len=MAX_CONTENT))
     tags = validate_tags(command.tags)
     validate_division_code(node)
-    deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, tags, now, rules)
+    deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, tags, now, rules,
+                                       command.channel)
     payload: dict[str, Any] = {
         "number": number,
         "origin": node,
@@ -470,7 +478,7 @@ def decide(
             payload["note"] = _note(note)
             if issue.state in (S.RETURNED, S.REOPENED) or issue.deadline is None:
                 deadline, warnings = _new_deadline(
-                    DeadlineKind.DISPATCH, tuple(payload["tags"]), now, rules
+                    DeadlineKind.DISPATCH, tuple(payload["tags"]), now, rules, issue.channel
                 )
         case Assign(department=department, board=board, note=note):
             payload["department"] = check_text("department", department, max_len=MAX_ORG_UNIT)
@@ -479,7 +487,8 @@ def decide(
             ) or issue.board
             payload["note"] = _note(note)
             if issue.deadline is None or issue.deadline.kind is not DeadlineKind.RESOLVE:
-                deadline, warnings = _new_deadline(DeadlineKind.RESOLVE, issue.tags, now, rules)
+                deadline, warnings = _new_deadline(DeadlineKind.RESOLVE, issue.tags, now, rules,
+                                               issue.channel)
         case Start(note=note):
             payload["note"] = _note(note)
         case Resolve(reply=reply):
@@ -487,18 +496,24 @@ def decide(
             deadline = None
         case Reject(reason=reason):
             payload["reason"] = check_text("reason", reason, max_len=MAX_REASON)
-            deadline, warnings = _new_deadline(DeadlineKind.REVIEW, issue.tags, now, rules)
+            deadline, warnings = _new_deadline(DeadlineKind.REVIEW, issue.tags, now, rules,
+                                               issue.channel)
         case ReviewRejection(comment=comment):
             payload["comment"] = _note(comment, "comment")
             if command.confirm:
                 deadline = None
             else:
-                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
-        case Rate(rating=rating, comment=comment):
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules,
+                                               issue.channel)
+        case Rate(rating=rating, comment=comment, recorded_via=via):
             payload["rating"] = rating.value
             payload["comment"] = _note(comment, "comment")
+            if via is not None and actor.kind is not ActorKind.ENTERPRISE:
+                payload["recorded_by_staff"] = True
+                payload["contact"] = ContactMethod(via).value
             if rating is Rating.UNSATISFIED:
-                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules,
+                                               issue.channel)
             else:
                 deadline = None
         case Close(note=note):
@@ -511,8 +526,10 @@ def decide(
                 if last is not None and now - last < rules.urge_interval:
                     allowed_at = last + rules.urge_interval
                     raise RuleViolation("urge_too_soon", next_allowed_at=allowed_at.isoformat())
-        case LadderUp(note=note):
+        case LadderUp(note=note, unit=step_unit):
             payload["note"] = _note(note)
+            if step_unit is not None:
+                payload["unit"] = step_unit
             nxt = issue.ladder_step + 1
             if nxt >= len(rules.ladder):
                 raise RuleViolation(
@@ -522,6 +539,9 @@ def decide(
             payload["from_step"] = issue.ladder_step
             payload["to_step"] = nxt
             payload["step_name"] = rules.ladder[nxt]
+            if issue.deadline is not None:  # the step's holder gets its own time
+                deadline, warnings = _new_deadline(issue.deadline.kind, issue.tags, now, rules,
+                                                   issue.channel)
         case Revisit(result=result, note=note, contact=contact, sample=sample):
             payload["result"] = result.value
             payload["note"] = _note(note)
@@ -530,7 +550,8 @@ def decide(
             if sample is not None:
                 payload["sample"] = sample
             if result is RevisitResult.UNSATISFIED:  # reopened: handled again from triage
-                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+                deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules,
+                                               issue.channel)
         case MarkSampled(mark=mark):
             payload.update({k: v for k, v in mark.items() if k != "state"})
         case Escalate(to=to, reason=reason):
@@ -542,14 +563,16 @@ def decide(
             payload["instructions"] = check_text(
                 "instructions", instructions, max_len=MAX_REASON
             )
-            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules,
+                                               issue.channel)
         case Supervise(issued_by=issued_by, note=note):
             payload["issued_by"] = validate_division_code(issued_by)
             payload["note"] = _note(note)
         case Receive(came_from=came_from):
             payload["came_from"] = validate_division_code(came_from)
             # a new tier, a new clock; the ladder starts again at this node's first step
-            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules)
+            deadline, warnings = _new_deadline(DeadlineKind.DISPATCH, issue.tags, now, rules,
+                                               issue.channel)
 
     if deadline != "keep":
         assert not isinstance(deadline, str)
@@ -601,11 +624,13 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["resolved_at"] = event.at
         case A.REJECT:
             changes["rejection_reason"] = p["reason"]
+            changes["rejected_by"] = event.actor.label()
         case A.CONFIRM_REJECTION:
             changes["closed_at"] = event.at
             changes["outcome"] = "rejected"
         case A.OVERTURN_REJECTION:
             changes["rejection_reason"] = None
+            changes["rejected_by"] = None
         case A.ACCEPT:
             changes["rating"] = Rating(p["rating"])
             changes["rating_comment"] = p.get("comment")
@@ -624,6 +649,7 @@ def evolve(issue: Issue, event: Event) -> Issue:
                 changes["last_enterprise_urge_at"] = event.at
         case A.LADDER_UP:
             changes["ladder_step"] = p["to_step"]
+            changes["ladder_unit"] = p.get("unit")
         case A.REVISIT:
             changes["revisit_result"] = RevisitResult(p["result"])
         case A.REVISIT_REOPEN:
@@ -640,6 +666,7 @@ def evolve(issue: Issue, event: Event) -> Issue:
         case A.RECEIVE:
             changes["came_from"] = p["came_from"]
             changes["ladder_step"] = 0
+            changes["ladder_unit"] = None
         case A.SUPERVISE:
             changes["supervision_count"] = issue.supervision_count + 1
         case A.START:

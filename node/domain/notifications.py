@@ -43,6 +43,8 @@ class Topic(StrEnum):
     LIGHT_YELLOW = "light_yellow"  # 黄灯 → handler and leader
     LIGHT_RED = "light_red"  # 红灯 → handler and leader
     REVIEW_OVERDUE = "review_overdue"  # the rejection review's own deadline → reviewers
+    SIGN_IN_CODE = "sign_in_code"  # an enterprise's one-time sign-in code (no issue, no group)
+    FORWARD_REFUSED = "forward_refused"  # its urge/rating, forwarded up, refused → enterprise
 
 
 class Group(StrEnum):
@@ -82,6 +84,7 @@ DEFAULT_GROUPS: Mapping[Topic, tuple[Group, ...]] = {
     Topic.LIGHT_YELLOW: (Group.HANDLERS, Group.LEADERS),
     Topic.LIGHT_RED: (Group.HANDLERS, Group.LEADERS),
     Topic.REVIEW_OVERDUE: (Group.REVIEWERS,),
+    Topic.FORWARD_REFUSED: (Group.ENTERPRISE,),
 }
 
 LOCALES = ("zh-CN", "en")
@@ -119,6 +122,12 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
     ("zh-CN", Topic.REVIEW_OVERDUE): (
         "退回审核超期：{number}",
         "诉求{number}“{title}”的退回审核已{colour_zh}（到期{due}）：{work_url}"),
+    ("zh-CN", Topic.SIGN_IN_CODE): (
+        "登录验证码",
+        "您的登录验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。"),
+    ("zh-CN", Topic.FORWARD_REFUSED): (
+        "{action_zh}未被受理：{number}",
+        "您对诉求{number}的{action_zh}未被办理单位受理（{reason_zh}），请查看：{track_url}"),
     ("en", Topic.RECEIPT): (
         "Issue received: {number}",
         "Your issue \"{title}\" was received as {number}. Track it: {track_url}"),
@@ -150,6 +159,14 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
         "Rejection review {colour}: {number}",
         "The review of rejected issue {number} \"{title}\" is {colour} (due {due}): "
         "{work_url}"),
+    ("en", Topic.SIGN_IN_CODE): (
+        "Sign-in code",
+        "Your sign-in code is {code}, valid for {minutes} minutes. If you did not ask for "
+        "it, ignore this message."),
+    ("en", Topic.FORWARD_REFUSED): (
+        "Your {action} was not accepted: {number}",
+        "Your {action} of issue {number} was not accepted by the tier handling it "
+        "({reason}). See: {track_url}"),
 }
 
 MAX_PARAM = 200  # characters of free text (a reply, a reason) a message carries
@@ -239,6 +256,30 @@ def notice_for_replicated(event: Event, issue: Issue, rules: NotifyRules, *,
     return replace(notice, groups=(Group.ENTERPRISE,))
 
 
+#: a forwarded act's kind → (English, Chinese) name in a refusal message
+_FORWARDED = {"enterprise_urge": ("urge", "催办"), "rate": ("rating", "评价")}
+#: the owner's refusal code → why, as the enterprise reads it (others: the generic one)
+_REFUSALS = {"urge_too_soon": ("urged within the last 24 hours", "24小时内已催办"),
+             "illegal_transition": ("the issue has moved on", "诉求状态已变化")}
+_REFUSED = ("not accepted", "办理单位未受理")
+
+
+def notice_for_refused(issue: Issue, *, transfer_id: str, kind: str, error: str,
+                       at: datetime, rules: NotifyRules) -> Notice | None:
+    """The notice of an enterprise's urge or rating that this node forwarded up and the
+    owner refused (`error` holds the refusal's code): told to the enterprise, once per
+    transfer, by its home node."""
+    groups = tuple(rules.groups.get(Topic.FORWARD_REFUSED, ()))
+    if kind not in _FORWARDED or not groups:
+        return None
+    reason = next((why for code, why in _REFUSALS.items() if code in error), _REFUSED)
+    params = issue_params(issue, rules.base_url)
+    params.update(action=_FORWARDED[kind][0], action_zh=_FORWARDED[kind][1],
+                  reason=reason[0], reason_zh=reason[1])
+    return Notice(key=f"refused:{transfer_id}", topic=Topic.FORWARD_REFUSED,
+                  issue_id=issue.id, groups=groups, params=params, at=at)
+
+
 def light_key(issue_id: str, deadline_kind: str, due: datetime, colour: Colour) -> str:
     return f"light:{issue_id}:{deadline_kind}:{due.isoformat()}:{colour.value}"
 
@@ -287,8 +328,8 @@ def members(group: Group, accounts: Iterable[Member], *, department: str | None,
             leaders = of_role("leader")
             own = [a for a in leaders if department and a.department == department]
             picked = own or [a for a in leaders if a.department is None]
-        case Group.REVIEWERS:
-            picked = of_role("leader")
+        case Group.REVIEWERS:  # the review unit's (营商局 联审) reviewers, else the leaders
+            picked = of_role("reviewer") or of_role("leader")
         case Group.DISPATCHERS:
             picked = of_role("dispatcher")
         case Group.OWNER_UNIT:

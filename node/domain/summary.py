@@ -73,8 +73,21 @@ class Summary:
     #: The head of each writer's hash chain this summary vouches for (node/domain/chain.py):
     #: writer → (writer_seq, link) of its latest linked event. No data of any issue, yet a
     #: parent that sees a head go back, or change at the same place, knows that writer's
-    #: history was rewritten.
+    #: history was rewritten. The head of a writer's audit log (node/domain/audit.py) is
+    #: here too, as "audit:<writer>" → (seq, link) of its latest audit record.
     chains: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    #: The name of each tag id in `tags` the node could name (node/domain/tags.py): `tags`
+    #: counts by library id, so a parent folds the same province tag of two counties
+    #: into one line, and names a child's local tags from what the child sent here.
+    tag_names: Mapping[str, str] = field(default_factory=dict)
+    #: The node's own organisation units (node/domain/units.py: id, kind, names, parent,
+    #: active), so that its parent names them: ids carry the node's code, so the same-named
+    #: departments of two counties stay apart at their city.
+    units: tuple[Mapping[str, Any], ...] = ()
+    #: The 有感指数's sums of this summary's unit for its recent periods (period key →
+    #: numerators/denominators and evaluation scores, node/domain/index.py; no personal
+    #: data), so that the tiers above rank counties and cities on the same figures.
+    index: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def rate(self, name: str) -> float | None:
         den = self.sums.get(f"{name}_den", 0)
@@ -92,12 +105,25 @@ class Summary:
             "rates": {r: self.rate(r) for r in RATES},
             "avg_handling_hours": round(self.handling_hours / self.sums["handled"], 2)
             if self.sums.get("handled") else None,
-            "top_tags": [{"tag": t, "count": c} for t, c in self.top_tags()],
+            "top_tags": [tag_line(self, t, c) for t, c in self.top_tags()],
+            "tag_names": {t: n for t, n in sorted(self.tag_names.items()) if t in self.tags},
             "chains": {w: {"seq": s, "link": h} for w, (s, h) in sorted(self.chains.items())},
         }
+        if self.units:
+            out["units"] = [dict(u) for u in self.units]
+        if self.index:
+            out["index"] = {k: dict(v) for k, v in sorted(self.index.items())}
         if depth > 0:
             out["children"] = {k: v.to_dict(depth=depth - 1) for k, v in self.children.items()}
         return out
+
+
+def tag_line(summary: Summary, tag: str, count: int) -> dict[str, Any]:
+    """One line of a top-tags list: "tag" is what people read and the pool filters by; a
+    library tag adds its "id" (what it counts under; a free-text tag has none)."""
+    name = summary.tag_names.get(tag, tag)
+    return ({"tag": name, "count": count} if name == tag
+            else {"tag": name, "id": tag, "count": count})
 
 
 def summary_line(issue: Issue, now: datetime, calendar: WorkCalendar) -> IssueLine:
@@ -178,9 +204,12 @@ def overdue_order(line: OverdueLine) -> tuple[datetime, str]:
 
 
 def from_parts(node: str, parts: Mapping[str, OriginPart], *, now: datetime,
-               by_origin: bool = False) -> Summary:
+               by_origin: bool = False, tag_key: Mapping[str, str] | None = None,
+               tag_names: Mapping[str, str] | None = None) -> Summary:
     """The summary of the units of origin in `parts`; with `by_origin`, also one child
-    summary per origin other than `node`. Equal to `summarize` over the same issues."""
+    summary per origin other than `node`. Equal to `summarize` over the same issues.
+    `tag_key` maps the tags issues carry (names) to the library ids they count under
+    (a tag it does not know counts under its own text); `tag_names` names the ids."""
     counts: Counter[str] = Counter()
     lights: Counter[str] = Counter()
     overdue: list[OverdueLine] = []
@@ -189,17 +218,23 @@ def from_parts(node: str, parts: Mapping[str, OriginPart], *, now: datetime,
         lights.update(part.lights)
         overdue.extend(part.overdue)
     overdue.sort(key=overdue_order)
-    children = ({o: from_parts(o, {o: part}, now=now) for o, part in sorted(parts.items())
-                 if o != node} if by_origin else {})
-    tags = Counter({k[len(TAG):]: n for k, n in counts.items() if k.startswith(TAG) and n})
+    children = ({o: from_parts(o, {o: part}, now=now, tag_key=tag_key, tag_names=tag_names)
+                 for o, part in sorted(parts.items()) if o != node} if by_origin else {})
+    keyed = tag_key or {}
+    tags: Counter[str] = Counter()
+    for k, n in counts.items():
+        if k.startswith(TAG) and n:
+            tags[keyed.get(k[len(TAG):], k[len(TAG):])] += n
+    kept = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT])
     return Summary(
         node=node, as_of=now, total=counts[TOTAL],
         states={k[len(STATE):]: n for k, n in counts.items() if k.startswith(STATE) and n},
         lights={k: n for k, n in lights.items() if n},
         sums={k[len(SUM):]: n for k, n in counts.items() if k.startswith(SUM) and n},
         handling_hours=counts[HANDLED_US] / 3_600_000_000,
-        tags=dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT]),
-        overdue=tuple(o.shown() for o in overdue[:OVERDUE_LIST_MAX]), children=children)
+        tags=kept,
+        overdue=tuple(o.shown() for o in overdue[:OVERDUE_LIST_MAX]), children=children,
+        tag_names={t: tag_names[t] for t in kept if tag_names and t in tag_names})
 
 
 def summarize(node: str, lines: Iterable[IssueLine], *, now: datetime,
@@ -224,13 +259,17 @@ def summarize(node: str, lines: Iterable[IssueLine], *, now: datetime,
     return from_parts(node, parts, now=now, by_origin=by_origin)
 
 
-def fold(own: Summary, children: Iterable[Summary]) -> Summary:
-    """`own` (this node's issues) plus its children's subtree summaries."""
+def fold(own: Summary, children: Iterable[Summary], *,
+         names: Mapping[str, str] | None = None) -> Summary:
+    """`own` (this node's issues) plus its children's subtree summaries. Tags fold by
+    id; each is named from `names` (this node's library), else as a child named it."""
     total, states, lights, sums = own.total, dict(own.states), dict(own.lights), dict(own.sums)
     tags, hours, overdue = dict(own.tags), own.handling_hours, list(own.overdue)
     kids = dict(own.children)
     chains = dict(own.chains)
+    named: dict[str, str] = {}
     for child in children:
+        named.update(child.tag_names)
         total += child.total
         states, lights, sums = _add(states, child.states), _add(lights, child.lights), _add(
             sums, child.sums)
@@ -240,10 +279,13 @@ def fold(own: Summary, children: Iterable[Summary]) -> Summary:
         kids[child.node] = child
         chains.update(child.chains)
     top = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TAGS_KEPT])
+    named.update(own.tag_names)
+    named.update(names or {})
     return Summary(node=own.node, as_of=max([own.as_of, *(k.as_of for k in kids.values())]),
                    total=total, states=states, lights=lights, sums=sums, handling_hours=hours,
                    tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids,
-                   chains=chains)
+                   chains=chains, tag_names={t: named[t] for t in top if t in named},
+                   units=own.units, index=own.index)
 
 
 def rewritten_chains(before: Summary, after: Summary) -> list[str]:
@@ -312,6 +354,7 @@ def _overdue_line(raw: Any) -> dict[str, str]:
 
 
 def _from_dict(raw: Any, depth: int) -> Summary:
+    from node.domain.index import decode_summary_index
     from node.domain.validation import validate_division_code
 
     data = _object(raw, "a summary")
@@ -332,9 +375,55 @@ def _from_dict(raw: Any, depth: int) -> Summary:
                    sums=_counts(data["sums"], "sums"),
                    handling_hours=_hours(data["handling_hours"]),
                    tags=_counts(data["tags"], "tags"), overdue=overdue, children=children,
-                   chains=_chains(data.get("chains", {})))
+                   chains=_chains(data.get("chains", {})),
+                   tag_names=_tag_names(data.get("tag_names", {})),
+                   units=_units(data.get("units", []), str(data["node"])),
+                   index=decode_summary_index(data.get("index", {})))
 
 
+MAX_UNITS = 1000  # units a summary may name: far beyond a centre's catalogue
+
+
+def _units(value: Any, node: str) -> tuple[dict[str, Any], ...]:
+    """A child's catalogue: every unit its own (id "<node>.<slug>"), checked like a unit."""
+    from node.domain.errors import DomainError
+    from node.domain.units import as_record, from_record, split_unit_id
+
+    if not isinstance(value, list) or len(value) > MAX_UNITS:
+        raise ValueError(f"units must be a list of at most {MAX_UNITS}")
+    out = []
+    for raw in value:
+        record = _object(raw, "a unit")
+        try:
+            unit = from_record(record)
+            if split_unit_id(unit.id)[0] != node or unit.node != node:
+                raise ValueError(f"unit {unit.id[:48]!r} is not {node}'s")
+        except DomainError as exc:
+            raise ValueError(f"a unit: {exc.code}") from None
+        if not (isinstance(unit.name_zh, str) and 0 < len(unit.name_zh) <= 40
+                and (unit.name_en is None or (isinstance(unit.name_en, str)
+                                              and len(unit.name_en) <= 80))
+                and (unit.parent_id is None or (isinstance(unit.parent_id, str)
+                                                and len(unit.parent_id) <= 40))):
+            raise ValueError("a unit's names must be short texts")
+        out.append({k: v for k, v in as_record(unit).items() if k != "external_code"})
+    return tuple(out)
+
+
+MAX_TAG_NAMES = 1000
+MAX_TAG_NAME = 30
+
+
+def _tag_names(value: Any) -> dict[str, str]:
+    names = _object(value, "tag_names")
+    if len(names) > MAX_TAG_NAMES or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64
+            for k, v in names.items()):
+        raise ValueError(f"tag_names must map at most {MAX_TAG_NAMES} tag ids to names")
+    return {k: v[:MAX_TAG_NAME] for k, v in names.items()}
+
+
+AUDIT_HEAD = "audit:"  # the key of a writer's audit-log head in `chains`
 MAX_CHAINS = 5000  # writers a summary may vouch for: far beyond a province's units
 MAX_WRITER_SEQ = 2**63 - 1
 
@@ -352,5 +441,7 @@ def _chains(value: Any) -> dict[str, tuple[int, str]]:
         if (not isinstance(seq, int) or isinstance(seq, bool)
                 or not 1 <= seq <= MAX_WRITER_SEQ or not is_link(link)):
             raise ValueError("a chain head must be a writer_seq and a SHA-256 link")
-        out[validate_division_code(writer)] = (seq, str(link))
+        audit = isinstance(writer, str) and writer.startswith(AUDIT_HEAD)
+        code = validate_division_code(writer[len(AUDIT_HEAD):] if audit else writer)
+        out[AUDIT_HEAD + code if audit else code] = (seq, str(link))
     return out

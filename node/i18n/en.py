@@ -101,6 +101,21 @@ MESSAGES: Final[dict[str, str]] = {
     "now_naive": "now must be timezone-aware",
     "min_sample_invalid": "min_sample must be an integer >= 1",
     "recurrence_window_invalid": "the recurrence window must be positive (given: {value})",
+    "publication_malformed": "malformed publication ({problem})",
+    "publication_misaddressed": "publication {kind} of {issuer} arrived on another node's subject",
+    "publication_issuer_unknown": "publication {kind} of {issuer}: that"
+        " node is not above this one",
+    "publication_kind_unknown": "publication {kind} of {issuer}: this node knows no such kind",
+    "publication_bad_signature": "publication {kind} of {issuer} refused:"
+        " bad signature ({problem})",
+    "publication_older": "publication {kind} of {issuer} version {version} is"
+        " older than the stored version {stored}",
+    "publication_version_conflict": "publication {kind} of {issuer} version {version} differs"
+        " from the stored document of the same version",
+    "floors_malformed": "malformed rule floors ({problem})",
+    "rules_invalid": "invalid rules ({problem})",
+    "rule_looser_than_floor": "{rule} = {value} is looser than the floor {floor} set by node"
+        " {issuer} (version {version}); a node may only be stricter",
     "summary_malformed": "malformed summary: {problem}",
     "credit_code_not_yours": "an enterprise may only submit under its own credit code",
     "channel_not_online": "enterprises submit through 'online'",
@@ -114,6 +129,19 @@ MESSAGES: Final[dict[str, str]] = {
     "intake_batch_too_large": "at most {max_rows} issues can be entered at once",
     "intake_rows_invalid": "some rows are not valid; nothing was saved: correct them and "
                            "submit again",
+    "open311_window_reversed": "end_date may not be before start_date",
+    "open311_window_too_long": "start_date and end_date may be at most {max_days} days apart",
+    "open311_parameter_required": "the parameter {field} is required",
+    "open311_parameter_invalid": "the parameter {field} has an invalid value: {value}",
+    "open311_body_invalid": "the body cannot be read: send a form "
+                            "(application/x-www-form-urlencoded) or a JSON object",
+    "open311_service_code_unknown": "there is no service with the code {service_code}",
+    "open311_service_not_found": "there is no service with the code {service_code}",
+    "open311_request_not_found": "there is no service request {service_request_id}",
+    "open311_jurisdiction_unknown": "this endpoint takes no requests for jurisdiction "
+                                    "{jurisdiction_id}",
+    "open311_client_not_found": "there is no client system {client}",
+    "open311_key_invalid": "the api_key is not valid or was revoked",
     "period_invalid": "period must be a month as YYYY-MM",
     "cursor_invalid": "the page cursor is not valid: start again from the first page",
     "enterprise_needs_credit_code": "an enterprise account needs a credit code",
@@ -140,6 +168,38 @@ MESSAGES: Final[dict[str, str]] = {
     "import_file_empty": "the file has no data (the first row must name the columns)",
     "import_file_unreadable": "the file cannot be read: is it .xlsx or .csv?",
     "import_too_many_rows": "a file may have at most {max_rows} rows",
+    # the tag library
+    "tag_unknown": ("'{tag}' is not a tag of this node's library: choose a library tag or propose "
+                    "a new one"),
+    "tag_inactive": "tag '{tag}' is no longer active",
+    "tag_slug_invalid": "a slug has lowercase letters, digits and '-' only",
+    "tag_publication_invalid": "a published tag library was malformed: {problem}",
+    "tag_from_above": ("tag library entry {tag} was defined by node {origin}: it cannot be "
+                       "renamed, deactivated or merged here"),
+    "tag_name_taken": "the name '{name}' is already used by {tag}",
+    "tag_not_found": "no tag {tag}",
+    "tag_category_not_found": "no tag category {category}",
+    "tag_proposal_not_found": "no tag proposal {proposal}",
+    "tag_category_inactive": "tag category {category} is not active",
+    "tag_already_merged": "tag {tag} was merged into {into}",
+    "tag_merge_self": "a tag cannot be merged into itself ({tag})",
+    "tag_inactive_target": "tag {tag} is not active: merge into an active tag",
+    "tag_proposal_decided": "tag proposal {proposal} was already decided ({state})",
+    # organisation units
+    "unit_id_invalid": ("unit id '{value}' is invalid: it is '<node code>.<slug>', the slug of "
+                        "lower-case letters, digits, - or _ (at most 32)"),
+    "unit_kind_invalid": "unit kind '{value}' is invalid",
+    "unit_parent_invalid": ("parent unit {parent} does not exist or is no department of this node "
+                            "(only a department sits under a bureau)"),
+    "unit_parent_cycle": "{parent} cannot be the parent: that would make a cycle",
+    "unit_unknown": "{unit} is not a unit of this node's catalogue",
+    "organisation_invalid": "the organisation file is invalid ({field}): {problem}",
+    "organisation_conflict": "unit {unit} exists as a {have}; the file has a {want}",
+    "unit_kind_mismatch": "unit {unit} is a {kind}; this needs {expected}",
+    "unit_inactive": "unit {unit} is deactivated and takes no dispatch",
+    "unit_not_found": "no unit {unit}",
+    "unit_exists": "unit {unit} already exists",
+    "unit_active_unchanged": "unit {unit} is already so (active: {active})",
     # rules
     "urge_too_soon": "an issue can be urged once per 24 h; next allowed at {next_allowed_at}",
     "ladder_exhausted": "the issue is at the top of this node's ladder; escalate it to the "
@@ -155,7 +215,16 @@ MESSAGES: Final[dict[str, str]] = {
                             "{sample_id}); only a leader may re-draw it, with a reason",
     "redraw_without_sample": "{period} has no sample yet: a re-draw reason is not expected",
     "meeting_not_on_agenda": "issue {issue} is not on the joint meeting's agenda",
+    "meeting_no_decision": "the joint meeting of {meeting} has no decision on issue {issue} "
+                           "yet: record it before escalating",
+    "report_period_invalid": "the report period must be YYYY-MM (month), YYYY-Q1…Q4 "
+                             "(quarter) or YYYY (year)",
+    "report_period_open": "{period} has not ended yet (it ends {end}): a report is made "
+                          "once it has",
     "meeting_step_not_in_ladder": "this node's ladder has no step \"{step}\"",
+    "index_weights_invalid": "the index weights are not valid ({field}): {problem}",
+    "evaluation_invalid": "the external evaluation is not valid ({field}): {problem}",
+    "index_level_invalid": "the ranking level must be county, city or department (got {level})",
     "deadline_before_meeting": "the deadline cannot be before the meeting on {meeting}",
     "meeting_decision_exists": "this meeting has already decided on issue {issue}",
     "revisit_task_closed": "revisit task {task} is {state}: no result can be recorded",
@@ -163,6 +232,19 @@ MESSAGES: Final[dict[str, str]] = {
     "login_locked": "too many failed sign-ins: locked for now; try again in {retry_after} s "
                     "or ask an administrator to unlock it",
     "own_account_protected": "you cannot disable your own account or change your own role",
+    "signin_code_too_soon": "a code was just sent; ask again in {retry_after} s",
+    "signin_too_many": "too many sign-in codes or attempts; try again in {retry_after} s",
+    "live_streams_limit": "too many live pages open (at most {max_streams}); close some and retry",
+    "membership_role_invalid": "'{role}' is not a role an account may hold in a unit",
+    "membership_unit_unknown": "this node has no unit '{unit}'",
+    "membership_unit_inactive": "unit '{unit}' is inactive",
+    "membership_not_staff": "an enterprise account cannot belong to a unit",
+    "membership_too_many": "an account may belong to at most {max_units} units",
+    "membership_exists": "the account is already {role} of unit '{unit}'",
+    "membership_not_found": "the account is not {role} of unit '{unit}'",
+    "not_your_unit": "the issue is not in the queue of your unit ({unit})",
+    "own_rejection": "you cannot review your own rejection (another person must review it)",
+    "not_review_unit": "a rejection is reviewed by a member of the review unit ({units})",
     # not found
     "issue_not_found": "no issue {issue}",
     "sample_not_found": "no revisit sample {sample_id}",
@@ -194,9 +276,13 @@ MESSAGES: Final[dict[str, str]] = {
     # unauthenticated
     "login_required": "log in first (Authorization: Bearer <token>)",
     "wrong_password": "wrong username or password",
+    "signin_code_invalid": "wrong or expired code; ask for a new one if needed",
+    "oidc_failed": "signing in through the identity provider failed; try again",
+    "oidc_disabled": "this node has no identity provider for enterprises",
     "account_unknown": "unknown or disabled account",
     "session_expired": "session expired; log in again",
     "session_invalid": "invalid session token",
+    "live_ticket_invalid": "the live update ticket is unknown, used or expired",
     "session_revoked": "session ended (account disabled or password reset); log in again",
     "no_client_certificate": "no client certificate",
     "fetch_needs_certificate": "Fetch needs a client certificate (insecure mode)",

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from node.app.ports import StoredEvent
 from node.domain.issue import Event, Issue, event_id_of
 from node.domain.summary import OriginPart
-from node.store import repo
+from node.store import audit, repo
 from node.store.repo import Store
 from node.store.schema import dead_letters, events, issues, replication_marks
 
@@ -259,7 +259,9 @@ class SqlSummaryReads:
         return repo.summary_parts(self.conn, now)
 
     def chain_heads(self) -> dict[str, tuple[int, str]]:
-        return repo.chain_heads(self.conn)
+        heads = repo.chain_heads(self.conn)
+        heads.update(audit.heads(self.conn))  # "audit:<writer>": the audit logs' heads
+        return heads
 
 
 class SqlIssueScan:

@@ -9,7 +9,8 @@ issue, original number) in the same transaction: an issue and the key that makes
 import skip it commit together or not at all. The events are written as this node's own
 (`own=True`): unpublished, so the publisher ships them to the city like any other event.
 
-`ExportLog` keeps the rows of `export_log`.
+`ExportLog` keeps the rows of `export_log` (and, for an export with personal data, its
+audit record in the same transaction: node/store/audit.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from node.app.ports import ConstraintViolation
+from node.domain.audit import EXPORT_PERSONAL, AuditRecord
 from node.domain.issue import Event, Issue
-from node.store import outbox, repo
+from node.store import audit, outbox, repo
 from node.store.repo import Store
 from node.store.schema import export_log, import_keys
 
@@ -63,6 +65,11 @@ class ImportTransaction:
             {"external_id": ext, "issue_id": issue.id, "original_number": original,
              "actor": actor, "imported_at": at}
             for issue, _, ext, original in batch])
+        # one audit record per batch (the imported history itself is no act of today)
+        audit.record_in(self.conn, AuditRecord(
+            at=at, actor=actor, action="import.issues", target_kind="import",
+            target_id=f"{batch[0][0].number}..{batch[-1][0].number}",
+            detail={"issues": len(batch), "external_ids": [b[2] for b in batch[:20]]}))
 
 
 class ImportRecords:
@@ -98,6 +105,10 @@ class ExportLog:
             conn.execute(insert(export_log), {"actor": actor, "at": at, "format": format,
                                               "filter": filter, "rows": rows,
                                               "personal": personal})
+            if personal:  # and in the audit trail, in the same transaction
+                audit.record_in(conn, AuditRecord(
+                    at=at, actor=actor, action=EXPORT_PERSONAL, target_kind="export",
+                    target_id=format, detail={"filter": filter, "rows": rows}))
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.store.read() as conn:

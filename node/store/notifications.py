@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, and_, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,8 +32,10 @@ from node.app.notify import (
     LightCandidate,
     Outcome,
     Plan,
+    RefusedForward,
     StoredNotice,
 )
+from node.app.transfers.types import REFUSED, UP_KINDS
 from node.domain.issue import Event, Issue
 from node.domain.notifications import (
     Colour,
@@ -48,6 +50,7 @@ from node.domain.notifications import (
 from node.store import repo
 from node.store.repo import Store
 from node.store.schema import (
+    account_units,
     inbox_messages,
     issues,
     light_transitions,
@@ -55,6 +58,7 @@ from node.store.schema import (
     notification_deliveries,
     notification_templates,
     notifications,
+    transfers_out,
     users,
 )
 
@@ -159,10 +163,19 @@ class SqlNotifyStore:
             for r in rows]
 
     def members(self) -> list[Member]:
+        """Every active staff account as it is, and once more per unit it is bound to
+        (with that unit's role): an account of the 税务局 queue is its member there."""
         with self.store.read() as conn:
             rows = conn.execute(select(users.c.username, users.c.role, users.c.department,
                                        users.c.board).where(users.c.active.is_(True))).all()
-        return [Member(username=u, role=r, department=d, board=b) for u, r, d, b in rows]
+            bound = conn.execute(
+                select(account_units.c.username, account_units.c.unit_id, account_units.c.role)
+                .join(users, users.c.username == account_units.c.username)
+                .where(users.c.active.is_(True))).all()
+        out = [Member(username=u, role=r, department=d, board=b) for u, r, d, b in rows]
+        out += [Member(username=u, role=r, department=unit, board=unit)
+                for u, unit, r in bound]
+        return out
 
     def contacts(self) -> dict[str, Contact]:
         with self.store.read() as conn:
@@ -273,6 +286,27 @@ class SqlNotifyStore:
             if fresh and notice is not None:
                 insert_notice(conn, notice)
         return fresh
+
+    # -- refusals of forwarded acts
+
+    def refused_forwards(self, limit: int) -> list[RefusedForward]:
+        t = transfers_out
+        told = exists().where(notifications.c.key == literal("refused:") + t.c.transfer_id)
+        stmt = (select(t.c.transfer_id.label("fwd_id"), t.c.kind.label("fwd_kind"),
+                       t.c.last_error.label("fwd_error"), t.c.created_at.label("fwd_at"),
+                       issues)
+                .join(issues, issues.c.id == t.c.issue_id)
+                .where(t.c.status == REFUSED, t.c.kind.in_(UP_KINDS),
+                       issues.c.origin == self.node, ~told)
+                .order_by(t.c.seq).limit(limit))
+        with self.store.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [RefusedForward(transfer_id=r.fwd_id, kind=r.fwd_kind, error=r.fwd_error or "",
+                               at=r.fwd_at, issue=repo.issue_from_row(r)) for r in rows]
+
+    def add_notice(self, notice: Notice) -> bool:
+        with self.store.write() as conn:
+            return insert_notice(conn, notice)
 
     # -- operators
 

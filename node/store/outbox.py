@@ -61,6 +61,14 @@ def pending_for_issue(conn: Connection, issue_id: str) -> OutboxRow | None:
     return _row(r) if r is not None else None
 
 
+def last_forwarded_at(conn: Connection, issue_id: str, kind: str) -> datetime | None:
+    """When the latest `kind` transfer of the issue that was not refused was queued."""
+    at: datetime | None = conn.execute(select(func.max(transfers_out.c.created_at)).where(
+        transfers_out.c.issue_id == issue_id, transfers_out.c.kind == kind,
+        transfers_out.c.status != REFUSED)).scalar_one_or_none()
+    return at
+
+
 def get_outgoing(conn: Connection, transfer_id: str) -> OutboxRow | None:
     r = conn.execute(
         select(transfers_out).where(transfers_out.c.transfer_id == transfer_id)).first()
@@ -332,6 +340,9 @@ class TransferTransaction:
 
     def pending_for_issue(self, issue_id: str) -> OutboxRow | None:
         return pending_for_issue(self.conn, issue_id)
+
+    def last_forwarded_at(self, issue_id: str, kind: str) -> datetime | None:
+        return last_forwarded_at(self.conn, issue_id, kind)
 
     def pending_batch(self, destination: str, limit: int) -> list[OutboxRow]:
         return pending_batch(self.conn, destination, limit)

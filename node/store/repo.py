@@ -97,6 +97,7 @@ from node.domain.summary import (
     OverdueLine,
     line_counts,
 )
+from node.domain.units import queue_of
 from node.store import search
 from node.store.db import READONLY
 from node.store.schema import (
@@ -464,6 +465,7 @@ def issue_row(issue: Issue, calendar: WorkCalendar) -> dict[str, Any]:
         "last_enterprise_urge_at": issue.last_enterprise_urge_at,
         "reply": issue.reply,
         "rejection_reason": issue.rejection_reason,
+        "rejected_by": issue.rejected_by,
         "rating": issue.rating.value if issue.rating else None,
         "rating_comment": issue.rating_comment,
         "reopen_count": issue.reopen_count,
@@ -477,6 +479,8 @@ def issue_row(issue: Issue, calendar: WorkCalendar) -> dict[str, Any]:
         "updated_at": issue.updated_at,
         "light_yellow_at": times.yellow_at if times else None,
         "light_red_at": times.red_at if times else None,
+        "ladder_unit": issue.ladder_unit,
+        "queue_unit": queue_of(issue),
     }
 
 
@@ -524,6 +528,7 @@ def issue_from_row(row: Any) -> Issue:
         last_enterprise_urge_at=m["last_enterprise_urge_at"],
         reply=m["reply"],
         rejection_reason=m["rejection_reason"],
+        rejected_by=m["rejected_by"],
         rating=Rating(m["rating"]) if m["rating"] else None,
         rating_comment=m["rating_comment"],
         reopen_count=m["reopen_count"],
@@ -537,6 +542,7 @@ def issue_from_row(row: Any) -> Issue:
         updated_at=m["updated_at"],
         subject_kind=SubjectKind(extras.get("subject_kind", SubjectKind.ENTERPRISE.value)),
         channel_fields=tuple(sorted(extras.get("channel_fields", {}).items())),
+        ladder_unit=m["ladder_unit"],
     )
 
 
@@ -739,6 +745,13 @@ def pool_conditions(f: IssueFilter, dialect: str = "sqlite") -> list[ColumnEleme
         conds.append(issues.c.department == f.department)
     if f.credit_code:
         conds.append(issues.c.credit_code == f.credit_code)
+    if f.queues is not None:  # node/domain/units.py queue_of: the unit holding it now
+        conds.append(func.coalesce(issues.c.queue_unit, issues.c.department, issues.c.board)
+                     .in_(f.queues))
+    if f.unit:  # the unit's queue (node/domain/units.py queue_of), indexed
+        conds.append(issues.c.queue_unit == f.unit)
+    if f.ladder_step is not None:
+        conds.append(issues.c.ladder_step == f.ladder_step)
     if f.overdue_at is not None:
         conds.append(light_condition(Light.RED, f.overdue_at))
     if f.light is not None:
@@ -824,13 +837,17 @@ def count_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
 def _only_text(f: IssueFilter) -> bool:
     """Whether nothing but the words of a search filters."""
     return not (f.tag or f.states or f.owner or f.board or f.department or f.credit_code
-                or f.overdue_at is not None or f.light is not None or f.red_by is not None)
+                or f.unit or f.ladder_step is not None
+                or f.queues is not None or f.overdue_at is not None
+                or f.light is not None or f.red_by is not None)
 
 
 def _counted_by_state(f: IssueFilter) -> bool:
     """Whether issue_counts answers how many issues match: only states and owner filter."""
     return not (f.tag or f.board or f.department or f.credit_code or f.text
-                or f.overdue_at is not None or f.light is not None or f.red_by is not None)
+                or f.unit or f.ladder_step is not None
+                or f.queues is not None or f.overdue_at is not None
+                or f.light is not None or f.red_by is not None)
 
 
 def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:

@@ -25,9 +25,11 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -116,6 +118,12 @@ issues = Table(
     # (node/domain/lights.py), NULL when no deadline runs: the lights are range predicates.
     Column("light_yellow_at", TS),
     Column("light_red_at", TS),
+    # 0015: the unit a ladder step above 0 moved the issue to, and the unit whose queue
+    # holds it now (node/domain/units.py `queue_of`), kept by every write of the row
+    Column("ladder_unit", String(60)),
+    Column("queue_unit", String(60)),
+    # 0016: who rejected it (the reject event's actor label): never its reviewer
+    Column("rejected_by", String(64)),
     # The pool lists newest first, (received_at, id) descending, and pages by that key:
     # each filter it offers has an index that yields its rows already in that order.
     Index(None, "received_at", "id"),
@@ -124,6 +132,7 @@ issues = Table(
     Index(None, "board", "received_at", "id"),
     Index(None, "department", "received_at", "id"),
     Index(None, "credit_code", "received_at", "id"),
+    Index(None, "queue_unit", "received_at", "id"),  # 0015: the pool by unit queue
     # Lights (and overdue, and "turning red by"): the running rows only — the open ones, a
     # small part of ten years' issues — in pool order with what the light predicates read
     # (a light predicate implies `light_red_at IS NOT NULL`, so both backends may take these
@@ -254,6 +263,120 @@ account_events = Table(
     Index("ix_account_events_subject_id", "subject", "id"),
 )
 
+# 0021: enterprises' one-time sign-in codes (node/store/signin_codes.py): the digest only
+# (HMAC under the node's key), never the digits; `notice_id` is the SMS that carried the
+# code until its digits are scrubbed from the outbox after expiry
+signin_codes = Table(
+    "signin_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("credit_code", String(18), nullable=False),
+    Column("phone", String(20)),
+    Column("digest", String(64), nullable=False),
+    Column("via", String(8), nullable=False),  # sms | window | none
+    Column("issued_by", String(64)),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", TS),
+    Column("notice_id", Integer),
+    Index(None, "credit_code", "id"),
+    Index(None, "expires_at"),
+)
+
+# 0021: sign-in code limits per subject ("req-credit:<code>", "fail-phone:<phone>", ...)
+# in a window that starts at the subject's first event (node/domain/signin_codes.py)
+signin_limits = Table(
+    "signin_limits",
+    metadata,
+    Column("subject", String(120), primary_key=True),
+    Column("window_start", TS, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("last_at", TS, nullable=False),
+    Index(None, "window_start"),
+)
+
+# 0016: the units a staff account belongs to, with its role in each (node/app/policy.py
+# `Membership`); a unit id is "<node code>.<slug>" (node/domain/units.py)
+account_units = Table(
+    "account_units",
+    metadata,
+    Column("username", String(40), ForeignKey("users.username"), primary_key=True),
+    Column("unit_id", String(40), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("created_at", TS, nullable=False),
+    Index(None, "unit_id", "role"),
+)
+
+# 0015: the organisation units (node/domain/units.py): this node's catalogue, and the units
+# its children published (node = the child's code); `unit_events` is the change log of
+# this node's own units, append-only (one row per change, in the change's transaction).
+units = Table(
+    "units",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("node", String(6), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name_zh", String(40), nullable=False),
+    Column("name_en", String(80)),
+    Column("parent_id", String(40)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("external_code", String(40)),
+    Column("updated_at", TS, nullable=False),
+    Index(None, "node", "kind"),
+)
+
+unit_events = Table(
+    "unit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unit_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("before", JSON),
+    Column("after", JSON, nullable=False),
+    Index(None, "unit_id", "id"),
+)
+
+# 0020: periodic reports (node/app/reports.py): one per node, kind and period, with the
+# content as JSON and both files (PDF, .xlsx) in the row with their SHA-256
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node", String(6), nullable=False),
+    Column("kind", String(8), nullable=False),  # month | quarter | year
+    Column("period", String(8), nullable=False),  # 2026-11 | 2026-Q4 | 2026
+    Column("version", Integer, nullable=False),  # 1, +1 per regeneration on demand
+    Column("trigger", String(10), nullable=False),  # schedule | demand
+    Column("actor", String(64), nullable=False),
+    Column("as_of", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("xlsx", LargeBinary, nullable=False),
+    Column("xlsx_sha256", String(64), nullable=False),
+    Index("ux_reports_node_kind_period", "node", "kind", "period", unique=True),
+)
+
+# 0023: the external evaluations of the 有感指数 (node/domain/index.py), one per unit,
+# period and kind (基层评价 grassroots, 企业评价 enterprise, 第三方评价 third_party)
+index_evaluations = Table(
+    "index_evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unit", String(60), nullable=False),  # a division code or a unit id
+    Column("period", String(8), nullable=False),  # 2026-11 | 2026-Q4 | 2026
+    Column("kind", String(12), nullable=False),
+    Column("score", Float, nullable=False),  # 0–100
+    Column("source", String(200), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", TS, nullable=False),
+    Index("ux_index_evaluations_unit_period_kind", "unit", "period", "kind", unique=True),
+)
+
 revisit_samples = Table(
     "revisit_samples",
     metadata,
@@ -333,7 +456,8 @@ transfers_out = Table(
     # No foreign key: a directive may name an issue this node holds no copy of (the
     # province supervises by number from a summary).
     Column("issue_id", String(64), nullable=False),
-    Column("kind", String(10), nullable=False),  # escalate | return | supervise | urge
+    # escalate | return | supervise | urge | enterprise_urge | rate (0024: 10 → 24)
+    Column("kind", String(24), nullable=False),
     Column("destination", String(6), nullable=False),
     Column("event", JSON, nullable=False),  # the prepared transfer event (version n+1)
     Column("status", String(10), nullable=False),  # pending | delivered | refused
@@ -398,6 +522,21 @@ dead_letters = Table(
     # set when a parked message was applied later (a gap repaired once the peer answered)
     Column("resolved_at", TS, nullable=True),
     UniqueConstraint("stream", "stream_seq"),
+)
+
+# 0018: publications (node/app/publications.py): the newest version per (issuer, kind) of
+# what this node and its ancestors publish down the federation (rule floors, tag
+# categories), with the signed envelope as received (what is verified, relayed, shown).
+publications = Table(
+    "publications",
+    metadata,
+    Column("issuer", String(12), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("issued_at", TS, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("received_at", TS, nullable=False),
 )
 
 
@@ -494,8 +633,96 @@ notification_contacts = Table(
 )
 
 
+# ----------------------------------------------------------------------------- tags
+#
+# 0017: the tag library (node/domain/tags.py, node/store/tags.py): categories and tags with
+# the node that defined each (`origin`: this node, or an ancestor whose publication brought
+# it); nothing is deleted. `tag_aliases` keeps history: a tag's former names (kind `name`)
+# and the ids merged into it (kind `merge`). Proposals from triage wait for a leader;
+# `tag_changes` is the append-only change log.
+tag_categories = Table(
+    "tag_categories",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name_zh", String(30), nullable=False),
+    Column("name_en", String(60)),
+    Column("active", Boolean, nullable=False),
+    Column("origin", String(6), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+tag_entries = Table(
+    "tag_entries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("category", String(64), nullable=False),
+    Column("name_zh", String(30), nullable=False),
+    Column("name_en", String(60)),
+    Column("active", Boolean, nullable=False),
+    Column("origin", String(6), nullable=False),
+    Column("merged_into", String(64)),
+    Column("updated_at", TS, nullable=False),
+    Index(None, "category"),
+)
+
+tag_aliases = Table(
+    "tag_aliases",
+    metadata,
+    Column("tag_id", String(64), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),  # name | merge
+    Column("at", TS, nullable=False),
+)
+
+tag_proposals = Table(
+    "tag_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("category", String(64), nullable=False),
+    Column("name_zh", String(30), nullable=False),
+    Column("name_en", String(60)),
+    Column("issue_id", String(64)),
+    Column("note", String(500)),
+    Column("state", String(10), nullable=False),  # pending | approved | refused
+    Column("proposed_by", String(64), nullable=False),
+    Column("proposed_at", TS, nullable=False),
+    Column("decided_by", String(64)),
+    Column("decided_at", TS),
+    Column("tag_id", String(64)),
+    Index(None, "state", "id"),
+)
+
+tag_changes = Table(
+    "tag_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index(None, "subject", "id"),
+)
+
+
 # ----------------------------------------------------------------------------- files
 #
+# 0022: Open311 client systems (node/store/open311.py): each posts requests with its own
+# API key, known here by its SHA-256 only, into the intake channel it is bound to.
+open311_clients = Table(
+    "open311_clients",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_hint", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("revoked_at", TS),
+    Column("revoked_by", String(64)),
+)
+
 # An imported issue's external id (the unique id of the row in the file it came from, what
 # makes importing the same file twice add nothing) → the issue it became, with the number
 # the issue had in the system it came from (the issue gets a number of this node).
@@ -522,6 +749,30 @@ export_log = Table(
     Column("rows", Integer, nullable=False),
     Column("personal", Boolean, nullable=False),
     Index(None, "at"),
+)
+
+# 0019: the audit trail (node/store/audit.py): append-only, one gapless `seq` per writer
+# (this node) and each row's link in the writer's audit hash chain (node/domain/chain.py
+# audit_link), so an edited or deleted row is found by `zhitong audit verify`.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("writer", String(6), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("actor_role", String(20)),
+    Column("address", String(64)),
+    Column("action", String(120), nullable=False),
+    Column("target_kind", String(20)),
+    Column("target_id", String(120)),
+    Column("outcome", String(10), nullable=False),  # success | refused
+    Column("detail", JSON, nullable=False),
+    Column("chain", String(64), nullable=False),
+    Index(None, "at"),
+    Index(None, "actor", "seq"),
+    Index(None, "action", "seq"),
+    Index(None, "target_kind", "target_id", "seq"),
 )
 
 # ----------------------------------------------------------------------------- search

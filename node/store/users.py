@@ -10,6 +10,11 @@ how many failures earn which back-off: it keeps what node/app/accounts.py decide
 verbs below to that connection. A row of `login_failures` is read `FOR UPDATE` on
 PostgreSQL (SQLite's writers are serialised by the store's lock), so concurrent failed
 sign-ins of one subject are all counted. node/store/records.py re-exports both classes.
+
+An account is read with its memberships (`account_units`, one query more per account read,
+by primary key prefix), so every request's principal knows its units. The catalogue of
+units (table `units`, node/store/units.py) is read here only for what the account use
+cases check: whether a unit exists and is active, and which are the node's review units.
 """
 
 from __future__ import annotations
@@ -28,23 +33,42 @@ from node.app.ports import (
     ConstraintViolation,
     LoginFailures,
     StoredAccount,
+    UnitState,
 )
-from node.store.repo import Store
-from node.store.schema import account_events, login_failures, users
+from node.store import audit
+from node.store.repo import Store, chunked
+from node.store.schema import account_events, account_units, login_failures, units, users
+
+Memberships = tuple[tuple[str, str], ...]
 
 
-def _stored(m: Any) -> StoredAccount:
+def _stored(m: Any, memberships: Memberships = ()) -> StoredAccount:
     account = Account(username=m["username"], role=m["role"], display_name=m["display_name"],
                       credit_code=m["credit_code"], department=m["department"],
-                      board=m["board"])
+                      board=m["board"], units=memberships)
     return StoredAccount(account=account, password_hash=m["password_hash"],
                          active=bool(m["active"]), token_generation=int(m["token_generation"]),
                          created_at=m["created_at"], updated_at=m["updated_at"])
 
 
+def memberships_of(conn: Connection, usernames: list[str]) -> dict[str, Memberships]:
+    """(unit id, role) of each account's memberships, in the order they were made."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for part in chunked(usernames):
+        stmt = (select(account_units.c.username, account_units.c.unit_id, account_units.c.role)
+                .where(account_units.c.username.in_(part))
+                .order_by(account_units.c.username, account_units.c.created_at,
+                          account_units.c.unit_id, account_units.c.role))
+        for username, unit_id, role in conn.execute(stmt):
+            out.setdefault(username, []).append((unit_id, role))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def get_user(conn: Connection, username: str) -> StoredAccount | None:
     row = conn.execute(select(users).where(users.c.username == username)).first()
-    return None if row is None else _stored(row._mapping)
+    if row is None:
+        return None
+    return _stored(row._mapping, memberships_of(conn, [username]).get(username, ()))
 
 
 def list_users(conn: Connection, *, role: str | None, limit: int,
@@ -52,7 +76,46 @@ def list_users(conn: Connection, *, role: str | None, limit: int,
     stmt = select(users).order_by(users.c.username).limit(limit).offset(offset)
     if role is not None:
         stmt = stmt.where(users.c.role == role)
-    return [_stored(row._mapping) for row in conn.execute(stmt)]
+    rows = [row._mapping for row in conn.execute(stmt)]
+    found = memberships_of(conn, [m["username"] for m in rows])
+    return [_stored(m, found.get(m["username"], ())) for m in rows]
+
+
+# --------------------------------------------------------------------------- memberships
+
+
+def add_membership(conn: Connection, username: str, unit_id: str, role: str, *,
+                   now: datetime) -> None:
+    conn.execute(insert(account_units).values(username=username, unit_id=unit_id, role=role,
+                                              created_at=now))
+
+
+def remove_membership(conn: Connection, username: str, unit_id: str, role: str) -> bool:
+    done = conn.execute(delete(account_units).where(
+        account_units.c.username == username, account_units.c.unit_id == unit_id,
+        account_units.c.role == role))
+    return done.rowcount > 0
+
+
+def unit_state(conn: Connection, unit_id: str) -> UnitState | None:
+    row = conn.execute(select(units.c.id, units.c.node, units.c.kind, units.c.active)
+                       .where(units.c.id == unit_id)).first()
+    return None if row is None else UnitState(id=row.id, node=row.node, kind=row.kind,
+                                              active=bool(row.active))
+
+
+def has_units(conn: Connection, node: str | None) -> bool:
+    stmt = select(units.c.id).limit(1)
+    if node is not None:
+        stmt = stmt.where(units.c.node == node)
+    return conn.execute(stmt).first() is not None
+
+
+def units_of_kind(conn: Connection, kind: str, node: str | None) -> frozenset[str]:
+    stmt = select(units.c.id).where(units.c.kind == kind, units.c.active.is_(True))
+    if node is not None:
+        stmt = stmt.where(units.c.node == node)
+    return frozenset(conn.execute(stmt).scalars())
 
 
 def add_user(conn: Connection, account: Account, *, password_hash: str, now: datetime) -> None:
@@ -149,6 +212,7 @@ def add_account_event(conn: Connection, event: AccountEvent) -> None:
     conn.execute(insert(account_events).values(at=event.at, actor=event.actor,
                                                subject=event.subject, kind=event.kind,
                                                detail=event.detail))
+    audit.record_in(conn, audit.of_account_event(event))  # the audit trail, same tx
 
 
 def list_account_events(conn: Connection, *, subject: str | None,
@@ -210,6 +274,22 @@ class AccountTransaction:
 
     def account_events(self, *, subject: str | None, limit: int) -> list[AccountEvent]:
         return list_account_events(self.conn, subject=subject, limit=limit)
+
+    def add_membership(self, username: str, unit_id: str, role: str, *,
+                       at: datetime) -> None:
+        add_membership(self.conn, username, unit_id, role, now=at)
+
+    def remove_membership(self, username: str, unit_id: str, role: str) -> bool:
+        return remove_membership(self.conn, username, unit_id, role)
+
+    def unit_state(self, unit_id: str) -> UnitState | None:
+        return unit_state(self.conn, unit_id)
+
+    def has_units(self, node: str | None) -> bool:
+        return has_units(self.conn, node)
+
+    def units_of_kind(self, kind: str, node: str | None) -> frozenset[str]:
+        return units_of_kind(self.conn, kind, node)
 
 
 class AccountRecords:

@@ -13,6 +13,9 @@
 * `GET    /api/v1/admin/lockouts` — the names and addresses that must wait now;
   `POST /api/v1/admin/lockouts/unlock-address` lifts an address's.
 * `GET    /api/v1/admin/account-events` — the audit of every change (`?username=`).
+* `POST   /api/v1/admin/accounts/{username}/units` — bind the account to a unit with a
+  role (`{"unit", "role"}`, 201); `DELETE /api/v1/admin/accounts/{username}/units/{unit}/
+  {role}` unbinds it. An account's units and roles are in every answer (`units`).
 
 Use cases: node/app/accounts.py (AccountService); every change is audited there.
 """
@@ -22,16 +25,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.app.accounts import AccountChange, AccountInfo
-from node.app.policy import Principal, Role
+from node.app.policy import Membership, Principal, Role
 from node.web.api import _ERRORS, API, PrincipalDep, ServicesDep
 
 router = APIRouter(prefix=f"{API}/admin", responses=_ERRORS, tags=["administration"])
 _STRICT = ConfigDict(extra="forbid")
 Username = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class MembershipIn(BaseModel):
+    model_config = _STRICT
+    unit: str = Field(min_length=1, max_length=40)
+    role: Role
+
+    def membership(self) -> Membership:
+        return Membership(unit=self.unit.strip(), role=self.role)
+
+
+class MembershipOut(BaseModel):
+    unit: str
+    role: str
 
 
 class AccountOut(BaseModel):
@@ -41,6 +58,7 @@ class AccountOut(BaseModel):
     department: str | None
     board: str | None
     credit_code: str | None
+    units: list[MembershipOut]
     active: bool
     locked: bool
     blocked_until: datetime | None
@@ -52,6 +70,7 @@ class AccountOut(BaseModel):
         a = info.account
         return cls(username=a.username, role=a.role, display_name=a.display_name,
                    department=a.department, board=a.board, credit_code=a.credit_code,
+                   units=[MembershipOut(unit=u, role=r) for u, r in a.units],
                    active=info.active, locked=info.locked, blocked_until=info.blocked_until,
                    created_at=info.created_at, updated_at=info.updated_at)
 
@@ -65,6 +84,7 @@ class AccountIn(BaseModel):
     department: str | None = Field(default=None, max_length=60)
     board: str | None = Field(default=None, max_length=60)
     credit_code: str | None = Field(default=None, max_length=40)
+    units: list[MembershipIn] = Field(default_factory=list, max_length=50)
 
 
 class AccountPatch(BaseModel):
@@ -123,7 +143,8 @@ def list_accounts(
 def create_account(body: AccountIn, p: PrincipalDep, s: ServicesDep) -> AccountOut:
     new = Principal(username=body.username.strip(), role=body.role,
                     display_name=body.display_name, department=_blank(body.department),
-                    board=_blank(body.board), credit_code=_blank(body.credit_code))
+                    board=_blank(body.board), credit_code=_blank(body.credit_code),
+                    memberships=tuple(m.membership() for m in body.units))
     return AccountOut.of(s.accounts.create(p, new, body.password))
 
 
@@ -141,6 +162,19 @@ def update_account(username: str, body: AccountPatch, p: PrincipalDep,
         clear_department=body.department is not None and not body.department.strip(),
         clear_board=body.board is not None and not body.board.strip())
     return AccountOut.of(s.accounts.update(p, username, change))
+
+
+@router.post("/accounts/{username}/units", response_model=AccountOut, status_code=201)
+def add_membership(username: str, body: MembershipIn, p: PrincipalDep,
+                   s: ServicesDep) -> AccountOut:
+    return AccountOut.of(s.accounts.add_membership(p, username, body.membership()))
+
+
+@router.delete("/accounts/{username}/units/{unit}/{role}", response_model=AccountOut)
+def remove_membership(username: str, unit: Annotated[str, Path(max_length=40)], role: Role,
+                      p: PrincipalDep, s: ServicesDep) -> AccountOut:
+    return AccountOut.of(s.accounts.remove_membership(p, username,
+                                                      Membership(unit=unit, role=role)))
 
 
 @router.post("/accounts/{username}/disable", response_model=AccountOut)

@@ -20,22 +20,31 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from node.app.audit import AuditService, ContactReads, bind_principal
 from node.app.auth import TokenSigner
+from node.app.enterprise_signin import EnterpriseSignIn
 from node.app.exports import ExportService
+from node.app.floors import RulesService
 from node.app.forwarding import Forwarding, Outcome
 from node.app.imports import ImportJobs
+from node.app.index import IndexService
 from node.app.intake import IntakeService
+from node.app.live import Live
 from node.app.meetings import MeetingService
 from node.app.notify import NotifyService
+from node.app.open311 import Open311Service, Open311Setup
 from node.app.policy import VIEW_METRICS, Principal, Role, require
+from node.app.reports import ReportService
 from node.app.revisits import RevisitService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
 from node.app.stats import StatsService
+from node.app.tags import TagService
 from node.app.transfers import TransferService
+from node.domain.audit import mask_contacts, mask_phone
 from node.domain.channels import DEFAULT_CHANNELS, ChannelSpec
 from node.domain.deadlines import Light
-from node.domain.errors import Unauthenticated
+from node.domain.errors import DomainError, Unauthenticated
 from node.domain.issue import Issue, State
 from node.domain.lifecycle import (
     Assign,
@@ -53,7 +62,7 @@ from node.domain.lifecycle import (
 )
 from node.domain.search import Snippet
 from node.domain.summary import Summary
-from node.web import guards, observability, problems
+from node.web import guards, observability, problems, unitnames
 from node.web.schemas import (
     AssignIn,
     DirectiveIn,
@@ -123,18 +132,40 @@ class Services:
     revisits: RevisitService | None = None
     #: the joint meeting: agenda and decisions (node/web/meetings_api.py)
     meetings: MeetingService | None = None
+    #: the rules in force within the floors set from above (node/web/admin_rules.py)
+    rules: RulesService | None = None
+    #: the tag library (node/web/admin_tags.py)
+    tags: TagService | None = None
+    #: periodic reports: made after each period, kept, downloaded (node/web/reports_api.py)
+    reports: ReportService | None = None
+    #: the audit trail: recording, reading, exporting (node/app/audit.py, audit_api.py)
+    audit: AuditService | None = None
+    #: enterprises' sign-in by SMS code (node/web/enterprise_signin.py)
+    enterprise_signin: EnterpriseSignIn | None = None
     #: staff intake's channels (config `[intake]`) and its batch size (node/web/intake_api.py)
     intake_channels: tuple[ChannelSpec, ...] = DEFAULT_CHANNELS
     intake_max_rows: int = 50
+    #: Open311 GeoReport v2 (node/web/open311.py): client keys store and catalogue
+    open311_setup: Open311Setup | None = None
+    #: live updates of the screens: server-sent events (node/web/live.py)
+    live: Live | None = None
+    #: the 有感指数 ranking and its external evaluations (node/web/index_api.py)
+    index: IndexService | None = None
     #: where an action is carried out (here or another tier), built from the two above
     forwarding: Forwarding = field(init=False)
     intake: IntakeService = field(init=False)
+    open311: Open311Service | None = field(init=False)
+    contacts: ContactReads = field(init=False)  # an issue's contact details, recorded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "forwarding",
                            Forwarding(issues=self.issues, transfers=self.transfers))
         object.__setattr__(self, "intake", IntakeService(
             issues=self.issues, channels=self.intake_channels, max_rows=self.intake_max_rows))
+        object.__setattr__(self, "open311", None if self.open311_setup is None else Open311Service(
+            setup=self.open311_setup, intake=self.intake, channels=self.intake_channels,
+            node=self.node, node_name=self.node_name, clock=self.issues.clock))
+        object.__setattr__(self, "contacts", ContactReads(issues=self.issues, audit=self.audit))
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -159,7 +190,9 @@ def _principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("login_required")
     username, generation = services.tokens.claims(credentials.credentials)
-    return services.accounts.principal(username, generation)
+    principal = services.accounts.principal(username, generation)
+    bind_principal(principal)  # the request's caller, for the audit trail
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
@@ -169,8 +202,10 @@ router = APIRouter(prefix=API, responses=_ERRORS)
 
 def _out(services: Services, principal: Principal, issue: Issue, light: Light | None,
          *, pending: bool = False) -> IssueOut:
-    return IssueOut.of(issue, light,
-                       services.forwarding.actions(principal, issue, pending=pending))
+    out = IssueOut.of(issue, light, services.forwarding.actions(principal, issue, pending=pending))
+    if principal.role is not Role.ENTERPRISE:  # staff open it, recorded: GET …/contact
+        out.enterprise.contact_phone = mask_phone(out.enterprise.contact_phone)
+    return unitnames.named(out, issue, services.issues.units)  # names of the unit ids
 
 
 def _outcome(services: Services, principal: Principal, done: Outcome,
@@ -194,9 +229,17 @@ def login(body: LoginIn, services: ServicesDep, request: Request) -> TokenOut:
     # no account holds a control character; NUL would not even reach PostgreSQL's query
     guards.check_param("username", body.username)
     guards.check_param("password", body.password)
-    signed = services.accounts.sign_in(body.username, body.password,
-                                       address=request.client.host if request.client else None)
+    address = request.client.host if request.client else None
+    try:
+        signed = services.accounts.sign_in(body.username, body.password, address=address)
+    except DomainError as exc:  # a failed sign-in, with its reason, in the audit trail
+        if services.audit is not None:
+            services.audit.login(body.username, address=address, principal=None,
+                                 refused=exc.code)
+        raise
     principal = signed.principal
+    if services.audit is not None:
+        services.audit.login(body.username, address=address, principal=principal)
     return TokenOut(
         access_token=services.tokens.issue(principal.username, signed.token_generation),
         expires_in=services.tokens.ttl_seconds,
@@ -255,6 +298,9 @@ def list_issues(
     tag: Annotated[str | None, Query(max_length=30)] = None,
     board: Annotated[str | None, Query(max_length=60)] = None,
     department: Annotated[str | None, Query(max_length=60)] = None,
+    unit: Annotated[str | None, Query(max_length=40,
+                                      description="a unit id: the issues in its queue")] = None,
+    step: Annotated[int | None, Query(ge=0, le=20, description="a ladder step")] = None,
     overdue: bool = False,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -269,6 +315,8 @@ def list_issues(
         tag=tag,
         board=board,
         department=department,
+        in_unit=unit,
+        ladder_step=step,
         overdue=overdue,
         text=q,
         limit=limit,
@@ -300,9 +348,11 @@ def get_issue(key: str, principal: PrincipalDep, services: ServicesDep) -> Issue
     base = _out(services, principal, view.issue, view.light,
                 pending=services.transfers.is_pending(view.issue.id))
     public = principal.role is Role.ENTERPRISE
-    return IssueDetailOut(
-        **base.model_dump(), timeline=[EventOut.of(e, public=public) for e in view.timeline]
-    )
+    timeline = [EventOut.of(e, public=public) for e in view.timeline]
+    if not public:  # the phone of the receipt event too (node/domain/audit.py)
+        for out in timeline:
+            out.payload = mask_contacts(out.payload)
+    return IssueDetailOut(**base.model_dump(), timeline=timeline)
 
 
 def _act(
@@ -497,6 +547,9 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    from node.web import audit_api  # the audit trail: the request's caller, 403s recorded
+
+    app.add_middleware(audit_api.CallerContext, audit=services.audit)
     # phones on slow links and the province's summary: compress what is worth it
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     # (the last added runs first) no NUL or other control character in an API URL; no
@@ -520,12 +573,45 @@ def create_app(services: Services) -> FastAPI:
     from node.web import admin_accounts, headers  # account administration; nosniff
 
     app.include_router(admin_accounts.router)
+    from node.web import admin_tags  # the tag library
+
+    app.include_router(admin_tags.router)
+    from node.web import admin_units  # the organisation units and their administration
+
+    app.include_router(admin_units.router)
+    from node.web import admin_organisation  # the organisation as one file
+
+    app.include_router(admin_organisation.router)
+    app.add_middleware(unitnames.RequestLanguage)  # the language unit names are shown in
+    from node.web import reviews_api  # rejections waiting for review, the overdue ones
+
+    app.include_router(reviews_api.router)
     from node.web import revisits_api  # revisit acceptance: draws, tasks, results, audit
 
     app.include_router(revisits_api.router)
     from node.web import meetings_api  # the joint meeting: agenda and decisions
 
     app.include_router(meetings_api.router)
+    from node.web import open311  # Open311 GeoReport v2 and its client keys
+
+    for open311_router in open311.routers():
+        app.include_router(open311_router)
+    from node.web import admin_rules  # the rules in force, this node's own rules
+
+    app.include_router(admin_rules.router)
+    from node.web import enterprise_signin  # enterprises sign in by SMS code; staff ratings
+
+    app.include_router(enterprise_signin.router)
+    from node.web import reports_api  # periodic reports: list, download, generate
+
+    app.include_router(reports_api.router)
+    from node.web import index_api  # the 有感指数: ranking (晾晒比拼), evaluations
+
+    app.include_router(index_api.router)
+    app.include_router(audit_api.router)  # contact details on request, the audit log
+    from node.web import live  # server-sent events: the screens update without reload
+
+    app.include_router(live.router)
     app.add_middleware(headers.NoSniff)
 
     app.include_router(ui.router)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from node.app.intake import IntakeEntry
 from node.domain.channels import MAX_CHANNEL_FIELD, MAX_CHANNEL_FIELDS
 from node.domain.issue import Channel, SubjectKind
+from node.domain.validation import MAX_CONTENT, MAX_TAGS, MAX_TITLE
 from node.web.api import _ERRORS, API, PrincipalDep, ServicesDep, _out
 from node.web.schemas import IssueOut
 
@@ -57,9 +58,9 @@ class IntakeIn(BaseModel):
                                                   "park's or region's name")
     credit_code: str = Field(default="", max_length=40)
     contact_phone: str = Field(default="", max_length=40)
-    title: str = Field(max_length=400)
-    content: str = Field(max_length=20000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: str = Field(max_length=MAX_TITLE)
+    content: str = Field(max_length=MAX_CONTENT)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     fields: dict[str, str | None] = Field(default_factory=dict,
                                           max_length=2 * MAX_CHANNEL_FIELDS,
                                           description="the channel's own fields by key "
@@ -122,6 +123,8 @@ def intake_batch(body: IntakeBatchIn, principal: PrincipalDep,
 def enterprise(credit_code: Annotated[str, Path(max_length=40)], principal: PrincipalDep,
                services: ServicesDep) -> EnterpriseRecordOut:
     found = services.intake.enterprise(principal, credit_code)
+    if services.audit is not None:  # a read of an enterprise's personal data: audited
+        services.audit.enterprise_lookup(principal, found.credit_code)
     return EnterpriseRecordOut(credit_code=found.credit_code, name=found.name,
                                contact_phone=found.contact_phone,
                                issue_number=found.issue_number, received_at=found.received_at)

@@ -6,6 +6,9 @@
   once recorded.
 * `POST /api/v1/meetings/{date}/decisions` — for one issue on the agenda: the leader in
   charge, the decision, a deadline (not before the meeting).
+* `POST /api/v1/meetings/{date}/escalations` `{issue}` — what the meeting cannot solve,
+  escalated to the next tier in one step with the meeting's decision as the reason (202,
+  like `POST /issues/{key}/escalate`).
 
 Thin like node/web/api.py: resolve the caller, call one use case, shape the answer.
 """
@@ -15,13 +18,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.app.meetings import Agenda, MeetingService
 from node.domain.errors import NotFound
 from node.domain.meetings import Decision
-from node.web.api import _ERRORS, API, PrincipalDep, Services, ServicesDep
+from node.web.api import _ERRORS, API, PrincipalDep, Services, ServicesDep, _outcome
+from node.web.schemas import IssueOut
 
 router = APIRouter(prefix=API, responses=_ERRORS)
 
@@ -91,3 +95,18 @@ def record_decision(meeting: date, body: DecisionIn, principal: PrincipalDep,
     made = _service(services).decide(principal, meeting, body.issue, leader=body.leader,
                                      decision=body.decision, deadline=body.deadline)
     return DecisionOut.of(made)
+
+
+class EscalationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    issue: str = Field(min_length=1, max_length=64, description="issue id or number")
+
+
+@router.post("/meetings/{meeting}/escalations", response_model=IssueOut, status_code=202,
+             tags=["federation"])
+def escalate_unsolved(meeting: date, body: EscalationIn, principal: PrincipalDep,
+                      services: ServicesDep, response: Response) -> IssueOut:
+    """上报: what the meeting cannot solve, to the next tier with its decision."""
+    done = _service(services).escalate(principal, meeting, body.issue,
+                                       via=services.forwarding)
+    return _outcome(services, principal, done, response)

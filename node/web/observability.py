@@ -52,6 +52,24 @@ class NodeCollector:
             for (state, channel), n in sorted(notify.counts().items()):
                 deliveries.add_metric([state, channel], float(n))
             yield deliveries
+        rules = getattr(s, "rules", None)
+        if rules is not None:  # rule floors and publications (node/app/floors.py)
+            conflicts = GaugeMetricFamily(
+                "zhitong_rule_floor_conflicts",
+                "own rules looser than a floor set from above (an alarm: the floor applies)")
+            conflicts.add_metric([], float(len(rules.alarms())))
+            yield conflicts
+            refused = CounterMetricFamily(
+                "zhitong_publications_refused",
+                "documents from above refused (bad signature, older, unknown issuer, ...)",
+                labels=["code"])
+            for code, count in sorted(rules.publications.refused.items()):
+                refused.add_metric([code], float(count))
+            yield refused
+            accepted = CounterMetricFamily("zhitong_publications_accepted",
+                                           "documents from above accepted and stored")
+            accepted.add_metric([], float(rules.publications.accepted))
+            yield accepted
         streams = s.streams
         if streams is not None:
             applied = GaugeMetricFamily("zhitong_events_applied",

@@ -1,7 +1,9 @@
 """Request and response bodies of the JSON API (the OpenAPI document is built from these).
 
-Shapes and coarse limits are checked here; the domain re-validates every value with the
-precise rules (check characters, code point lengths, control characters).
+Shapes and coarse limits are checked here (title, content, tags and reply lengths are the
+domain's own MAX_* limits, so the document cannot drift from them); the domain re-validates
+every value with the precise rules (check characters, code point lengths, control
+characters).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from node.domain.issue import (
     State,
     SubjectKind,
 )
+from node.domain.validation import MAX_CONTENT, MAX_REPLY, MAX_TAGS, MAX_TITLE
 
 _STRICT = ConfigDict(extra="forbid")
 Note = Field(default=None, max_length=1000)
@@ -57,9 +60,9 @@ class SubmitIn(BaseModel):
     credit_code: str = Field(max_length=40)
     contact_phone: str = Field(max_length=40)
     channel: Channel = Channel.ONLINE
-    title: str = Field(max_length=400)
-    content: str = Field(max_length=20000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: str = Field(max_length=MAX_TITLE)
+    content: str = Field(max_length=MAX_CONTENT)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
 class VersionedIn(BaseModel):
@@ -68,7 +71,7 @@ class VersionedIn(BaseModel):
 
 
 class TriageIn(VersionedIn):
-    tags: list[str] = Field(max_length=50)
+    tags: list[str] = Field(max_length=MAX_TAGS)
     board: str | None = Field(default=None, max_length=200)
     note: str | None = Note
 
@@ -84,7 +87,7 @@ class NoteIn(VersionedIn):
 
 
 class ResolveIn(VersionedIn):
-    reply: str = Field(max_length=20000)
+    reply: str = Field(max_length=MAX_REPLY)
 
 
 class RejectIn(VersionedIn):
@@ -194,6 +197,12 @@ class IssueOut(BaseModel):
     subject_kind: SubjectKind = SubjectKind.ENTERPRISE
     channel_fields: dict[str, str] = Field(default_factory=dict)  # the channel's own
     snippet: SnippetOut | None = None  # in a search's hits: where the words occur
+    #: the unit whose queue holds the issue, and the units' names in the request's language
+    #: (node/web/unitnames.py)
+    queue_unit: str | None = None
+    queue_name: str | None = None
+    board_name: str | None = None
+    department_name: str | None = None
 
     @staticmethod
     def of(issue: Issue, light: Light | None, actions: list[str]) -> IssueOut:
@@ -241,7 +250,8 @@ class IssueOut(BaseModel):
 
 #: What an enterprise sees of each step of its own issue (a parcel-tracker view).
 PUBLIC_PAYLOAD_KEYS = frozenset(
-    {"state", "number", "title", "channel", "deadline", "reply", "reason", "rating", "comment"}
+    {"state", "number", "title", "channel", "deadline", "reply", "reason", "rating", "comment",
+     "recorded_by_staff", "contact"}  # a rating staff recorded for it (node/app/staff_ratings.py)
 )
 
 

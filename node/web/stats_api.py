@@ -28,7 +28,7 @@ from fastapi import APIRouter, Query, Response
 from node.app.policy import VIEW_METRICS, require
 from node.app.stats import DEFAULT_WEEKS, MAX_WEEKS
 from node.domain.errors import NotFound
-from node.domain.summary import RATES, Summary
+from node.domain.summary import RATES, Summary, tag_line
 from node.web.api import _ERRORS, API, PrincipalDep, ServicesDep
 
 router = APIRouter(prefix=API, responses=_ERRORS)
@@ -96,7 +96,7 @@ def brief(summary: Summary, names: dict[str, str], *, depth: int) -> dict[str, A
         "node": summary.node, "name": names.get(summary.node), "total": summary.total,
         "lights": dict(summary.lights), "overdue": summary.lights.get("red", 0),
         "sums": {k: summary.sums[k] for k in keys if k in summary.sums},
-        "top_tags": [{"tag": t, "count": c} for t, c in summary.top_tags(BRIEF_TAGS)],
+        "top_tags": [tag_line(summary, t, c) for t, c in summary.top_tags(BRIEF_TAGS)],
     }
     if depth > 0:
         out["children"] = {code: brief(child, names, depth=depth - 1)

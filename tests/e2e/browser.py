@@ -100,6 +100,9 @@ def login(page: Page, user: str, label: str = "用户名") -> None:
     """Sign in as USERS[user] through the screen's own login form (`label`: the name
     field's label, 统一社会信用代码 on the portal) and wait until the screen shows who."""
     form = page.locator("#login-form")
+    password_tab = page.locator("#tab-password")  # the portal opens on its SMS-code tab
+    if password_tab.count():
+        password_tab.click()
     form.get_by_label(label, exact=True).fill(USERS[user].username)
     form.get_by_label("密码", exact=True).fill(PASSWORD)
     form.get_by_role("button", name="登录", exact=True).click()
@@ -113,7 +116,11 @@ def act(page: Page, action: str, fields: dict[str, str], button: str,
         has=page.locator("summary", has_text=re.compile(f"^{action}$")))
     form.locator("summary").click()
     for label, value in fields.items():
-        form.get_by_label(label).fill(value)
+        field = form.get_by_label(label)
+        if field.evaluate("e => e.tagName") == "SELECT":  # a unit of the catalogue, ...
+            field.select_option(value)  # by its id or its option's text
+        else:
+            field.fill(value)
     if shot is not None:
         page.screenshot(path=shot, full_page=True)
     form.locator("form").get_by_role("button", name=button, exact=True).click()

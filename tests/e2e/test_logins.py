@@ -47,6 +47,9 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def sign_in(page: Page, user_label: str, username: str, password: str) -> None:
     """Fill the visible login form and submit it, as a person would."""
+    tab = page.locator("#tab-password")  # the portal opens on its SMS-code tab
+    if tab.count():
+        tab.click()
     form = page.locator("#login-form")
     expect(form).to_be_visible()
     form.get_by_label(user_label, exact=True).fill(username)

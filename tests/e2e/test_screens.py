@@ -71,6 +71,7 @@ def test_an_issue_closes_the_loop_across_the_screens(
     ent.screenshot(path=shots / "01-home.png", full_page=True)
     ent.get_by_role("link", name=re.compile("^企业服务门户")).click()
     expect(ent.get_by_role("heading", name="登录")).to_be_visible()
+    ent.get_by_role("tab", name="密码登录").click()  # the SMS-code tab comes first
     form = ent.locator("#login-form")
     form.get_by_label("统一社会信用代码").fill(CODE_A.lower())  # the page upper-cases it
     form.get_by_label("密码").fill(PASSWORD)

@@ -20,7 +20,7 @@ TEMPLATE_KEY = re.compile(r"""\bt\(\s*'([a-z0-9_.\-]+)'""", re.I)
 SCRIPT_KEY = re.compile(r"""\bt\(\s*"([a-z0-9_.\-]+)"\s*[,)]""", re.I)
 SCREENS = ["/ui/", "/ui/portal", "/ui/portal/issues/330522-2026-000001", "/ui/workbench",
            "/ui/workbench/issues/x", "/ui/workbench/operations", "/ui/cockpit",
-           "/ui/cockpit/report", "/ui/phone"]
+           "/ui/cockpit/report", "/ui/phone", "/ui/workbench/ranking"]
 
 
 def test_both_languages_have_the_same_keys_and_placeholders() -> None:

@@ -751,6 +751,24 @@ def test_openapi_lists_every_route(api: Api) -> None:
     assert "ErrorOut" in doc["components"]["schemas"]
 
 
+def test_openapi_limits_are_the_domains_and_one_past_them_is_refused(api: Api) -> None:
+    from node.domain.validation import MAX_CONTENT, MAX_REPLY, MAX_TAGS, MAX_TITLE
+    schemas = api.client.get(f"{API}/openapi.json").json()["components"]["schemas"]
+    for model in ("SubmitIn", "IntakeIn"):
+        props = schemas[model]["properties"]
+        assert (props["title"]["maxLength"], props["content"]["maxLength"],
+                props["tags"]["maxItems"]) == (MAX_TITLE, MAX_CONTENT, MAX_TAGS), model
+    assert schemas["TriageIn"]["properties"]["tags"]["maxItems"] == MAX_TAGS
+    assert schemas["ResolveIn"]["properties"]["reply"]["maxLength"] == MAX_REPLY
+    with pool_unchanged(api):
+        for over in ({"title": "题" * (MAX_TITLE + 1)}, {"content": "文" * (MAX_CONTENT + 1)},
+                     {"tags": [f"标签{i}" for i in range(MAX_TAGS + 1)]}):
+            assert_error(api.client.post(f"{API}/issues", json=submit_body(**over),
+                                         headers=api.headers("ent_a")), 422, "invalid_input")
+    assert api.submit(title="题" * MAX_TITLE, content="文" * MAX_CONTENT,
+                      tags=[f"标签{i}" for i in range(MAX_TAGS)])["number"]
+
+
 def test_health_needs_no_auth_and_no_docs_are_served(api: Api) -> None:
     resp = api.client.get(f"{API}/health")
     assert resp.status_code == 200

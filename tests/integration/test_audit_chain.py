@@ -158,6 +158,12 @@ def test_the_summary_carries_this_nodes_chain_head(node: Node) -> None:
     svc = node.services.issues
     summary = Rollup(SqlIssueScan(repo.Store(node.engine)), place_of(node.config), svc.clock,
                      svc.rules.calendar, children_send_summaries=False).compute()
-    assert summary.chains == {COUNTY: (last.writer_seq, last.chain)}
-    assert summary.to_dict()["chains"] == {COUNTY: {"seq": last.writer_seq,
-                                                    "link": last.chain}}
+    from node.store.audit import head
+
+    with node.engine.connect() as conn:  # the staff actions' audit log: its head too
+        audit = head(conn, COUNTY)
+    assert audit is not None
+    assert summary.chains == {COUNTY: (last.writer_seq, last.chain), f"audit:{COUNTY}": audit}
+    assert summary.to_dict()["chains"] == {
+        COUNTY: {"seq": last.writer_seq, "link": last.chain},
+        f"audit:{COUNTY}": {"seq": audit[0], "link": audit[1]}}

@@ -71,7 +71,8 @@ def test_a_node_user_keeps_to_its_own_subjects_and_domain(tier: str) -> None:
     perms = node_permissions(spec)
     assert set(perms.publish) == {f"zt.{spec.code}.>", "$JS.API.>",
                                   f"$JS.{domain_of(spec.code)}.API.>",
-                                  f"$JS.ACK.ZT_IN_{spec.code}.>"}
+                                  f"$JS.ACK.ZT_IN_{spec.code}.>",
+                                  f"$JS.ACK.ZT_PUB_{spec.code}.>"}
     # a city watches its counties' subjects; the province only its cities' summaries
     of_child = "sum" if tier == "province" else ">"
     assert set(perms.subscribe) == {"_INBOX.>", f"zt.{spec.code}.>",
@@ -105,7 +106,10 @@ def test_a_leaf_link_carries_its_childs_subtree_and_nothing_of_its_siblings(
             if ".API." in subject:
                 assert re.fullmatch(
                     rf"\$JS\.zt(\d{{6}})\.API\.CONSUMER\.(CREATE\.ZT_EV_\1\.\*\.zt\.\1\.ev"
-                    rf"\.\d{{6}}\.>|{INTEREST_ONLY})", subject), subject
+                    rf"\.\d{{6}}\.>|{INTEREST_ONLY}|CREATE\.ZT_PUB_\1)", subject), subject
+        # down the link: the child sources this node's publications (floors, tags), whole
+        assert f"$JS.{domain_of(spec.code)}.API.CONSUMER.CREATE.ZT_PUB_{spec.code}" in (
+            perms.publish)
         for subject in perms.subscribe:  # down: only what is addressed to the subtree
             assert codes(subject) <= subtree | {spec.code}, (child, subject)
         creates = [s for s in perms.subscribe if ".CREATE." in s]

@@ -43,6 +43,7 @@ from node.domain.lifecycle import (
     evolve,
     submit,
 )
+from node.domain.notifications import Topic
 from node.notify.email import message_id
 from node.notify.oa import verify
 from node.runtime import Node, build
@@ -608,7 +609,7 @@ async def test_an_admin_edits_a_template_and_the_next_message_uses_it(
 
         admin = token("admin")
         listed = client.get("/api/v1/notifications/templates", headers=admin).json()
-        assert len(listed) == 20 and {t["source"] for t in listed} == {"default"}
+        assert len(listed) == 2 * len(Topic) and {t["source"] for t in listed} == {"default"}
         url = "/api/v1/notifications/templates/zh-CN/receipt"
         bad = client.put(url, json={"subject": "x {number", "body": "y"}, headers=admin)
         assert bad.status_code == 422
@@ -666,3 +667,46 @@ def test_quiet_hours_are_checked_at_the_boundary() -> None:
     for bad in ("22:00", "25:00-08:00", "08:00-08:00", "night"):
         with pytest.raises(ValueError):
             QuietHours.parse(bad)
+
+
+async def test_an_account_bound_to_a_unit_is_told_of_what_enters_its_queue(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    from node.app.policy import Membership, Principal, Role
+
+    node = make_node(tmp_path, engine, clock, notify_config(receiver, enterprise_channels=[]))
+    service = notify_of(node)
+    accounts = node.services.accounts
+    accounts.add(Principal(username="bound", role=Role.VIEWER, display_name="王"), PASSWORD)
+    accounts.add_membership(STAFF["admin"], "bound",
+                            Membership(unit="330522.jxj", role=Role.HANDLER))
+    issues_ = node.services.issues
+    issue, _ = issues_.submit(STAFF["leader"], submit_cmd())
+    issues_.act(STAFF["dispatcher"], issue.id, Triage(tags=("用地",)))
+    issues_.act(STAFF["dispatcher"], issue.id, Assign(department="330522.jxj"))
+    await drain(service)
+    told = {(m.username, m.topic) for m in rows(engine, inbox_messages)}
+    assert ("bound", "assigned") in told  # a member of the unit, whatever its own role
+    assert not any(u == "handler" for u, _ in told)  # 经信局's free-text member is not
+
+
+async def test_a_forwarded_rating_the_owner_refused_is_told_to_the_enterprise_once(
+        tmp_path: Path, engine: Engine, clock: FakeClock, receiver: Receiver) -> None:
+    """A rating this node forwarded up and the owner refused (a parked `rate` row of its
+    transfer outbox) becomes one notice to the enterprise, texted once under one key."""
+    from node.store.schema import transfers_out
+    node = make_node(tmp_path, engine, clock, notify_config(receiver), accounts=False)
+    service = notify_of(node)
+    issue, _ = node.services.issues.submit(ENTERPRISE_A, submit_cmd())
+    await drain(service)  # the receipt
+    with engine.begin() as conn:
+        conn.execute(transfers_out.insert().values(
+            transfer_id="t-refused", seq=1, issue_id=issue.id, kind="rate",
+            destination="330500", event={}, status="refused", attempts=1,
+            last_error="FAILED_PRECONDITION: illegal_transition", created_at=clock.now()))
+    assert service.scan_refusals_once() == 1
+    assert service.scan_refusals_once() == 0  # once per forwarded act
+    [notice] = rows(engine, notifications, notifications.c.topic == "forward_refused")
+    assert (notice.key, notice.groups) == ("refused:t-refused", ["enterprise"])
+    await drain(service)
+    texts = [b["text"] for b in receiver.accepted.values() if "评价" in b["text"]]
+    assert len(texts) == 1 and issue.number in texts[0] and "诉求状态已变化" in texts[0]

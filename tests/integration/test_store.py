@@ -256,3 +256,22 @@ def test_the_kept_summary_counts_equal_a_scan_of_every_issue(node: Node,
     with node.engine.connect() as conn:
         assert sorted(conn.execute(select(summary_counts))) == counted
     assert repo.ensure_summary_counts(store) is False  # counted for this version already
+
+
+def test_every_outbox_kind_fits_its_column(node: Node) -> None:
+    """An enterprise's forwarded urge is `enterprise_urge` (15 characters): PostgreSQL
+    refused it in a String(10) column until 0024 widened it."""
+    from node.app.transfers import DIRECTIVE_KINDS, OWNERSHIP_KINDS
+    from node.store.schema import transfers_out
+
+    issue, _ = node.services.issues.submit(ENTERPRISE_A, submit_cmd())
+    now = node.services.issues.clock.now()
+    with node.engine.begin() as conn:
+        for seq, kind in enumerate((*OWNERSHIP_KINDS, *DIRECTIVE_KINDS), start=1):
+            conn.execute(transfers_out.insert().values(
+                transfer_id=f"t{seq}", seq=seq, issue_id=issue.id, kind=kind,
+                destination="330500", event={}, status="pending", attempts=0,
+                created_at=now))
+        kinds = set(conn.execute(select(transfers_out.c.kind)).scalars())
+    assert "enterprise_urge" in kinds and len(kinds) == len(OWNERSHIP_KINDS) + len(
+        DIRECTIVE_KINDS)

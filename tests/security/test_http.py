@@ -201,7 +201,7 @@ def test_hostile_text_in_every_field_is_stored_verbatim(
         ("leader", "resolve", {"reply": h}),
         ("ent_a", "rate", {"rating": "unsatisfied", "comment": h}),
         ("leader", "reject", {"reason": h}),
-        ("leader", "review", {"decision": "overturn", "comment": h}),
+        ("admin", "review", {"decision": "overturn", "comment": h}),  # four eyes
         ("leader", "assign", {"department": h60, "note": h}),
         ("leader", "start", {"note": h}),
         ("leader", "resolve", {"reply": h}),

@@ -53,7 +53,7 @@ def submit_body(code: str = CODE_A, **overrides: object) -> dict[str, object]:
     return body
 
 
-def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
+def make_config(tmp_path: Path, **sections: dict[str, Any] | list[dict[str, Any]]) -> Config:
     """长兴县 (330522), a county of 湖州市, with its files under `tmp_path`; `sections`
     override settings (e.g. `http={"port": 0}`)."""
     tree: dict[str, Any] = {
@@ -61,8 +61,27 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
                  "data_dir": str(tmp_path / "data")},
     }
     for name, values in sections.items():
-        tree.setdefault(name, {}).update(values)
+        if isinstance(values, list):  # an array of tables, e.g. units=COUNTY_UNITS
+            tree[name] = values
+        else:
+            tree.setdefault(name, {}).update(values)
     return parse_config(tree, source="test", env={})
+
+
+#: A small centre's organisation units as `[[units]]` entries (node/config.py UnitEntry):
+#: pass `units=COUNTY_UNITS` to `make_config`; ids are "<code>.<slug>".
+COUNTY_UNITS: list[dict[str, Any]] = [
+    {"slug": "hub", "kind": "hub", "name_zh": "综合窗口", "name_en": "Intake hub"},
+    {"slug": "b-zhengce", "kind": "board", "name_zh": "政策板块", "name_en": "Policy Board"},
+    {"slug": "z-touzi", "kind": "zone", "name_zh": "投资项目专区"},
+    {"slug": "doudi", "kind": "catch_all", "name_zh": "兜底办", "name_en": "Catch-all Office"},
+    {"slug": "lianxi", "kind": "joint_meeting", "name_zh": "联席会议"},
+    {"slug": "zrzyj", "kind": "department", "name_zh": "自然资源和规划局"},
+    {"slug": "bdc", "kind": "department", "name_zh": "不动产登记中心", "parent": "zrzyj"},
+    {"slug": "shuiwu", "kind": "department", "name_zh": "税务局", "name_en": "Tax Bureau"},
+    {"slug": "dcs", "kind": "supervision", "name_zh": "督查室"},
+    {"slug": "yshj", "kind": "review", "name_zh": "营商局（联审）"},
+]
 
 
 #: Script, SQL and template injection: valid text (no control characters), so the product

@@ -163,6 +163,8 @@ class Harness:
     #: per unit, where its node reports stage timings (node/app/probes.py; the benches)
     probes: dict[str, Probe] = field(default_factory=dict)
     nodes: dict[str, FedNode] = field(default_factory=dict)
+    #: per unit, configuration sections on top of the harness's (e.g. `floors`, `deadlines`)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     grpc_ports: dict[str, int] = field(default_factory=dict)  # bound once, kept
     routes: dict[tuple[str, Link], str] = field(default_factory=dict)
     _placeholders: dict[str, socket.socket] = field(default_factory=dict)
@@ -241,6 +243,7 @@ class Harness:
         tree = node_tree(code, self.topology, self.root, grpc_port=port, addresses=addresses,
                          nats_url=self._brokers.url(code) if self.brokers else None,
                          **(NATS_DEFAULTS if self.brokers else {}), **self.options)
+        tree.update(self.sections.get(code, {}))
         return parse_config(tree, source=code, env={})
 
     async def start_node(self, code: str) -> FedNode:
@@ -336,13 +339,15 @@ async def nats_federation(root: Path, topology: Mapping[str, str | None], clock:
                           prepare_streams: bool = True, link: LinkHook | None = None,
                           no_advertise: bool = False, harness: type[Harness] = Harness,
                           probes: Mapping[str, Probe] | None = None,
+                          sections: Mapping[str, dict[str, Any]] | None = None,
                           **options: Any) -> AsyncIterator[Harness]:
-    """Every unit of `topology` with its nats-server and its node; the senders run."""
+    """Every unit of `topology` with its nats-server and its node; the senders run.
+    `sections`: per unit, configuration sections on top (e.g. a province's `floors`)."""
     topo = Topology(topology)
     make_certs(root, list(topo), clock)
     fed = harness(root=root, topology=topo, clock=clock, senders=True, options=dict(options),
                   link=link, brokers=Brokers(root, topo, no_advertise=no_advertise),
-                  probes=dict(probes or {}))
+                  probes=dict(probes or {}), sections=dict(sections or {}))
     try:
         await fed.start(prepare_streams=prepare_streams)
         yield fed

@@ -295,7 +295,11 @@ OLD_GRPC = {ValidationError: "INVALID_ARGUMENT", Forbidden: "PERMISSION_DENIED",
 CHANGED = {"concurrent_update": (409, "ABORTED"), "urge_too_soon": (429, "FAILED_PRECONDITION"),
            # sign-in back-off (node/app/accounts.py): wait, with Retry-After
            "login_throttled": (429, "FAILED_PRECONDITION"),
-           "login_locked": (429, "FAILED_PRECONDITION")}
+           "login_locked": (429, "FAILED_PRECONDITION"),
+           "signin_code_too_soon": (429, "FAILED_PRECONDITION"),
+           "signin_too_many": (429, "FAILED_PRECONDITION"),
+           # too many live streams of one account (node/app/live.py)
+           "live_streams_limit": (429, "FAILED_PRECONDITION")}
 
 
 @pytest.mark.parametrize("code", DOMAIN_CODES)

@@ -48,7 +48,7 @@ class Event(_message.Message):
     def __init__(self, issue_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
 
 class IssueSnapshot(_message.Message):
-    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at", "supervision_count", "subject_kind", "channel_fields")
+    __slots__ = ("id", "number", "origin", "owner", "state", "version", "enterprise", "channel", "title", "content", "tags", "board", "department", "ladder_step", "deadline", "resolve_due", "urge_count", "last_enterprise_urge_at", "reply", "rejection_reason", "rating", "rating_comment", "reopen_count", "resolved_at", "closed_at", "outcome", "revisit_result", "came_from", "received_at", "updated_at", "supervision_count", "subject_kind", "channel_fields", "ladder_unit", "rejected_by")
     class ChannelFieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,8 @@ class IssueSnapshot(_message.Message):
     SUPERVISION_COUNT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    LADDER_UNIT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     number: str
     origin: str
@@ -122,7 +124,9 @@ class IssueSnapshot(_message.Message):
     supervision_count: int
     subject_kind: str
     channel_fields: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supervision_count: _Optional[int] = ..., subject_kind: _Optional[str] = ..., channel_fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    ladder_unit: str
+    rejected_by: str
+    def __init__(self, id: _Optional[str] = ..., number: _Optional[str] = ..., origin: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[int] = ..., enterprise: _Optional[_Union[Enterprise, _Mapping]] = ..., channel: _Optional[str] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., board: _Optional[str] = ..., department: _Optional[str] = ..., ladder_step: _Optional[int] = ..., deadline: _Optional[_Union[Deadline, _Mapping]] = ..., resolve_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., urge_count: _Optional[int] = ..., last_enterprise_urge_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reply: _Optional[str] = ..., rejection_reason: _Optional[str] = ..., rating: _Optional[str] = ..., rating_comment: _Optional[str] = ..., reopen_count: _Optional[int] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., revisit_result: _Optional[str] = ..., came_from: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supervision_count: _Optional[int] = ..., subject_kind: _Optional[str] = ..., channel_fields: _Optional[_Mapping[str, str]] = ..., ladder_unit: _Optional[str] = ..., rejected_by: _Optional[str] = ...) -> None: ...
 
 class EscalateRequest(_message.Message):
     __slots__ = ("transfer_id", "origin_node", "issue", "history", "transfer")

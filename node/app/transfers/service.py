@@ -39,7 +39,7 @@ back through the `record_*` use cases.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,7 +66,7 @@ from node.app.transfers.types import (
 )
 from node.domain.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationError
 from node.domain.identity import check_new_issue, check_snapshot, within
-from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating
+from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating, State
 from node.domain.lifecycle import (
     Escalate,
     Rate,
@@ -93,6 +93,19 @@ def event_from_json(data: dict[str, Any]) -> Event:
     return Event(issue_id=data["issue_id"], version=data["version"], kind=data["kind"],
                  actor=Actor.parse(data["actor"]), at=datetime.fromisoformat(data["at"]),
                  payload=data["payload"])
+
+
+def _until_applied(rows: list[OutboxRow]) -> list[OutboxRow]:
+    """The rows up to a directive on an issue whose transfer is earlier in the same rows (an
+    urge queued behind the escalation it follows): that one goes in the next envelope, once
+    the receiver holds the issue (a batch's items are all decided before any is written)."""
+    moving: set[str] = set()
+    for i, row in enumerate(rows):
+        if row.kind not in DIRECTIVE_KINDS:
+            moving.add(row.issue_id)
+        elif row.issue_id in moving:
+            return rows[:i]
+    return rows
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,7 +210,8 @@ class TransferService:
                 raise not_found(key)
             check_can_view(principal, issue, key)
             # validated here against the replica (state, 24 h rule), again at the owner
-            decide(issue, command, actor=principal.actor, now=now, rules=self.rules)
+            decide(self._as_owner_holds(unit, issue, command), command, actor=principal.actor,
+                   now=now, rules=self.rules)
             kind = "rate" if isinstance(command, Rate) else "enterprise_urge"
             note = command.comment if isinstance(command, Rate) else command.note
             transfer_id = uuid6.uuid7().hex
@@ -210,6 +224,21 @@ class TransferService:
                         now=now)
         self.on_queued(self.parent)
         return transfer_id
+
+    @staticmethod
+    def _as_owner_holds(unit: TransferUnit, issue: Issue, command: Rate | Urge) -> Issue:
+        """The replica as the owner holds it, for checking an enterprise's act here: just
+        after an escalation the replica shows it escalated, the owner has it received; an
+        urge forwarded earlier and not yet replicated back counts for the 24 h rule (so the
+        enterprise gets its 429 with `next_allowed_at` here, wherever the issue is owned)."""
+        if issue.state is State.ESCALATED:
+            issue = replace(issue, state=State.RECEIVED)
+        if isinstance(command, Urge):
+            forwarded = unit.last_forwarded_at(issue.id, "enterprise_urge")
+            last = issue.last_enterprise_urge_at
+            if forwarded is not None and (last is None or forwarded > last):
+                issue = replace(issue, last_enterprise_urge_at=forwarded)
+        return issue
 
     def route_down(self, code: str) -> str:
         """The child whose subtree holds unit `code`."""
@@ -257,12 +286,19 @@ class TransferService:
         with self.store.read() as unit:
             return unit.pending_for_issue(issue_id) is not None
 
+    def escalating(self, issue_id: str) -> bool:
+        """Whether the issue's escalation to the parent is queued (not yet accepted)."""
+        with self.store.read() as unit:
+            row = unit.pending_for_issue(issue_id)
+        return (row is not None and row.kind == Action.ESCALATE.value
+                and row.destination == self.parent)
+
     # ------------------------------------------------------------------ sender's view
 
     def due(self, destination: str, limit: int) -> list[Outgoing]:
         """The next pending transfers for `destination`, in order, with what to ship."""
         with self.probe.timed(Stage.TRANSFERS_DUE), self.store.read() as unit:
-            rows = unit.pending_batch(destination, limit)
+            rows = _until_applied(unit.pending_batch(destination, limit))
             moved = [row.issue_id for row in rows if row.kind not in DIRECTIVE_KINDS]
             stored = unit.load_issues(moved) if moved else {}
             histories = unit.histories(moved) if moved else {}

@@ -112,6 +112,21 @@ SCREENS: dict[str, Screen] = {
                                app="staff", sections=(*_COMMON, "workbench.", "intake.")),
     "workbench_accounts": Screen(template="workbench_accounts.html", title="accounts.title",
                                  app="staff", sections=(*_COMMON, "workbench.", "accounts.")),
+    "workbench_tags": Screen(template="workbench_tags.html", title="tags.title",
+                             app="staff", sections=(*_COMMON, "workbench.", "tags.", "action.")),
+    "workbench_units": Screen(template="workbench_units.html", title="units.title",
+                              app="staff", sections=(*_COMMON, "workbench.", "units.")),
+    "workbench_open311": Screen(template="workbench_open311.html", title="open311.title",
+                                app="staff", sections=(*_COMMON, "workbench.", "open311.")),
+    "workbench_audit": Screen(template="workbench_audit.html", title="audit.title",
+                              app="staff", sections=(*_COMMON, "workbench.", "audit.")),
+    "workbench_reports": Screen(template="workbench_reports.html", title="reports.title",
+                                app="staff", sections=(*_COMMON, "workbench.", "reports.")),
+    "workbench_rules": Screen(template="workbench_rules.html", title="rules.title",
+                              app="staff", sections=(*_COMMON, "workbench.", "rules.",
+                                                     "channel.")),
+    "workbench_ranking": Screen(template="workbench_ranking.html", title="ranking.title",
+                                app="staff", sections=(*_COMMON, "workbench.", "ranking.")),
     "cockpit": Screen(template="cockpit.html", title="cockpit.title", app="staff",
                       sections=(*_COMMON, "cockpit.", "unit.", "channel.")),
     "cockpit_report": Screen(template="cockpit_report.html", title="cockpit.report.title",
@@ -238,6 +253,36 @@ def workbench_accounts(request: Request) -> HTMLResponse:
     return render(request, "workbench_accounts")
 
 
+@router.get("/ui/workbench/tags")
+def workbench_tags(request: Request) -> HTMLResponse:
+    return render(request, "workbench_tags")  # the tag library (admin_tags.py)
+
+
+@router.get("/ui/workbench/units")
+def workbench_units(request: Request) -> HTMLResponse:
+    return render(request, "workbench_units")  # the organisation units (admin_units.py)
+
+
+@router.get("/ui/workbench/open311")
+def workbench_open311(request: Request) -> HTMLResponse:
+    return render(request, "workbench_open311")
+
+
+@router.get("/ui/workbench/audit")
+def workbench_audit(request: Request) -> HTMLResponse:
+    return render(request, "workbench_audit")  # the audit trail (node/web/audit_api.py)
+
+
+@router.get("/ui/workbench/reports")
+def workbench_reports(request: Request) -> HTMLResponse:
+    return render(request, "workbench_reports")  # periodic reports (node/web/reports_api.py)
+
+
+@router.get("/ui/workbench/rules")
+def workbench_rules(request: Request) -> HTMLResponse:
+    return render(request, "workbench_rules")  # rules in force and floors (admin_rules.py)
+
+
 def refresh_seconds(request: Request, default: int = 5) -> int:
     """The auto-refresh period of a live screen: `?refresh=` seconds (1–300), default 5."""
     try:
@@ -245,6 +290,11 @@ def refresh_seconds(request: Request, default: int = 5) -> int:
     except ValueError:
         return default
     return min(300, max(1, asked))
+
+
+@router.get("/ui/workbench/ranking")
+def workbench_ranking(request: Request) -> HTMLResponse:
+    return render(request, "workbench_ranking")  # 晾晒比拼: the 有感指数 (index_api.py)
 
 
 @router.get("/ui/cockpit")

@@ -1,7 +1,8 @@
 /* 直通 — the workbench's account administration (admin only): the accounts with their
-   state, editing one (display name, role, department, board), a new password, disabling
-   and enabling, new accounts, the names and addresses that must wait after failed
-   sign-ins (with an unlock), and the audit of every change.
+   state, editing one (display name, role, department, board, its units and its role in
+   each), a new password, disabling and enabling, new accounts, the names and addresses
+   that must wait after failed sign-ins (with an unlock), and the audit of every change.
+   The units to choose from are this node's active ones (GET /api/v1/units).
 
    Everything goes through /api/v1/admin/… (node/web/admin_accounts.py); after each change
    the lists are read again, so the screen shows what the node holds. */
@@ -9,6 +10,43 @@
 (function () {
   const { t, h, $, notice, api, errorText, label, timeEl, table } = window.ZT;
   let editing = null;
+  let units = {}; // id → name, this node's active units
+
+  function unitLabel(id) {
+    return units[id] || id;
+  }
+
+  function membershipsOf(a) {
+    if (!a.units || !a.units.length) return "—";
+    return a.units.map((m) => unitLabel(m.unit) + " · " + label("role.", m.role)).join("；");
+  }
+
+  async function loadUnits() {
+    const res = await api("GET", "/units");
+    if (!res.ok) return;
+    units = {};
+    for (const u of res.data) units[u.id] = u.name;
+    $("u-unit").replaceChildren(...res.data.map((u) => h("option", { value: u.id }, u.name)));
+  }
+
+  function renderUnits(a) {
+    const u = encodeURIComponent(a.username);
+    const list = table([
+      { label: t("accounts.units.unit"), render: (m) => unitLabel(m.unit) },
+      { label: t("accounts.units.role"), render: (m) => label("role.", m.role) },
+      { label: t("accounts.field.actions"), render: (m) => h("button", {
+        type: "button", class: "btn btn-quiet btn-small", "data-action": "remove-unit",
+        onclick: async () => {
+          const res = await change("DELETE", "/admin/accounts/" + u + "/units/"
+            + encodeURIComponent(m.unit) + "/" + encodeURIComponent(m.role), undefined,
+          t("accounts.done.unit_removed", { name: a.username, unit: unitLabel(m.unit) }));
+          if (res) renderUnits(res.data);
+        } }, t("accounts.units.remove")) },
+    ], a.units || [], { caption: t("accounts.units.title"), captionHidden: true,
+      empty: t("accounts.units.none") });
+    list.id = "units-table";
+    $("edit-units").replaceChildren(list);
+  }
 
   function flash(text) {
     notice($("accounts-error"), "", "error");
@@ -64,6 +102,7 @@
     form.elements.department.value = a.department || "";
     form.elements.board.value = a.board || "";
     $("password-form").reset();
+    renderUnits(a);
     $("edit-card").hidden = false;
     form.elements.display_name.focus();
   }
@@ -78,7 +117,8 @@
       { label: t("accounts.field.username"), render: (a) => a.username },
       { label: t("accounts.field.display_name"), render: (a) => a.display_name },
       { label: t("accounts.field.role"), render: (a) => label("role.", a.role) },
-      { label: t("accounts.field.department"), render: (a) => a.department || a.board || "—" },
+      { label: t("accounts.field.department"), render: (a) => a.department ? unitLabel(a.department) : a.board ? unitLabel(a.board) : "—" },
+      { label: t("accounts.field.units"), render: membershipsOf },
       { label: t("accounts.field.state"), render: stateOf },
       { label: t("accounts.field.actions"), render: rowActions },
     ], staff.map((a) => Object.assign({ _class: "account-row" }, a)),
@@ -108,7 +148,8 @@
         { label: t("accounts.audit.at"), render: (e) => timeEl(e.at, true) },
         { label: t("accounts.audit.actor"), render: (e) => e.actor === "system" ? t("accounts.audit.system") : e.actor },
         { label: t("accounts.audit.subject"), render: (e) => e.subject.replace(/^account:/, "") },
-        { label: t("accounts.audit.kind"), render: (e) => t("accounts.event." + e.kind) },
+        { label: t("accounts.audit.kind"), render: (e) => t("accounts.event." + e.kind)
+          + (e.detail && e.detail.unit ? "：" + unitLabel(e.detail.unit) + " · " + label("role.", e.detail.role) : "") },
       ], audit.data, { caption: t("accounts.audit.title"), captionHidden: true });
       at.id = "audit-table";
       $("accounts-audit").replaceChildren(at);
@@ -142,6 +183,16 @@
       t("accounts.done.saved", { name: editing }));
   }
 
+  async function onUnit(ev) {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const unit = form.elements.unit.value;
+    const res = await change("POST", "/admin/accounts/" + encodeURIComponent(editing) + "/units",
+      { unit: unit, role: form.elements.role.value },
+      t("accounts.done.unit_added", { name: editing, unit: unitLabel(unit) }));
+    if (res) renderUnits(res.data);
+  }
+
   async function onPassword(ev) {
     ev.preventDefault();
     const form = ev.currentTarget;
@@ -155,7 +206,8 @@
     $("create-form").addEventListener("submit", onCreate);
     $("edit-form").addEventListener("submit", onEdit);
     $("password-form").addEventListener("submit", onPassword);
-    refresh();
+    $("unit-form").addEventListener("submit", onUnit);
+    loadUnits().then(refresh);
   }
 
   window.ZT.boot({ roles: ["admin"], onReady: ready });

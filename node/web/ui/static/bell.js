@@ -1,7 +1,8 @@
 /* 直通 — the workbench's bell: the signed-in account's unread in-app notifications.
 
-   Polls GET /inbox/unread while the workbench is signed in (every 15 s, and at once when
-   the navigation appears after a login); the button opens the latest messages, each a
+   Reads GET /inbox/unread when the navigation appears after a login, then follows the
+   live stream's `inbox` count (node/web/ui/static/live.js), polling every 15 s only while
+   the stream is not connected; the button opens the latest messages, each a
    link to its issue; "mark all read" posts /inbox/read. A node without notifications
    answers enabled=false and the bell stays hidden. Text only (textContent), never HTML. */
 "use strict";
@@ -24,6 +25,7 @@ document.addEventListener("DOMContentLoaded", function () {
 
   async function refresh() {
     if (!enabled || nav.hidden) return;
+    if (ZT.live) ZT.live.start(); // signed in: open the stream (a no-op once open)
     const res = await ZT.api("GET", "/inbox/unread");
     if (!res.ok) return;
     if (!res.data.enabled) {
@@ -68,6 +70,17 @@ document.addEventListener("DOMContentLoaded", function () {
     if (res.ok) await fill();
   });
   new MutationObserver(refresh).observe(nav, { attributes: true, attributeFilter: ["hidden"] });
-  setInterval(refresh, 15000);
+  // the live stream pushes the count as it changes; polling only while it is not connected
+  setInterval(function () {
+    if (!(ZT.live && ZT.live.connected())) refresh();
+  }, 15000);
   refresh();
+  if (ZT.live) {
+    ZT.live.on("inbox", function (d) {
+      if (!enabled) return;
+      bell.hidden = false;
+      show(d.unread);
+      if (!panel.hidden) fill();
+    });
+  }
 });

@@ -312,7 +312,7 @@
       drawRanking("chart-units", series.units, (r) => unitName(r.origin));
       const several = new Set(series.departments.map((d) => d.origin)).size > 1;
       drawRanking("chart-departments", series.departments,
-        (r) => (several ? unitName(r.origin) + "·" : "") + r.department);
+        (r) => (several ? unitName(r.origin) + "·" : "") + window.ZT.unitLabel(r.department));
       $("rank-note").textContent = t("cockpit.rank.note", { n: WEEKS, min: series.min_sample });
     }
     drawTags(tags);
@@ -379,7 +379,7 @@
       if (metrics.by_department[""]) order.push("");
       $("departments").replaceChildren(table([
         { label: t("cockpit.col.rank"), num: true, render: (r) => (ranked.includes(r.key) ? String(ranked.indexOf(r.key) + 1) : "—") },
-        { label: t("cockpit.col.department"), render: (r) => r.key || t("cockpit.department.none") },
+        { label: t("cockpit.col.department"), render: (r) => window.ZT.unitLabel(r.key) || t("cockpit.department.none") },
         { label: t("cockpit.col.total"), num: true, render: (r) => fmtNum(r.total) },
         { label: t("cockpit.col.open"), num: true, render: (r) => fmtNum(r.open) },
         { label: t("light.red"), num: true, render: (r) => dotCount("red", r.overdue) },
@@ -427,7 +427,7 @@
   // ---------------------------------------------------------------- loading
 
   async function loadNames() {
-    const d = await api("GET", "/divisions");
+    const [d] = await Promise.all([api("GET", "/divisions"), window.ZT.loadUnitNames()]);
     if (d.ok) names = d.data.names;
   }
 

@@ -1,6 +1,7 @@
 /* 直通 — the province's phone summary: tiny on purpose (one request per refresh:
    GET /stats/units, the summary cut to what this page shows, every unit named from the
-   division reference data the node ships). */
+   division reference data the node ships; each unit's 有感指数 rank of the month from
+   GET /index, once a minute). */
 "use strict";
 (function () {
   const d = document;
@@ -13,6 +14,8 @@
   const $ = (id) => d.getElementById(id);
   const open = new Set(); // units the reader has expanded survive each refresh
   let ownAllowed = true;
+  let ranks = {}; // unit code → its 有感指数 rank this month (null: not ranked), GET /index
+  let rankedAt = 0;
   let busy = false;
   let first = true;
 
@@ -74,8 +77,27 @@
     return h("p", "x", h("span", "overdue" + (red ? "" : " zero"), t("phone.overdue", { n: red })),
       tags.length ? h("span", "tags", tags.join("、")) : null);
   }
+  function rankEl(code) {
+    if (!(code in ranks)) return null;
+    const n = ranks[code];
+    const e = h("span", "rank" + (n === null ? " zero" : ""), n === null ? t("phone.rank.none") : t("phone.rank", { n }));
+    e.dataset.rank = n === null ? "" : String(n);
+    return e;
+  }
   function unitLine(code, s) {
-    return [h("span", "u", h("b", null, name(code, s)), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false), extra(s, 3)];
+    return [h("span", "u", h("b", null, name(code, s)), rankEl(code), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false), extra(s, 3)];
+  }
+  // the index ranks of counties and cities (this month), refreshed once a minute
+  async function loadRanks() {
+    if (Date.now() - rankedAt < 60000) return;
+    const got = await Promise.all(["county", "city"].map((l) => get("/index?level=" + l)));
+    const next = {};
+    for (const r of got) {
+      if (r.status !== 200) return;
+      for (const row of r.data.rows) next[row.unit] = row.rank;
+    }
+    ranks = next;
+    rankedAt = Date.now();
   }
 
   function render(sum, own) {
@@ -105,7 +127,7 @@
   async function refresh() {
     if (busy || d.hidden || !token()) return;
     busy = true;
-    const [sum, own] = await Promise.all([get("/stats/units"), ownAllowed ? get("/issues?limit=20") : null]);
+    const [sum, own] = await Promise.all([get("/stats/units"), ownAllowed ? get("/issues?limit=20") : null, loadRanks()]);
     busy = false;
     if (sum.status === 401) return logout();
     if (sum.status !== 200) {

@@ -215,6 +215,18 @@
     $("urge-btn").addEventListener("click", onUrge);
     $("rate-form").addEventListener("submit", onRate);
     loadIssue();
+    const live = window.ZT.live;
+    if (live) {  // the issue changed: read it again, the new steps marked in the timeline
+      const refresh = live.coalesce(async () => {
+        const before = current ? Math.max(0, ...current.timeline.map((e) => e.version)) : 0;
+        await loadIssue();
+        if (current) live.markNew($("timeline"), current.timeline.filter((e) => e.version > before).length);
+      }, 200);
+      live.on("issue", (d) => {
+        if (current && d.issue_id === current.id && d.issue_version !== current.version) refresh();
+      });
+      live.on("reload", refresh);
+    }
   }
 
   window.ZT.boot({

@@ -12,7 +12,53 @@
 
   // ---------------------------------------------------------------- the pool
 
-  const FILTERS = ["state", "light", "tag", "board", "department", "q", "overdue"];
+  const FILTERS = ["state", "light", "tag", "board", "department", "unit", "step", "q", "overdue"];
+
+  /** The organisation units of this node (GET /units), loaded once: dispatch forms and the
+      pool's unit filter choose among them; a node without a catalogue keeps free text. */
+  let units = null;
+  async function loadUnits() {
+    if (units === null) {
+      const res = await api("GET", "/units?active=true");
+      units = res.ok ? res.data : [];
+    }
+    return units;
+  }
+
+  /** The tag library's active tags (GET /admin/tags), loaded once: the triage form offers
+      them as choices; a node whose library is not in force keeps free text only. */
+  let tagLibrary = null;
+  async function loadTags() {
+    if (tagLibrary === null) {
+      const res = await api("GET", "/admin/tags");
+      tagLibrary = res.ok && res.data.in_force ? res.data.categories.filter((c) => c.active)
+        .flatMap((c) => c.tags.filter((x) => x.active && !x.merged_into)
+          .map((x) => ({ id: x.id, name: x.name_zh, category: c.name_zh }))) : [];
+    }
+    return tagLibrary;
+  }
+
+  /** Checkboxes of the library's tags that fill the tags input (ids stay on the server). */
+  function tagPicks(input) {
+    if (!tagLibrary || !tagLibrary.length) return null;
+    const chosen = () => input.value.split(/[,，、;；\s]+/).filter(Boolean);
+    return h("div", { class: "tag-picks", role: "group", "aria-label": t("action.field.tags.library") },
+      tagLibrary.map((x) => {
+        const box = h("input", { type: "checkbox", value: x.name, "data-tag-id": x.id,
+          checked: chosen().includes(x.name) || null });
+        box.addEventListener("change", () => {
+          const names = chosen().filter((n) => n !== x.name);
+          if (box.checked) names.push(x.name);
+          input.value = names.join("，");
+        });
+        return h("label", { class: "tag-pick", title: x.category }, box, " " + x.name);
+      }));
+  }
+
+  function unitOptions(kinds) {
+    return (units || []).filter((u) => !kinds || kinds.includes(u.kind))
+      .map((u) => h("option", { value: u.id }, u.name + "（" + label("workbench.unit_kind.", u.kind) + "）"));
+  }
 
   function filtersFromUrl() {
     const params = new URLSearchParams(location.search);
@@ -49,6 +95,7 @@
   }
 
   let filters = {};
+  const liveChanged = new Set(); // issues the live stream named since the pool was drawn
 
   /** A search hit's snippet: the field, then its text as text nodes with the matched
    *  spans in <mark> (never parsed as HTML). */
@@ -78,14 +125,17 @@
     }
     notice($("pool-error"), "", "error");
     const data = res.data;
+    for (const i of data.items) if (liveChanged.has(i.id)) i._class = "row-live";
+    liveChanged.clear();
     $("pool-count").textContent = t("workbench.pool.count", { n: fmtNum(data.total) });
     box.replaceChildren(table([
       { label: t("workbench.col.number"), render: (i) => h("a", { href: issueUrl(i.number), class: "mono" }, i.number) },
-      { label: t("workbench.col.title"), render: (i) => [h("span", { class: "cell-title" }, i.title), snippetEl(i.snippet)] },
+      { label: t("workbench.col.title"), render: (i) => [h("span", { class: "cell-title" }, i.title),
+        i._class === "row-live" && window.ZT.live ? [" ", window.ZT.live.mark()] : null, snippetEl(i.snippet)] },
       { label: t("workbench.col.state"), render: (i) => stateEl(i.state) },
       { label: t("workbench.col.light"), render: (i) => (i.light ? lightEl(i.light) : "—") },
       { label: t("workbench.col.due"), render: (i) => (i.deadline && i.light ? [dueEl(i.deadline.due), h("br"), h("span", { class: "hint" }, countdown(i.deadline.due))] : "—") },
-      { label: t("workbench.col.department"), render: (i) => i.department || "—" },
+      { label: t("workbench.col.department"), render: (i) => i.queue_name || i.department_name || i.department || "—" },
       { label: t("workbench.col.tags"), render: (i) => (i.tags.length ? i.tags.join("、") : "—") },
       { label: t("workbench.col.urges"), num: true, render: (i) => fmtNum(i.urge_count) },
       { label: t("workbench.col.received"), render: (i) => timeEl(i.received_at) },
@@ -97,8 +147,10 @@
     $("next").disabled = to >= data.total;
   }
 
-  function pool() {
+  async function pool() {
     const form = $("filters");
+    await loadUnits();
+    form.elements.unit.append(...unitOptions(null));
     filters = filtersFromUrl();
     fillForm(form, filters);
     const go = () => {
@@ -123,6 +175,15 @@
       go();
     });
     loadPool();
+    const live = window.ZT.live;
+    if (live) {  // a change anywhere: redraw the current page, the changed rows marked
+      const redraw = live.coalesce(loadPool, 1000); // at most one redraw a second
+      live.on("issue", (d) => {
+        liveChanged.add(d.issue_id);
+        redraw();
+      });
+      live.on("reload", redraw);
+    }
   }
 
   // ---------------------------------------------------------------- one issue and its actions
@@ -130,8 +191,8 @@
   const NOTE = { name: "note", kind: "textarea", maxlength: 1000 };
   /** allowed_actions value → endpoint, body and form fields. */
   const ACTIONS = {
-    triage: { path: "triage", fields: [{ name: "tags", kind: "tags", required: true }, { name: "board", maxlength: 60 }, NOTE] },
-    assign: { path: "assign", fields: [{ name: "department", required: true, maxlength: 60 }, { name: "board", maxlength: 60 }, NOTE] },
+    triage: { path: "triage", fields: [{ name: "tags", kind: "tags", required: true }, { name: "board", kind: "unit", kinds: ["board", "zone"], maxlength: 60 }, NOTE] },
+    assign: { path: "assign", fields: [{ name: "department", kind: "unit", kinds: ["department", "catch_all"], required: true, maxlength: 60 }, { name: "board", kind: "unit", kinds: ["board", "zone"], maxlength: 60 }, NOTE] },
     start: { path: "start", fields: [NOTE] },
     resolve: { path: "resolve", fields: [{ name: "reply", kind: "textarea", required: true, maxlength: 5000 }] },
     reject: { path: "reject", fields: [{ name: "reason", kind: "textarea", required: true, maxlength: 1000 }] },
@@ -162,14 +223,18 @@
       "aria-describedby": hint ? id + "-hint" : null };
     let input;
     if (f.kind === "textarea") input = h("textarea", Object.assign({ rows: 3 }, common));
-    else if (f.kind === "select") {
+    else if (f.kind === "unit" && units && units.length) {  // a unit of the catalogue, by id
+      input = h("select", common, h("option", { value: "" }, t("action.choose")), unitOptions(f.kinds));
+      input.value = prefill(f.name, issue);
+    } else if (f.kind === "select") {
       input = h("select", common, h("option", { value: "" }, t("action.choose")),
         f.options.map((o) => h("option", { value: o }, label(f.prefix, o))));
     } else input = h("input", common);
-    if (f.kind !== "select") input.value = prefill(f.name, issue);
+    if (f.kind !== "select" && f.kind !== "unit") input.value = prefill(f.name, issue);
+    else if (f.kind === "unit" && input.tagName === "INPUT") input.value = prefill(f.name, issue);
     return h("div", { class: "field" },
       h("label", { for: id }, t("action.field." + f.name), f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
-      input, hint);
+      input, f.kind === "tags" ? tagPicks(input) : null, hint);
   }
 
   function actionForm(action, issue) {
@@ -220,8 +285,34 @@
     $("flash").focus();
   }
 
+  /** The phone as the API shows staff (masked), and a button that opens it: an explicit
+      read, recorded in the audit trail (GET /issues/{id}/contact). */
+  function contactEl(issue) {
+    const shown = h("span", { class: "mono", id: "contact-phone" }, issue.enterprise.contact_phone || "—");
+    if (!issue.enterprise.contact_phone) return shown;
+    const button = h("button", { type: "button", class: "btn btn-quiet btn-small", id: "contact-show",
+      title: t("workbench.contact.hint") }, t("workbench.contact.show"));
+    button.addEventListener("click", async () => {
+      const res = await api("GET", "/issues/" + encodeURIComponent(issue.id) + "/contact");
+      if (!res.ok) {
+        shown.textContent = errorText(res.error);
+        return;
+      }
+      shown.textContent = res.data.contact_phone;
+      button.remove();
+    });
+    return h("span", null, shown, " ", button);
+  }
+
+  let shownVersion = 0; // the newest step the timeline shows
+
+  function newestStep(issue) {
+    return Math.max(0, ...issue.timeline.map((e) => e.version));
+  }
+
   function renderIssue(issue) {
     current = issue;
+    shownVersion = newestStep(issue);
     $("issue").setAttribute("aria-busy", "false");
     $("issue").replaceChildren(h("div", { class: "issue-head" },
       h("h1", { class: "page-title" }, issue.title),
@@ -246,14 +337,15 @@
       ["workbench.field.enterprise", common ? issue.enterprise.name + " · " + t("workbench.field.common",
         { kind: label("workbench.subject.", issue.subject_kind) }) : issue.enterprise.name],
       ...(common ? [] : [["workbench.field.credit_code", issue.enterprise.credit_code],
-        ["workbench.field.phone", issue.enterprise.contact_phone]]),
+        ["workbench.field.phone", contactEl(issue)]]),
       ["workbench.field.channel", label("channel.", issue.channel) +
         (channelFields.length ? "（" + channelFields.join(" · ") + "）" : "")],
       ["workbench.field.received", fmtTime(issue.received_at)],
       ["workbench.field.tags", issue.tags.length ? issue.tags.join("、") : "—"],
-      ["workbench.field.board", issue.board || "—"],
-      ["workbench.field.department", issue.department || "—"],
-      ["workbench.field.ladder", t("workbench.field.ladder_value", { n: issue.ladder_step + 1 })],
+      ["workbench.field.board", issue.board_name || issue.board || "—"],
+      ["workbench.field.department", issue.department_name || issue.department || "—"],
+      ["workbench.field.ladder", t("workbench.field.ladder_value", { n: issue.ladder_step + 1 }) +
+        (issue.queue_name ? " · " + t("workbench.field.queue", { unit: issue.queue_name }) : "")],
       ["workbench.field.urges", fmtNum(issue.urge_count)],
     ];
     if (issue.reply) facts.push(["workbench.field.reply", issue.reply]);
@@ -279,9 +371,35 @@
     renderIssue(res.data);
   }
 
-  function issuePage() {
+  /** The issue changed (the live stream): the new steps appear in the timeline, marked.
+      An action form being filled in is kept as it is, with its version: a submit then
+      meets the change as a conflict instead of overwriting it unseen. */
+  async function liveIssue() {
+    if (!current) return;
+    const res = await api("GET", "/issues/" + encodeURIComponent(current.id));
+    if (!res.ok) return;
+    const fresh = res.data.timeline.filter((e) => e.version > shownVersion).length;
+    if ($("actions").querySelector("details[open]")) {
+      renderTimeline($("timeline"), res.data.timeline, true);
+      shownVersion = newestStep(res.data);
+      if (fresh) notice($("flash"), t("common.live.changed"), "info");
+    } else renderIssue(res.data);
+    window.ZT.live.markNew($("timeline"), fresh);
+  }
+
+  async function issuePage() {
     $("flash").setAttribute("tabindex", "-1");
-    loadIssue();
+    await Promise.all([loadUnits(), window.ZT.loadUnitNames()]);  // names in the timeline
+    await loadTags();
+    await loadIssue();
+    const live = window.ZT.live;
+    if (live) {
+      const refresh = live.coalesce(liveIssue, 200);
+      live.on("issue", (d) => {
+        if (current && d.issue_id === current.id && d.issue_version !== current.version) refresh();
+      });
+      live.on("reload", refresh);
+    }
   }
 
   // ---------------------------------------------------------------- operations
@@ -382,7 +500,7 @@
   }
 
   window.ZT.boot({
-    roles: ["dispatcher", "handler", "leader", "admin"],
+    roles: ["intake", "dispatcher", "handler", "leader", "supervisor", "reviewer", "admin"],
     onReady: page === "workbench_issue" ? issuePage : page === "workbench_ops" ? ops : pool,
   });
 })();

@@ -108,7 +108,8 @@
 
   /** Call the JSON API. Resolves to {ok, status, data} or {ok: false, status, error}. */
   async function api(method, path, payload, extraHeaders) {
-    const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
+    const headers = Object.assign({ Accept: "application/json",
+      "Accept-Language": cfg.lang === "en" ? "en" : "zh-CN" }, extraHeaders || {});  // unit names
     const s = session.get();
     if (s) headers.Authorization = "Bearer " + s.token;
     const init = { method: method, headers: headers, credentials: "omit", cache: "no-store" };
@@ -342,6 +343,22 @@
     return id && kind !== "enterprise" ? kindText + " " + id : kindText;
   }
 
+  /** Organisation units by id → name (GET /units, this node's and its children's), for the
+      staff screens that show unit ids: loaded once by `loadUnitNames`, else ids stay ids. */
+  const unitNames = {};
+  let unitNamesLoaded = null;
+  function loadUnitNames() {
+    if (!unitNamesLoaded) {
+      unitNamesLoaded = api("GET", "/units?everywhere=true").then((res) => {
+        if (res.ok) for (const u of res.data) unitNames[u.id] = u.name;
+      });
+    }
+    return unitNamesLoaded;
+  }
+  function unitLabel(id) {
+    return id ? unitNames[id] || id : id;
+  }
+
   /** The parcel-tracker timeline, newest step first. `staff` shows notes and actors. */
   function renderTimeline(listEl, events, staff) {
     const rows = events.slice().sort((a, b) => b.version - a.version);
@@ -358,10 +375,11 @@
       if (p.reason) add("event.field.reason", h("span", { class: "pre" }, p.reason));
       if (p.rating) add("event.field.rating", label("rating.", p.rating));
       if (p.comment) add("event.field.comment", p.comment);
+      if (p.recorded_by_staff) add("event.field.recorded_by_staff", label("revisit.contact.", p.contact || "other"));
       if (staff) {
         if (p.tags && p.tags.length && ev.kind !== "submitted") add("event.field.tags", p.tags.join("、"));
-        if (p.board) add("event.field.board", p.board);
-        if (p.department) add("event.field.department", p.department);
+        if (p.board) add("event.field.board", unitLabel(p.board));
+        if (p.department) add("event.field.department", unitLabel(p.department));
         if (p.step_name) add("event.field.ladder", label("ladder.", p.step_name));
         if (p.result) add("event.field.revisit", label("revisit.", p.result));
         if (p.to) add("event.field.to", unitName(p.to) + " (" + p.to + ")");
@@ -420,6 +438,6 @@
   window.ZT = {
     cfg, t, has, label, unitName, h, $, notice, session, api, errorText, newKey, boot,
     fmtTime, fmtDue, timeEl, dueEl, fmtRate, fmtNum, countdown, serverNow, lightEl, stateEl,
-    renderTimeline, table, every,
+    renderTimeline, table, every, loadUnitNames, unitLabel,
   };
 })();

@@ -25,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ from node.config import Config
 from node.domain.calendar import WorkCalendar
 from node.domain.errors import RuleViolation
 from node.domain.issue import Event, Issue
+from node.domain.reports import Period
 from node.domain.summary import Summary
 from node.domain.topology import Place, place_of_unit
 from node.notify import build_notify
@@ -261,6 +262,10 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     services = _replace(services, rules=rules_service)
     services = _replace(services, index=build_index(config, store, clock, streams,
                                                     rules_service))  # 有感指数
+    if services.reports is not None and services.index is not None:  # reports rank by it
+        services.reports.index = _report_index(services.index)
+    if services.reports is not None and services.notify is not None:  # reports told
+        services.reports.notify_rules = services.notify.settings.rules
     services = _replace(services, live=_live(store, services))  # the screens' live updates
     rules_service.audit = services.audit  # own rule changes and floors arriving, audited
     keep_in_force(rules_service, services.issues, transfers, services.revisits,
@@ -621,6 +626,13 @@ def build_index(config: Config, store: Store, clock: Clock, streams: Streams | N
     if streams is not None and config.node.level == "city":
         streams.summaries.index = index.summary_index
     return index
+
+
+def _report_index(index: IndexService) -> Callable[[Period, datetime], dict[str, Any]]:
+    """A report's 有感指数 ranking: the index's own table at the node's report level."""
+    def table(period: Period, now: datetime) -> dict[str, Any]:
+        return index.table(period, index.report_level(), now)
+    return table
 
 
 async def run_reports(node: Node, stop: asyncio.Event, *, period_s: float = 300.0) -> None:

@@ -10,7 +10,8 @@ issue now:
 - past the last step of the in-node ladder an issue is escalated to the parent instead
   (`ladder_up`);
 - the actions worth offering a principal are the role's minus what federation would refuse
-  (`actions`).
+  (`actions`), plus the federation's own: 督办 (`supervise`, routed down to the owner) on
+  a replica a tier below owns, 交办下级 (`dispatch`) of an issue owned here to a child.
 
 `Forwarding` combines the node's own use cases (IssueService) with the transfer use cases
 (TransferService); the HTTP API only parses, calls it and renders the `Outcome`.
@@ -20,18 +21,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.app.policy import Principal, Role, can, permitted_actions
+from node.app.policy import Principal, Role, authorize, can, check_can_view, permitted_actions
 from node.app.service import IssueService
 from node.app.transfers import TransferService
 from node.domain.deadlines import Light
-from node.domain.errors import RuleViolation
-from node.domain.issue import Issue
+from node.domain.errors import Forbidden, NotFound, RuleViolation
+from node.domain.issue import Action, Issue
 from node.domain.lifecycle import LadderUp, Rate, Urge, allowed_actions
+from node.domain.topology import next_hop
 
 #: The escalation reason when the ladder ran out and the person gave no note.
 LADDER_TOP_REASON = "本级处理层级（含联席会议）已用尽，提请上级协调"
 #: What an enterprise may still do here to an issue owned by a tier above (forwarded up).
 FORWARDED_ENTERPRISE_ACTIONS = ("urge", "accept", "reopen")
+#: The offered action of POST /issues/{key}/dispatch (交办下级), not a lifecycle action.
+DISPATCH = "dispatch"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,11 +67,35 @@ class Forwarding:
             # escalated: the enterprise still rates and urges here; both are forwarded up
             return [a.value for a in allowed_actions(issue.state, issue.subject_kind)
                     if a.value in FORWARDED_ENTERPRISE_ACTIONS and can(principal, a.value)]
-        return [
+        if issue.owner != t.node and next_hop(t.node, issue.owner) in t.children:
+            return self._directives(principal, issue)  # owned below: a child's subtree
+        offered = [
             a for a in permitted_actions(principal, issue, t.node)
             if not (a == "escalate" and t.parent is None)
             and not (a == "return" and issue.came_from not in t.children)
+            and a != Action.SUPERVISE.value  # 督办 goes down to an owner, never here
         ]
+        if t.children and Action.RETURN in allowed_actions(issue.state, issue.subject_kind):
+            try:  # /dispatch: 交办下级 is a return to a child this node chooses
+                authorize(principal, Action.RETURN, issue, t.node)
+            except (Forbidden, NotFound):
+                return offered
+            offered.append(DISPATCH)
+        return offered
+
+    @staticmethod
+    def _directives(principal: Principal, issue: Issue) -> list[str]:
+        """On a replica a tier below owns: 督办 (POST /supervise, which also carries an urge
+        as a directive) for a principal who may supervise, while the issue is open."""
+        if principal.role is Role.ENTERPRISE or not can(principal, Action.SUPERVISE.value):
+            return []
+        try:
+            check_can_view(principal, issue)
+        except (Forbidden, NotFound):
+            return []
+        if Action.SUPERVISE not in allowed_actions(issue.state, issue.subject_kind):
+            return []
+        return [Action.SUPERVISE.value]
 
     def enterprise_act(self, principal: Principal, key: str, command: Urge | Rate, *,
                        expected_version: int | None) -> Outcome:

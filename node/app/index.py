@@ -89,6 +89,13 @@ class IndexService:
         floors = self.floors() if self.floors is not None else ()
         return weights_in_force(self.configured, floors)
 
+    def report_level(self) -> str:
+        """The level a report of this node ranks: a province its cities, a city its
+        counties, a county its departments."""
+        if not self.place.children:
+            return "department"
+        return "county" if self.place.full_children else "city"
+
     def unit_of(self, origin: str) -> str:
         """The child unit an issue of `origin` counts for (this node for its own)."""
         if origin == self.node or origin in self.place.children:
@@ -170,6 +177,11 @@ class IndexService:
             raise ValidationError("index_level_invalid", field="level", level=str(level)[:20])
         now = self.clock.now()
         p = period_of_key(period) if period else period_containing(Kind.MONTH, now)
+        return self.table(p, level, now)
+
+    def table(self, p: Period, level: str, now: datetime) -> dict[str, Any]:
+        """The ranking of `level` for `p` as of `now`, no permission asked: what `ranking`
+        answers and what a report carries (node/app/reports.py)."""
         current, previous = self._sums([p, p.previous()], level, now)
         weights = self.weights()
         rows = rank(current, previous, weights=weights, min_sample=self.min_sample)

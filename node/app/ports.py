@@ -13,6 +13,7 @@ from node.domain.deadlines import Light
 from node.domain.index import IndexFact
 from node.domain.issue import Event, Issue, State
 from node.domain.meetings import Decision
+from node.domain.notifications import Notice
 from node.domain.reports import ReportFact
 from node.domain.revisits import Logged
 from node.domain.sampling import RevisitSample
@@ -919,6 +920,11 @@ class ReportUnit(Protocol):
     def replace_report(self, report_id: int, *, trigger: str, actor: str, at: datetime,
                        files: ReportFiles) -> None:
         """Regenerated: new content and files, version + 1."""
+        ...
+
+    def add_notice(self, notice: Notice) -> bool:
+        """Put the report's notice in the notifications outbox, in this transaction, unless
+        one of its key is there (False)."""
         ...
 
 

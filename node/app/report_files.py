@@ -11,7 +11,9 @@ show as boxes. A bar chart of the child units' on-time rates is drawn with plain
 rectangles.
 
 Reports leave the node's tier: nothing in a section names an enterprise or a person —
-units, departments, tags and counts only.
+units, departments, tags and counts only. The 有感指数 section shows the ranking
+node/app/index.py computed for the period (carried in the report's content), not a
+recomputation.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from fpdf.fonts import FontFace
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from node.domain.reports import Figures, Kind, Report
+from node.domain.reports import Figures, Kind, Period, Report, Special
 
 Value = str | int | float | None
-KIND_ZH = {Kind.MONTH: "月度报告", Kind.QUARTER: "季度报告", Kind.YEAR: "年度报告"}
+KIND_ZH = {Kind.MONTH: "月度报告", Kind.QUARTER: "季度报告", Kind.YEAR: "年度报告",
+           Kind.SPECIAL: "专项报告"}
 RATE_ZH = (("resolution", "办结率"), ("on_time", "按时办结率"), ("satisfaction", "满意率"),
            ("repeat", "重复诉求率"), ("recurrence", "重发复发率"))
 MIX_ZH = (("done", "已办结"), ("green", "绿灯"), ("yellow", "黄灯"), ("red", "红灯"),
@@ -54,9 +57,12 @@ class Section:
     pdf_rows: int | None = None
 
 
+def title_for(node_name: str, period: Period) -> str:
+    return f"{node_name}{period.label_zh()}涉企问题闭环办理{KIND_ZH[period.kind]}"
+
+
 def title_of(report: Report) -> str:
-    return (f"{report.node_name}{report.period.label_zh()}涉企问题闭环办理"
-            f"{KIND_ZH[report.period.kind]}")
+    return title_for(report.node_name, report.period)
 
 
 def _change(now: float | int | None, before: float | int | None) -> float | int | None:
@@ -149,8 +155,56 @@ def _tags(r: Report) -> Section:
                    rows=[[i, t, n] for i, (t, n) in enumerate(r.top_tags, 1)])
 
 
+#: the index's components (node/domain/index.py COMPONENTS), as the ranking screen names them
+COMPONENT_ZH = (("resolution", "办结率"), ("on_time", "按时办结率"), ("satisfaction", "满意率"),
+                ("recurrence", "重发复发（反向）"), ("overdue", "超时办结（反向）"),
+                ("eval_grassroots", "基层评价"), ("eval_enterprise", "企业评价"),
+                ("eval_third_party", "第三方评价"))
+_REASON_ZH = {"sample_below_minimum": "样本不足", "no_index": "无指数"}
+INDEX_TITLE = "有感指数排名"
+
+
+def _index(r: Report) -> Section:
+    """The ranking exactly as node/app/index.py answers it: rank, index, change against
+    the period before, each component's score (0–100)."""
+    assert r.index is not None
+    rows: list[list[Value]] = []
+    for row in r.index.get("rows", []):
+        scores = {c["name"]: c["value"] for c in row.get("components", [])}
+        rank: Value = row["rank"] if row["rank"] is not None else \
+            _REASON_ZH.get(row.get("reason") or "", "未排名")
+        rows.append([rank, row.get("name", row["unit"]), row["index"], row["previous_index"],
+                     row["index_change"], row["rank_change"],
+                     *[scores.get(name) for name, _ in COMPONENT_ZH]])
+    weights = r.index.get("weights", {})
+    used = "、".join(f"{label} {weights[name]:g}" for name, label in COMPONENT_ZH
+                    if weights.get(name))
+    return Section(title=INDEX_TITLE,
+                   headers=("名次", "单位", "指数", "上期指数", "指数变化", "名次变化",
+                            *[label for _, label in COMPONENT_ZH]),
+                   rows=rows, widths=(1, 2.4, 1, 1, 1, 1, 1, 1.2, 1, 1.3, 1.3, 1, 1, 1.1),
+                   note=f"上期 {r.index.get('previous_period', '')}；名次变化为正表示上升。"
+                        f"本期办结不少于 {r.index.get('min_sample', r.min_sample)} 件方参与排名。"
+                        f"分项为 0–100 分，权重：{used}。")
+
+
+def _choice(r: Report, p: Special) -> Section:
+    """What a special report counts: its days, tags and units."""
+    return Section(title="专项范围", headers=("范围", "选择"), rows=[
+        ["统计期", f"{p.first} 至 {p.last}"],
+        ["标签", "、".join(p.tags) if p.tags else "全部"],
+        ["单位", "、".join(r.name(u) if u in r.names else u for u in p.units)
+         if p.units else "全部"]],
+        widths=(1, 5), note="只统计带所选标签之一、且交办给或来自所选单位之一的诉求；"
+                            "上期为紧邻的同样天数，去年同期为去年的同样日期。")
+
+
 def sections(report: Report) -> list[Section]:
     out = [_overview(report), _mix(report)]
+    if isinstance(report.period, Special):
+        out.insert(0, _choice(report, report.period))
+    if report.index is not None:
+        out.append(_index(report))
     if report.units:
         out.append(_units(report))
     if report.summaries:

@@ -366,6 +366,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
     _INVALID("index_weights_invalid", "problem"),
     _INVALID("evaluation_invalid", "problem"),
     _INVALID("index_level_invalid", "level"),
+    _INVALID("report_special_invalid", "problem"),  # a special report's choice
     _RULE("meeting_step_not_in_ladder", "step"),
     # sign-in back-off and account administration (node/app/accounts.py)
     _RULE("login_throttled", "retry_after", http=429),

@@ -45,6 +45,7 @@ class Topic(StrEnum):
     REVIEW_OVERDUE = "review_overdue"  # the rejection review's own deadline → reviewers
     SIGN_IN_CODE = "sign_in_code"  # an enterprise's one-time sign-in code (no issue, no group)
     FORWARD_REFUSED = "forward_refused"  # its urge/rating, forwarded up, refused → enterprise
+    REPORT_READY = "report_ready"  # a report was made (node/app/reports.py) → the leaders
 
 
 class Group(StrEnum):
@@ -85,6 +86,7 @@ DEFAULT_GROUPS: Mapping[Topic, tuple[Group, ...]] = {
     Topic.LIGHT_RED: (Group.HANDLERS, Group.LEADERS),
     Topic.REVIEW_OVERDUE: (Group.REVIEWERS,),
     Topic.FORWARD_REFUSED: (Group.ENTERPRISE,),
+    Topic.REPORT_READY: (Group.LEADERS,),  # no issue, no department: the node's leaders
 }
 
 LOCALES = ("zh-CN", "en")
@@ -128,6 +130,10 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
     ("zh-CN", Topic.FORWARD_REFUSED): (
         "{action_zh}未被受理：{number}",
         "您对诉求{number}的{action_zh}未被办理单位受理（{reason_zh}），请查看：{track_url}"),
+    ("zh-CN", Topic.REPORT_READY): (
+        "报告已生成：{title}",
+        "{title}已生成（{trigger_zh}）。查看与下载：{reports_url}"
+        "（PDF {pdf_url}，Excel {xlsx_url}）"),
     ("en", Topic.RECEIPT): (
         "Issue received: {number}",
         "Your issue \"{title}\" was received as {number}. Track it: {track_url}"),
@@ -167,6 +173,10 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
         "Your {action} was not accepted: {number}",
         "Your {action} of issue {number} was not accepted by the tier handling it "
         "({reason}). See: {track_url}"),
+    ("en", Topic.REPORT_READY): (
+        "Report ready: {kind} {period}",
+        "The {kind} report {period} of {node_name} was made ({trigger}). View and download "
+        "it: {reports_url} (PDF {pdf_url}, Excel {xlsx_url})"),
 }
 
 MAX_PARAM = 200  # characters of free text (a reply, a reason) a message carries
@@ -278,6 +288,28 @@ def notice_for_refused(issue: Issue, *, transfer_id: str, kind: str, error: str,
                   reason=reason[0], reason_zh=reason[1])
     return Notice(key=f"refused:{transfer_id}", topic=Topic.FORWARD_REFUSED,
                   issue_id=issue.id, groups=groups, params=params, at=at)
+
+
+_TRIGGERS = {"schedule": "定时生成", "demand": "按需生成"}
+
+
+def notice_for_report(*, report_id: int, node: str, node_name: str, kind: str, period: str,
+                      title: str, trigger: str, at: datetime, rules: NotifyRules
+                      ) -> Notice | None:
+    """The notice of a report made here (scheduled or on demand): told to the node's
+    leaders once per report (the key names the report), with links to download it. It
+    concerns no issue (`issue_id` is empty)."""
+    groups = tuple(rules.groups.get(Topic.REPORT_READY, ()))
+    if not groups:
+        return None
+    base = rules.base_url.rstrip("/")
+    params = {"title": _short(title), "node_name": _short(node_name), "kind": kind,
+              "period": period, "trigger": trigger, "trigger_zh": _TRIGGERS.get(trigger, ""),
+              "number": "", "reports_url": f"{base}/ui/workbench/reports",
+              "pdf_url": f"{base}/api/v1/reports/{report_id}/pdf",
+              "xlsx_url": f"{base}/api/v1/reports/{report_id}/xlsx"}
+    return Notice(key=f"report:{node}:{report_id}", topic=Topic.REPORT_READY, issue_id="",
+                  groups=groups, params=params, at=at)
 
 
 def light_key(issue_id: str, deadline_kind: str, due: datetime, colour: Colour) -> str:

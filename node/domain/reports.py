@@ -25,19 +25,28 @@ a `Report` — every figure is defined here once:
   a tag;
 * the light mix at `as_of` of the issues received in P (done, green, yellow, red, none);
 * ``overdue`` = issues open and red at `as_of`, whenever received (the running backlog);
-* top-10 tags of the issues received in P.
+* top-10 tags of the issues received in P;
+* the 有感指数 ranking of P, computed by node/app/index.py and carried as it is (`index`).
 
 Each figure exists for the whole node (``overall``), per child unit (the county of origin at
 a city; issues of the node itself are its own row) and per department (kept apart per unit
 of origin: the same name in two counties is two departments). Child units and departments
 are ranked by on-time rate, then resolution rate, then code, and only with at least
 `min_sample` resolutions in the period (the /metrics guard); the others are listed unranked.
+A special report (专项报告, `Special`, kind "special") is the same for a chosen span of
+days (at most a year) and, optionally, chosen tags and units: only the issues carrying one
+of the tags and dispatched to or coming from one of the units count, in every figure; it is
+compared with the as many days just before and the same days a year before. Its key is the
+span, with a digest of the tags and units when some were chosen.
+
 At a province, whose children send summaries only, the child rows come from their latest
 summaries instead (`SummaryRow`, cumulative as of the summary) — nothing personal either way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from bisect import bisect_right
 from collections import Counter, defaultdict
@@ -49,11 +58,13 @@ from typing import Any
 
 from node.domain.calendar import CST
 from node.domain.errors import ValidationError
+from node.domain.validation import validate_division_code
 
 TOP_TAGS = 10
 MIXES = ("done", "green", "yellow", "red", "none")
 RATES = ("resolution", "on_time", "satisfaction", "repeat", "recurrence")
 RECURRENCE_WINDOW = timedelta(days=90)
+MAX_CHOSEN = 20  # tags, units of a special report
 _SATISFIED = frozenset({"satisfied", "basically_satisfied"})
 _DONE_STATES = frozenset({"resolved", "closed"})
 
@@ -62,9 +73,11 @@ class Kind(StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
     YEAR = "year"
+    SPECIAL = "special"  # 专项报告: a chosen span of days, tags and units (`Special`)
 
 
-KINDS: tuple[Kind, ...] = tuple(Kind)
+#: the periodic kinds, the ones the schedule makes
+KINDS: tuple[Kind, ...] = (Kind.MONTH, Kind.QUARTER, Kind.YEAR)
 _KEY = {Kind.MONTH: re.compile(r"^(\d{4})-(\d{2})$"),
         Kind.QUARTER: re.compile(r"^(\d{4})-Q([1-4])$"),
         Kind.YEAR: re.compile(r"^(\d{4})$")}
@@ -147,6 +160,8 @@ def parse_period(kind: str, key: str) -> Period:
         k = Kind(kind)
     except ValueError:
         raise ValidationError("report_period_invalid", field="kind", kind=str(kind)) from None
+    if k is Kind.SPECIAL:
+        return special_of_key(key)
     match = _KEY[k].match(key) if isinstance(key, str) else None
     if match is None:
         raise ValidationError("report_period_invalid", field="period", kind=k.value)
@@ -155,6 +170,132 @@ def parse_period(kind: str, key: str) -> Period:
     if not 2000 <= year <= 2999 or (k is Kind.MONTH and not 1 <= index <= 12):
         raise ValidationError("report_period_invalid", field="period", kind=k.value)
     return Period(kind=k, year=year, index=index)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, order=True)
+class Special(Period):
+    """A special report's choice (专项报告): the days `first`–`last` (China time, both
+    included, at most a year), and optionally tags and units — then only the issues carrying
+    one of the tags, and dispatched to or coming from one of the units, count. Compared
+    with the span of as many days just before and with the same days a year before."""
+
+    first: date
+    last: date
+    tags: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()  # unit ids ("<code>.<slug>") or division codes
+
+    @property
+    def key(self) -> str:
+        """"2026-01-01~2026-03-31", with "#" and 8 hex digits of the tags and units when
+        some were chosen: a key per choice (a special report is kept once per choice)."""
+        span = f"{self.first.isoformat()}~{self.last.isoformat()}"
+        if not (self.tags or self.units):
+            return span
+        digest = hashlib.sha256(json.dumps([self.tags, self.units], ensure_ascii=False)
+                                .encode()).hexdigest()
+        return f"{span}#{digest[:8]}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.first.year, self.first.month, self.first.day, tzinfo=CST)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=(self.last - self.first).days + 1)
+
+    @property
+    def last_day(self) -> date:
+        return self.last
+
+    def _moved(self, first: date, last: date) -> Special:
+        return Special(kind=Kind.SPECIAL, year=first.year, index=1, first=first, last=last,
+                       tags=self.tags, units=self.units)
+
+    def previous(self) -> Special:
+        days = (self.last - self.first).days + 1
+        return self._moved(self.first - timedelta(days=days), self.first - timedelta(days=1))
+
+    def year_before(self) -> Special:
+        return self._moved(_year_earlier(self.first), _year_earlier(self.last))
+
+    def label_zh(self) -> str:
+        f, t = self.first, self.last
+        return f"{f.year}年{f.month}月{f.day}日至{t.year}年{t.month}月{t.day}日"
+
+    def chooses(self, fact: ReportFact) -> bool:
+        """Whether the issue counts in this special report."""
+        if self.tags and not set(fact.tags) & set(self.tags):
+            return False
+        return not self.units or bool({fact.department, fact.origin, fact.unit}
+                                      & set(self.units))
+
+    def choice(self) -> dict[str, Any]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(),
+                "tags": list(self.tags), "units": list(self.units)}
+
+
+def _year_earlier(d: date) -> date:
+    return d.replace(year=d.year - 1) if (d.month, d.day) != (2, 29) else \
+        date(d.year - 1, 2, 28)
+
+
+def _special_invalid(field_: str, problem: str) -> ValidationError:
+    return ValidationError("report_special_invalid", field=field_, problem=problem)
+
+
+def _day(value: Any, name: str) -> date:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise _special_invalid(name, "a date YYYY-MM-DD is needed")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise _special_invalid(name, "not a date") from None
+    if not 2000 <= day.year <= 2999:
+        raise _special_invalid(name, "not a date")
+    return day
+
+
+def _names(values: Any, name: str, longest: int) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list | tuple) or len(values) > MAX_CHOSEN:
+        raise _special_invalid(name, f"at most {MAX_CHOSEN} values")
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not 0 < len(v.strip()) <= longest:
+            raise _special_invalid(name, f"each value 1–{longest} characters")
+        out.append(v.strip())
+    return tuple(sorted(set(out)))
+
+
+def special(first: Any, last: Any, *, tags: Any = None, units: Any = None) -> Special:
+    """A special report's choice from what a leader sent, checked: dates YYYY-MM-DD,
+    `first` ≤ `last`, at most a year (up to the day before the same date a year on), at
+    most 20 tags and 20 units; each unit a unit id or a division code."""
+    a, b = _day(first, "from"), _day(last, "to")
+    if b < a:
+        raise _special_invalid("to", "the end is before the start")
+    a_year_on = date(a.year + 1, 3, 1) if (a.month, a.day) == (2, 29) else \
+        a.replace(year=a.year + 1)
+    if b >= a_year_on:
+        raise _special_invalid("to", "at most a year")
+    chosen_units = _names(units, "units", 60)
+    for u in chosen_units:
+        try:
+            validate_division_code(u.split(".", 1)[0])
+        except ValidationError:
+            raise _special_invalid("units", "a unit id or a division code") from None
+    return Special(kind=Kind.SPECIAL, year=a.year, index=1, first=a, last=b,
+                   tags=_names(tags, "tags", 40), units=chosen_units)
+
+
+def special_of_key(key: Any) -> Special:
+    """The span of a special report's key (its tags and units are in its content)."""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})~(\d{4}-\d{2}-\d{2})(#[0-9a-f]{8})?", key) \
+        if isinstance(key, str) else None
+    if match is None:
+        raise _special_invalid("period", "not a special report's key")
+    return special(match.group(1), match.group(2))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -268,6 +409,9 @@ class Report:
     summaries: tuple[SummaryRow, ...]  # child units known by summary only (a province)
     top_tags: tuple[tuple[str, int], ...]
     names: Mapping[str, str] = field(default_factory=dict)  # division code → name
+    #: the 有感指数 ranking of the period as node/app/index.py answers it (GET
+    #: /api/v1/index), None where the node has no index
+    index: Mapping[str, Any] | None = None
 
     def name(self, code: str) -> str:
         """The unit's name; the node's own issues are its 本级 row."""
@@ -287,6 +431,8 @@ class Report:
             "departments": [dict(r.to_dict(), name=self.name(r.unit)) for r in self.departments],
             "summaries": [dict(s.to_dict(), name=self.name(s.unit)) for s in self.summaries],
             "top_tags": [{"tag": t, "count": n} for t, n in self.top_tags],
+            "index": dict(self.index) if self.index is not None else None,
+            **({"special": p.choice()} if isinstance(p, Special) else {}),
         }
 
 
@@ -422,13 +568,16 @@ def top_tags(facts: Iterable[ReportFact], period: Period, n: int = TOP_TAGS
 def build(facts: Sequence[ReportFact], *, node: str, node_name: str, period: Period,
           as_of: datetime, min_sample: int, names: Mapping[str, str] | None = None,
           summaries: Iterable[SummaryRow] = (),
-          window: timedelta = RECURRENCE_WINDOW) -> Report:
+          window: timedelta = RECURRENCE_WINDOW,
+          index: Mapping[str, Any] | None = None) -> Report:
     """The report of `period` from the facts of every issue that can count in it, in the
     period before or in the same period a year before (module docstring)."""
     if as_of.tzinfo is None:
         raise ValidationError("now_naive", field="now", value=as_of.isoformat())
     if min_sample < 1:
         raise ValidationError("min_sample_invalid", field="min_sample", value=repr(min_sample))
+    if isinstance(period, Special):  # only the chosen issues count, in every column
+        facts = [f for f in facts if period.chooses(f)]
     received = received_index(facts)
     overall, units, depts = figures(
         facts, period, as_of=as_of, window=window, received=received,
@@ -449,6 +598,7 @@ def build(facts: Sequence[ReportFact], *, node: str, node_name: str, period: Per
         summaries=tuple(sorted(summaries, key=lambda s: s.unit)),
         top_tags=top_tags(facts, period),
         names=dict(names or {}),
+        index=index,
     )
 
 

@@ -225,6 +225,7 @@ MESSAGES: Final[dict[str, str]] = {
     "index_weights_invalid": "the index weights are not valid ({field}): {problem}",
     "evaluation_invalid": "the external evaluation is not valid ({field}): {problem}",
     "index_level_invalid": "the ranking level must be county, city or department (got {level})",
+    "report_special_invalid": "the special report's choice is not valid ({field}): {problem}",
     "deadline_before_meeting": "the deadline cannot be before the meeting on {meeting}",
     "meeting_decision_exists": "this meeting has already decided on issue {issue}",
     "revisit_task_closed": "revisit task {task} is {state}: no result can be recorded",

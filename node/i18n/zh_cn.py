@@ -205,6 +205,9 @@ MESSAGES: Final[dict[str, str]] = {
     "evaluation_invalid": "外部评价不正确（{field}）：类别为基层、企业或第三方评价，"
                           "分数 0–100，来源必填，单位须属本级或下级",
     "index_level_invalid": "排名层级只能是 county、city 或 department（收到 {level}）",
+    "report_special_invalid": ("专项报告的选择不正确（{field}）：起止日期为 YYYY-MM-DD，"
+                               "起始不晚于截止，跨度不超过一年；标签、单位各不超过 20 个，"
+                               "单位为单位编号或区划代码"),
     "deadline_before_meeting": "办结时限不能早于会议日期 {meeting}",
     "meeting_decision_exists": "本次会议已就诉求 {issue} 作出决定",
     "revisit_task_closed": "回访任务 {task} 已办结或已由重新抽样取代（{state}），不能再登记结果",

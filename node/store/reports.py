@@ -8,7 +8,8 @@ no index, so the statement scans the issues table: ~0.1 s per 10 000 issues on S
 
 Reports are rows of `reports` with both files in the row; the unique index on
 (node, kind, period) is what keeps one report per period when the schedule and a leader's
-request, or two nodes' processes after a restart, race.
+request, or two nodes' processes after a restart, race. A report's notice to the leaders
+(`add_notice`) goes into the notifications outbox in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from node.app.ports import ReportFiles, StoredReport
+from node.domain.notifications import Notice
 from node.domain.reports import ReportFact
+from node.store.notifications import insert_notice
 from node.store.records import _constraints_checked
 from node.store.repo import Store
 from node.store.schema import issues, reports
@@ -125,6 +128,9 @@ class ReportTransaction:
         self.conn.execute(update(_R).where(_R.c.id == report_id).values(
             version=_R.c.version + 1, trigger=trigger, actor=actor, created_at=at,
             **_files(files)))
+
+    def add_notice(self, notice: Notice) -> bool:
+        return insert_notice(self.conn, notice)
 
 
 class ReportRecords:

@@ -346,8 +346,9 @@ reports = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("node", String(6), nullable=False),
-    Column("kind", String(8), nullable=False),  # month | quarter | year
-    Column("period", String(8), nullable=False),  # 2026-11 | 2026-Q4 | 2026
+    Column("kind", String(8), nullable=False),  # month | quarter | year | special
+    # 2026-11 | 2026-Q4 | 2026 | 2026-01-01~2026-03-31[#<8 hex>] (0025: String(40))
+    Column("period", String(40), nullable=False),
     Column("version", Integer, nullable=False),  # 1, +1 per regeneration on demand
     Column("trigger", String(10), nullable=False),  # schedule | demand
     Column("actor", String(64), nullable=False),

@@ -5,7 +5,9 @@
 * `GET /api/v1/reports/{id}/pdf` and `/xlsx` — the file, as kept (`ETag` and
   `X-Content-SHA256`: its SHA-256).
 * `POST /api/v1/reports` `{kind, period, replace}` — a leader's or an admin's report of an
-  ended period: 201 when made now, 200 with the kept one (unless `replace`).
+  ended period: 201 when made now, 200 with the kept one (unless `replace`);
+  `{kind: "special", from, to, tags?, units?, replace}` a special report (专项报告) of the
+  days from–to (at most a year, ended) restricted to the chosen tags and units.
 
 The schedule makes each period's report by itself (node/app/reports.py). Thin like
 node/web/api.py: resolve the caller, call one use case, shape the answer.
@@ -27,7 +29,7 @@ from node.web.api import _ERRORS, API, PrincipalDep, Services, ServicesDep
 SQL_INTEGER_MAX = 2**31 - 1  # reports.id is an INTEGER column
 
 router = APIRouter(prefix=API, responses=_ERRORS)
-KindQ = Literal["month", "quarter", "year"]
+KindQ = Literal["month", "quarter", "year", "special"]
 
 
 def _service(services: Services) -> ReportService:
@@ -72,10 +74,16 @@ class ReportsOut(BaseModel):
 
 
 class GenerateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: KindQ
-    period: str = Field(max_length=8, description="2026-11, 2026-Q4 or 2026 (China time)")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: Literal["month", "quarter", "year", "special"]
+    period: str | None = Field(None, max_length=8,
+                               description="2026-11, 2026-Q4 or 2026 (China time)")
     replace: bool = False
+    # a special report (kind "special"): the days, and optionally tags and units
+    first: str | None = Field(None, alias="from", max_length=10, description="2026-01-01")
+    last: str | None = Field(None, alias="to", max_length=10, description="2026-03-31")
+    tags: list[str] | None = Field(None, max_length=50)
+    units: list[str] | None = Field(None, max_length=50, description="unit ids or codes")
 
 
 ReportId = Annotated[int, Path(ge=1, le=SQL_INTEGER_MAX)]
@@ -95,8 +103,9 @@ def list_reports(principal: PrincipalDep, services: ServicesDep,
 def generate_report(body: GenerateIn, principal: PrincipalDep, services: ServicesDep,
                     response: Response) -> ReportDetailOut:
     """The report of an ended period, made now (201) or as kept (200)."""
-    stored, created = _service(services).generate(principal, body.kind, body.period,
-                                                  replace=body.replace)
+    stored, created = _service(services).generate(
+        principal, body.kind, body.period, replace=body.replace, first=body.first,
+        last=body.last, tags=body.tags, units=body.units)
     if not created:
         response.status_code = 200
     return ReportDetailOut(**ReportOut.of(stored).model_dump(), content=stored.content)

@@ -170,7 +170,9 @@ def test_an_issue_escalated_by_a_county_is_solved_by_the_city_and_seen_by_the_pr
     row.get_by_role("link", name=number).click()
     expect(cw.get_by_role("heading", name=TITLE)).to_be_visible()
     actions = cw.locator("#actions summary")
-    expect(actions).to_have_text(["研判分类", "不予受理", "催办", "上报上级", "退回下级"])
+    # back to the county it came from, or (交办下级) to whichever county the city chooses
+    expect(actions).to_have_text(["研判分类", "不予受理", "催办", "上报上级", "退回下级",
+                                  "交办下级"])
     expect(cw.locator("#timeline")).to_contain_text(REASON)  # the county's history came along
     act(cw, "研判分类", {"标签": "要素保障，物流", "专班/板块（选填）": f"{CITY}.b-zhengce"},
         "确认研判")
@@ -350,4 +352,88 @@ def test_a_province_dispatch_and_its_supervision_read_as_such_at_the_city(
     expect(phone.locator("body")).to_have_attribute("data-loaded", "1")
     expect(phone.locator("#total-body .big b")).to_have_text(re.compile(r"^\d+$"))
     expect(phone.locator("#own")).to_be_visible()  # a leader's view, not a viewer's
+    phone.context.close()
+
+
+def test_dispatch_and_supervision_through_the_workbench_and_the_phone_page(
+        browser: Browser, fed: Federation, shots: Path, console: Console) -> None:
+    """交办下级 and 督办 through the screens' own forms: the province leader dispatches an
+    issue it owns to the city in the province workbench; the city hands it on to the county
+    the same way; the city leader sends 督办 from the city's replica and the county records
+    it; the province leader sends another from the phone page and it reaches the county."""
+    company = demo_companies(COUNTY)[0]
+    title = "省级交办：县域工业用地指标统筹"
+    _, issue = fed.call(PROVINCE, "POST", "/issues", {
+        "enterprise_name": company.name, "credit_code": company.credit_code,
+        "contact_phone": company.phone, "channel": "higher_level", "title": title,
+        "content": CONTENT}, user="dispatcher")
+    number = str(issue["number"])
+
+    def at(code: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = fed.get(code, f"/issues/{number}", "leader")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            return {}
+        return found
+
+    # -- the province workbench: 交办下级 to 湖州市 ---------------------------------------
+    page = console.watch(browser.new_page(viewport=DESKTOP))
+    page.goto(f"{fed.url(PROVINCE)}/ui/workbench/issues/{number}")
+    login(page, "leader", "兜底办 陈主任")
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.locator("details.action[data-action=supervise]")).to_have_count(0)  # owned here
+    act(page, "交办下级", {"下级单位": CITY, "指导意见": "请湖州市牵头办理"}, "交办",
+        shot=shots / "federation-8-province-dispatch-form.png")
+    expect(page.locator("#flash")).to_contain_text("已提交")
+    until_sync(lambda: at(CITY).get("owner") == CITY, what="the city accepted the dispatch",
+               interval_s=0.1)
+
+    # -- the city: triage, then 交办下级 to 长兴县 through its workbench form ----------------
+    fed.call(CITY, "POST", f"/issues/{number}/triage",
+             {"tags": ["要素保障"], "expected_version": at(CITY)["version"]}, user="leader")
+    page.goto(f"{fed.url(CITY)}/ui/workbench/issues/{number}")
+    login(page, "leader", "兜底办 陈主任")
+    act(page, "交办下级", {"下级单位": COUNTY, "指导意见": "请长兴县落实"}, "交办")
+    until_sync(lambda: at(COUNTY).get("owner") == COUNTY,
+               what="the county accepted the dispatch", interval_s=0.1)
+    until_sync(lambda: at(CITY).get("owner") == COUNTY,
+               what="the city's replica shows the county as owner", interval_s=0.1)
+
+    # -- the city's replica: 督办 through the form, recorded by the county ---------------
+    def supervise_offered() -> None:
+        expect(page.locator("details.action[data-action=supervise]")).to_have_count(1,
+                                                                                 timeout=SHORT)
+
+    reload_until(page, supervise_offered, "督办 offered on the city's replica")
+    expect(page.locator("details.action[data-action=dispatch]")).to_have_count(0)  # not owned
+    act(page, "督办", {"备注（选填）": "请本周内办结"}, "发出督办",
+        shot=shots / "federation-9-city-supervise-form.png")
+    until_sync(lambda: at(COUNTY).get("supervision_count") == 1,
+               what="the county recorded the city's supervision", interval_s=0.1)
+    county_page = console.watch(browser.new_page(viewport=DESKTOP))
+    county_page.goto(f"{fed.url(COUNTY)}/ui/workbench/issues/{number}")
+    login(county_page, "leader", "兜底办 陈主任")
+    first = county_page.locator("#timeline li").nth(0)
+    expect(first.locator(".step-title strong")).to_have_text("督办")
+    expect(first).to_contain_text("请本周内办结")
+
+    # -- the province leader's phone page: 督办 on the issue its county owns --------------
+    until_sync(lambda: at(PROVINCE).get("owner") == COUNTY,
+               what="the province's replica shows the county as owner", interval_s=0.1)
+    phone = console.watch(browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page())
+    phone.goto(fed.url(PROVINCE) + "/ui/phone")
+    form = phone.locator("#login-form")
+    form.get_by_label("用户名", exact=True).fill("leader")
+    form.get_by_label("密码", exact=True).fill(DEMO_PASSWORD)
+    form.get_by_role("button", name="登录", exact=True).click()
+    expect(phone.locator("body")).to_have_attribute("data-loaded", "1")
+    line = phone.locator(f"#own-list li[data-number='{number}']")
+    line.get_by_role("button", name="发出督办").click(timeout=20_000)  # a refresh may re-draw
+    expect(line.get_by_role("status")).to_have_text("已督办，正送达承办单位")
+    phone.screenshot(path=shots / "federation-10-phone-supervised.png", full_page=True)
+    until_sync(lambda: at(COUNTY).get("supervision_count") == 2,
+               what="the county recorded the province's supervision", interval_s=0.1)
     phone.context.close()

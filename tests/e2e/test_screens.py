@@ -391,3 +391,40 @@ def test_province_phone_summary_drills_down_to_counties(
     console.watch(leader)
     expect(leader.locator("#own")).to_be_visible()
     expect(leader.locator("#own-list li")).to_contain_text(["省级交办：重大项目用能指标协调"])
+
+
+def test_province_phone_supervises_a_county_overdue_issue(
+        province: Served, browser: Browser, shots: Path, console: Console) -> None:
+    """督办 from the phone page: a province leader signs in through the form, taps 督办 on
+    长兴县 (one red issue), the overdue list loads and one tap sends the directive; the
+    province queues it to 湖州市, the child on the way to the county that owns it."""
+    summary: dict[str, Any] = province.call("GET", "/summary", user="viewer")
+    [late] = summary["children"]["330500"]["children"]["330522"]["overdue"]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = console.watch(context.new_page())
+    page.goto(province.base + "/ui/phone")
+    form = page.locator("#login-form")
+    form.get_by_label("用户名", exact=True).fill(USERS["leader"].username)
+    form.get_by_label("密码", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", "1")
+    huzhou = page.locator("#units > ul > li").filter(has_text="湖州市")
+    huzhou.locator("summary .u").tap()
+    changxing = huzhou.locator(".sub > li").filter(has_text="长兴县")
+    expect(changxing.locator(".overdue")).to_have_text("超期 1 件")
+    expect(huzhou.locator(".sub > li").filter(has_text="德清县").locator("button.sv")
+           ).to_have_count(0)  # nothing overdue there
+    changxing.get_by_role("button", name="督办", exact=True).tap()
+    panel = page.locator("#sv")
+    expect(panel.locator("h2")).to_have_text("督办 · 长兴县")
+    item = panel.locator(f"li[data-number='{late['number']}']")
+    expect(item).to_contain_text(late["title"])
+    panel.get_by_label("督办意见").fill("请三日内办结")
+    item.get_by_role("button", name="发出督办").tap()
+    expect(item.get_by_role("status")).to_have_text("已督办，正送达承办单位")
+    expect(item.get_by_role("button", name="发出督办")).to_be_disabled()
+    page.screenshot(path=shots / "17-phone-province-supervise.png", full_page=True)
+    outbox = province.call("GET", "/federation/outbox", user="leader")
+    assert outbox["destinations"]["330500"]["depth"] == 1
+    context.close()

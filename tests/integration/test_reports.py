@@ -209,7 +209,7 @@ def test_the_files_open_and_show_the_apis_figures(
     assert xlsx.status_code == 200
     assert hashlib.sha256(xlsx.content).hexdigest() == item["xlsx_sha256"]
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert book.sheetnames == ["主要指标", "亮灯情况", "部门排名", "热点标签前十"]
+    assert book.sheetnames == ["主要指标", "亮灯情况", "有感指数排名", "部门排名", "热点标签前十"]
     rows = {r[0]: r for r in book["主要指标"].iter_rows(min_row=3, values_only=True)}
     assert rows["受理件数"][1:3] == (figures["received"], 1)
     assert rows["办结率"][1] == figures["rates"]["resolution"]["value"]
@@ -275,3 +275,34 @@ async def test_the_runtimes_task_makes_them_and_a_restart_adds_no_second(
         await until(lambda: ("month", "2026-04") in kept(run.node), what="April's report")
         assert kept(run.node) == [("month", "2026-03"), ("month", "2026-04"),
                                   ("quarter", "2026-Q1"), ("year", "2025")]
+
+
+def test_the_reports_index_ranking_is_the_apis(
+        client: tuple[TestClient, dict[str, dict[str, str]]], county: Node) -> None:
+    """The ranking in the report (content, workbook, PDF) is GET /api/v1/index's for the
+    same period and level (a county ranks its departments), not a second computation."""
+    c, auth = client
+    [month] = [r for r in reports(county).run_due() if r.kind == "month"]
+    api = c.get("/api/v1/index", params={"period": "2026-03", "level": "department"},
+                headers=auth["viewer"])
+    assert api.status_code == 200, api.text
+    ranking = month.content["index"]
+    assert ranking == api.json()
+    rows = ranking["rows"]
+    assert {r["unit"] for r in rows} == {"330522|经信局", "330522|住建局"}
+    assert all(r["index"] is not None or r["reason"] for r in rows)
+    book = load_workbook(io.BytesIO(c.get(f"/api/v1/reports/{month.id}/xlsx",
+                                          headers=auth["viewer"]).content))
+    sheet = list(book["有感指数排名"].iter_rows(min_row=2, values_only=True))
+    assert sheet[0][:6] == ("名次", "单位", "指数", "上期指数", "指数变化", "名次变化")
+    by_name = {r[1]: r for r in sheet[1:len(rows) + 1]}
+    for r in rows:
+        got = by_name[r["name"]]
+        scores = {x["name"]: x["value"] for x in r["components"]}
+        assert got[2:6] == (r["index"], r["previous_index"], r["index_change"],
+                            r["rank_change"])
+        assert got[6] == scores["resolution"] and got[7] == scores["on_time"]
+        assert got[0] == (r["rank"] if r["rank"] is not None else "样本不足")
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(
+        c.get(f"/api/v1/reports/{month.id}/pdf", headers=auth["viewer"]).content)).pages)
+    assert "有感指数排名" in text and "经信局" in text

@@ -11,7 +11,16 @@ import pytest
 
 from node.domain.calendar import CST
 from node.domain.errors import ValidationError
-from node.domain.reports import Kind, Period, ReportFact, build, due_period, parse_period
+from node.domain.reports import (
+    KINDS,
+    Kind,
+    Period,
+    ReportFact,
+    build,
+    due_period,
+    parse_period,
+    special,
+)
 
 
 def cst(month: int, day: int, hour: int = 10, year: int = 2026) -> datetime:
@@ -26,7 +35,7 @@ def test_periods_on_china_time() -> None:
     assert due_period(Kind.QUARTER, now).key == "2026-Q3"
     assert due_period(Kind.YEAR, now).key == "2025"
     jan = datetime(2027, 1, 1, 0, 0, tzinfo=CST)
-    assert [due_period(k, jan).key for k in Kind] == ["2026-12", "2026-Q4", "2026"]
+    assert [due_period(k, jan).key for k in KINDS] == ["2026-12", "2026-Q4", "2026"]
     q4 = parse_period("quarter", "2026-Q4")
     assert (q4.start, q4.end) == (cst(10, 1, 0), datetime(2027, 1, 1, tzinfo=CST))
     assert q4.previous().key == "2026-Q3" and q4.year_before().key == "2025-Q4"
@@ -156,3 +165,25 @@ def test_a_naive_instant_is_refused() -> None:
     with pytest.raises(ValidationError):
         build([], node="330522", node_name="长兴县", period=MARCH,
               as_of=datetime(2026, 4, 1), min_sample=1)
+
+
+def test_a_special_reports_span_its_comparisons_and_its_key() -> None:
+    sp = special("2026-02-01", "2026-03-31")
+    assert (sp.start, sp.end) == (cst(2, 1, 0), cst(4, 1, 0))
+    assert sp.key == "2026-02-01~2026-03-31" and sp.kind is Kind.SPECIAL
+    before = sp.previous()  # as many days (59) just before
+    assert (before.first.isoformat(), before.last.isoformat()) == ("2025-12-04", "2026-01-31")
+    assert sp.year_before().key == "2025-02-01~2025-03-31"
+    leap = special("2024-02-29", "2024-02-29")
+    assert leap.year_before().key == "2023-02-28~2023-02-28"
+    chosen = special("2026-02-01", "2026-03-31", tags=["融资", "用地", "用地"],
+                     units=["330522.zrzyj"])
+    assert chosen.tags == ("用地", "融资") and chosen.key.startswith(sp.key + "#")
+    assert special("2026-02-01", "2026-03-31", tags=["用地", "融资"],
+                   units=["330522.zrzyj"]).key == chosen.key  # the same choice, one key
+    assert parse_period("special", chosen.key).key == sp.key  # the span of a kept key
+    assert special("2025-01-01", "2025-12-31").end == datetime(2026, 1, 1, tzinfo=CST)
+    for first, last in (("2025-01-01", "2026-01-01"), ("2026-03-02", "2026-03-01"),
+                        ("2026-02-30", "2026-03-01"), ("26-01-01", "2026-03-01")):
+        with pytest.raises(ValidationError):
+            special(first, last)

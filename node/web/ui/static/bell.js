@@ -45,7 +45,8 @@ document.addEventListener("DOMContentLoaded", function () {
       const li = document.createElement("li");
       if (!item.read) li.className = "unread";
       const a = document.createElement("a");
-      a.href = ZT.cfg.ui + "/workbench/issues/" + encodeURIComponent(item.number);
+      a.href = item.number ? ZT.cfg.ui + "/workbench/issues/" + encodeURIComponent(item.number)
+        : ZT.cfg.ui + "/workbench/reports";  // a report made (report_ready): no issue
       a.textContent = item.subject;
       const when = document.createElement("small");
       when.textContent = " " + ZT.fmtTime(item.created_at);

@@ -1,7 +1,9 @@
 /* 直通 — the province's phone summary: tiny on purpose (one request per refresh:
    GET /stats/units, the summary cut to what this page shows, every unit named from the
    division reference data the node ships; each unit's 有感指数 rank of the month from
-   GET /index, once a minute). */
+   GET /index, once a minute). 督办 from here: a unit with overdue issues lists them on a
+   tap (GET /summary), and an issue a tier below owns has its button in the own list; each
+   sends POST /issues/{number}/supervise, routed down to the owner. */
 "use strict";
 (function () {
   const d = document;
@@ -85,7 +87,58 @@
     return e;
   }
   function unitLine(code, s) {
-    return [h("span", "u", h("b", null, name(code, s)), rankEl(code), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false), extra(s, 3)];
+    let sv = null;
+    if (s.overdue) {
+      sv = h("button", "link sv", t("phone.supervise"));
+      sv.type = "button";
+      sv.addEventListener("click", (ev) => {
+        ev.preventDefault(); // inside a <summary>: no toggle
+        supervise(code, name(code, s));
+      });
+    }
+    return [h("span", "u", h("b", null, name(code, s)), rankEl(code), h("small", null, t("phone.count", { n: s.total }))), chips(s.lights), rates(s, false), extra(s, 3), sv];
+  }
+  async function post(path, body) {
+    try {
+      const r = await fetch(api + path, { method: "POST", headers: { Authorization: "Bearer " + token(), "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      return { status: r.status, data: await r.json() };
+    } catch (e) {
+      return { status: 0, data: null };
+    }
+  }
+  // 督办: POST /issues/{number}/supervise, routed down to the tier that owns the issue;
+  // what each send answered survives the refreshes
+  const sent = {};
+  function svSend(number) {
+    const out = h("span", sent[number] ? sent[number][0] : "muted", sent[number] ? sent[number][1] : null);
+    out.setAttribute("role", "status");
+    const go = h("button", "sv-go", t("phone.supervise.send"));
+    go.type = "button";
+    go.disabled = !!sent[number] && sent[number][0] === "ok";
+    go.addEventListener("click", async () => {
+      go.disabled = true;
+      const a = await post("/issues/" + encodeURIComponent(number) + "/supervise", { kind: "supervise", note: $("sv-note").value.trim() || null });
+      sent[number] = a.status === 202 ? ["ok", t("phone.supervise.done")] : ["err", msg(a.data)];
+      go.disabled = a.status === 202;
+      out.className = sent[number][0];
+      out.textContent = sent[number][1];
+    });
+    return [go, out];
+  }
+  // a unit's overdue list (GET /summary, on demand), each issue one tap from its 督办
+  async function supervise(code, label) {
+    $("sv-h").textContent = t("phone.supervise") + " · " + label;
+    $("sv").hidden = false;
+    const r = await get("/summary?depth=2");
+    const kids = r.status === 200 ? r.data.children || {} : {};
+    const unit = kids[code] || Object.values(kids).map((c) => (c.children || {})[code]).find(Boolean);
+    const items = unit ? unit.overdue : [];
+    $("sv-list").replaceChildren(...(r.status !== 200 ? [h("li", "err", msg(r.data))] : items.length ? items.map((i) => {
+      const li = h("li", "issue", h("span", "u", h("b", null, i.title), h("small", null, i.number)), svSend(i.number));
+      li.dataset.number = i.number;
+      return li;
+    }) : [h("li", "muted", t("phone.supervise.none"))]));
+    $("sv").scrollIntoView();
   }
   // the index ranks of counties and cities (this month), refreshed once a minute
   async function loadRanks() {
@@ -117,10 +170,13 @@
     })) : h("p", "muted", t("phone.units.none")));
     $("own").hidden = !own;
     if (own) {
-      $("own-list").replaceChildren(...(own.items.length ? own.items.map((i) => h("li", "issue",
-        h("span", "u", h("b", null, i.title), h("small", null, i.number)),
-        i.light ? chip(i.light) : h("span", "chip none", t("phone.no_deadline"))))
-        : [h("li", "muted", t("phone.own.none"))]));
+      $("own-list").replaceChildren(...(own.items.length ? own.items.map((i) => {
+        const li = h("li", "issue", h("span", "u", h("b", null, i.title), h("small", null, i.number)),
+          i.light ? chip(i.light) : h("span", "chip none", t("phone.no_deadline")),
+          i.allowed_actions.includes("supervise") ? svSend(i.number) : null); // owned below
+        li.dataset.number = i.number;
+        return li;
+      }) : [h("li", "muted", t("phone.own.none"))]));
     }
   }
 

@@ -1,6 +1,7 @@
 /* 直通 — periodic reports (月报、季报、年报): the reports this node keeps, newest period
    first, each downloadable as PDF and .xlsx; a report's key figures; and, for leaders and
-   admins, a report of an ended period made on demand.
+   admins, a report of an ended period made on demand, and a special report (专项报告) of
+   chosen days, tags and units.
 
    Reads GET /api/v1/reports, GET /api/v1/reports/{id} and its /pdf and /xlsx, POST
    /api/v1/reports (node/web/reports_api.py). Downloads carry the bearer token, so they are
@@ -103,6 +104,30 @@
     await show(res.data);
   }
 
+  function names(text) {  // "用地、融资, 税费" → ["用地", "融资", "税费"]
+    return text.split(/[,，、;；\s]+/).map((x) => x.trim()).filter(Boolean);
+  }
+
+  async function onSpecial(ev) {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const msg = $("reports-special-msg");
+    const body = { kind: "special", from: form.elements.from.value,
+      to: form.elements.to.value, replace: form.elements.replace.checked };
+    if (!body.from || !body.to) return notice(msg, t("reports.special.required"), "error");
+    const tags = names(form.elements.tags.value);
+    const units = names(form.elements.units.value);
+    if (tags.length) body.tags = tags;
+    if (units.length) body.units = units;
+    notice(msg, t("reports.make.working"), "info");
+    const res = await api("POST", "/reports", body);
+    if (!res.ok) return notice(msg, errorText(res.error), "error");
+    notice(msg, t(res.status === 201 ? "reports.special.made" : "reports.special.kept",
+      { period: res.data.period }), "info");
+    await load();
+    await show(res.data);
+  }
+
   window.ZT.boot({
     roles: ["dispatcher", "handler", "leader", "admin", "viewer", "supervisor", "reviewer"],
     onReady: (me) => {
@@ -111,7 +136,11 @@
         $("r-period").placeholder = PLACEHOLDER[$("r-kind").value];
       });
       $("reports-make-form").addEventListener("submit", onMake);
-      if (!["leader", "admin"].includes(me.role)) $("reports-make").hidden = true;
+      $("reports-special-form").addEventListener("submit", onSpecial);
+      if (!["leader", "admin"].includes(me.role)) {
+        $("reports-make").hidden = true;
+        $("reports-special").hidden = true;
+      }
       load();
     },
   });

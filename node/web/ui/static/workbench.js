@@ -204,7 +204,23 @@
     revisit: { path: "revisit", fields: [{ name: "result", kind: "select", required: true, options: ["satisfied", "basically_ok", "unsatisfied", "unreachable"], prefix: "revisit." }, NOTE] },
     escalate: { path: "escalate", unversioned: true, fields: [{ name: "reason", kind: "textarea", required: true, maxlength: 1000 }] },
     return: { path: "return", unversioned: true, fields: [{ name: "instructions", kind: "textarea", required: true, maxlength: 1000 }] },
+    // the federation's: 督办 goes down to the tier that owns the issue, 交办下级 hands one owned here to a child
+    supervise: { path: "supervise", unversioned: true, fields: [NOTE] },
+    dispatch: { path: "dispatch", unversioned: true, fields: [{ name: "to", kind: "child", required: true }, { name: "instructions", kind: "textarea", required: true, maxlength: 4000 }] },
   };
+
+  /** The units one tier below this node (GET /divisions, the reference data), by their
+      division codes: a province's cities (33xx00), a city's counties (3305xx). Loaded
+      once, when a dispatch form is shown. */
+  let children = null;
+  async function loadChildren() {
+    if (children !== null) return;
+    const res = await api("GET", "/divisions");
+    const node = cfg.node || "";
+    const below = (c) => c !== node && (node.endsWith("0000") ? c.slice(0, 2) === node.slice(0, 2) && c.endsWith("00")
+      : node.endsWith("00") && c.slice(0, 4) === node.slice(0, 4));
+    children = res.ok ? Object.entries(res.data.names).filter(([c]) => below(c)) : [];
+  }
 
   let current = null;
 
@@ -226,11 +242,18 @@
     else if (f.kind === "unit" && units && units.length) {  // a unit of the catalogue, by id
       input = h("select", common, h("option", { value: "" }, t("action.choose")), unitOptions(f.kinds));
       input.value = prefill(f.name, issue);
+    } else if (f.kind === "child" && children && children.length) {
+      input = h("select", common, h("option", { value: "" }, t("action.choose")),
+        children.map(([c, n]) => h("option", { value: c }, n + " (" + c + ")")));
     } else if (f.kind === "select") {
       input = h("select", common, h("option", { value: "" }, t("action.choose")),
         f.options.map((o) => h("option", { value: o }, label(f.prefix, o))));
     } else input = h("input", common);
-    if (f.kind !== "select" && f.kind !== "unit") input.value = prefill(f.name, issue);
+    if (f.kind === "child" && input.tagName === "INPUT") {
+      input.setAttribute("pattern", "[0-9]{6}");
+      input.setAttribute("inputmode", "numeric");
+    }
+    if (f.kind !== "select" && f.kind !== "unit" && f.kind !== "child") input.value = prefill(f.name, issue);
     else if (f.kind === "unit" && input.tagName === "INPUT") input.value = prefill(f.name, issue);
     return h("div", { class: "field" },
       h("label", { for: id }, t("action.field." + f.name), f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
@@ -368,6 +391,7 @@
       $("issue-body").hidden = true;
       return;
     }
+    if (res.data.allowed_actions.includes("dispatch")) await loadChildren();
     renderIssue(res.data);
   }
 

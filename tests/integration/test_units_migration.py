@@ -104,3 +104,34 @@ def test_free_text_departments_and_boards_become_units(tmp_path: Path, engine: E
     assert view.issue.department == tax
     assert node.services.issues.units is not None
     assert node.services.issues.units.name_of(tax, "zh") == "税务局"
+
+
+def test_at_a_city_the_accounts_map_under_the_city_not_its_busiest_county(
+        tmp_path: Path, engine: Engine, clock: FakeClock) -> None:
+    """A city's store holds a copy of every county issue: the accounts' free-text
+    departments belong to the city's own units, not to the county owning most issues."""
+    scratch_engine = make_engine(f"sqlite:///{tmp_path / 'scratch.sqlite3'}")
+    scratch = build(make_config(tmp_path / "s"), clock=clock, engine=scratch_engine)
+    scratch.services.accounts.add(STAFF["handler"], "secret-password-1")
+    for _ in range(4):
+        scratch.services.issues.submit(LEADER, submit_cmd())
+    before = {name: _rows(scratch_engine, name) for name in TABLES}
+    scratch_engine.dispose()
+    migrate.upgrade(engine, "0014")
+    target = {name: Table(name, MetaData(), autoload_with=engine) for name in TABLES}
+    marks = Table("replication_marks", MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        for name in TABLES:
+            cols = {c.name for c in target[name].columns}
+            rows = [{k: v for k, v in r.items() if k in cols} for r in before[name]]
+            if name == "issues":  # three replicas of the county 330522, one of its own
+                rows = [{**r, "owner": "330522" if i < 3 else "330500"}
+                        for i, r in enumerate(rows)]
+            if rows:
+                conn.execute(target[name].insert(), rows)
+        conn.execute(marks.insert(), {"writer": "330522", "through_seq": 9,
+                                      "updated_at": clock.now()})
+    assert migrate.ensure_schema(engine) == "migrated"
+    users = {r["username"]: r for r in _rows(engine, "users")}
+    assert users["handler"]["department"] == migrated_id("330500", UnitKind.DEPARTMENT,
+                                                         "经信局")

@@ -122,11 +122,21 @@ def _free_text_to_units(bind: sa.Connection) -> None:
     bind.execute(issues.update().where(issues.c.queue_unit.is_(None))
                  .values(queue_unit=sa.func.coalesce(issues.c.department, issues.c.board)))
 
-    # the accounts' scope: under the store's own node (the owner of most issues)
-    home = bind.execute(sa.select(issues.c.owner).group_by(issues.c.owner)
-                        .order_by(sa.func.count().desc(), issues.c.owner).limit(1)
-                        ).scalar_one_or_none()
-    if home is None or "users" not in set(sa.inspect(bind).get_table_names()):
+    # the accounts' scope: under the store's own node — the owner of most issues among
+    # those not replicated from a child (a city holds a copy of every county issue, so
+    # the owner of most issues overall would be a county)
+    tables = set(sa.inspect(bind).get_table_names())
+    replicated: list[str] = []
+    if "replication_marks" in tables:
+        marks = sa.table("replication_marks", sa.column("writer"))
+        replicated = list(bind.execute(sa.select(marks.c.writer)).scalars())
+    most = (sa.select(issues.c.owner).group_by(issues.c.owner)
+            .order_by(sa.func.count().desc(), issues.c.owner).limit(1))
+    home = (bind.execute(most.where(issues.c.owner.not_in(replicated))).scalar_one_or_none()
+            if replicated else None)
+    if home is None:
+        home = bind.execute(most).scalar_one_or_none()
+    if home is None or "users" not in tables:
         return
     users = sa.table("users", sa.column("username"), sa.column("department"),
                      sa.column("board"))

@@ -3,7 +3,9 @@ the workbench's navigation, makes November's monthly report through the form (a 
 a month not ended first), sees its key figures, and downloads the PDF and the workbook —
 the PDF opens (pypdf), is A4 and shows the month's figures; its first page is rendered
 (pypdfium2) into test-artifacts/ beside the screen's screenshot. A viewer sees the list
-but not the form."""
+but not the form. Then a special report (专项报告) of November restricted to the tag 融资,
+ordered through its form (a span not ended refused first): the chosen issues' figures, and
+a PDF naming the span and the choice; a viewer does not see that form."""
 
 from __future__ import annotations
 
@@ -98,3 +100,44 @@ def test_a_leader_makes_and_downloads_novembers_report(
     login(viewer, "viewer")
     expect(viewer.locator("#reports-list tbody tr")).to_have_count(1)
     expect(viewer.locator("#reports-make")).to_be_hidden()
+
+
+def test_a_leader_orders_a_special_report_through_its_form(
+        county: Served, browser: Browser, shots: Path, console: Console,
+        tmp_path: Path) -> None:
+    page = console.watch(browser.new_page(viewport=DESKTOP, accept_downloads=True))
+    page.goto(county.base + "/ui/workbench")
+    login(page, "leader")
+    page.get_by_role("link", name="定期报告").click()
+    form = page.locator("#reports-special-form")
+    expect(form).to_be_visible()
+    form.get_by_label("起始日期").fill("2026-11-01")
+    form.get_by_label("截止日期").fill("2026-12-31")
+    form.get_by_label("标签（可选").fill("融资")
+    form.get_by_role("button", name="生成专项报告").click()
+    expect(page.locator("#reports-special-msg")).to_contain_text("尚未结束")
+    form.get_by_label("截止日期").fill("2026-11-30")
+    form.get_by_role("button", name="生成专项报告").click()
+    expect(page.locator("#reports-special-msg")).to_contain_text("专项报告 2026-11-01~2026-11-30#")
+    rows = page.locator("#reports-list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("专项报告")
+    figures = page.locator("#reports-figures")
+    expect(figures.locator("tr", has_text="受理件数")).to_contain_text("2")
+    expect(figures.locator("tr", has_text="办结件数")).to_contain_text("1")
+    page.screenshot(path=shots / "52-reports-special.png", full_page=True)
+
+    with page.expect_download() as caught:
+        rows.first.get_by_role("button", name="PDF").click()
+    saved = tmp_path / "special.pdf"
+    caught.value.save_as(saved)
+    text = "\n".join(p.extract_text() for p in PdfReader(saved).pages)
+    assert "长兴县2026年11月1日至2026年11月30日涉企问题闭环办理专项报告" in text
+    assert any(x.startswith("受理件数 2 ") for x in text.splitlines())
+    assert "融资" in text
+
+    viewer = console.watch(browser.new_page(viewport=DESKTOP))
+    viewer.goto(county.base + "/ui/workbench/reports")
+    login(viewer, "viewer")
+    expect(viewer.locator("#reports-list tbody tr")).to_have_count(1)
+    expect(viewer.locator("#reports-special")).to_be_hidden()

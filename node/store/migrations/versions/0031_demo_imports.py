@@ -1,0 +1,21 @@
+"""Reserved: demo_imports (filled in by the change that needs it; a no-op until then)
+
+Revision ID: 0031
+Revises: 0030
+Create Date: 2026-12-02 19:10:00
+"""
+
+from __future__ import annotations
+
+revision = "0031"
+down_revision = "0030"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -99,6 +99,8 @@ class PoolQuery:
     tag: str | None = None
     board: str | None = None
     department: str | None = None
+    unit: str | None = None  # a unit id: the issues in its queue now
+    step: int | None = None  # a ladder step
     overdue: bool = False
     red_within: timedelta | None = None
     text: str | None = None
@@ -107,9 +109,11 @@ class PoolQuery:
         out: dict[str, Any] = {}
         if self.states:
             out["state"] = [s.value for s in self.states]
-        for key in ("tag", "board", "department", "text"):
+        for key in ("tag", "board", "department", "unit", "text"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
+        if self.step is not None:
+            out["step"] = self.step
         if self.light is not None:
             out["light"] = self.light.value
         if self.overdue:
@@ -219,6 +223,7 @@ class ExportService:
         while True:
             f = IssueFilter(states=query.states, tag=query.tag, board=query.board,
                             department=query.department, queues=queues,
+                            unit=query.unit, ladder_step=query.step,
                             overdue_at=now if query.overdue else None, light=query.light,
                             red_by=now + query.red_within if query.red_within else None,
                             now=now, text=query.text, after=after, limit=PAGE, count=False)
@@ -268,10 +273,12 @@ def _describe(query: PoolQuery, labels: Mapping[str, str], en: bool) -> str:
         parts.append(("light = " if en else "灯色 = ")
                      + labels.get(f"light.{query.light.value}", query.light.value))
     for key, zh in (("tag", "标签"), ("board", "板块"), ("department", "承办部门"),
-                    ("text", "关键词")):
+                    ("unit", "所在单位"), ("text", "关键词")):
         value = getattr(query, key)
         if value:
             parts.append(f"{key if en else zh} = {value}")
+    if query.step is not None:
+        parts.append(f"ladder step = {query.step}" if en else f"层级 = {query.step}")
     if query.overdue:
         parts.append("overdue" if en else "已超期")
     if query.red_within is not None:

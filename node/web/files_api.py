@@ -60,6 +60,9 @@ def export_pool(
     tag: Annotated[str | None, Query(max_length=30)] = None,
     board: Annotated[str | None, Query(max_length=60)] = None,
     department: Annotated[str | None, Query(max_length=60)] = None,
+    unit: Annotated[str | None, Query(max_length=40,
+                                      description="a unit id: the issues in its queue")] = None,
+    step: Annotated[int | None, Query(ge=0, le=20, description="a ladder step")] = None,
     overdue: bool = False,
     red_within_hours: Annotated[float | None, Query(gt=0, le=24 * 365)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -71,7 +74,7 @@ def export_pool(
     if exports is None:
         raise NotFound("not_found")
     query = _PoolQuery(states=tuple(state or ()), light=light, tag=tag, board=board,
-                       department=department, overdue=overdue,
+                       department=department, unit=unit, step=step, overdue=overdue,
                        red_within=timedelta(hours=red_within_hours)
                        if red_within_hours else None, text=q)
     made = exports.pool(principal, query, format=format, labels=_strings(lang), lang=lang)

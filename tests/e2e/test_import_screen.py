@@ -1,6 +1,7 @@
 """The import screen in a real browser: log in through the form, download the template,
 a dry run that lists the bad row, then the import with skip-invalid and its progress; the
-cockpit's .xlsx button downloads its workbook."""
+cockpit's .xlsx button downloads its workbook; the pool's export buttons download the
+filtered pool."""
 
 from __future__ import annotations
 
@@ -83,4 +84,36 @@ def test_import_a_library_through_the_screen(county: Served, browser: Browser, s
         page.get_by_role("button", name="导出全部报表（Excel）").click()
     book = load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()), read_only=True)
     assert "单位" in book.sheetnames
+    assert console.problems == []
+
+
+def test_the_pool_exports_what_its_filter_shows(county: Served, browser: Browser,
+                                               console: Console) -> None:
+    from node.app.imports import Table
+    from tests.support.data import STAFF
+
+    imports = county.node.services.imports
+    assert imports is not None
+    report = imports.service.run(STAFF["admin"], Table(rows=[
+        (2, closed_row("X1")), (3, new_row("X2")), (4, new_row("X3"))]))
+    assert report.written == 3
+    page = console.watch(browser.new_page(viewport=DESKTOP, accept_downloads=True))
+    page.goto(county.base + "/ui/workbench")
+    login(page, "leader")
+    expect(page.locator("#pool tbody tr")).to_have_count(3)
+    page.locator("#q-state").select_option("closed")
+    page.locator("#filters button[type=submit]").click()
+    expect(page.locator("#pool tbody tr")).to_have_count(1)
+    with page.expect_download() as got:
+        page.get_by_role("button", name="导出 Excel").click()
+    assert got.value.suggested_filename.startswith("zhitong-pool-")
+    sheet = load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()), read_only=True).active
+    assert sheet is not None
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[1][0] == "筛选条件：状态 = 已结案"
+    assert [r[2] for r in rows[6:]] == ["已结案"]
+    with page.expect_download() as got:
+        page.get_by_role("button", name="导出 CSV").click()
+    text = Path(got.value.path()).read_bytes().decode("utf-8-sig")
+    assert got.value.suggested_filename.endswith(".csv") and "已结案" in text
     assert console.problems == []

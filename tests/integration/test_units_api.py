@@ -157,3 +157,34 @@ def test_an_imported_row_names_units_by_name_or_id_and_an_unknown_one_is_a_probl
     leader = STAFF["leader"]
     found = unit_node.services.issues.list_issues(leader, in_unit=TAX).items
     assert sorted(i.board or "" for i, _ in found) == ["330522.b-zhengce", "330522.z-touzi"]
+
+
+def test_the_pool_export_takes_the_unit_and_step_filters_of_the_pool(uapi: Api) -> None:
+    import csv
+    import io
+
+    laddered = uapi.submit()["id"]
+    uapi.act("dispatcher", laddered, "triage", tags=["用地"])
+    uapi.act("dispatcher", laddered, "assign", department=TAX)
+    for _ in range(3):
+        uapi.act("leader", laddered, "ladder")
+    at_tax = uapi.submit()["id"]
+    uapi.act("dispatcher", at_tax, "triage", tags=["用地"])
+    uapi.act("dispatcher", at_tax, "assign", department=TAX)
+
+    def exported(**query: object) -> tuple[str, set[str]]:
+        resp = uapi.get("leader", "/issues/export", format="csv", **query)
+        assert resp.status_code == 200, resp.text
+        rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+        assert rows[5][0] == "编号"
+        return rows[1][0], {r[0] for r in rows[6:]}
+
+    number = {key: uapi.issue(key)["number"] for key in (laddered, at_tax)}
+    described, found = exported(unit="330522.lianxi")
+    assert found == {number[laddered]} and described == "筛选条件：所在单位 = 330522.lianxi"
+    assert exported(unit=TAX)[1] == {number[at_tax]}
+    described, found = exported(step=3)
+    assert found == {number[laddered]} and described == "筛选条件：层级 = 3"
+    assert exported(step=0)[1] == {number[at_tax]}
+    assert_error(uapi.get("leader", "/issues/export", format="csv", step=99), 422,
+                 "invalid_input")

@@ -131,21 +131,9 @@
   /** Every table of the cockpit as one workbook, built by the node from its metrics
      (GET /cockpit/export.xlsx); fetched with the bearer token and saved from a blob. */
   async function exportXlsx() {
-    const s = ZT.session.get();
-    const res = await fetch(cfg.api + "/cockpit/export.xlsx?lang=" + encodeURIComponent(cfg.lang),
-      { headers: s ? { Authorization: "Bearer " + s.token } : {}, credentials: "omit" });
-    if (!res.ok) {
-      let error = null;
-      try { error = (await res.json()).error; } catch (e) { error = null; }
-      notice($("cockpit-error"), errorText(error), "error");
-      return;
-    }
-    const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1]
-      || "zhitong-cockpit.xlsx";
-    const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const error = await ZT.download("/cockpit/export.xlsx?lang=" + encodeURIComponent(cfg.lang),
+      "zhitong-cockpit.xlsx");
+    if (error) notice($("cockpit-error"), errorText(error), "error");
   }
 
   // ---------------------------------------------------------------- the cockpit

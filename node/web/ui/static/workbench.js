@@ -148,26 +148,13 @@
   }
 
   /** The pool of the filters in force, every row, as a file the node streams
-      (GET /issues/export); fetched with the bearer token and saved from a blob. */
+      (GET /issues/export). */
   async function exportPool(format) {
-    const s = ZT.session.get();
     const params = new URLSearchParams(query({ ...filters, offset: 0 }));
     params.set("format", format);
     params.set("lang", cfg.lang);
-    const res = await fetch(cfg.api + "/issues/export?" + params.toString(),
-      { headers: s ? { Authorization: "Bearer " + s.token } : {}, credentials: "omit" });
-    if (!res.ok) {
-      let error = null;
-      try { error = (await res.json()).error; } catch (e) { error = null; }
-      notice($("pool-error"), errorText(error), "error");
-      return;
-    }
-    const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1]
-      || "zhitong-pool." + format;
-    const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const error = await ZT.download("/issues/export?" + params.toString(), "zhitong-pool." + format);
+    if (error) notice($("pool-error"), errorText(error), "error");
   }
 
   async function pool() {

@@ -140,6 +140,32 @@
     return { ok: false, status: res.status, error: error };
   }
 
+  /** Fetch a file of the API (`path` under cfg.api) with the session's token and save it
+      under the name the node gives (Content-Disposition), else `fallback`. Resolves to null
+      when saved, or to the refusal's error (for errorText). */
+  async function download(path, fallback) {
+    const s = session.get();
+    let res;
+    try {
+      res = await fetch(cfg.api + path,
+        { headers: s ? { Authorization: "Bearer " + s.token } : {}, credentials: "omit" });
+    } catch (e) {
+      return localError("network", "err.network");
+    }
+    if (!res.ok) {
+      let error = null;
+      try { error = (await res.json()).error; } catch (e) { error = null; }
+      return error || localError("http_" + res.status, "err.unknown");
+    }
+    const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1]
+      || fallback;
+    const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
+    document.body.append(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    return null;
+  }
+
   /** The refusal's message in the page's language. */
   function errorText(error) {
     if (!error) return t("err.unknown");
@@ -436,7 +462,7 @@
   }
 
   window.ZT = {
-    cfg, t, has, label, unitName, h, $, notice, session, api, errorText, newKey, boot,
+    cfg, t, has, label, unitName, h, $, notice, session, api, download, errorText, newKey, boot,
     fmtTime, fmtDue, timeEl, dueEl, fmtRate, fmtNum, countdown, serverNow, lightEl, stateEl,
     renderTimeline, table, every, loadUnitNames, unitLabel,
   };

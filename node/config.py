@@ -114,6 +114,9 @@ class HttpSection(_Section):
     #: a request with a larger body is refused (413) before it is read; the largest valid
     #: request is well under 200 KB (node/web/guards.py)
     max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    #: on stop, requests still running after this long are cancelled (a stream a client
+    #: holds open, a slow export) so the node always stops
+    shutdown_timeout_s: int = Field(default=10, ge=1, le=600)
 
 
 class TagDeadlineSection(_Section):

@@ -809,6 +809,7 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
         http_port = int(sock.getsockname()[1])
         server = _HttpServer(uvicorn.Config(
             node.app, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=cfg.http.shutdown_timeout_s,
             http="httptools"))  # the C parser; the event loop is the caller's (serve: uvloop)
         log.info("node %s %s serving on http://%s:%d/api/v1/ (database %s)", cfg.node.code,
                  cfg.node.name, cfg.http.host, http_port,

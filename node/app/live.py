@@ -214,6 +214,9 @@ class LiveHub:
                 # nobody listened: start from the head; the subscriber's replay covers
                 # anything older it asks for
                 self._cursor = await asyncio.to_thread(self.source.head)
+            if self._closed:  # closed while the head was read: `close` never saw it
+                sub.queue.put_nowait(Message(kind=BYE, data={}, final=True))
+                return sub
             self._subs.add(sub)
             self._count[principal.username] += 1
         self._poke()  # a commit between the head read and now woke nobody

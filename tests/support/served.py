@@ -9,7 +9,9 @@ the knobs are `running()`'s.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from node.runtime import Running, running
 
 
 @contextmanager
-def serving(config: Config, *, start_timeout_s: float = 30, stop_timeout_s: float = 15,
+def serving(config: Config, *, start_timeout_s: float = 30, stop_timeout_s: float = 30,
             **knobs: Any) -> Iterator[Running]:
     started: Future[tuple[Running, asyncio.AbstractEventLoop]] = Future()
     failed: list[BaseException] = []
@@ -48,6 +50,34 @@ def serving(config: Config, *, start_timeout_s: float = 30, stop_timeout_s: floa
     finally:
         loop.call_soon_threadsafe(node.stop)
         thread.join(timeout=stop_timeout_s)
-        assert not thread.is_alive(), f"node {config.node.code} did not stop"
+        assert not thread.is_alive(), (f"node {config.node.code} did not stop:\n"
+                                       + _where(thread, loop))
         if failed:
             raise failed[0]
+
+
+def _where(thread: threading.Thread, loop: asyncio.AbstractEventLoop) -> str:
+    """What a node that would not stop is doing: its thread's stack and its loop's tasks."""
+    frames = sys._current_frames().get(thread.ident or -1)
+    out = ["thread stack:", *traceback.format_stack(frames)] if frames else []
+
+    def tasks() -> str:
+        lines = []
+        for task in asyncio.all_tasks(loop):
+            lines.append(f"task {task.get_name()}: {task.get_coro()!r}")
+            lines.extend(f"    {frame}" for frame in task.get_stack(limit=3))
+        return "\n".join(lines)
+
+    found: Future[str] = Future()
+    try:
+        loop.call_soon_threadsafe(lambda: found.set_result(tasks()))
+        out.append(found.result(timeout=5))
+    except RuntimeError:
+        out.append("(the event loop is closed)")
+    except TimeoutError:
+        out.append("(the event loop does not answer: blocked in a call)")
+    out.extend(f"other thread {t.name}: " + "".join(traceback.format_stack(
+        sys._current_frames()[t.ident]))[-2000:]
+        for t in threading.enumerate() if t.ident in sys._current_frames()
+        and t.name.startswith(("asyncio_", "ThreadPoolExecutor", "AnyIO")))
+    return "\n".join(out)

@@ -8,6 +8,7 @@ final `reload` (the commit side never waits), heartbeats, closing, tickets.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,3 +259,38 @@ def test_tickets_are_single_use_and_expire() -> None:
     small.issue("c", 0, now=T0)  # the oldest open one makes room
     with pytest.raises(Unauthenticated):
         small.redeem(first, now=T0)
+
+
+class SlowHead(Log):
+    """A log whose head read waits for a gate: a stream subscribes while the node stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self.gate = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def head(self) -> int:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.reading.set)
+        assert self.gate.wait(5)
+        return super().head()
+
+
+def test_a_stream_subscribing_while_the_hub_closes_is_ended_too() -> None:
+    """The node stops (close) while a new stream reads the head: that stream must get its
+    `bye` as well, or the HTTP server would wait for it forever and the node never stop."""
+
+    async def main() -> None:
+        log = SlowHead()
+        log.loop = asyncio.get_running_loop()
+        hub = LiveHub(log, inbox=False)
+        pending = asyncio.create_task(hub.subscribe(DISP))
+        await asyncio.wait_for(log.reading.wait(), 5)
+        hub.close()
+        log.gate.set()
+        sub = await asyncio.wait_for(pending, 5)
+        assert [m.kind for m in await take(hub, sub, 1)] == [BYE]
+        assert hub.streams == 0
+
+    run(main())

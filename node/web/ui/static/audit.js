@@ -7,7 +7,7 @@
    from a blob. */
 "use strict";
 (function () {
-  const { cfg, t, h, $, notice, session, api, errorText, timeEl, table } = window.ZT;
+  const { cfg, t, h, $, notice, api, errorText, timeEl, table } = window.ZT;
   const PAGE = 100;
   let cursor = null;
   let shown = [];
@@ -70,21 +70,8 @@
     const q = filterQuery();
     q.set("format", format);
     q.set("lang", cfg.lang);
-    const s = session.get();
-    const res = await fetch(cfg.api + "/audit/export?" + q.toString(), {
-      headers: s ? { Authorization: "Bearer " + s.token } : {}, credentials: "omit" });
-    if (!res.ok) {
-      let error = null;
-      try { error = (await res.json()).error; } catch (e) { error = null; }
-      return fail(error);
-    }
-    const disposition = res.headers.get("Content-Disposition") || "";
-    const found = /filename="([^"]+)"/.exec(disposition);
-    const a = h("a", { href: URL.createObjectURL(await res.blob()),
-      download: found ? found[1] : "zhitong-audit." + format });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const error = await window.ZT.download("/audit/export?" + q.toString(), "zhitong-audit." + format);
+    if (error) fail(error);
   }
 
   function ready() {

@@ -16,17 +16,8 @@
   }
 
   async function download(path, name) {
-    const res = await fetch(cfg.api + path, { headers: authHeaders(), credentials: "omit" });
-    if (!res.ok) {
-      let error = null;
-      try { error = (await res.json()).error; } catch (e) { error = null; }
-      notice($("import-error"), errorText(error), "error");
-      return;
-    }
-    const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const error = await window.ZT.download(path, name);
+    if (error) notice($("import-error"), errorText(error), "error");
   }
 
   function stateText(job) {

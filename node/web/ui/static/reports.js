@@ -8,7 +8,7 @@
    fetched and saved from a blob. */
 "use strict";
 (function () {
-  const { cfg, t, h, $, notice, session, api, errorText, timeEl, table } = window.ZT;
+  const { cfg, t, h, $, notice, api, errorText, timeEl, table } = window.ZT;
   const PLACEHOLDER = { month: "2026-11", quarter: "2026-Q4", year: "2026" };
 
   function fail(error) {
@@ -21,21 +21,10 @@
   }
 
   async function download(item, format) {
-    const s = session.get();
-    const res = await fetch(item[format + "_url"], {
-      headers: s ? { Authorization: "Bearer " + s.token } : {}, credentials: "omit" });
-    if (!res.ok) {
-      let error = null;
-      try { error = (await res.json()).error; } catch (e) { error = null; }
-      return fail(error);
-    }
-    const disposition = res.headers.get("Content-Disposition") || "";
-    const found = /filename="([^"]+)"/.exec(disposition);
-    const a = h("a", { href: URL.createObjectURL(await res.blob()),
-      download: found ? found[1] : "zhitong-report." + format });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const url = item[format + "_url"];  // the API's own path, under cfg.api
+    const path = url.startsWith(cfg.api) ? url.slice(cfg.api.length) : url;
+    const error = await window.ZT.download(path, "zhitong-report." + format);
+    if (error) fail(error);
   }
 
   function button(label, onClick, id) {

@@ -101,6 +101,8 @@ class PoolQuery:
     department: str | None = None
     unit: str | None = None  # a unit id: the issues in its queue now
     step: int | None = None  # a ladder step
+    origin: str | None = None  # a node code: submitted there
+    owner: str | None = None  # a node code: held there now
     overdue: bool = False
     red_within: timedelta | None = None
     text: str | None = None
@@ -109,7 +111,7 @@ class PoolQuery:
         out: dict[str, Any] = {}
         if self.states:
             out["state"] = [s.value for s in self.states]
-        for key in ("tag", "board", "department", "unit", "text"):
+        for key in ("tag", "board", "department", "unit", "origin", "owner", "text"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.step is not None:
@@ -224,6 +226,7 @@ class ExportService:
             f = IssueFilter(states=query.states, tag=query.tag, board=query.board,
                             department=query.department, queues=queues,
                             unit=query.unit, ladder_step=query.step,
+                            origin=query.origin, owner=query.owner,
                             overdue_at=now if query.overdue else None, light=query.light,
                             red_by=now + query.red_within if query.red_within else None,
                             now=now, text=query.text, after=after, limit=PAGE, count=False)
@@ -273,7 +276,8 @@ def _describe(query: PoolQuery, labels: Mapping[str, str], en: bool) -> str:
         parts.append(("light = " if en else "灯色 = ")
                      + labels.get(f"light.{query.light.value}", query.light.value))
     for key, zh in (("tag", "标签"), ("board", "板块"), ("department", "承办部门"),
-                    ("unit", "所在单位"), ("text", "关键词")):
+                    ("unit", "所在单位"), ("origin", "来源单位"), ("owner", "承办单位"),
+                    ("text", "关键词")):
         value = getattr(query, key)
         if value:
             parts.append(f"{key if en else zh} = {value}")

@@ -385,7 +385,8 @@ class IssueFilter:
     False skips counting all the matches, `count_limit` stops counting at that many."""
 
     states: tuple[State, ...] = ()
-    owner: str | None = None
+    owner: str | None = None  # only issues this unit (a node code) holds now
+    origin: str | None = None  # only issues submitted at this unit (a node code)
     tag: str | None = None
     board: str | None = None
     department: str | None = None

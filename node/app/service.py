@@ -340,6 +340,8 @@ class IssueService:
         department: str | None = None,
         in_unit: str | None = None,
         ladder_step: int | None = None,
+        origin: str | None = None,
+        owner: str | None = None,
         overdue: bool = False,
         red_within: timedelta | None = None,
         text: str | None = None,
@@ -351,7 +353,8 @@ class IssueService:
         """A page of the pool, newest first: from `cursor` (a page's `next_cursor`, what the
         screens follow) or, for compatibility, `offset` issues in. `text`: a full-text
         search (node/domain/search.py), best match first, each with its snippet; its pages
-        go by offset (the cursor names one). `red_within`: only
+        go by offset (the cursor names one). `origin`/`owner`: only the issues submitted at
+        / held now by that unit (a node code: a city's pool per county). `red_within`: only
         issues not red yet that turn red within that time. `total` is exact unless
         `count_limit` is given: then counting stops there (a total equal to it means "at
         least"), which bounds the cost of counting a large filtered pool."""
@@ -378,6 +381,8 @@ class IssueService:
             queues=queues,
             unit=in_unit,  # the unit's queue now (node/domain/units.py queue_of)
             ladder_step=ladder_step,
+            origin=origin,
+            owner=owner,
             overdue_at=now if overdue else None,
             light=light,
             red_by=now + red_within if red_within is not None else None,

@@ -739,6 +739,8 @@ def pool_conditions(f: IssueFilter, dialect: str = "sqlite") -> list[ColumnEleme
         conds.append(issues.c.state.in_([s.value for s in f.states]))
     if f.owner:
         conds.append(issues.c.owner == f.owner)
+    if f.origin:
+        conds.append(issues.c.origin == f.origin)
     if f.board:
         conds.append(issues.c.board == f.board)
     if f.department:

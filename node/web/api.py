@@ -64,6 +64,7 @@ from node.domain.search import Snippet
 from node.domain.summary import Summary
 from node.web import guards, observability, problems, unitnames
 from node.web.schemas import (
+    NODE_CODE,
     AssignIn,
     DirectiveIn,
     DispatchIn,
@@ -301,6 +302,10 @@ def list_issues(
     unit: Annotated[str | None, Query(max_length=40,
                                       description="a unit id: the issues in its queue")] = None,
     step: Annotated[int | None, Query(ge=0, le=20, description="a ladder step")] = None,
+    origin: Annotated[str | None, Query(pattern=NODE_CODE,
+                                        description="submitted at this unit (node code)")] = None,
+    owner: Annotated[str | None, Query(pattern=NODE_CODE,
+                                       description="held now by this unit (node code)")] = None,
     overdue: bool = False,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -317,6 +322,8 @@ def list_issues(
         department=department,
         in_unit=unit,
         ladder_step=step,
+        origin=origin,
+        owner=owner,
         overdue=overdue,
         text=q,
         limit=limit,

@@ -32,6 +32,7 @@ from node.domain.errors import NotFound
 from node.domain.issue import State
 from node.web import ui
 from node.web.api import _ERRORS, API, PrincipalDep, ServicesDep
+from node.web.schemas import NODE_CODE
 
 router = APIRouter(prefix=API, responses=_ERRORS)
 
@@ -63,6 +64,10 @@ def export_pool(
     unit: Annotated[str | None, Query(max_length=40,
                                       description="a unit id: the issues in its queue")] = None,
     step: Annotated[int | None, Query(ge=0, le=20, description="a ladder step")] = None,
+    origin: Annotated[str | None, Query(pattern=NODE_CODE,
+                                        description="submitted at this unit (node code)")] = None,
+    owner: Annotated[str | None, Query(pattern=NODE_CODE,
+                                       description="held now by this unit (node code)")] = None,
     overdue: bool = False,
     red_within_hours: Annotated[float | None, Query(gt=0, le=24 * 365)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -74,7 +79,8 @@ def export_pool(
     if exports is None:
         raise NotFound("not_found")
     query = _PoolQuery(states=tuple(state or ()), light=light, tag=tag, board=board,
-                       department=department, unit=unit, step=step, overdue=overdue,
+                       department=department, unit=unit, step=step, origin=origin,
+                       owner=owner, overdue=overdue,
                        red_within=timedelta(hours=red_within_hours)
                        if red_within_hours else None, text=q)
     made = exports.pool(principal, query, format=format, labels=_strings(lang), lang=lang)

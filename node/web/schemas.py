@@ -27,6 +27,8 @@ from node.domain.issue import (
 from node.domain.validation import MAX_CONTENT, MAX_REPLY, MAX_TAGS, MAX_TITLE
 
 _STRICT = ConfigDict(extra="forbid")
+#: an administrative unit's code (a node: 330522), as query parameters take it
+NODE_CODE = r"^\d{6}$"
 Note = Field(default=None, max_length=1000)
 
 

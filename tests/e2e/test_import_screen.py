@@ -1,7 +1,7 @@
 """The import screen in a real browser: log in through the form, download the template,
 a dry run that lists the bad row, then the import with skip-invalid and its progress; the
 cockpit's .xlsx button downloads its workbook; the pool's export buttons download the
-filtered pool."""
+filtered pool, and a city's pool filters by the county an issue came from."""
 
 from __future__ import annotations
 
@@ -117,3 +117,45 @@ def test_the_pool_exports_what_its_filter_shows(county: Served, browser: Browser
     text = Path(got.value.path()).read_bytes().decode("utf-8-sig")
     assert got.value.suggested_filename.endswith(".csv") and "已结案" in text
     assert console.problems == []
+
+
+def test_a_city_filters_and_exports_its_pool_by_county(tmp_path: Path, browser: Browser,
+                                                      console: Console) -> None:
+    """At a city the pool offers 来源单位 and 承办单位 (its counties and itself): a leader
+    picks 德清县 and sees, then exports, that county's issues only."""
+    from sqlalchemy import insert, select
+
+    from node.app.imports import Table
+    from node.store.schema import issues
+    from tests.support.data import STAFF
+
+    config = make_config(tmp_path, node={
+        "code": "330500", "name": "湖州市", "level": "city", "parent": "330000",
+        "children": ["330521", "330522"]})
+    for city in serve(config, USERS):
+        imports = city.node.services.imports
+        assert imports is not None
+        assert imports.service.run(STAFF["admin"], Table(rows=[
+            (2, new_row("C1")), (3, new_row("C2"))])).written == 2
+        with city.node.engine.begin() as conn:  # a replica of a 德清县 issue
+            row = dict(conn.execute(select(issues).limit(1)).one()._mapping)
+            conn.execute(insert(issues), [{**row, "id": "330521-r1", "origin": "330521",
+                                           "owner": "330521", "title": "德清县的问题",
+                                           "number": "330521-2026-000001"}])
+        page = console.watch(browser.new_page(viewport=DESKTOP, accept_downloads=True))
+        page.goto(city.base + "/ui/workbench")
+        login(page, "leader")
+        expect(page.locator("#pool tbody tr")).to_have_count(3)
+        origin = page.get_by_label("来源单位", exact=True)
+        expect(origin).to_be_visible()
+        origin.select_option("330521")
+        page.locator("#filters button[type=submit]").click()
+        expect(page.locator("#pool tbody tr")).to_have_count(1)
+        expect(page.locator("#pool tbody tr").first).to_contain_text("德清县的问题")
+        assert "origin=330521" in page.url
+        with page.expect_download() as got:
+            page.get_by_role("button", name="导出 CSV").click()
+        lines = Path(got.value.path()).read_bytes().decode("utf-8-sig").splitlines()
+        assert lines[1] == "筛选条件：来源单位 = 330521"
+        assert [line.split(",")[0] for line in lines[6:]] == ["330521-2026-000001"]
+        assert console.problems == []

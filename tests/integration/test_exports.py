@@ -177,3 +177,36 @@ def test_paging_exports_every_issue_once_across_equal_received_times(
     numbers = [line.split(",")[0] for line in body.splitlines()[6:]]
     assert sorted(numbers) == ["330522-2025-000001", "330522-2025-000002",
                                "330522-2026-000001"]
+
+
+def test_the_pool_and_its_export_filter_by_the_unit_of_origin_and_the_holder(
+        api: Api, api_node: Node) -> None:
+    """A city's pool per county: `origin` keeps the issues submitted at a unit, `owner`
+    those held there now; the export takes the same filters and names them in its header,
+    and a malformed code is refused before anything is read."""
+    seed(api_node)
+    with api_node.engine.begin() as conn:
+        template = dict(conn.execute(select(issues).limit(1)).one()._mapping)
+        conn.execute(insert(issues), [
+            {**template, "id": "330521-x1", "number": "330521-2025-000001",
+             "origin": "330521", "owner": "330521"},
+            {**template, "id": "330521-x2", "number": "330521-2025-000002",
+             "origin": "330521", "owner": "330500"}])
+
+    def numbers(**params: str) -> list[str]:
+        resp = api.get("leader", "/issues", **params)
+        assert resp.status_code == 200, resp.text
+        return sorted(i["number"] for i in resp.json()["items"])
+
+    assert numbers(origin="330521") == ["330521-2025-000001", "330521-2025-000002"]
+    assert numbers(origin="330521", owner="330500") == ["330521-2025-000002"]
+    assert len(numbers(origin="330522")) == 3
+    assert numbers(owner="330511") == []
+    for bad in ({"origin": "33052"}, {"owner": "abcdef"}):
+        assert api.get("leader", "/issues", **bad).status_code == 422
+        assert api.get("leader", "/issues/export", format="csv", **bad).status_code == 422
+    resp = api.get("leader", "/issues/export", format="csv", origin="330521", owner="330500")
+    assert resp.status_code == 200, resp.text
+    lines = resp.content.decode("utf-8-sig").splitlines()
+    assert lines[1] == "筛选条件：来源单位 = 330521；承办单位 = 330500"
+    assert [line.split(",")[0] for line in lines[6:]] == ["330521-2025-000002"]

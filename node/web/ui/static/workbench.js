@@ -12,7 +12,8 @@
 
   // ---------------------------------------------------------------- the pool
 
-  const FILTERS = ["state", "light", "tag", "board", "department", "unit", "step", "q", "overdue"];
+  const FILTERS = ["state", "light", "tag", "board", "department", "unit", "origin", "owner", "step",
+    "q", "overdue"];
 
   /** The organisation units of this node (GET /units), loaded once: dispatch forms and the
       pool's unit filter choose among them; a node without a catalogue keeps free text. */
@@ -157,9 +158,23 @@
     if (error) notice($("pool-error"), errorText(error), "error");
   }
 
+  /** A node with units below it (a city, the province) filters its pool by the unit an
+      issue came from and the one holding it now: the choices are this node and the units
+      below it (GET /divisions); a county, or an account without metrics, has no choice. */
+  async function subtreeFilters(form) {
+    const res = await api("GET", "/divisions");
+    const codes = res.ok ? Object.keys(res.data.names) : [];
+    if (codes.length < 2) return;
+    for (const name of ["origin", "owner"]) {
+      form.elements[name].append(...codes.map((code) =>
+        h("option", { value: code }, res.data.names[code] + "（" + code + "）")));
+      $("q-" + name + "-field").hidden = false;
+    }
+  }
+
   async function pool() {
     const form = $("filters");
-    await loadUnits();
+    await Promise.all([loadUnits(), subtreeFilters(form)]);
     form.elements.unit.append(...unitOptions(null));
     filters = filtersFromUrl();
     fillForm(form, filters);

@@ -23,7 +23,9 @@ How it works:
 
 All-or-nothing holds for what is wrong with the file: nothing is written unless every row
 passed. A crash between two batches leaves the batches before it committed; running the
-same import again completes it (their external ids are known by then).
+same import again completes it (their external ids are known by then). A cancelled run
+(`cancelled()` true: the screen's 取消导入, `POST /imports/{job}/cancel`) stops the same way,
+between two batches: what it wrote stays, its report says so, and a new run completes it.
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def _csv_rows(raw: bytes) -> list[list[Any]]:
 
 @dataclass(kw_only=True, slots=True)
 class ImportReport:
-    """What an import found and did. `status`: dry_run | done | refused."""
+    """What an import found and did. `status`: dry_run | done | refused | cancelled (stopped
+    between two batches on request: `written` were written, the rest were not)."""
 
     status: str
     rows: int  # data rows in the file
@@ -213,6 +216,10 @@ _ZH = {c.key: c.zh for c in COLUMNS}
 Progress = Callable[[int, int], None]
 
 
+def _never() -> bool:
+    return False
+
+
 def _no_progress(done: int, total: int) -> None:
     return None
 
@@ -239,9 +246,11 @@ class ImportService:
                             role=principal.role.value)
 
     def run(self, principal: Principal, table: Table, *, dry_run: bool = False,
-            skip_invalid: bool = False, progress: Progress = _no_progress) -> ImportReport:
+            skip_invalid: bool = False, progress: Progress = _no_progress,
+            cancelled: Callable[[], bool] = _never) -> ImportReport:
         """Check every row, then (unless a dry run, or a refused all-or-nothing run) write
-        the valid rows not imported before; see the module's docstring."""
+        the valid rows not imported before, stopping between two batches once `cancelled()`;
+        see the module's docstring."""
         self.check_allowed(principal)
         now = self.clock.now()
         valid, problems = self._check(table, now)
@@ -258,14 +267,20 @@ class ImportService:
             return report
         total = len(fresh)
         progress(0, total)
+        report.status = "done"
+        attempted = 0
         for start in range(0, total, self.batch):
+            if cancelled():
+                report.status = "cancelled"
+                break
             chunk = fresh[start:start + self.batch]
+            attempted += len(chunk)
             written = self._write(principal, chunk, now)
             report.written += written
             report.historical += sum(1 for r in chunk if r.historical)
             progress(min(start + len(chunk), total), total)
-        report.existing = len(valid) - report.written
-        report.status = "done"
+        # imported before (or meanwhile, by a concurrent run); rows a cancel left are not
+        report.existing = len(valid) - report.written - (total - attempted)
         return report
 
     def _check(self, table: Table, now: datetime) -> tuple[list[ImportRow], list[RowProblem]]:
@@ -421,6 +436,7 @@ class ImportJob:
     total: int = 0
     report: ImportReport | None = None
     error: Exception | None = None
+    cancel_requested: bool = False  # asked to stop: it does between two batches
 
     def to_dict(self) -> dict[str, Any]:
         from node.domain.errors import DomainError
@@ -428,6 +444,7 @@ class ImportJob:
 
         out: dict[str, Any] = {"id": self.id, "name": self.name, "state": self.state,
                                "done": self.done, "total": self.total,
+                               "cancel_requested": self.cancel_requested,
                                "report": self.report.to_dict() if self.report else None}
         if self.error is not None:
             zh, en = (error_texts(self.error) if isinstance(self.error, DomainError)
@@ -471,7 +488,8 @@ class ImportJobs:
                 table = read_table(io.BytesIO(data), name)
                 job.state, job.total = "checking", len(table.rows)
                 job.report = self.service.run(principal, table, dry_run=dry_run,
-                                              skip_invalid=skip_invalid, progress=progress)
+                                              skip_invalid=skip_invalid, progress=progress,
+                                              cancelled=lambda: job.cancel_requested)
                 job.state = "finished"
             except Exception as exc:  # shown on the screen; a DomainError with its text
                 from node.domain.errors import DomainError
@@ -492,4 +510,12 @@ class ImportJobs:
             job = self._jobs.get(job_id)
         if job is None or job.username != principal.username:
             raise NotFound("import_job_not_found", job=job_id[:40])
+        return job
+
+    def cancel(self, principal: Principal, job_id: str) -> ImportJob:
+        """Ask the job to stop (its starter only): a running import stops before its next
+        batch, keeping what it wrote; a finished or failed one is left as it is."""
+        job = self.get(principal, job_id)
+        if job.state not in ("finished", "failed"):
+            job.cancel_requested = True
         return job

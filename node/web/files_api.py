@@ -7,7 +7,8 @@
 * `GET /api/v1/imports/template.xlsx` — the import template with its 说明 sheet.
 * `POST /api/v1/imports` (multipart: `file`, `dry_run`, `skip_invalid`; admin, dispatcher)
   — starts an import in the background (202, the job); `GET /api/v1/imports/{job}` — its
-  progress and, once finished, its report (node/app/imports.py).
+  progress and, once finished, its report (node/app/imports.py); `POST
+  /api/v1/imports/{job}/cancel` stops it between two batches.
 
 Thin like node/web/api.py. This router is included before the main one: its
 `/issues/export` would otherwise be taken for an issue key.
@@ -226,3 +227,14 @@ def import_status(job_id: str, principal: PrincipalDep,
     if services.imports is None:
         raise NotFound("not_found")
     return services.imports.get(principal, job_id[:40]).to_dict()
+
+
+@router.post("/imports/{job_id}/cancel", status_code=202, tags=["files"])
+def cancel_import(job_id: str, principal: PrincipalDep,
+                  services: ServicesDep) -> dict[str, Any]:
+    """Stop an import (its starter): it stops before its next batch of rows; the batches
+    written stay (the report says how many) and importing the file again completes it. A
+    finished import is answered as it is."""
+    if services.imports is None:
+        raise NotFound("not_found")
+    return services.imports.cancel(principal, job_id[:40]).to_dict()

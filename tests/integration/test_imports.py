@@ -113,6 +113,33 @@ def test_importing_the_same_file_twice_adds_nothing(node: Node) -> None:
     assert mapping == {"R1": "OLD-R1", "R2": None, "R3": "OLD-R3"}
 
 
+
+def test_a_cancelled_import_keeps_its_batches_and_a_rerun_completes_it(node: Node) -> None:
+    """取消导入 stops between two batches: the batches written stay whole (each issue with
+    its events), the report says cancelled with what was written, and the same file again
+    writes exactly the rest."""
+    service = node.services.imports
+    assert service is not None
+    service.service.batch = 2
+    rows = table(*(closed_row(f"K{i}") for i in range(5)))
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+
+    stopped = service.service.run(ADMIN, rows, progress=progress,
+                                  cancelled=lambda: len(seen) > 1)  # after the first batch
+    assert (stopped.status, stopped.written, stopped.existing) == ("cancelled", 2, 0)
+    assert seen == [0, 2]
+    assert count(node, issues) == 2 and count(node, import_keys) == 2
+    rest = run(node, rows)
+    assert (rest.status, rest.written, rest.existing) == ("done", 3, 2)
+    assert count(node, issues) == 5
+    with node.engine.connect() as conn:  # every issue has its whole history
+        counted = select(events.c.issue_id, func.count()).group_by(events.c.issue_id)
+        per_issue = {issue: n for issue, n in conn.execute(counted)}
+    assert len(per_issue) == 5 and len(set(per_issue.values())) == 1
+
 def test_an_external_id_twice_in_one_file_is_a_problem_of_the_later_row(node: Node) -> None:
     report = run(node, table(new_row("D1"), new_row("D1")), dry_run=True)
     assert [(p.row, p.code, p.params["first_row"]) for p in report.problems] == \
@@ -259,6 +286,12 @@ def test_the_upload_runs_in_the_background_and_reports_progress(api: Api) -> Non
     assert skipped["report"]["written"] == 2 and skipped["done"] == skipped["total"] == 2
     assert api.pool()["total"] == 2
     assert api.get("admin", f"/imports/{first.json()['id']}").status_code == 404  # not theirs
+    done = api.post("dispatcher", f"/imports/{first.json()['id']}/cancel")
+    assert done.status_code == 202  # finished already: answered as it is, nothing changes
+    assert done.json()["state"] == "finished" and done.json()["cancel_requested"] is False
+    assert api.post("admin", f"/imports/{first.json()['id']}/cancel").status_code == 404
+    assert api.post("dispatcher", "/imports/nope/cancel").status_code == 404
+    assert api.post("viewer", f"/imports/{first.json()['id']}/cancel").status_code == 403
     template = api.get("dispatcher", "/imports/template.xlsx")
     assert template.status_code == 200 and template.content[:2] == b"PK"
     wrong = api.client.post("/api/v1/imports", headers=api.headers("dispatcher"),

@@ -20,7 +20,12 @@
     if (error) notice($("import-error"), errorText(error), "error");
   }
 
+  function running(job) {
+    return job.state !== "finished" && job.state !== "failed";
+  }
+
   function stateText(job) {
+    if (running(job) && job.cancel_requested) return t("import.state.cancelling");
     if (job.state === "writing") return t("import.state.writing", { done: fmtNum(job.done), total: fmtNum(job.total) });
     return t("import.state." + job.state);
   }
@@ -31,6 +36,23 @@
     bar.max = Math.max(1, job.total);
     bar.value = job.state === "finished" ? bar.max : job.done;
     $("import-status").textContent = stateText(job);
+    const cancel = $("import-cancel");
+    cancel.hidden = !running(job);
+    cancel.disabled = Boolean(job.cancel_requested);
+    cancel.dataset.job = job.id;
+  }
+
+  /** 取消导入: the import stops before its next batch; what it wrote stays. */
+  async function onCancel() {
+    const cancel = $("import-cancel");
+    cancel.disabled = true;
+    const res = await api("POST", "/imports/" + encodeURIComponent(cancel.dataset.job) + "/cancel");
+    if (!res.ok) {
+      cancel.disabled = false;
+      notice($("import-error"), errorText(res.error), "error");
+      return;
+    }
+    showProgress(res.data);
   }
 
   function showReport(report) {
@@ -54,7 +76,7 @@
 
   async function follow(job) {
     showProgress(job);
-    while (job.state !== "finished" && job.state !== "failed") {
+    while (running(job)) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       const res = await api("GET", "/imports/" + encodeURIComponent(job.id));
       if (!res.ok) {
@@ -111,6 +133,7 @@
   function ready() {
     $("import-template").addEventListener("click", () => download("/imports/template.xlsx", "zhitong-import-template.xlsx"));
     $("import-form").addEventListener("submit", onSubmit);
+    $("import-cancel").addEventListener("click", onCancel);
   }
 
   window.ZT.boot({ roles: ["dispatcher", "admin"], onReady: ready });

@@ -838,14 +838,15 @@ def count_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
 
 def _only_text(f: IssueFilter) -> bool:
     """Whether nothing but the words of a search filters."""
-    return not (f.tag or f.states or f.owner or f.board or f.department or f.credit_code
-                or f.unit or f.ladder_step is not None
+    return not (f.tag or f.states or f.owner or f.origin or f.board or f.department
+                or f.credit_code or f.unit or f.ladder_step is not None
                 or f.queues is not None or f.overdue_at is not None
                 or f.light is not None or f.red_by is not None)
 
 
 def _counted_by_state(f: IssueFilter) -> bool:
-    """Whether issue_counts answers how many issues match: only states and owner filter."""
+    """Whether issue_counts answers how many issues match: only states, owner and origin
+    filter."""
     return not (f.tag or f.board or f.department or f.credit_code or f.text
                 or f.unit or f.ladder_step is not None
                 or f.queues is not None or f.overdue_at is not None
@@ -853,14 +854,16 @@ def _counted_by_state(f: IssueFilter) -> bool:
 
 
 def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
-    """How many issues match, as cheaply as exactly: from issue_counts when only states and
-    owner filter; else counted, up to `f.count_limit` rows when that is set."""
+    """How many issues match, as cheaply as exactly: from issue_counts when only states,
+    owner and origin filter; else counted, up to `f.count_limit` rows when that is set."""
     if _counted_by_state(f):
         stmt = select(func.coalesce(func.sum(issue_counts.c.n), 0))
         if f.states:
             stmt = stmt.where(issue_counts.c.state.in_([s.value for s in f.states]))
         if f.owner:
             stmt = stmt.where(issue_counts.c.owner == f.owner)
+        if f.origin:
+            stmt = stmt.where(issue_counts.c.origin == f.origin)
         return stmt
     terms = _search_terms(f)
     if terms and _only_text(f):  # the index counts its matches (every one is an issue)

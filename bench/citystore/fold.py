@@ -197,6 +197,7 @@ def _fast(story: Story, rules: Rules, deadlines: _Deadlines) -> tuple[Issue, lis
                 p["reason"] = command.reason
                 new = DeadlineKind.REVIEW
                 ch["rejection_reason"] = command.reason
+                ch["rejected_by"] = actor.label()  # who may not review it (lifecycle.py)
             case ReviewRejection():
                 p["comment"] = command.comment
                 if command.confirm:
@@ -208,6 +209,7 @@ def _fast(story: Story, rules: Rules, deadlines: _Deadlines) -> tuple[Issue, lis
                     action = A.OVERTURN_REJECTION
                     new = DeadlineKind.DISPATCH
                     ch["rejection_reason"] = None
+                    ch["rejected_by"] = None
             case Rate():
                 p["rating"] = command.rating.value
                 p["comment"] = command.comment

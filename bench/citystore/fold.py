@@ -28,11 +28,13 @@ from node.domain.identity import check_snapshot
 from node.domain.issue import (
     Action,
     ActorKind,
+    ContactMethod,
     Deadline,
     DeadlineKind,
     Event,
     Issue,
     Rating,
+    RevisitResult,
     State,
 )
 from node.domain.lifecycle import (
@@ -245,10 +247,21 @@ def _fast(story: Story, rules: Rules, deadlines: _Deadlines) -> tuple[Issue, lis
                 p["step_name"] = rules.ladder[nxt]
                 ch["ladder_step"] = nxt
             case Revisit():
-                action = A.REVISIT
                 p["result"] = command.result.value
                 p["note"] = command.note
+                if command.contact is not None:
+                    p["contact"] = ContactMethod(command.contact).value
+                if command.sample is not None:
+                    p["sample"] = command.sample
                 ch["revisit_result"] = command.result
+                if command.result is RevisitResult.UNSATISFIED:  # reopened: from triage again
+                    action = A.REVISIT_REOPEN
+                    new = DeadlineKind.DISPATCH
+                    ch["reopen_count"] += 1
+                    ch["closed_at"] = None
+                    ch["outcome"] = None
+                else:
+                    action = A.REVISIT
             case Escalate():
                 action = A.ESCALATE
                 p["to"] = command.to

@@ -19,8 +19,8 @@ from node.app import exports
 from node.app.exports import PoolQuery
 from node.app.imports import Table
 from node.runtime import Node, build
-from node.store.db import make_engine
 from node.store import repo
+from node.store.db import make_engine
 from node.store.schema import export_log, issues
 from node.web import ui
 from tests.support.api import Api

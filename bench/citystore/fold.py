@@ -242,10 +242,15 @@ def _fast(story: Story, rules: Rules, deadlines: _Deadlines) -> tuple[Issue, lis
                 action = A.LADDER_UP
                 nxt = ch["ladder_step"] + 1
                 p["note"] = command.note
+                if command.unit is not None:
+                    p["unit"] = command.unit
+                ch["ladder_unit"] = command.unit  # as evolve: the step's unit, or none
                 p["from_step"] = ch["ladder_step"]
                 p["to_step"] = nxt
                 p["step_name"] = rules.ladder[nxt]
                 ch["ladder_step"] = nxt
+                if current is not None:  # the step's holder gets its own time
+                    new = current.kind
             case Revisit():
                 p["result"] = command.result.value
                 p["note"] = command.note

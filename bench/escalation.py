@@ -14,7 +14,7 @@ a gRPC server with mutual TLS, and the real wall clock (node.app.clock.SystemClo
       standard health Check (grpc.health.v1), one after another;
    b. the two transactions an escalation needs at minimum, through SQLAlchemy Core with
       prebuilt statements on fresh migrated SQLite files with the node's engine settings
-      (make_engine + migrate.upgrade): at the "city" INSERT the issue, its tag, its four
+      (make_engine + migrate.ensure_schema): at the "city" INSERT the issue, its tag, its four
       events (one counter upsert reserves their seqs) and the inbox row; then at the
       "county" UPDATE the changed columns of the issue, INSERT the escalate event (one
       counter upsert) and UPDATE the outbox row to delivered;
@@ -145,6 +145,7 @@ class Settings:
     baseline_runs: int
     profile: int
     tmp: Path
+    drop: frozenset[str] = frozenset()  # projection classes unregistered (--drop)
 
 
 # --------------------------------------------------------------------------- accounting
@@ -340,8 +341,10 @@ class BareSql:
         self.tpl = tpl
         self.city = make_engine(f"sqlite:///{tmp / f'bare-{label}-city.sqlite3'}")
         self.county = make_engine(f"sqlite:///{tmp / f'bare-{label}-county.sqlite3'}")
-        migrate.upgrade(self.city)
-        migrate.upgrade(self.county)
+        # fresh files: created from the tables and stamped, as a new node's store is
+        # (migrate.ensure_schema; the same tables as the migrations build)
+        migrate.ensure_schema(self.city)
+        migrate.ensure_schema(self.county)
         self.upsert = _seq_upsert()
         self.ins_issue = insert(issues)
         self.ins_tag = insert(issue_tags)
@@ -991,6 +994,10 @@ async def run(s: Settings, failures: list[str], profiles: list[str]) -> list[Row
                           probes=probes, batch_size=s.batch_size) as fed:
         county, city = fed[COUNTY], fed[CITY]
         sender = county.federation.senders[CITY]
+        for fn in (county, city):  # --drop: what the run costs without these projections
+            store = fn.node.transfers.store.store  # type: ignore[attr-defined]
+            store.projections[:] = [p for p in store.projections
+                                    if type(p).__name__ not in s.drop]
         sql = {"county": SqlCounter(county.node.engine), "city": SqlCounter(city.node.engine)}
         threads = ThreadCpu()
         asyncio.get_running_loop().set_default_executor(
@@ -1076,6 +1083,7 @@ def meta(s: Settings) -> dict[str, Any]:
         "baseline_runs": s.baseline_runs,
         "max_seconds": s.max_seconds,
         "profile": s.profile,
+        "dropped_projections": sorted(s.drop),
     }
 
 
@@ -1097,6 +1105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="also time each step of N sequential escalations, and cProfile "
                    "draining N more with --batch-size (top 12 entries)")
+    p.add_argument("--drop", default="", metavar="CLASS,...",
+                   help="unregister these projections (by class name) on both nodes, to "
+                   "see what one costs (a diagnostic; the checks still run)")
     p.add_argument("--tmp-dir", type=Path, default=None,
                    help="where the SQLite files and certificates go (default: system tmp)")
     args = p.parse_args(argv)
@@ -1112,7 +1123,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="zhitong-bench-", dir=args.tmp_dir) as tmp_s:
         s = Settings(n=args.n, warmup=args.warmup, batch_size=args.batch_size,
                      big_batch=args.big_batch, max_seconds=args.max_seconds,
-                     baseline_runs=args.baseline_runs, profile=args.profile, tmp=Path(tmp_s))
+                     baseline_runs=args.baseline_runs, profile=args.profile, tmp=Path(tmp_s),
+                     drop=frozenset(filter(None, args.drop.split(","))))
         info = meta(s)
         try:
             rows = asyncio.run(run(s, failures, profiles))

@@ -141,9 +141,18 @@ def cases(service: IssueService, engine: Engine, store: CityStore) -> list[Case]
     if counts is not None:
         found.append(Case("counts", "state × light × unit (.counts)",
                           [lambda: counts(LEADER)]))
+    by_scan = getattr(service, "metrics_by_scan", None)
+    if by_scan is not None:  # 0030: metrics from kept counts; the scan kept as reference
+        found += [
+            Case("counts", "metrics (kept counts + running rows)",
+                 [lambda: service.metrics(LEADER)]),
+            Case("counts", "metrics by scan (every issue, before 0030)",
+                 [lambda: by_scan(LEADER)], scan=True),
+        ]
+    else:
+        found.append(Case("counts", "metrics (scans every issue)",
+                          [lambda: service.metrics(LEADER)], scan=True))
     found += [
-        Case("counts", "metrics (scans every issue)", [lambda: service.metrics(LEADER)],
-             scan=True),
         Case("summary", "local summary (kept counts + running rows)", [service.local_summary]),
     ]
     long_ids = store.long_ids

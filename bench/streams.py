@@ -16,7 +16,10 @@ process and event loop, with the real wall clock (node.app.clock.SystemClock).
    b. pipelined publish, windows of 256 (what the Publisher does), at the county;
    c. pull + ack in batches of 100 from a local stream (plain ack, no wait), and
       c2. pull in batches of 256 + ack_sync per message (the Replicator's per-message
-      path, `handle`, without the SQL);
+      path, `handle`, without the SQL), and
+      c3. pull in batches of 256, each batch inserted (one row per message) in ONE sqlite3
+      transaction (WAL, synchronous=FULL), then plain acks: the bare cost of the catch-up
+      (issue 17's goal: catch-up ≥ 0.5× of it);
    d. cross-domain sourced delivery: publish at the county on a stream that a stream at the
       city sources over the leaf link ($JS.zt330522.API), one message at a time, consumed at
       the city with fetch(1); latency = publish → received at the city;
@@ -386,6 +389,9 @@ async def bare_costs(s: Settings, fed: Harness, payload: bytes, out: Out
         total = stored_b
         for key, batch, sync in (("c", PULL_BATCH, False), ("c2", FETCH_BATCH, True)):
             rows[key] = await bare_pull(js_c, key, batch, sync, total, s, out)
+        # (c3) batches of 256, each inserted in one SQLite transaction, then plain acks
+        rows["c3"] = await bare_pull(js_c, "c3", FETCH_BATCH, False, total, s, out,
+                                     insert=s.tmp / "bare-c3.sqlite3")
 
         # (d) sourced across domains, one at a time
         sub = await js_y.pull_subscribe("", durable="bench_d", stream=S_SINK, config=(
@@ -437,16 +443,42 @@ def _fail(reason: str) -> str:
     raise BenchFailure(reason)
 
 
+class BareInsert:
+    """The batched insert of the catch-up's baseline: every message of a fetched batch as
+    one row (its id, subject, stream position and bytes) in ONE transaction, plain sqlite3
+    on a fresh file with the node's settings (WAL, synchronous=FULL, BEGIN IMMEDIATE)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS inbound (stream_seq INTEGER PRIMARY KEY, "
+                        "event_id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL, data BLOB)")
+
+    def insert(self, msgs: Sequence[Any]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT INTO inbound VALUES (?, ?, ?, ?)", [
+            (m.metadata.sequence.stream, (m.headers or {}).get("Nats-Msg-Id", ""),
+             m.subject, m.data) for m in msgs])
+        self.db.execute("COMMIT")
+
+    def rows(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM inbound").fetchone()[0])
+
+
 async def bare_pull(js: JetStreamContext, key: str, batch: int, sync: bool, total: int,
-                    s: Settings, out: Out) -> Row:
+                    s: Settings, out: Out, *, insert: Path | None = None) -> Row:
     durable = f"bench_{key}"
     sub = await js.pull_subscribe("", durable=durable, stream=S_PUB, config=ConsumerConfig(
         ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
         max_ack_pending=4 * batch))
     got = [0]
+    table = BareInsert(insert) if insert is not None else None
 
     async def one_batch(_i: int) -> bool:
         msgs = await sub.fetch(min(batch, total - got[0]), timeout=5)
+        if table is not None:
+            table.insert(msgs)
         for m in msgs:
             if sync:
                 await m.ack_sync()
@@ -467,17 +499,25 @@ async def bare_pull(js: JetStreamContext, key: str, batch: int, sync: bool, tota
     await sub.unsubscribe()
     t = Timing(count=got[0], seconds=tb.seconds, latencies_ms=tb.latencies_ms,
                errors=tb.errors, stopped_by_time=tb.stopped_by_time)
+    stored = table.rows() if table is not None else got[0]
+    if table is not None:
+        table.db.close()
     phase = (f"c2. bare pull {batch} + ack_sync each" if sync
+             else f"c3. bare pull {batch} + batched insert + ack" if table is not None
              else f"c. bare pull + ack, batches of {batch}")
+    how = ("ack_sync per message (as the Replicator's per-message path), no SQL" if sync
+           else "each batch inserted (one row per message) in one sqlite3 transaction, "
+           "WAL, synchronous=FULL, then plain acks" if table is not None
+           else "plain ack (no wait)")
     return checked(Row(
         backend="nats", phase=phase, timing=t, target=total, baseline=True,
         notes=f"durable pull consumer on a local stream at the county, {total} messages; "
-        + ("ack_sync per message (as the Replicator's per-message path), no SQL" if sync
-           else "plain ack (no wait)") + "; p50/p99 are per batch"), out,
+        f"{how}; p50/p99 are per batch"), out,
         lambda: "ok" if (info.num_ack_pending, info.num_pending) == (0, 0)
-        and info.delivered.consumer_seq == got[0]
+        and info.delivered.consumer_seq == got[0] and stored == got[0]
         else _fail(f"consumer: {info.num_ack_pending} ack pending, {info.num_pending} "
-                   f"pending, {info.delivered.consumer_seq} delivered for {got[0]}"))
+                   f"pending, {info.delivered.consumer_seq} delivered for {got[0]}, "
+                   f"{stored} rows inserted"))
 
 
 async def bare_sourced_at_rate(js_c: JetStreamContext, js_y: JetStreamContext, payload: bytes,
@@ -1010,6 +1050,9 @@ async def catch_up(s: Settings, fed: Harness, bare: dict[str, Row],
         compare(row, bare["c"], "c", throughput=True, latency=False)
         if bare["c2"].timing.count:
             row.extra["throughput_vs_c2"] = round(row.per_second / bare["c2"].per_second, 4)
+        if bare["c3"].timing.count:  # issue 17's goal: >= 0.5x pull+ack + batched insert
+            row.extra["throughput_vs_c3"] = round(row.per_second / bare["c3"].per_second, 4)
+            row.notes += f"; vs c3 (pull+ack + batched insert): {row.extra['throughput_vs_c3']}×"
 
         def verify() -> str:
             result = verify_replicas(county, city, province)

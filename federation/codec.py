@@ -44,6 +44,7 @@ from node.app.transfers.types import (
     DirectiveAccepted,
     Transfer,
 )
+from node.domain.attachments import SHA256_HEX
 from node.domain.channels import check_channel_fields
 from node.domain.errors import DomainError, ValidationError
 from node.domain.issue import (
@@ -63,6 +64,7 @@ from node.domain.issue import (
 from node.domain.jsonsafe import JSONError
 from node.domain.jsonsafe import loads as json_loads
 from node.domain.lifecycle import create, evolve
+from node.domain.merging import MERGE_KINDS
 from node.domain.validation import (
     MAX_COMMENT,
     MAX_CONTENT,
@@ -89,7 +91,7 @@ MAX_ID = 64
 #: items up to MAX_REQUEST_BYTES in all (`pack_envelope`), so the bound leaves room.
 MAX_BATCH_ITEMS = 500
 MAX_ENVELOPE_BYTES = 2 * MAX_REQUEST_BYTES
-EVENT_KINDS = frozenset({"submitted", *(a.value for a in Action)})
+EVENT_KINDS = frozenset({"submitted", *(a.value for a in Action), *MERGE_KINDS})  # 并单 too
 
 # The generated code the adapters (and the tests that craft raw messages) use, by name, so
 # that no other module imports it (the standard health service's included). Messages whose
@@ -108,6 +110,8 @@ DirectiveRequest = pb.DirectiveRequest
 DirectiveReply = pb.DirectiveAccepted
 FetchRequest = pb.FetchRequest
 FetchResponse = pb.FetchResponse
+AttachmentRequest = pb.AttachmentRequest
+AttachmentChunk = pb.AttachmentChunk
 WatermarkRequest = pb.WatermarkRequest
 WatermarkResponse = pb.WatermarkResponse
 TransferEnvelope = pb.TransferEnvelope
@@ -537,6 +541,35 @@ def fetch_response_from_pb(msg: pb.FetchResponse) -> tuple[Issue, list[tuple[Eve
     _check_history_length(msg.history)
     history = [event_from_pb(e, f"history[{i}]") for i, e in enumerate(msg.history)]
     return issue_from_pb(msg.issue), history
+
+
+# --------------------------------------------------------------------------- attachments
+
+#: the bytes of one AttachmentChunk (well under the transport's message limit)
+ATTACHMENT_CHUNK_BYTES = 256 * 1024
+
+
+def attachment_request_to_pb(sha256: str, issue_key: str, requester: str
+                             ) -> pb.AttachmentRequest:
+    return pb.AttachmentRequest(sha256=sha256, issue_key=issue_key, requester=requester)
+
+
+def attachment_request_from_pb(msg: pb.AttachmentRequest) -> tuple[str, str, str]:
+    """(sha256, issue key, requester), checked."""
+    if not SHA256_HEX.fullmatch(msg.sha256):
+        raise _fail("sha256", "not a SHA-256 hex digest")
+    return msg.sha256, check_identifier(msg.issue_key, "issue_key"), msg.requester[:6]
+
+
+def attachment_chunk_to_pb(data: bytes, *, size: int = 0, content_type: str = ""
+                           ) -> pb.AttachmentChunk:
+    return pb.AttachmentChunk(data=data, size=size, content_type=content_type)
+
+
+def attachment_chunk_from_pb(msg: pb.AttachmentChunk) -> bytes:
+    if len(msg.data) > 2 * ATTACHMENT_CHUNK_BYTES:
+        raise _fail("data", "chunk too large")
+    return bytes(msg.data)
 
 
 # --------------------------------------------------------------------------- directives

@@ -1,5 +1,5 @@
 """The node's gRPC server: Federation (Escalate, Return, TransferBatch, Direct, Fetch,
-Watermark), health, reflection.
+Watermark, FetchAttachment), health, reflection.
 
 Every call first establishes who is calling: with mutual TLS the caller is the node code in
 its certificate's common name, and it must equal the origin the message claims
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health
@@ -30,6 +30,9 @@ from node.domain.errors import ERRORS, DomainError, Forbidden, Unauthenticated
 from node.domain.issue import Action
 from node.i18n import message
 
+if TYPE_CHECKING:
+    from node.app.attachments import AttachmentService
+
 log = logging.getLogger("zhitong.federation.server")
 
 SERVICE_NAME = codec.SERVICE_NAME
@@ -42,10 +45,12 @@ T = TypeVar("T")
 
 class FederationServicer(codec.FederationServicer):
     def __init__(self, transfers: TransferService, *, insecure: bool,
-                 watermark: Callable[[str], int] | None = None) -> None:
+                 watermark: Callable[[str], int] | None = None,
+                 attachments: AttachmentService | None = None) -> None:
         self.transfers = transfers
         self.insecure = insecure
         self.watermark = watermark
+        self.attachments = attachments
 
     def _caller(self, context: grpc.aio.ServicerContext[Any, Any], claimed: str) -> str:
         if self.insecure:
@@ -191,6 +196,45 @@ class FederationServicer(codec.FederationServicer):
         return await self._run(context, work)
 
 
+    async def FetchAttachment(self, request: codec.AttachmentRequest,
+                              context: grpc.aio.ServicerContext[Any, Any]
+                              ) -> AsyncIterator[codec.AttachmentChunk]:
+        """An attachment's bytes in chunks, for a peer that may hold the issue
+        (node/app/attachments.py `servable`); a node without the bytes fetches them from
+        the next node towards their origin first (relayed, verified, cached)."""
+        attachments = self.attachments
+
+        async def prepare() -> tuple[Any, int, str]:
+            caller = self._caller(context, "")
+            if self.insecure:
+                raise Unauthenticated("fetch_needs_certificate")
+            if attachments is None:
+                raise _Abort("streams_not_running")
+            sha256, issue_key, _ = codec.attachment_request_from_pb(request)
+            meta = await asyncio.to_thread(attachments.servable, caller, sha256, issue_key)
+            await attachments.ensure_local(meta)
+            source = await asyncio.to_thread(attachments.open, meta)
+            log.info("attachment %s of %s to %s", meta.id, meta.issue_id, caller,
+                     extra={"issue_id": meta.issue_id, "peer": caller})
+            return source, meta.size, meta.content_type
+
+        source, size, content_type = await self._run(context, prepare)
+        try:
+            first = True
+            while True:
+                data = await asyncio.to_thread(source.read, codec.ATTACHMENT_CHUNK_BYTES)
+                if not data and not first:
+                    return
+                yield codec.attachment_chunk_to_pb(
+                    data, size=size if first else 0,
+                    content_type=content_type if first else "")
+                first = False
+                if not data:
+                    return
+        finally:
+            source.close()
+
+
 class _Abort(Exception):
     """A refusal of this adapter's own, by its code in the error table."""
 
@@ -205,6 +249,7 @@ def build_server(
     address: str,
     credentials: grpc.ServerCredentials | None,
     watermark: Callable[[str], int] | None = None,
+    attachments: AttachmentService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A gRPC server with the Federation, health and reflection services; returns the port."""
     server = grpc.aio.server(options=[
@@ -214,7 +259,8 @@ def build_server(
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ])
     codec.add_federation_servicer(  # type: ignore[no-untyped-call]
-        FederationServicer(transfers, insecure=credentials is None, watermark=watermark),
+        FederationServicer(transfers, insecure=credentials is None, watermark=watermark,
+                           attachments=attachments),
         server)
     health_servicer = health.aio.HealthServicer()
     codec.add_health_servicer(health_servicer, server)

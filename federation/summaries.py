@@ -84,7 +84,9 @@ class SummaryFeed:
         province re-folds (cheap) as soon as a child's summary is pushed to it, and also
         reads them from its stream every `poll_s` (what it missed while disconnected). An
         idle node thus scans once a minute, not every poll."""
-        if nc is not None and self.rollup.children_send_summaries:
+        # a city watches too: its counties' summaries bring their published cases
+        # (node/app/cases.py), kept at once rather than at the next minute's re-scan
+        if nc is not None and self.place.children:
             try:
                 await self.watch_children(nc)
             except Exception as exc:  # the stream poll still covers it

@@ -197,15 +197,20 @@ def cmd_user_state(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_seed(args: argparse.Namespace) -> int:
-    from node.demo import ensure_demo_accounts, seed_demo_issues
+    """Demo logins and a year of demo activity through the import path (node/demo_year.py)."""
+    from node.demo import ensure_demo_accounts
+    from node.demo_year import DemoClock, seed_demo_year
     from node.runtime import build
 
-    node = build(_config(args))
+    clock = DemoClock()
+    node = build(_config(args), clock=clock)
     logins = ensure_demo_accounts(node.services.accounts, node.config.node.code)
-    leader = node.services.accounts.principal("leader")
-    made = seed_demo_issues(node.services.issues, leader, count=args.count)
+    done = seed_demo_year(node, clock, seed=args.seed, count=args.count)
     node.engine.dispose()
-    print(f"{made} demo issues; logins: " + ", ".join(f"{u} ({r})" for u, r, _ in logins))
+    print(("demo issues of this seed already there" if done.skipped else
+           f"{done.issues} demo issues (a year, seed {args.seed}), {done.follow_ups} actions "
+           f"after the import, {done.revisits} revisits, {len(done.escalated)} escalated")
+          + "; logins: " + ", ".join(f"{u} ({r})" for u, r, _ in logins))
     return 0
 
 
@@ -348,7 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="cmd", required=True)
     seed = with_config(demo.add_parser("seed"))
-    seed.add_argument("--count", type=int, default=24)
+    seed.add_argument("--count", type=int, default=None,
+                      help="issues of the year, besides the ~20 laid out for today's lights "
+                           "(default: 320-420, drawn from the seed)")
+    seed.add_argument("--seed", type=int, default=2026, help="same seed, same dataset")
     seed.set_defaults(fn=cmd_demo_seed)
 
     orgs = sub.add_parser("org", help="the organisation as one file").add_subparsers(

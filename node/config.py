@@ -440,8 +440,18 @@ class UnitEntry(_Section):
     active: bool = True
 
 
+class AttachmentsSection(_Section):
+    """Files on the issues (node/domain/attachments.py): limits, and where the bytes are
+    kept (default <data_dir>/attachments, content-addressed by SHA-256)."""
+
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=2**40)
+    max_issue_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=2**42)
+    dir: Path | None = None
+
+
 class Config(_Section):
     node: NodeSection
+    attachments: AttachmentsSection = AttachmentsSection()
     units: tuple[UnitEntry, ...] = ()  # the centre's organisation units (node/app/units.py)
     database: DatabaseSection = DatabaseSection()
     http: HttpSection = HttpSection()

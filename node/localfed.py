@@ -136,6 +136,29 @@ def _secret_file(path: Path) -> str:
     return value
 
 
+def prepare_unit(deploy_file: Path, env: dict[str, str], *, demo_data: bool
+                 ) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """A unit's store, its demo logins and (a county on first start) its year of demo data:
+    (logins, the demo issues its city should escalate on to the province)."""
+    from node.config import load_config
+    from node.demo import ensure_demo_accounts
+    from node.demo_year import DemoClock, seed_demo_year
+    from node.runtime import build
+
+    clock = DemoClock()
+    config = load_config(deploy_file, env)
+    node = build(config, clock=clock)
+    try:
+        logins = ensure_demo_accounts(node.services.accounts, config.node.code)
+        leader = node.services.accounts.principal("leader")
+        if (demo_data and config.node.level == "county"
+                and node.services.issues.list_issues(leader, limit=1).total == 0):
+            return logins, seed_demo_year(node, clock).onward
+        return logins, []
+    finally:
+        node.engine.dispose()
+
+
 class LocalFederation:
     def __init__(self, data_dir: Path, topo: str, *, base_port: int,
                  say: Callable[[str], None] = print, hosted: bool = False) -> None:
@@ -152,6 +175,8 @@ class LocalFederation:
         #: unit code → the key of the process that runs it (itself, or its hosting city)
         self.process_of: dict[str, str] = {}
         self._healthy: set[str] = set()
+        #: city code → demo issues it escalates to the province once it holds them
+        self.onward: dict[str, list[str]] = {}
         self.secrets = {u.code: self._unit_secrets(u.code) for u in self.units}
         for unit in self.units:
             _write_private(self.secret_dir(unit.code) / "nats.env",
@@ -249,24 +274,39 @@ class LocalFederation:
         return load_config(self.deploy_file(unit), self.node_env(unit))
 
     def seed(self, unit: Unit, demo_data: bool) -> list[tuple[str, str, str]]:
-        """Demo logins at every node; demo issues at the counties on first start."""
-        from node.demo import ensure_demo_accounts, seed_demo_issues
-        from node.runtime import build
+        """Demo logins at every node; at the counties on first start, a year of demo
+        activity through the import path (node/demo_year.py): a few issues travel up as
+        soon as the city runs, and `onward` keeps those the city takes on to the province."""
+        logins, onward = prepare_unit(self.deploy_file(unit), self.node_env(unit),
+                                      demo_data=demo_data)
+        if onward and unit.parent:
+            self.onward.setdefault(unit.parent, []).extend(onward)
+        return logins
 
-        node = build(self.config(unit))
-        try:
-            logins = ensure_demo_accounts(node.services.accounts, unit.code)
-            leader = node.services.accounts.principal("leader")
-            if (demo_data and unit.level == "county"
-                    and node.services.issues.list_issues(leader, limit=1).total == 0):
-                seed_demo_issues(node.services.issues, leader)
-                pool = node.services.issues.list_issues(leader, limit=3).items
-                for issue, _ in pool[:2]:  # a couple travel up as soon as the city runs
-                    node.transfers.request_escalation(leader, issue.id,
-                                                      "演示：跨部门问题，提请市级协调")
-            return logins
-        finally:
-            node.engine.dispose()
+    def prepare(self, demo_data: bool) -> dict[str, list[tuple[str, str, str]]]:
+        """`seed` for every unit: in forked worker processes, one per core, where the
+        platform forks (each unit has its own store, so they do not wait on each other),
+        else one after the other."""
+        import importlib
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # the node's modules imported once, here: the forked workers inherit them
+        importlib.import_module("node.demo_year")  # and with it node.runtime
+
+        workers = min(len(self.units), os.cpu_count() or 1)
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return {u.code: self.seed(u, demo_data) for u in self.units}
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {u.code: pool.submit(prepare_unit, self.deploy_file(u), self.node_env(u),
+                                           demo_data=demo_data) for u in self.units}
+            logins: dict[str, list[tuple[str, str, str]]] = {}
+            for unit in self.units:
+                logins[unit.code], onward = futures[unit.code].result()
+                if onward and unit.parent:
+                    self.onward.setdefault(unit.parent, []).extend(onward)
+        return logins
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -283,13 +323,16 @@ class LocalFederation:
                                            env=self.nats_env(unit)).start())
         asyncio.run(self.create_streams())
         self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
-        logins: dict[str, list[tuple[str, str, str]]] = {}
-        for unit in self.units:
-            logins[unit.code] = self.seed(unit, demo_data)
+        logins = self.prepare(demo_data)
         if self.hosted:
             self._start_hosted()
         else:
             self._start_each()
+        if self.onward:
+            from node.demo_year import escalate_onward
+
+            escalate_onward(self.onward, {c: f"http://127.0.0.1:{p.http}/api/v1"
+                                          for c, p in self.ports.items()}, say=self.say)
         manifest = [
             {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
              "http_url": f"http://127.0.0.1:{self.ports[u.code].http}",

@@ -47,9 +47,12 @@ from federation.sender import Sender
 from federation.server import MAX_TRANSPORT_BYTES, build_server, mark_serving
 from federation.summaries import SummaryFeed
 from node.app.accounts import sign_in_rules
+from node.app.attachments import AttachmentService
 from node.app.audit import AuditService
 from node.app.auth import TokenSigner, load_or_create_secret
 from node.app.clock import SystemClock
+from node.app.clusters import ClusterService
+from node.app.duplicates import DuplicateService
 from node.app.exports import ExportService
 from node.app.floors import RulesService
 from node.app.imports import ImportJobs, ImportService
@@ -81,7 +84,9 @@ from node.publishing import arm, build_rules, check_start, keep_in_force, refusa
 from node.sso.oidc import OidcProvider  # enterprises via OpenID Connect ([sso])
 from node.store import migrate
 from node.store.audit import AuditTrail
+from node.store.clusters import ClusterRecords
 from node.store.db import make_engine
+from node.store.duplicates import DuplicateRecords, MergeProjection
 from node.store.eventlog import (
     SqlDeadLetters,
     SqlEventOutbox,
@@ -90,6 +95,8 @@ from node.store.eventlog import (
 )
 from node.store.imports import ExportLog, ImportRecords
 from node.store.meetings import MeetingRecords
+from node.store.metric_counts import MetricsProjection
+from node.store.metric_counts import ensure as ensure_metric_counts
 from node.store.open311 import Open311Records
 from node.store.outbox import TransferRecords
 from node.store.records import AccountRecords, IssueRecords
@@ -163,6 +170,9 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     rules = config.rules()
     store = Store(engine, calendar=rules.calendar)
     store.projections.append(SearchProjection())  # the full-text index, in the issue's tx
+    store.projections.append(MergeProjection())  # 并单: issue_merges from the merge events
+    recurrence = timedelta(days=config.metrics.recurrence_days)
+    store.projections.append(MetricsProjection(recurrence))  # metrics' counts, in the tx
     # publications down the federation (rule floors; other kinds register on it) and the
     # rules in force within the ancestors' floors (node/publishing.py)
     publications, rules_service = build_rules(config, store, clock, rules)
@@ -174,6 +184,7 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     ensure_search_index(store)  # built after the migration 0007 or a new tokenizer
     refresh_lights(store)  # the light instants, if the calendar configuration changed
     ensure_summary_counts(store)  # counted once after the migration that adds them
+    ensure_metric_counts(store, recurrence, clock.now())  # recount if needed (0030)
     ensure_event_chain(store, config.node.code)  # own events linked once after 0013
     units = UnitService(store=UnitRecords(store), node=config.node.code, clock=clock)
     units.seed(config.unit_entries())  # `[[units]]` this node does not have yet
@@ -260,6 +271,10 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         sms=services.notify is not None and "sms" in services.notify.adapters,
         provider=_oidc(config, clock), provider_portal=config.sso.portal_url))
     services = _replace(services, rules=rules_service)
+    from node.attaching import build_attachments  # files on the issues, fetched across tiers
+
+    services = _replace(services, attachments=build_attachments(config, store, services.issues,
+                                                                federation))
     services = _replace(services, index=build_index(config, store, clock, streams,
                                                     rules_service))  # 有感指数
     if services.reports is not None and services.index is not None:  # reports rank by it
@@ -267,6 +282,20 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     if services.reports is not None and services.notify is not None:  # reports told
         services.reports.notify_rules = services.notify.settings.rules
     services = _replace(services, live=_live(store, services))  # the screens' live updates
+    services = _replace(services, duplicates=DuplicateService(  # 疑似重复 (node/app/duplicates.py)
+        store=DuplicateRecords(store), node=config.node.code, clusters=ClusterService(
+            store=ClusterRecords(store), node=config.node.code, node_name=config.node.name,
+            rules=rules, clock=clock)))  # 共性问题 clusters (node/app/clusters.py)
+    services = _replace(services, policies=_policies(config, store, clock, publications,
+                                                     services.issues, tag_library))
+    from node.app.cases import CaseService  # reviews (问题复盘) and the case library
+    from node.store.cases import CaseRecords
+
+    services = _replace(services, cases=CaseService(
+        store=CaseRecords(store), issues=services.issues, node=config.node.code, clock=clock,
+        clusters=services.duplicates.clusters if services.duplicates else None))
+    if streams is not None:  # the case library flows up in the summaries
+        streams.summaries.cases = services.cases
     rules_service.audit = services.audit  # own rule changes and floors arriving, audited
     keep_in_force(rules_service, services.issues, transfers, services.revisits,
                   services.meetings, services.imports.service if services.imports else None,
@@ -274,6 +303,23 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     return Node(config=config, engine=engine, services=services, app=create_app(services),
                 transfers=transfers, notifier=notifier, federation=federation,
                 streams=streams)
+
+
+def _policies(config: Config, store: Store, clock: Clock, publications: PublicationService,
+              issues: IssueService, tags: TagRecords) -> Any:
+    """The policy library (node/app/policies.py): its own policies flow down as the
+    "policies" publication, like the tag library's entries."""
+    from node.app.policies import PoliciesKind, PolicyService
+    from node.store.policies import PolicyRecords
+
+    records = PolicyRecords(store)
+    publications.register(PoliciesKind(records, node=config.node.code, clock=clock))
+    fed = config.federation
+    return PolicyService(
+        store=records, node=config.node.code, clock=clock,
+        issue_of=lambda principal, key: issues.get(principal, key).issue, tags=tags.library,
+        after_change=lambda: publications.prepare_own()
+        if publications.signer is not None or fed.insecure else None)
 
 
 def _live(store: Store, services: Services) -> Live:
@@ -321,7 +367,10 @@ class Federation:
             self.peers[config.node.parent] = fed.parent_address
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._running: tuple[asyncio.TaskGroup, asyncio.Event] | None = None
-        self.client = PeerClient(self._channel, timeout_s=fed.call_timeout_ms / 1000)
+        self.client = PeerClient(self._channel, timeout_s=fed.call_timeout_ms / 1000,
+                                 node=config.node.code)
+        #: served to the peers' FetchAttachment (node/attaching.py sets it)
+        self.attachments: AttachmentService | None = None
 
     def _channel(self, peer: str) -> grpc.aio.Channel:
         if peer not in self._channels:
@@ -364,7 +413,8 @@ class Federation:
         self.tls = tls
         self.server, self.port = build_server(
             self.transfers, address=f"{fed.grpc_host}:{fed.grpc_port}",
-            credentials=tls.server_credentials() if tls else None, watermark=self.watermark)
+            credentials=tls.server_credentials() if tls else None, watermark=self.watermark,
+            attachments=self.attachments)
         await self.server.start()
         await mark_serving(self.server)
         for peer in self.peers:

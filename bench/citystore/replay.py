@@ -71,6 +71,9 @@ class Replayer:
         cur = self.con.cursor()
         try:
             for s in statements:
+                if self.sqlite and s.sql.strip().upper() == "BEGIN" and self.con.in_transaction:
+                    self.con.commit()  # the call's next read transaction (its COMMIT is
+                    # the driver's, not a statement: not captured)
                 cur.execute(s.sql, s.params)
                 if cur.description is not None:
                     rows += len(cur.fetchall())

@@ -57,6 +57,11 @@ MANAGE_TAGS = "manage_tags"  # the tag library: categories, tags, merges (node/a
 APPROVE_TAGS = "approve_tags"  # decide the tags proposed during triage
 MANAGE_RULES = "manage_rules"  # this node's own rules, within the floors (node/app/floors.py)
 ENTER_EVALUATION = "enter_evaluation"  # the 有感指数's external evaluations (node/app/index.py)
+MANAGE_POLICIES = "manage_policies"  # the policy library: enter, import (node/app/policies.py)
+MERGE_ISSUES = "merge_issues"  # 并单: merge duplicates into a master (node/app/merges.py)
+UNMERGE_ISSUES = "unmerge_issues"  # 撤销并单: a leader undoes a merge
+REVIEW_CASES = "review_cases"  # open and edit a review (问题复盘): node/app/cases.py
+PUBLISH_CASES = "publish_cases"  # publish a review as a case: 典型案例 / 负面案例
 
 _A = Action
 _HANDLING = {_A.START.value, _A.RESOLVE.value, _A.REJECT.value}
@@ -71,6 +76,7 @@ _DISPATCHING = {
     _A.CLOSE.value,
     _A.REVISIT.value,
     _A.LADDER_UP.value,
+    MERGE_ISSUES,
 }
 _LEADING = _DISPATCHING | _HANDLING | {
     _A.CONFIRM_REJECTION.value,
@@ -85,6 +91,10 @@ _LEADING = _DISPATCHING | _HANDLING | {
     GENERATE_REPORT,
     APPROVE_TAGS,
     ENTER_EVALUATION,
+    MANAGE_POLICIES,
+    UNMERGE_ISSUES,
+    REVIEW_CASES,
+    PUBLISH_CASES,
 }
 
 #: An action that is another's outcome needs that one's permission and is offered through its

@@ -13,6 +13,7 @@ from node.domain.deadlines import Light
 from node.domain.index import IndexFact
 from node.domain.issue import Event, Issue, State
 from node.domain.meetings import Decision
+from node.domain.metric_counts import GroupCounts, GroupKey
 from node.domain.notifications import Notice
 from node.domain.reports import ReportFact
 from node.domain.revisits import Logged
@@ -474,6 +475,11 @@ class IssueUnit(Protocol):
 
     def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
         """As SummaryReads.summary_parts."""
+        ...
+
+    def metric_groups(self, now: datetime) -> dict[GroupKey, GroupCounts]:
+        """The handling metrics' counts per (origin, owner, board, department), kept by
+        every issue write, with the recurrence sample and the lights at `now`."""
         ...
 
     def transfer_pending(self, issue_id: str) -> bool:

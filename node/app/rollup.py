@@ -46,12 +46,23 @@ class UnitCatalogueFeed(Protocol):
     def adopt(self, child: str, records: Sequence[Mapping[str, Any]]) -> int: ...
 
 
+class CaseLibraryFeed(Protocol):
+    """What the summaries carry of the case library (node/app/cases.py CaseService)."""
+
+    def published(self) -> list[dict[str, Any]]: ...
+
+    def adopt(self, child: str, records: Sequence[Mapping[str, Any]]) -> int: ...
+
+
 class Rollup:
     def __init__(self, scan: IssueScan, place: Place, clock: Clock,
                  calendar: WorkCalendar, *, children_send_summaries: bool,
                  probe: Probe = NO_PROBE, tags: TagLibraryReads | None = None,
                  units: UnitCatalogueFeed | None = None) -> None:
         self.scan = scan
+        #: the case library (node/app/cases.py): this node's published cases and its
+        #: subtree's travel in its summary; a child's are kept (set by the runtime)
+        self.cases: CaseLibraryFeed | None = None
         #: the organisation units: this node's travel in its summary; a child's are kept
         self.units = units
         #: the tag library: the summary counts tags by its ids and names them
@@ -101,6 +112,11 @@ class Rollup:
                                        tag_names=self._tag_names),
                             chains=heads,
                             units=tuple(self.units.published()) if self.units else ())
+        if self.cases is not None:
+            try:
+                self._own = replace(self._own, cases=tuple(self.cases.published()))
+            except Exception:  # never stops the summary: it goes without the cases
+                log.exception("the published cases of %s were not read", self.place.code)
         if self.index is not None and not self.children_send_summaries:
             try:
                 self._own = with_index(self._own, self.index())
@@ -153,6 +169,11 @@ class Rollup:
                 self.units.adopt(child, summary.units)
             except Exception:  # never stops the summaries
                 log.exception("the units published by %s were not kept", child)
+        if self.cases is not None:
+            try:  # the child's (and its subtree's) published cases, kept in the library
+                self.cases.adopt(child, summary.cases)
+            except Exception:  # never stops the summaries
+                log.exception("the cases published by %s were not kept", child)
         return True
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from node.app.accounts import AccountService as AccountService  # re-exported
 from node.app.clock import new_issue_id
+from node.app.merges import fan_out_followers
 from node.app.policy import (
     SUBMIT,
     SUBMIT_ANY_CHANNEL,
@@ -66,6 +67,7 @@ from node.domain.lifecycle import (
     evolve,
     submit,
 )
+from node.domain.metric_counts import from_counts
 from node.domain.metrics import RECURRENCE_WINDOW, IssueFacts, Metrics, compute_metrics
 from node.domain.search import Snippet, query_terms, snippet
 from node.domain.summary import Summary, from_parts
@@ -290,6 +292,7 @@ class IssueService:
             new = evolve(issue, event)
             unit.update_issue(new, expected_version=issue.version)
             unit.append_event(self.node, event, own=True)
+            fan_out_followers(unit, self.node, new, event)  # 并单: the followers answered too
         return new
 
     def _check_units(self, command: Command) -> None:
@@ -442,6 +445,21 @@ class IssueService:
                           tag_names=library.names_map() if library else None)
 
     def metrics(self, principal: Principal) -> Metrics:
+        """The handling metrics from the counts the store keeps per group in every issue
+        write and the running rows' lights (node/store/metric_counts.py): no issue is read.
+        Equal to `metrics_by_scan` (tests/integration/test_metric_counts.py)."""
+        require(principal, VIEW_METRICS)
+        now = self.clock.now()
+        with self.store.read() as unit:
+            groups = unit.metric_groups(now)
+        rename: dict[str, str] = {}
+        if self.tags is not None:  # count per library entry, shown by its surviving name
+            library = self.tags.library()
+            rename = {k: library.tags[v].name_zh for k, v in library.canonical_map().items()}
+        return from_counts(groups, now=now, min_sample=self._min_sample, rename=rename)
+
+    def metrics_by_scan(self, principal: Principal) -> Metrics:
+        """The same from every issue (the reference fold `compute_metrics`)."""
         require(principal, VIEW_METRICS)
         now = self.clock.now()
         with self.store.read() as unit:

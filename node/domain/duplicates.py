@@ -2,10 +2,15 @@
 
 Jaccard similarity over the same terms the full-text index uses (node.domain.search:
 CJK character bigrams, alphanumeric runs), with single CJK characters dropped so short
-common characters do not inflate the score. Pure: no I/O.
+common characters do not inflate the score; and keyed MinHash signatures of the same
+terms, for tiers that must not hold the texts (below). Pure: no I/O.
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
 
 from node.domain.search import document_terms
 
@@ -23,3 +28,80 @@ def jaccard(a: str, b: str) -> float:
     if not union:
         return 0.0
     return len(sa & sb) / len(union)
+
+
+# --------------------------------------------------------------------------- keyed MinHash
+#
+# The province holds no county texts, so it finds candidate duplicates across cities from
+# signatures that travel in the summaries instead (issue 14): a MinHash signature of the
+# shingles under the federation's key. How it works: each shingle is hashed once with
+# keyed BLAKE2b (64 bits, the key derived from the federation key by HMAC-SHA256), and
+# each of the `size` positions applies its own permutation x ↦ (a·x + b) mod p of that hash
+# (p = 2^61 − 1; a and b drawn from HMAC-SHA256 of the key and the position) and keeps the
+# minimum over the shingles. The share of equal positions of two signatures estimates the
+# Jaccard similarity of the two shingle sets (its standard error is √(J(1−J)/size)).
+# Without the key nobody can compute a signature, so a signature cannot be checked against
+# guessed texts; a signature holds no shingle. `bands` cuts a signature into LSH bands: two
+# texts with similarity J share some band with probability 1 − (1 − J^rows)^(size/rows),
+# which lets the province bucket signatures instead of comparing every pair.
+
+MINHASH_SIZE = 64
+MINHASH_ROWS = 2  # rows per band: J = 0.25 meets in some band with p ≈ 0.87, J = 0.05 ≈ 0.08
+_PRIME = (1 << 61) - 1
+
+
+def _permutations(key: bytes, size: int) -> list[tuple[int, int]]:
+    out = []
+    for i in range(size):
+        digest = hmac.new(key, f"minhash:{i}".encode(), hashlib.sha256).digest()
+        a = int.from_bytes(digest[:8], "big") % (_PRIME - 1) + 1
+        b = int.from_bytes(digest[8:16], "big") % _PRIME
+        out.append((a, b))
+    return out
+
+
+def minhash(text: str, key: bytes, *, size: int = MINHASH_SIZE) -> tuple[int, ...]:
+    """The keyed MinHash signature of `text`'s shingles (empty text: all positions at p)."""
+    if not key:
+        raise ValueError("a keyed signature needs a key")
+    hash_key = hmac.new(key, b"minhash:shingle", hashlib.sha256).digest()[:32]
+    hashes = [int.from_bytes(hashlib.blake2b(s.encode(), key=hash_key, digest_size=8)
+                             .digest(), "big") for s in sorted(shingles(text))]
+    return tuple(min(((a * x + b) % _PRIME for x in hashes), default=_PRIME)
+                 for a, b in _permutations(key, size))
+
+
+def signature_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """The share of equal positions: an estimate of the texts' Jaccard similarity."""
+    if len(a) != len(b) or not a:
+        raise ValueError("signatures of different sizes")
+    return sum(1 for x, y in zip(a, b, strict=True) if x == y and x != _PRIME) / len(a)
+
+
+def bands(signature: tuple[int, ...], *, rows: int = MINHASH_ROWS) -> tuple[str, ...]:
+    """The signature's LSH bands as short keys (`<band>:<hex>`): equal keys, a candidate."""
+    out = []
+    for start in range(0, len(signature) - rows + 1, rows):
+        part = signature[start:start + rows]
+        if all(x == _PRIME for x in part):
+            continue  # an empty text's band meets every empty text
+        digest = hashlib.blake2b(",".join(map(str, part)).encode(), digest_size=8).hexdigest()
+        out.append(f"{start // rows}:{digest}")
+    return tuple(out)
+
+
+def candidate_pairs(signatures: Mapping[str, tuple[int, ...]], *,
+                    rows: int = MINHASH_ROWS, min_similarity: float = 0.0
+                    ) -> list[tuple[str, str, float]]:
+    """(a, b, estimated similarity) of the signatures sharing a band, a < b, best first."""
+    buckets: dict[str, list[str]] = {}
+    for name in sorted(signatures):
+        for band in bands(signatures[name], rows=rows):
+            buckets.setdefault(band, []).append(name)
+    pairs: set[tuple[str, str]] = set()
+    for members in buckets.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                pairs.add((a, b))
+    scored = [(a, b, signature_similarity(signatures[a], signatures[b])) for a, b in pairs]
+    return sorted((p for p in scored if p[2] >= min_similarity), key=lambda p: (-p[2], p[:2]))

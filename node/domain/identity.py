@@ -120,7 +120,7 @@ def check_snapshot(issue: Issue) -> None:
         if code is not None:
             _text(name, code, 6)
             validate_division_code(code)
-    if issue.outcome not in (None, "resolved", "rejected"):
+    if issue.outcome not in (None, "resolved", "rejected", "merged"):  # merged: 并单
         raise ValidationError("outcome_invalid", field="outcome")
     for name, count in (("version", issue.version), ("ladder_step", issue.ladder_step),
                         ("urge_count", issue.urge_count),

@@ -48,6 +48,7 @@ class Action(StrEnum):
     RETURN = "return"
     RECEIVE = "receive"  # the parent takes over an escalated issue (re-enters triage)
     SUPERVISE = "supervise"  # 督办 from a higher tier, recorded by the owner
+    ATTACHMENT_ADDED = "attachment_added"  # a file recorded (node/domain/attachments.py)
 
 
 class Channel(StrEnum):

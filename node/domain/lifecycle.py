@@ -43,6 +43,7 @@ from node.domain.issue import (
     State,
     SubjectKind,
 )
+from node.domain.merging import MERGE_KINDS, merge_changes
 from node.domain.validation import (
     MAX_COMMENT,
     MAX_CONTENT,
@@ -87,6 +88,8 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     **{(s, A.RETURN): S.RETURNED for s in _ACTIVE},
     (S.ESCALATED, A.RECEIVE): S.RECEIVED,
     **{(s, A.SUPERVISE): s for s in (*_ACTIVE, S.RETURNED, S.REJECTED, S.REOPENED)},
+    # a file on the issue (node/domain/attachments.py): wherever the owner holds it
+    **{(s, A.ATTACHMENT_ADDED): s for s in S if s is not S.ESCALATED},
 }
 
 DEFAULT_LADDER: tuple[str, ...] = ("board", "service_centre", "catch_all_office", "joint_meeting")
@@ -257,6 +260,14 @@ class Receive:
     came_from: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AddAttachment:
+    """A file recorded on the issue: `attachment` is node/domain/attachments.payload_of's
+    metadata (never the bytes)."""
+
+    attachment: Mapping[str, Any]
+
+
 Command = (
     Triage
     | Assign
@@ -274,6 +285,7 @@ Command = (
     | Return
     | Receive
     | Supervise
+    | AddAttachment
 )
 
 
@@ -311,6 +323,8 @@ def action_of(command: Command) -> Action:
             return A.RECEIVE
         case Supervise():
             return A.SUPERVISE
+        case AddAttachment():
+            return A.ATTACHMENT_ADDED
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
 
 
@@ -568,6 +582,8 @@ def decide(
         case Supervise(issued_by=issued_by, note=note):
             payload["issued_by"] = validate_division_code(issued_by)
             payload["note"] = _note(note)
+        case AddAttachment(attachment=attachment):
+            payload.update({k: v for k, v in attachment.items() if k != "state"})
         case Receive(came_from=came_from):
             payload["came_from"] = validate_division_code(came_from)
             # a new tier, a new clock; the ladder starts again at this node's first step
@@ -610,6 +626,8 @@ def evolve(issue: Issue, event: Event) -> Issue:
         if new_deadline is not None and new_deadline.kind is DeadlineKind.RESOLVE:
             changes["resolve_due"] = new_deadline.due
 
+    if event.kind in MERGE_KINDS:  # 并单: events of no command (node/domain/merging.py)
+        return replace(issue, **{**changes, **merge_changes(issue, event)})
     kind = Action(event.kind)
     match kind:
         case A.TRIAGE:
@@ -669,8 +687,8 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["ladder_unit"] = None
         case A.SUPERVISE:
             changes["supervision_count"] = issue.supervision_count + 1
-        case A.START:
-            pass
+        case A.START | A.ATTACHMENT_ADDED:
+            pass  # an attachment is a mark on the timeline; its row is a store projection
     return replace(issue, **changes)
 
 

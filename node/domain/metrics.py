@@ -195,7 +195,7 @@ class _Acc:
 
     __slots__ = (
         "excluded",
-        "handling_seconds",
+        "handling_us",
         "lights",
         "on_time",
         "open",
@@ -221,7 +221,7 @@ class _Acc:
         self.excluded = 0
         self.sample = 0
         self.on_time = 0
-        self.handling_seconds = 0.0
+        self.handling_us = 0  # integer microseconds: sums stay exact in any order
         self.rated = 0
         self.satisfied = 0
         self.reopened = 0
@@ -232,7 +232,8 @@ class _Acc:
 
     def freeze(self) -> GroupMetrics:
         top = heapq.nsmallest(TOP_TAGS, self.tags.items(), key=lambda kv: (-kv[1], kv[0]))
-        avg_hours = round(self.handling_seconds / self.sample / 3600.0, 2) if self.sample else None
+        avg_hours = (round(self.handling_us / self.sample / 3_600_000_000, 2) if self.sample
+                     else None)
         return GroupMetrics(
             total=self.total,
             open=self.open,
@@ -352,9 +353,10 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
         resolved_at = f.resolved_at
         has_resolved = resolved_at is not None
         on_time = False
-        handling = 0.0
+        handling = 0
         if resolved_at is not None:
-            handling = (resolved_at - f.received_at).total_seconds()
+            spent = resolved_at - f.received_at
+            handling = (spent.days * 86_400 + spent.seconds) * 1_000_000 + spent.microseconds
             if handling < 0:
                 raise _bad(f, "resolved_at", resolved_at.isoformat())
             on_time = f.resolve_due is None or resolved_at <= f.resolve_due
@@ -393,7 +395,7 @@ def compute_metrics(facts: Iterable[IssueFacts], *, now: datetime, min_sample: i
                 acc.excluded += 1
             if has_resolved:
                 acc.sample += 1
-                acc.handling_seconds += handling
+                acc.handling_us += handling
                 if on_time:
                     acc.on_time += 1
             if satisfied is not None:

@@ -46,6 +46,8 @@ class Topic(StrEnum):
     SIGN_IN_CODE = "sign_in_code"  # an enterprise's one-time sign-in code (no issue, no group)
     FORWARD_REFUSED = "forward_refused"  # its urge/rating, forwarded up, refused → enterprise
     REPORT_READY = "report_ready"  # a report was made (node/app/reports.py) → the leaders
+    MERGED = "merged"  # 并单: its issue merged into another, answered with it → enterprise
+    MERGED_CLOSED = "merged_closed"  # the master closed without an answer → enterprise
 
 
 class Group(StrEnum):
@@ -72,6 +74,11 @@ EVENT_TOPICS: Mapping[str, Topic] = {
     "reject": Topic.REJECTION_REVIEW,
     "resolve": Topic.RESOLVED,
     "reopen": Topic.REOPENED,
+    # 并单 (node/domain/merging.py): a follower's enterprise is told of the merge, gets the
+    # master's reply with its own rating link, or the master's closure
+    "merged_into": Topic.MERGED,
+    "merged_reply": Topic.RESOLVED,
+    "merged_closed": Topic.MERGED_CLOSED,
 }
 
 DEFAULT_GROUPS: Mapping[Topic, tuple[Group, ...]] = {
@@ -87,6 +94,8 @@ DEFAULT_GROUPS: Mapping[Topic, tuple[Group, ...]] = {
     Topic.REVIEW_OVERDUE: (Group.REVIEWERS,),
     Topic.FORWARD_REFUSED: (Group.ENTERPRISE,),
     Topic.REPORT_READY: (Group.LEADERS,),  # no issue, no department: the node's leaders
+    Topic.MERGED: (Group.ENTERPRISE,),
+    Topic.MERGED_CLOSED: (Group.ENTERPRISE,),
 }
 
 LOCALES = ("zh-CN", "en")
@@ -134,6 +143,12 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
         "报告已生成：{title}",
         "{title}已生成（{trigger_zh}）。查看与下载：{reports_url}"
         "（PDF {pdf_url}，Excel {xlsx_url}）"),
+    ("zh-CN", Topic.MERGED): (
+        "诉求已合并办理：{number}",
+        "您的诉求{number}与同类诉求{master_number}合并办理，答复后将通知您并请您评价：{track_url}"),
+    ("zh-CN", Topic.MERGED_CLOSED): (
+        "诉求已办结：{number}",
+        "与您的诉求{number}合并办理的诉求{master_number}已办结（{reason}）：{track_url}"),
     ("en", Topic.RECEIPT): (
         "Issue received: {number}",
         "Your issue \"{title}\" was received as {number}. Track it: {track_url}"),
@@ -177,6 +192,14 @@ DEFAULT_TEMPLATES: Mapping[tuple[str, Topic], tuple[str, str]] = {
         "Report ready: {kind} {period}",
         "The {kind} report {period} of {node_name} was made ({trigger}). View and download "
         "it: {reports_url} (PDF {pdf_url}, Excel {xlsx_url})"),
+    ("en", Topic.MERGED): (
+        "Issue merged: {number}",
+        "Your issue {number} is handled together with the same issue {master_number}; you will "
+        "get the answer and be asked to rate it: {track_url}"),
+    ("en", Topic.MERGED_CLOSED): (
+        "Issue closed: {number}",
+        "Issue {master_number}, handled together with your issue {number}, was closed "
+        "({reason}): {track_url}"),
 }
 
 MAX_PARAM = 200  # characters of free text (a reply, a reason) a message carries
@@ -245,7 +268,7 @@ def notice_for_event(event: Event, issue: Issue, rules: NotifyRules) -> Notice |
         return None
     params = issue_params(issue, rules.base_url)
     p = event.payload
-    for name in ("reply", "reason", "note", "issued_by", "comment"):
+    for name in ("reply", "reason", "note", "issued_by", "comment", "master_number"):
         if p.get(name) is not None:
             params[name] = _short(p[name])
     return Notice(key=f"event:{event_id_of(event.issue_id, event.version)}", topic=topic,

@@ -19,7 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from node.domain.calendar import WorkCalendar
@@ -28,10 +28,15 @@ from node.domain.errors import ValidationError
 from node.domain.issue import Issue, State
 from node.domain.jsonsafe import loads
 from node.domain.lifecycle import current_light
+from node.domain.metrics import RECURRENCE_WINDOW
 
 OVERDUE_LIST_MAX = 30
 TAGS_KEPT = 30  # kept per node so that folding still finds the subtree's top 10
-RATES = ("resolution", "on_time", "satisfaction", "repeat")
+#: "repeat" (重办率): reopened after an unsatisfied rating; "recurrence" (重发复发率): a closed
+#: issue followed within the window by a new issue of the same enterprise and tag
+#: (node/domain/metrics.py). A summary without the recurrence sums (an older node's) reads
+#: as a sample of 0.
+RATES = ("resolution", "on_time", "satisfaction", "repeat", "recurrence")
 #: The largest count a decoded summary may carry (totals, states, rate sums, tags): far
 #: beyond any real subtree, and small enough that sums and ratios stay exact floats.
 MAX_COUNT = 10**12
@@ -56,6 +61,9 @@ class IssueLine:
     rating: str | None
     reopen_count: int
     rejected: bool
+    #: what the recurrence rate reads (never in a summary: `summarize` counts with them)
+    credit_code: str | None = None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +96,10 @@ class Summary:
     #: numerators/denominators and evaluation scores, node/domain/index.py; no personal
     #: data), so that the tiers above rank counties and cities on the same figures.
     index: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Published cases (案例库) of the subtree this node holds, in their data-minimised
+    #: form (node/domain/cases.py `published_form`), the newest of each unit of origin,
+    #: bounded in number and bytes (`bounded`): the case library flows up with the summary.
+    cases: tuple[Mapping[str, Any], ...] = ()
 
     def rate(self, name: str) -> float | None:
         den = self.sums.get(f"{name}_den", 0)
@@ -96,7 +108,9 @@ class Summary:
     def top_tags(self, n: int = 10) -> list[tuple[str, int]]:
         return sorted(self.tags.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
-    def to_dict(self, *, depth: int = 2) -> dict[str, Any]:
+    def to_dict(self, *, depth: int = 2, with_cases: bool = False) -> dict[str, Any]:
+        """The summary as JSON; `with_cases`: with its published cases (what travels to the
+        parent: the API leaves them to GET /cases, so the phone summary stays small)."""
         out: dict[str, Any] = {
             "node": self.node, "as_of": self.as_of.isoformat(), "total": self.total,
             "states": dict(self.states), "lights": dict(self.lights), "sums": dict(self.sums),
@@ -113,7 +127,9 @@ class Summary:
             out["units"] = [dict(u) for u in self.units]
         if self.index:
             out["index"] = {k: dict(v) for k, v in sorted(self.index.items())}
-        if depth > 0:
+        if with_cases and self.cases:
+            out["cases"] = [dict(c) for c in self.cases]
+        if depth > 0:  # a child's cases are among this node's own (node/app/cases.py)
             out["children"] = {k: v.to_dict(depth=depth - 1) for k, v in self.children.items()}
         return out
 
@@ -135,7 +151,8 @@ def summary_line(issue: Issue, now: datetime, calendar: WorkCalendar) -> IssueLi
         received_at=issue.received_at, resolved_at=issue.resolved_at,
         resolve_due=issue.resolve_due, due=issue.deadline.due if issue.deadline else None,
         rating=issue.rating.value if issue.rating else None,
-        reopen_count=issue.reopen_count, rejected=issue.outcome == "rejected")
+        reopen_count=issue.reopen_count, rejected=issue.outcome == "rejected",
+        credit_code=issue.enterprise.credit_code or None, closed_at=issue.closed_at)
 
 
 def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
@@ -237,12 +254,40 @@ def from_parts(node: str, parts: Mapping[str, OriginPart], *, now: datetime,
         tag_names={t: tag_names[t] for t in kept if tag_names and t in tag_names})
 
 
+def recurrence_counts(lines: Iterable[IssueLine], *, now: datetime,
+                      window: timedelta = RECURRENCE_WINDOW) -> dict[str, Counter[str]]:
+    """Per unit of origin, the sums `recurrence_num` / `recurrence_den` of the 重发复发率 of
+    `lines` (every issue the node holds) at `now`: node/domain/metrics.py's definition."""
+    from node.domain.metric_counts import recurrence_flags
+    from node.domain.metrics import IssueFacts
+
+    facts = {line.number: (line, IssueFacts(
+        issue_id=line.number, node=line.origin, board=None, department=None,
+        state=line.state, light="none", tags=line.tags, received_at=line.received_at,
+        resolved_at=None, resolve_due=None, rating=None, reopen_count=0,
+        rejected=line.rejected, credit_code=line.credit_code, closed_at=line.closed_at))
+        for line in lines}
+    out: dict[str, Counter[str]] = {}
+    for number, again in recurrence_flags((f for _, f in facts.values()), window).items():
+        line = facts[number][0]
+        assert line.closed_at is not None
+        if again or line.closed_at + window <= now:
+            sums = out.setdefault(line.origin, Counter())
+            sums[SUM + "recurrence_den"] += 1
+            sums[SUM + "recurrence_num"] += again
+    return out
+
+
 def summarize(node: str, lines: Iterable[IssueLine], *, now: datetime,
-              by_origin: bool = False) -> Summary:
+              by_origin: bool = False,
+              recurrence_window: timedelta = RECURRENCE_WINDOW) -> Summary:
     """The summary of `lines`; with `by_origin`, also one child summary per origin unit."""
     counts: dict[str, Counter[str]] = {}
     lights: dict[str, Counter[str]] = {}
     overdue: dict[str, list[OverdueLine]] = {}
+    lines = list(lines)
+    for origin, sums in recurrence_counts(lines, now=now, window=recurrence_window).items():
+        counts.setdefault(origin, Counter()).update(sums)
     for line in lines:
         counts.setdefault(line.origin, Counter()).update(line_counts(line))
         lit = lights.setdefault(line.origin, Counter())
@@ -285,7 +330,7 @@ def fold(own: Summary, children: Iterable[Summary], *,
                    total=total, states=states, lights=lights, sums=sums, handling_hours=hours,
                    tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids,
                    chains=chains, tag_names={t: named[t] for t in top if t in named},
-                   units=own.units, index=own.index)
+                   units=own.units, index=own.index, cases=own.cases)
 
 
 def rewritten_chains(before: Summary, after: Summary) -> list[str]:
@@ -300,8 +345,24 @@ def rewritten_chains(before: Summary, after: Summary) -> list[str]:
 
 
 def encode(summary: Summary) -> bytes:
-    return json.dumps(summary.to_dict(depth=1), ensure_ascii=False,
-                      separators=(",", ":")).encode()
+    """The summary as it is published: only its top level carries cases, and past
+    node/domain/cases.py SUMMARY_MAX_BYTES its oldest cases are left out (with a warning in
+    the log) so that the counts always fit one NATS message."""
+    from node.domain.cases import SUMMARY_MAX_BYTES, newest_within
+
+    data = summary.to_dict(depth=1, with_cases=True)
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(raw) <= SUMMARY_MAX_BYTES or not data.get("cases"):
+        return raw
+    cases = data.pop("cases")
+    rest = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    data["cases"] = newest_within(cases, SUMMARY_MAX_BYTES - len(rest) - len(',"cases":'))
+    import logging  # a diagnostic only: the domain stays free of I/O it depends on
+
+    logging.getLogger("zhitong.domain.summary").warning(
+        "the summary of %s takes %d bytes: %d of its %d cases left out", summary.node,
+        len(raw), len(cases) - len(data["cases"]), len(cases))
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def decode(raw: bytes) -> Summary:
@@ -378,7 +439,28 @@ def _from_dict(raw: Any, depth: int) -> Summary:
                    chains=_chains(data.get("chains", {})),
                    tag_names=_tag_names(data.get("tag_names", {})),
                    units=_units(data.get("units", []), str(data["node"])),
-                   index=decode_summary_index(data.get("index", {})))
+                   index=decode_summary_index(data.get("index", {})),
+                   cases=_cases(data.get("cases", []), str(data["node"])))
+
+
+MAX_CASES = 2000  # cases a summary may carry: beyond what `cases.bounded` lets through
+
+
+def _cases(value: Any, node: str) -> tuple[dict[str, Any], ...]:
+    """A child's published cases, each re-checked; a malformed one is dropped (the rest of
+    the summary, and the child's other cases, still count)."""
+    from node.domain.cases import decode_case
+    from node.domain.errors import DomainError
+
+    if not isinstance(value, list) or len(value) > MAX_CASES:
+        raise ValueError(f"cases must be a list of at most {MAX_CASES}")
+    out = []
+    for raw in value:
+        try:
+            out.append(decode_case(raw, node))
+        except DomainError:
+            continue
+    return tuple(out)
 
 
 MAX_UNITS = 1000  # units a summary may name: far beyond a centre's catalogue

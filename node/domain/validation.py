@@ -228,6 +228,10 @@ def make_credit_code(first17: str) -> str:
 # -- free text ----------------------------------------------------------------------
 
 _ALLOWED_CONTROLS = frozenset("\n\t")
+#: What the per-character check below refuses, as one pattern: the control characters
+#: (category Cc: U+0000-U+001F and U+007F-U+009F) but tab and line feed, and the lone
+#: surrogates (Cs). A text without any skips the loop (which names the first one found).
+_REFUSED_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_text(
@@ -251,7 +255,7 @@ def check_text(
         if required:
             raise ValidationError("text_required", field=field)
         return None
-    for i, ch in enumerate(text):
+    for i, ch in enumerate(text) if _REFUSED_CHARACTER.search(text) else ():
         if ch in _ALLOWED_CONTROLS:
             continue
         if unicodedata.category(ch) in ("Cc", "Cs"):

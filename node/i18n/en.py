@@ -185,6 +185,25 @@ MESSAGES: Final[dict[str, str]] = {
     "tag_merge_self": "a tag cannot be merged into itself ({tag})",
     "tag_inactive_target": "tag {tag} is not active: merge into an active tag",
     "tag_proposal_decided": "tag proposal {proposal} was already decided ({state})",
+    "policy_date_invalid": "{field} is not a date (e.g. 2025-01-01)",
+    "policy_valid_to_before_from": "the end date is before the start date ({valid_from})",
+    "policy_tags_required": "give at least one tag: policies are matched to issues by tag",
+    "policy_industry_unknown": "{industry} is not an industry section (e.g. 制造业 or C)",
+    "policy_size_unknown": "{size} is not an enterprise size: micro, small, medium or large",
+    "policy_region_outside": "region {region} is not within this node ({node})",
+    "policy_link_invalid": "the link must start with http:// or https://",
+    "policy_profile_needs_consent": ("an enterprise's industry and size are kept only with its "
+                                     "consent"),
+    "policy_doc_number_repeated": "the document number repeats row {first_row}",
+    "policy_publication_invalid": "the policy library received from above is malformed: {problem}",
+    "policy_doc_number_taken": ("a policy with document number {doc_number} is already in the "
+                                "library"),
+    "policy_exists": ("someone entered or imported the same policy just now: reload the library "
+                      "and try again (policies already there are not imported twice)"),
+    "policy_already_attached": "policy {policy} is already attached to this issue's reply",
+    "policy_from_above": ("policy {policy} was published by node {origin} above: it cannot be "
+                          "changed or withdrawn here"),
+    "policy_not_found": "no policy {policy}",
     # organisation units
     "unit_id_invalid": ("unit id '{value}' is invalid: it is '<node code>.<slug>', the slug of "
                         "lower-case letters, digits, - or _ (at most 32)"),
@@ -200,6 +219,17 @@ MESSAGES: Final[dict[str, str]] = {
     "unit_not_found": "no unit {unit}",
     "unit_exists": "unit {unit} already exists",
     "unit_active_unchanged": "unit {unit} is already so (active: {active})",
+    "merge_self": "an issue cannot be merged into itself",
+    "cluster_members_count": "a common-issue cluster holds 2 to {max_count} issues, not {count}",
+    "cluster_one_unit": "a common-issue cluster groups issues of two or more units",
+    "cluster_member_taken": "issue {issue} is already in cluster {cluster}",
+    "cluster_not_found": "no cluster {cluster}",
+    "merge_followers_count": "name 1 to {max_count} issues to merge, not {count}",
+    "merge_not_open": "issue {issue} cannot be merged in state '{state}': only open issues "
+                      "handled here can",
+    "merge_has_followers": "issue {issue} has followers merged into it: it cannot follow "
+                           "another",
+    "not_merged": "issue {issue} is not merged (or was answered since): nothing to undo",
     # rules
     "urge_too_soon": "an issue can be urged once per 24 h; next allowed at {next_allowed_at}",
     "ladder_exhausted": "the issue is at the top of this node's ladder; escalate it to the "
@@ -215,6 +245,14 @@ MESSAGES: Final[dict[str, str]] = {
                             "{sample_id}); only a leader may re-draw it, with a reason",
     "redraw_without_sample": "{period} has no sample yet: a re-draw reason is not expected",
     "meeting_not_on_agenda": "issue {issue} is not on the joint meeting's agenda",
+    "case_too_many_measures": "at most {max_count} measures (there are {count})",
+    "case_incomplete": "a case needs these before it is published: {missing}",
+    "case_malformed": "malformed case from a lower tier: {problem}",
+    "case_subject_not_closed": "{subject} is not closed yet ({state}): review it once closed",
+    "case_subject_unsupported": "reviews of a {kind} are not supported yet",
+    "case_already_published": "review {case} is published as a case and can no longer change",
+    "case_not_published": "review {case} is not published",
+    "case_not_found": "no review or case {case}",
     "meeting_no_decision": "the joint meeting of {meeting} has no decision on issue {issue} "
                            "yet: record it before escalating",
     "report_period_invalid": "the report period must be YYYY-MM (month), YYYY-Q1…Q4 "
@@ -294,6 +332,20 @@ MESSAGES: Final[dict[str, str]] = {
     "account_exists": "account {username} exists",
     "transfer_outdated": "the transferred issue is older than this node's copy",
     "number_taken": "another issue already holds this number",
+    # attachments
+    "attachment_too_large": "the file is too large: at most {max_bytes} bytes",
+    "attachment_issue_full": "the issue's files would exceed {max_bytes} bytes",
+    "attachment_type_refused": "this kind of file is not accepted ({detected}): images, "
+                               "PDF and office documents only",
+    "attachment_malformed": "the upload is malformed ({reason})",
+    "attachment_not_found": "attachment {attachment} not found",
+    "attachment_fetch_refused": "node {caller} may not fetch this attachment",
+    "attachment_unavailable": "the file is held by node {origin}, which cannot be reached "
+                              "now; try again later",
+    "attachment_hash_mismatch": "the file received does not match its SHA-256",
+    "attachment_not_image": "attachment {attachment} has no thumbnail",
+    "attachment_image_too_large": "the image is too large for a thumbnail: at most "
+                                  "{max_pixels} pixels",
     # the adapters' own
     "body_too_large": "request body too large: at most {max_bytes} bytes",
     "method_not_allowed": "method not allowed",

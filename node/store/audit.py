@@ -65,6 +65,36 @@ def append_in(conn: Connection, writer: str, record: AuditRecord) -> StoredAudit
     return StoredAudit(writer=writer, seq=seq, record=record, chain=chain)
 
 
+def append_many_in(conn: Connection, writer: str, records: Sequence[AuditRecord]
+                   ) -> list[StoredAudit]:
+    """`append_in` for several records in order, in the caller's transaction: their seqs
+    reserved with one counter upsert, the link before them read once, one multi-row
+    insert — the same rows, links and gapless seqs as one `append_in` each."""
+    if not records:
+        return []
+    checked = [check_record(r) for r in records]
+    first = repo.next_counter_range(conn, counter_name(writer), len(checked))
+    previous = GENESIS
+    if first > 1:
+        found = conn.execute(_LINK_OF, {"writer": writer, "seq": first - 1}
+                             ).scalar_one_or_none()
+        previous = GENESIS if found is None else str(found)
+    rows: list[dict[str, Any]] = []
+    out: list[StoredAudit] = []
+    for k, record in enumerate(checked):
+        seq = first + k
+        previous = audit_link(previous, writer, seq, record)
+        rows.append({
+            "writer": writer, "seq": seq, "at": record.at, "actor": record.actor,
+            "actor_role": record.actor_role, "address": record.address,
+            "action": record.action, "target_kind": record.target_kind,
+            "target_id": record.target_id, "outcome": record.outcome.value,
+            "detail": dict(record.detail), "chain": previous})
+        out.append(StoredAudit(writer=writer, seq=seq, record=record, chain=previous))
+    conn.execute(_INSERT, rows)
+    return out
+
+
 def trail_of(conn: Connection) -> AuditTrail | None:
     """The audit trail registered on the connection's `Store` (None: a bare store)."""
     for projection in repo.projections_of(conn):
@@ -212,16 +242,30 @@ class AuditTrail:
 
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:
+        if (record := self._record_of(event, seq=seq, own=own)) is not None:
+            append_in(conn, self.node, record)
+
+    def events_appended(self, conn: Connection,
+                        batch: Sequence[tuple[str, Event, int, bool]]) -> None:
+        """event_appended for a set write's events, in order: their records in one
+        multi-row insert (append_many_in)."""
+        records = [record for _, event, seq, own in batch
+                   if (record := self._record_of(event, seq=seq, own=own)) is not None]
+        append_many_in(conn, self.node, records)
+
+    @staticmethod
+    def _record_of(event: Event, *, seq: int, own: bool) -> AuditRecord | None:
+        """The audit record of an appended event (None: not a staff act of this node)."""
         if not own or event.actor.kind is not ActorKind.STAFF or event.payload.get("imported"):
-            return
+            return None
         caller = current_caller()
         mine = caller is not None and caller.username == event.actor.id
-        append_in(conn, self.node, AuditRecord(
+        return AuditRecord(
             at=event.at, actor=event.actor.label(),
             actor_role=caller.role if mine and caller is not None else None,
             address=caller.address if mine and caller is not None else None,
             action=ISSUE_PREFIX + event.kind, target_kind="issue", target_id=event.issue_id,
-            detail={"version": event.version, "seq": seq}))
+            detail={"version": event.version, "seq": seq})
 
     # ------------------------------------------------------------ ports.AuditLog
 

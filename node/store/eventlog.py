@@ -138,7 +138,7 @@ class SqlReplicaUnit:
     def record_events(self, batch: Sequence[tuple[str, Event, int | None, str | None]]
                       ) -> None:
         """Their local seqs reserved with one counter upsert, one multi-row insert, then
-        the projections per event in order (as repo.append_event)."""
+        the projections told of the set in order (repo.events_projected)."""
         if not batch:
             return
         first = repo.next_counter_range(self.conn, repo.EVENT_SEQ, len(batch))
@@ -148,9 +148,8 @@ class SqlReplicaUnit:
             "kind": event.kind, "actor": event.actor.label(), "at": event.at,
             "payload": dict(event.payload), "published": True, "writer_seq": writer_seq,
             "chain": chain} for k, (writer, event, writer_seq, chain) in enumerate(batch)])
-        for projection in repo.projections_of(self.conn):
-            for k, (writer, event, _, _) in enumerate(batch):
-                projection.event_appended(self.conn, writer, event, seq=first + k, own=False)
+        repo.events_projected(self.conn, [(writer, event, first + k, False) for k, (
+            writer, event, _, _) in enumerate(batch)])
 
     def set_marks(self, marks: dict[str, int], *, at: datetime) -> None:
         if marks:

@@ -63,6 +63,10 @@ from node.store.schema import (
 )
 
 _LAST = "zhitong_notify_snapshot"  # conn.info: the snapshot issue_written saw last
+#: conn.info: id → the snapshots a set write wrote (issues_written), for its events; a
+#: unit-of-work key (repo.UNIT_STATE's prefix): dropped when the unit of work is done
+_SET = "zhitong_unit:notify_set"
+_SET_MAX = 4096  # a set left unused (a rolled-back write) is dropped past this size
 
 
 def _insert_absent(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
@@ -98,12 +102,23 @@ class NotificationProjection:
 
     def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
         conn.info[_LAST] = issue
+        conn.info.get(_SET, {}).pop(issue.id, None)
+
+    def issues_written(self, conn: Connection, batch: Sequence[tuple[Issue, bool]]) -> None:
+        """A set write (an envelope, a replica's batch): its snapshots kept by id, so its
+        events (appended after them) find theirs without reading the row back."""
+        written = conn.info.setdefault(_SET, {})
+        if len(written) > _SET_MAX:
+            written.clear()
+        written.update((issue.id, issue) for issue, _ in batch)
 
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:
         last = conn.info.pop(_LAST, None)
         if not own and not event.issue_id.startswith(f"{self.node}-"):
             return  # raised elsewhere: its enterprise is told at its home node
+        if not (isinstance(last, Issue) and last.id == event.issue_id):
+            last = conn.info.get(_SET, {}).get(event.issue_id)
         issue = (last if isinstance(last, Issue) and last.id == event.issue_id
                  and last.version == event.version else None)
         if issue is None:  # not the snapshot of this event: the row written in this tx

@@ -207,9 +207,8 @@ def append_events(conn: Connection, batch: Sequence[tuple[str, Event, bool]]) ->
             writer_seq += 1
     conn.execute(insert(events), rows)
     seqs = list(range(first, first + len(batch)))
-    for projection in repo.projections_of(conn):
-        for (writer, event, own), seq in zip(batch, seqs, strict=True):
-            projection.event_appended(conn, writer, event, seq=seq, own=own)
+    repo.events_projected(conn, [(writer, event, seq, own) for (writer, event, own), seq
+                                 in zip(batch, seqs, strict=True)])
     return seqs
 
 

@@ -27,8 +27,9 @@ from node.app.ports import (
     StoredEvent,
 )
 from node.domain.issue import Event, Issue
+from node.domain.metric_counts import GroupCounts, GroupKey
 from node.domain.summary import OriginPart
-from node.store import outbox, repo, users
+from node.store import metric_counts, outbox, repo, users
 from node.store.repo import Store
 from node.store.schema import submissions
 
@@ -90,6 +91,9 @@ class IssueTransaction:
 
     def summary_parts(self, now: datetime) -> dict[str, OriginPart]:
         return repo.summary_parts(self.conn, now)
+
+    def metric_groups(self, now: datetime) -> dict[GroupKey, GroupCounts]:
+        return metric_counts.metric_groups(self.conn, now)
 
     # the outbox (node/store/outbox.py)
 

@@ -92,6 +92,7 @@ from node.domain.search import Term, query_terms
 from node.domain.summary import (
     FINISHED,
     OVERDUE_LIST_MAX,
+    SUM,
     IssueLine,
     OriginPart,
     OverdueLine,
@@ -121,8 +122,9 @@ PROJECTIONS = "zhitong_projections"
 
 class Projection(Protocol):
     """A table kept in step with the issues rows and the event log, in their transaction.
-    A projection may also offer `issues_written(conn, [(issue, created), ...])`: the set
-    writes (a replica's batch, an import, an envelope) then call it once per set."""
+    A projection may also offer `issues_written(conn, [(issue, created), ...])` and
+    `events_appended(conn, [(writer, event, seq, own), ...])`: the set writes (a replica's
+    batch, an import, an envelope) then call them once per set."""
 
     def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
         """`issue`'s row was inserted (`created`) or replaced by this snapshot."""
@@ -144,12 +146,29 @@ def issues_projected(conn: Connection, batch: Sequence[tuple[Issue, bool]]) -> N
                 projection.issue_written(conn, issue, created=created)
 
 
+def events_projected(conn: Connection, batch: Sequence[tuple[str, Event, int, bool]]) -> None:
+    """Tell every projection that the (writer, event, seq, own) rows of a set write were
+    appended, in their order: in one call when the projection takes sets
+    (`events_appended`), else one per event."""
+    if not batch:
+        return
+    for projection in projections_of(conn):
+        many = getattr(projection, "events_appended", None)
+        if many is not None:
+            many(conn, batch)
+        else:
+            for writer, event, seq, own in batch:
+                projection.event_appended(conn, writer, event, seq=seq, own=own)
+
+
 #: store_meta row: the fingerprint of the calendar the stored light instants are from.
 LIGHTS_CALENDAR = "lights_calendar"
 #: conn.info key: the changes of issue_counts the open write transaction has made so far.
 _COUNT_CHANGES = "zhitong_count_changes"
 #: conn.info key: the same for summary_counts, per (origin, key).
 _SUMMARY_CHANGES = "zhitong_summary_changes"
+#: conn.info keys starting so are a projection's state of the unit of work: dropped after it.
+UNIT_STATE = "zhitong_unit:"
 
 CountKey = tuple[str, str, str]  # (origin, owner, state)
 
@@ -273,6 +292,10 @@ def _counting(conn: Connection) -> Iterator[None]:
     conn.info[_SUMMARY_CHANGES] = summary
     try:
         yield
+        for projection in projections_of(conn):  # e.g. node/store/metric_counts.py
+            done = getattr(projection, "unit_done", None)
+            if done is not None:
+                done(conn)
         for (origin, owner, state), n in sorted(changes.items()):
             if n:
                 conn.execute(_COUNT_UPSERT[conn.dialect.name],
@@ -283,6 +306,8 @@ def _counting(conn: Connection) -> Iterator[None]:
     finally:
         del conn.info[_COUNT_CHANGES]
         del conn.info[_SUMMARY_CHANGES]
+        for key in [k for k in conn.info if isinstance(k, str) and k.startswith(UNIT_STATE)]:
+            del conn.info[key]  # a projection's state of this unit of work
 
 
 def rebuild_counts(conn: Connection, *, batch: int = 5000) -> None:
@@ -362,6 +387,10 @@ def summary_parts(conn: Connection, now: datetime) -> dict[str, OriginPart]:
             .order_by(late.c.origin, late.c.rank)):
         overdue.setdefault(origin, []).append(
             OverdueLine(due=due, number=number, title=title, origin=origin))
+    from node.store.metric_counts import recurrence_sums  # 重发复发率 (0030)
+
+    for origin, sums in recurrence_sums(conn, now).items():
+        counts.setdefault(origin, {}).update({SUM + k: n for k, n in sums.items()})
     return {o: OriginPart(counts=counts.get(o, {}), lights=lights.get(o, {}),
                           overdue=tuple(overdue.get(o, ())))
             for o in sorted(set(counts) | set(lights))}

@@ -179,6 +179,45 @@ summary_counts = Table(
     Column("n", BigInteger, nullable=False),
 )
 
+# 0030: the handling metrics without a scan (node/store/metric_counts.py). metric_facts: per
+# issue, what it last added to metric_counts (its group and counts) and what the 重发复发率
+# reads of it (enterprise, tags, received/closed instants, whether it recurred); kept by
+# every write of an issues row in its transaction. metric_counts: the sums per finest group.
+metric_facts = Table(
+    "metric_facts",
+    metadata,
+    Column("issue_id", String(64), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("owner", String(6), nullable=False),
+    Column("board", String(60), nullable=False),
+    Column("department", String(60), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("credit_code", String(18)),
+    Column("tags", JSON, nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("closed_at", TS),
+    Column("state", String(16), nullable=False),
+    Column("rejected", Boolean, nullable=False),
+    # a closed issue the recurrence rate counts: it recurred / its window ended by the
+    # store's recurrence watermark without a recurrence (counted in metric_counts)
+    Column("eligible", Boolean, nullable=False),
+    Column("recurred", Boolean, nullable=False),
+    Column("matured", Boolean, nullable=False),
+    Index(None, "credit_code"),
+    Index(None, "eligible", "recurred", "closed_at"),
+)
+
+metric_counts = Table(
+    "metric_counts",
+    metadata,
+    Column("origin", String(6), primary_key=True),
+    Column("owner", String(6), primary_key=True),
+    Column("board", String(60), primary_key=True),
+    Column("department", String(60), primary_key=True),
+    Column("key", String(120), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
@@ -540,6 +579,54 @@ publications = Table(
     Column("received_at", TS, nullable=False),
 )
 
+# 0029: the policy library (政策库, node/domain/policies.py): this node's own policies and
+# those its ancestors published down (`origin`: the node that entered it; an ancestor's
+# rows are replaced by each new version of its publication); the policies a handler
+# attached to an issue's reply; and what an enterprise told about itself for matching
+# (industry, size), kept only with its consent.
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", String(40), primary_key=True),  # p.<origin>.<token>
+    Column("origin", String(6), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("issuer", String(100), nullable=False),
+    Column("doc_number", String(60)),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    Column("tags", JSON, nullable=False),
+    Column("industries", JSON, nullable=False),
+    Column("sizes", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("link", String(500)),
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("origin", "doc_number"),
+    Index(None, "origin"),
+)
+
+issue_policies = Table(
+    "issue_policies",
+    metadata,
+    Column("issue_id", String(64), primary_key=True),
+    Column("policy_id", String(40), primary_key=True),
+    Column("attached_by", String(80), nullable=False),
+    Column("attached_at", TS, nullable=False),
+)
+
+enterprise_profiles = Table(
+    "enterprise_profiles",
+    metadata,
+    Column("credit_code", String(18), primary_key=True),
+    Column("industry", String(1)),
+    Column("size", String(8)),
+    Column("consent_at", TS, nullable=False),  # when the enterprise agreed
+    Column("recorded_by", String(80), nullable=False),  # who recorded it (itself or staff)
+    Column("updated_at", TS, nullable=False),
+)
+
 
 # ----------------------------------------------------------------------------- notifications
 #
@@ -775,6 +862,114 @@ audit_log = Table(
     Index(None, "action", "seq"),
     Index(None, "target_kind", "target_id", "seq"),
 )
+
+# 0026: the attachments (附件, node/domain/attachments.py) of the issues this node holds,
+# one row per `attachment_added` event (own or replicated: a store projection,
+# node/store/attachments.py); the bytes are content-addressed by `sha256` in the node's
+# BlobStore, at `origin` (and wherever they were fetched to and cached)
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "<node>-<32 hex>"
+    Column("issue_id", String(64), nullable=False),
+    Column("ref", String(80)),  # the event it belongs to ("<issue id>@<version>"), e.g. a reply
+    Column("ref_kind", String(24)),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("uploaded_by", String(64), nullable=False),
+    Column("uploader_kind", String(12), nullable=False),
+    Column("uploaded_at", TS, nullable=False),
+    Column("origin", String(6), nullable=False),
+    Index("ix_attachments_issue", "issue_id"),
+    Index("ix_attachments_sha256", "sha256"),
+)
+
+# ----------------------------------------------------------------------------- cases
+#
+# 0028: reviews (问题复盘) of this node's closed issues, the whole review as JSON (with the
+# enterprise's data: the owner holds it anyway); and the case library, the published form
+# of every case this node may see (its own, and what its children published in their
+# summaries: `via` the child it came from), data-minimised (node/domain/cases.py).
+case_reviews = Table(
+    "case_reviews",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("node", String(6), nullable=False),
+    Column("subject_kind", String(10), nullable=False),  # issue | cluster
+    Column("subject_id", String(64), nullable=False),
+    Column("state", String(10), nullable=False),  # draft | published
+    Column("version", Integer, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index(None, "subject_kind", "subject_id"),
+    Index(None, "state", "updated_at"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("origin", String(6), nullable=False),
+    Column("via", String(6)),  # NULL: this node's own; else the child it arrived from
+    Column("kind", String(10), nullable=False),  # exemplary | negative
+    Column("unit", String(60)),
+    Column("published_at", TS, nullable=False),
+    Column("tags", Text, nullable=False),  # "|tag|tag|": a tag filter is one LIKE
+    Column("search", Text, nullable=False),  # lower-cased texts (node/domain/cases.py)
+    Column("form", JSON, nullable=False),
+    Index(None, "kind", "published_at"),
+    Index(None, "via"),
+    Index(None, "origin", "published_at"),
+)
+
+
+# 0027: 并单 (node/domain/merging.py): which issue follows which, projected from the merge
+# events in their transaction (own and replicated alike: node/store/duplicates.py), so both
+# directions are one indexed lookup; a row stays after an unmerge, with who and when.
+issue_merges = Table(
+    "issue_merges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("master_id", String(64), nullable=False),
+    Column("follower_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),  # of the follower's merged_into event
+    Column("master_number", String(32), nullable=False),
+    Column("follower_number", String(32), nullable=False),
+    Column("merged_by", String(80), nullable=False),
+    Column("merged_at", TS, nullable=False),
+    Column("unmerged_by", String(80)),
+    Column("unmerged_at", TS),
+    UniqueConstraint("follower_id", "version"),
+    Index(None, "master_id"),
+)
+
+# 0027 too: 共性问题 clusters (node/domain/clusters.py): a city's record of its counties'
+# issues that say the same, handled once by one common issue of the city
+# (`common_issue_id`); an issue is in at most one cluster (the members' unique issue_id).
+issue_clusters = Table(
+    "issue_clusters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("node", String(6), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("common_issue_id", String(64), nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+issue_cluster_members = Table(
+    "issue_cluster_members",
+    metadata,
+    Column("cluster_id", String(40), nullable=False),
+    Column("issue_id", String(64), primary_key=True),
+    Column("number", String(32), nullable=False),
+    Column("origin", String(6), nullable=False),
+    Index(None, "cluster_id"),
+)
+
 
 # ----------------------------------------------------------------------------- search
 #

@@ -20,8 +20,11 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from node.app.attachments import AttachmentService
 from node.app.audit import AuditService, ContactReads, bind_principal
 from node.app.auth import TokenSigner
+from node.app.cases import CaseService
+from node.app.duplicates import DuplicateService
 from node.app.enterprise_signin import EnterpriseSignIn
 from node.app.exports import ExportService
 from node.app.floors import RulesService
@@ -33,6 +36,7 @@ from node.app.live import Live
 from node.app.meetings import MeetingService
 from node.app.notify import NotifyService
 from node.app.open311 import Open311Service, Open311Setup
+from node.app.policies import PolicyService
 from node.app.policy import VIEW_METRICS, Principal, Role, require
 from node.app.reports import ReportService
 from node.app.revisits import RevisitService
@@ -152,6 +156,14 @@ class Services:
     live: Live | None = None
     #: the 有感指数 ranking and its external evaluations (node/web/index_api.py)
     index: IndexService | None = None
+    #: likely duplicates (疑似重复) at intake and triage (node/web/duplicates_api.py)
+    duplicates: DuplicateService | None = None
+    #: files on the issues (node/app/attachments.py, node/web/attachments_api.py)
+    attachments: AttachmentService | None = None
+    #: the policy library (政策库) and matching (node/web/policies_api.py)
+    policies: PolicyService | None = None
+    #: reviews (问题复盘) and the case library (node/web/cases_api.py)
+    cases: CaseService | None = None
     #: where an action is carried out (here or another tier), built from the two above
     forwarding: Forwarding = field(init=False)
     intake: IntakeService = field(init=False)
@@ -562,11 +574,16 @@ def create_app(services: Services) -> FastAPI:
     # (the last added runs first) no NUL or other control character in an API URL; no
     # body over the limit, refused before it is read
     app.add_middleware(guards.CleanParams, prefix=API)
-    from node.web import files_api  # before `router`: /issues/export is no issue key
+    from node.web import (
+        attachments_api,  # files on the issues: upload streamed, download
+        files_api,  # before `router`: /issues/export is no issue key
+    )
 
     app.add_middleware(guards.BodyLimit, max_bytes=services.max_body_bytes,
-                       larger={files_api.IMPORTS_PATH: files_api.MAX_IMPORT_BYTES})
+                       larger={files_api.IMPORTS_PATH: files_api.MAX_IMPORT_BYTES},
+                       limit_of=attachments_api.upload_limit(services))
     app.include_router(files_api.router)
+    app.include_router(attachments_api.router)
     app.include_router(router)
     from node.web import inbox  # notifications: the inbox and the operators' outbox
 
@@ -615,6 +632,15 @@ def create_app(services: Services) -> FastAPI:
     from node.web import index_api  # the 有感指数: ranking (晾晒比拼), evaluations
 
     app.include_router(index_api.router)
+    from node.web import duplicates_api  # likely duplicates and 并单 (merge, unmerge)
+
+    app.include_router(duplicates_api.router)
+    from node.web import policies_api  # the policy library (政策库) and matching
+
+    app.include_router(policies_api.router)
+    from node.web import cases_api  # reviews (问题复盘) and the case library (案例库)
+
+    app.include_router(cases_api.router)
     app.include_router(audit_api.router)  # contact details on request, the audit log
     from node.web import live  # server-sent events: the screens update without reload
 

@@ -3,7 +3,7 @@
 * `GET /api/v1/issues/export?format=xlsx|csv&<the filters of GET /issues>&lang=` — the whole
   pool of that filter, streamed (node/app/exports.py).
 * `GET /api/v1/cockpit/export.xlsx` — the cockpit's tables (units, departments, boards,
-  tags, red list) from the summary and the metrics, one sheet each.
+  tags, overdue list) from the summary and the metrics, one sheet each.
 * `GET /api/v1/imports/template.xlsx` — the import template with its 说明 sheet.
 * `POST /api/v1/imports` (multipart: `file`, `dry_run`, `skip_invalid`; admin, dispatcher)
   — starts an import in the background (202, the job); `GET /api/v1/imports/{job}` — its
@@ -173,7 +173,7 @@ def export_cockpit(principal: PrincipalDep, services: ServicesDep,
               rows=groups("by_board"), header=header),
         Sheet(title="Tags" if en else "标签", columns=_TAG_COLUMNS, rows=tags(),
               header=header),
-        Sheet(title="Red list" if en else "红灯清单", columns=_RED_COLUMNS, rows=red(),
+        Sheet(title="Overdue list" if en else "红灯清单", columns=_RED_COLUMNS, rows=red(),
               header=header),
     ]
     stamp = metrics.as_of.astimezone(CST).strftime("%Y%m%d-%H%M")

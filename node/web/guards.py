@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,19 +41,24 @@ class BodyLimit:
     """Refuse request bodies over `max_bytes` (413), counting what is actually received."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 larger: Mapping[str, int] | None = None) -> None:
+                 larger: Mapping[str, int] | None = None,
+                 limit_of: Callable[[str], int | None] | None = None) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.app = app
         self.max_bytes = max_bytes
         #: exact paths that take larger bodies (file uploads) → their limit
         self.larger = dict(larger or {})
+        #: a path's own limit by pattern (an attachment upload: /issues/{key}/attachments)
+        self.limit_of = limit_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.larger.get(scope["path"], self.max_bytes)
+        if self.limit_of is not None:
+            limit = self.limit_of(scope["path"]) or limit
         declared = declared_length(scope)
         if declared is not None and declared > limit:
             await too_large_response(limit)(scope, receive, send)  # nothing read

@@ -183,9 +183,15 @@ def test_up_runs_a_federation_that_answers_and_keeps_data(tmp_path: Path) -> Non
             body = get_json(f"{province}/summary", t_prov)
             return int(body["total"]) if isinstance(body, dict) else -1
 
-        _until(lambda: pool(city, t_city) == 48)  # every county issue, replicated
-        _until(lambda: province_total() == 48)  # and in the province's summary
-        assert pool(county, _token(county)) == 24
+        seeded = {c: pool(f"{nodes[c]['http_url']}/api/v1", _token(f"{nodes[c]['http_url']}"
+                                                                   "/api/v1"))
+                  for c in ("330522", "330521")}  # a year of demo issues per county
+        assert all(300 <= n <= 600 for n in seeded.values()), seeded
+        total = sum(seeded.values())
+        _until(lambda: pool(city, t_city) == total, 120)  # every county issue, replicated
+        _until(lambda: province_total() == total, 120)  # and in the province's summary
+        # two per county escalated to the city, and taken on by the city to the province
+        _until(lambda: pool(province, t_prov) == 4, 120)
     assert proc.returncode == 0
 
     # restart hosted (市级统建: the city's process hosts its counties): the same data,
@@ -193,11 +199,11 @@ def test_up_runs_a_federation_that_answers_and_keeps_data(tmp_path: Path) -> Non
     with running(*args, "--hosted") as proc:
         printed = _read_until_ready(proc)
         assert "starting 2 processes hosting 4 units" in printed
-        assert pool(county, _token(county)) == 24
-        _until(lambda: pool(city, _token(city)) == 48)
+        assert pool(county, _token(county)) == seeded["330522"]
+        _until(lambda: pool(city, _token(city)) == total)
         t_county = _token(county)
         post_json(f"{county}/issues", submit_body(title="托管后新提交"), t_county)
-        _until(lambda: pool(city, _token(city)) == 49)  # a new one, across the hosted leaf
+        _until(lambda: pool(city, _token(city)) == total + 1)  # a new one, across the leaf
     assert proc.returncode == 0
 
 

@@ -144,5 +144,6 @@ def test_units_brief_counts_overdue_and_top_tags(node: Node, clock: FakeClock) -
     assert body["overdue"] == body["lights"]["red"] == 2  # i2, i3 (dispatch deadline passed)
     assert body["top_tags"] == [{"tag": "用地", "count": 4}, {"tag": "融资", "count": 1}]
     assert set(body["sums"]) <= {f"{r}_{p}" for r in ("resolution", "on_time", "satisfaction",
-                                                     "repeat") for p in ("num", "den")}
+                                                     "repeat", "recurrence")
+                                 for p in ("num", "den")}
     assert "states" not in body and "tags" not in body  # only what the phone shows

@@ -201,7 +201,24 @@ ENCODERS: list[Callable[..., Any]] = [
     codec.event_to_pb, codec.issue_to_pb, codec.transfer_to_pb, codec.accepted_to_pb,
     codec.directive_to_pb, codec.directive_accepted_to_pb, codec.fetch_request_to_pb,
     codec.fetch_response_to_pb, codec.watermark_request_to_pb, codec.watermark_to_pb,
+    codec.attachment_request_to_pb, codec.attachment_chunk_to_pb,
 ]
+
+
+def test_attachment_request_and_chunk_round_trip() -> None:
+    sha = "ab" * 32
+    request = wire(codec.attachment_request_to_pb(sha, "330522-x", "330500"))
+    assert codec.attachment_request_from_pb(request) == (sha, "330522-x", "330500")
+    for bad in ("AB" * 32, "ab" * 31, ""):
+        with pytest.raises(ValidationError):
+            codec.attachment_request_from_pb(codec.attachment_request_to_pb(bad, "k", "c"))
+    chunk = wire(codec.attachment_chunk_to_pb(b"\x00\xff" * 10, size=20,
+                                              content_type="image/png"))
+    assert codec.attachment_chunk_from_pb(chunk) == b"\x00\xff" * 10
+    assert (chunk.size, chunk.content_type) == (20, "image/png")
+    with pytest.raises(ValidationError):
+        codec.attachment_chunk_from_pb(codec.attachment_chunk_to_pb(
+            b"x" * (2 * codec.ATTACHMENT_CHUNK_BYTES + 1)))
 
 
 def test_every_encoder_is_covered_here() -> None:

@@ -17,3 +17,91 @@ def test_similar_ranks_above_dissimilar() -> None:
 
 def test_symmetric() -> None:
     assert jaccard("企业用电报装慢", "用电报装") == jaccard("用电报装", "企业用电报装慢")
+
+
+# --------------------------------------------------------------------------- thresholds
+# The texts the thresholds of node/app/duplicates.py are chosen from.
+
+POWER = ("厂区用电报装进度缓慢\n我公司新厂房申请高压用电报装已两个月，供电公司迟迟未安排现场勘查，"
+         "影响投产。")
+POWER_REWORDED = ("新厂房用电报装迟迟未办\n公司新建厂房申请用电报装两个多月了，供电部门一直没有来"
+                  "现场勘查，投产时间一再推迟。")
+TAX = "增值税留抵退税办理慢\n我公司申请增值税留抵退税已提交材料一个月，税务部门尚未审核完毕。"
+TAX_REWORDED = ("留抵退税迟迟未到账\n企业增值税留抵退税申请材料已提交一个多月，至今税务局仍未完成"
+                "审核，资金紧张。")
+LABOUR = "企业招工难问题\n园区企业普遍反映技术工人招聘困难，希望政府组织招聘会并提供培训补贴。"
+FLOOD = ("厂区道路积水严重\n雨季厂区门口道路积水，车辆无法通行，影响企业正常生产经营，"
+         "请尽快修缮排水设施。")
+
+
+def test_rewordings_clear_the_threshold_and_unrelated_texts_stay_far_below() -> None:
+    from node.app.duplicates import SAME_ENTERPRISE_THRESHOLD, THRESHOLD
+
+    assert jaccard(POWER, POWER_REWORDED) >= THRESHOLD
+    assert jaccard(TAX, TAX_REWORDED) >= THRESHOLD
+    for a, b in ((POWER, LABOUR), (POWER, FLOOD), (TAX, LABOUR), (POWER, TAX)):
+        assert jaccard(a, b) < SAME_ENTERPRISE_THRESHOLD < THRESHOLD
+
+
+def test_query_terms_are_the_titles_first_distinct_and_bounded() -> None:
+    from node.app.duplicates import MAX_QUERY_TERMS, query_terms_of
+
+    title, content = POWER.split("\n")
+    terms = query_terms_of(title, content * 5)
+    assert terms[:3] == ["厂区", "区用", "用电"]
+    assert len(terms) == len(set(terms)) <= MAX_QUERY_TERMS
+    assert all(len(t) > 1 for t in terms)
+
+
+# --------------------------------------------------------------------------- keyed MinHash
+
+FEDERATION_KEY = b"zhitong-federation-test-key-0001"
+
+
+def test_similar_texts_of_two_cities_get_near_signatures_and_unrelated_ones_do_not() -> None:
+    from node.domain.duplicates import candidate_pairs, minhash, signature_similarity
+
+    # what two cities' summaries carry: signatures only, never the texts
+    travelled = {
+        "330500:huzhou-1": minhash(POWER, FEDERATION_KEY),
+        "330100:hangzhou-7": minhash(POWER_REWORDED, FEDERATION_KEY),
+        "330100:hangzhou-8": minhash(LABOUR, FEDERATION_KEY),
+        "330200:ningbo-3": minhash(FLOOD, FEDERATION_KEY),
+    }
+    assert all(len(s) == 64 and all(isinstance(x, int) for x in s) for s in travelled.values())
+    near = signature_similarity(travelled["330500:huzhou-1"], travelled["330100:hangzhou-7"])
+    assert abs(near - jaccard(POWER, POWER_REWORDED)) <= 0.15 and near >= 0.15
+    for other in ("330100:hangzhou-8", "330200:ningbo-3"):
+        assert signature_similarity(travelled["330500:huzhou-1"], travelled[other]) <= 0.1
+    # the province buckets them: the cross-city pair is the best (or only) candidate
+    pairs = candidate_pairs(travelled, min_similarity=0.15)
+    assert [(a, b) for a, b, _ in pairs] == [("330100:hangzhou-7", "330500:huzhou-1")]
+
+
+def test_signatures_are_keyed_and_hold_no_text() -> None:
+    from node.domain.duplicates import minhash, signature_similarity
+
+    mine = minhash(POWER, FEDERATION_KEY)
+    assert minhash(POWER, FEDERATION_KEY) == mine  # the same everywhere under one key
+    other_key = minhash(POWER, b"another-federation-key")
+    assert signature_similarity(mine, other_key) <= 0.1  # useless without the key
+    assert minhash(POWER, FEDERATION_KEY, size=16) == mine[:16]
+    held = repr(mine)
+    assert not any(ch in held for ch in "用电报装厂区")
+
+
+# --------------------------------------------------------------------------- 共性问题
+
+
+def test_clusters_span_units_and_leave_unrelated_and_single_unit_groups_out() -> None:
+    from node.domain.clusters import Item, propose
+
+    items = [Item(id="a", origin="330522", text=POWER),
+             Item(id="b", origin="330521", text=POWER_REWORDED),
+             Item(id="c", origin="330522", text=LABOUR),
+             Item(id="d", origin="330521", text=FLOOD),
+             Item(id="e", origin="330523", text=TAX),
+             Item(id="f", origin="330523", text=TAX_REWORDED)]  # similar, one county only
+    [cluster] = propose(items)
+    assert cluster.members == ("a", "b") and cluster.origins == ("330521", "330522")
+    assert cluster.score == round(jaccard(POWER, POWER_REWORDED), 4)

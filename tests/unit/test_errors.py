@@ -299,7 +299,14 @@ CHANGED = {"concurrent_update": (409, "ABORTED"), "urge_too_soon": (429, "FAILED
            "signin_code_too_soon": (429, "FAILED_PRECONDITION"),
            "signin_too_many": (429, "FAILED_PRECONDITION"),
            # too many live streams of one account (node/app/live.py)
-           "live_streams_limit": (429, "FAILED_PRECONDITION")}
+           "live_streams_limit": (429, "FAILED_PRECONDITION"),
+           # attachments (node/domain/attachments.py): too large, not a type taken, and a
+           # file another tier holds that cannot be had now or arrived corrupted
+           "attachment_too_large": (413, "RESOURCE_EXHAUSTED"),
+           "attachment_issue_full": (413, "RESOURCE_EXHAUSTED"),
+           "attachment_type_refused": (415, "INVALID_ARGUMENT"),
+           "attachment_unavailable": (503, "UNAVAILABLE"),
+           "attachment_hash_mismatch": (502, "DATA_LOSS")}
 
 
 @pytest.mark.parametrize("code", DOMAIN_CODES)

@@ -23,6 +23,7 @@ from node.domain.issue import (
 )
 from node.domain.lifecycle import (
     TRANSITIONS,
+    AddAttachment,
     Assign,
     Close,
     Command,
@@ -62,7 +63,7 @@ ACTION_COLUMNS = [
     Action.CONFIRM_REJECTION, Action.OVERTURN_REJECTION, Action.ACCEPT, Action.REOPEN,
     Action.CLOSE, Action.URGE, Action.LADDER_UP, Action.REVISIT, Action.ESCALATE,
     Action.RETURN, Action.RECEIVE, Action.SUPERVISE, Action.REVISIT_REOPEN,
-    Action.REVISIT_SAMPLED,
+    Action.REVISIT_SAMPLED, Action.ATTACHMENT_ADDED,
 ]
 ABBREV = {
     "TRI": State.TRIAGED, "ASG": State.ASSIGNED, "INP": State.IN_PROGRESS,
@@ -71,17 +72,17 @@ ABBREV = {
     "REC": State.RECEIVED,
 }
 EXPECTED = """
-state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV SUP RVR SMP
-received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .   =   .   .
-triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
-assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
-in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .
-resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .   .   REO =
-closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .   .   REO =
-escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC .   .   .
-returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .   =   .   .
-rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .   =   .   .
-reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .   =   .   .
+state        TRI ASG STA RES REJ CNF OVR ACC REO CLS URG LAD REV ESC RET RCV SUP RVR SMP ATT
+received     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC RET .   =   .   .   =
+triaged      TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .   =
+assigned     .   ASG INP .   REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .   =
+in_progress  .   .   .   RES REJ .   .   .   .   .   =   =   .   ESC RET .   =   .   .   =
+resolved     .   .   .   .   .   .   .   CLO REO CLO .   .   =   .   .   .   .   REO =   =
+closed       .   .   .   .   .   .   .   .   .   .   .   .   =   .   .   .   .   REO =   =
+escalated    .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   REC .   .   .   .
+returned     TRI .   .   .   REJ .   .   .   .   .   =   .   .   ESC .   .   =   .   .   =
+rejected     .   .   .   .   .   CLO TRI .   .   .   =   .   .   .   .   .   =   .   .   =
+reopened     TRI ASG .   .   REJ .   .   .   .   .   =   =   .   ESC .   .   =   .   .   =
 """
 
 
@@ -120,6 +121,7 @@ def command_for(action: Action) -> Command:
         Action.SUPERVISE: Supervise(issued_by="330500", note="请加快办理"),
         Action.REVISIT_REOPEN: Revisit(result=RevisitResult.UNSATISFIED),
         Action.REVISIT_SAMPLED: MarkSampled(mark={"sample": 1, "draw": 1}),
+        Action.ATTACHMENT_ADDED: AddAttachment(attachment={"attachment": {"id": "x"}}),
     }
     return commands[action]
 

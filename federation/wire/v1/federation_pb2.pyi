@@ -279,3 +279,23 @@ class TransferEnvelopeResult(_message.Message):
     batch_id: str
     outcomes: _containers.RepeatedCompositeFieldContainer[TransferOutcome]
     def __init__(self, batch_id: _Optional[str] = ..., outcomes: _Optional[_Iterable[_Union[TransferOutcome, _Mapping]]] = ...) -> None: ...
+
+class AttachmentRequest(_message.Message):
+    __slots__ = ("sha256", "issue_key", "requester")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    issue_key: str
+    requester: str
+    def __init__(self, sha256: _Optional[str] = ..., issue_key: _Optional[str] = ..., requester: _Optional[str] = ...) -> None: ...
+
+class AttachmentChunk(_message.Message):
+    __slots__ = ("data", "size", "content_type")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    size: int
+    content_type: str
+    def __init__(self, data: _Optional[bytes] = ..., size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...

@@ -64,6 +64,11 @@ class FederationStub:
                 request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.SerializeToString,
                 response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.FromString,
                 _registered_method=True)
+        self.FetchAttachment = channel.unary_stream(
+                '/zhitong.v1.Federation/FetchAttachment',
+                request_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentRequest.SerializeToString,
+                response_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentChunk.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -123,6 +128,16 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchAttachment(self, request, context):
+        """The bytes of an attachment (附件) of an issue the caller holds legitimately, streamed in
+        chunks: the first chunk carries the total size and the type. The caller verifies the
+        SHA-256 it knows from the attachment_added event before it keeps anything. A province
+        gets the file of an issue only if it owns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +170,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.TransferBatch,
                     request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.FromString,
                     response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.SerializeToString,
+            ),
+            'FetchAttachment': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchAttachment,
+                    request_deserializer=federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentRequest.FromString,
+                    response_serializer=federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -319,6 +339,33 @@ class Federation:
             '/zhitong.v1.Federation/TransferBatch',
             federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelope.SerializeToString,
             federation_dot_wire_dot_v1_dot_federation__pb2.TransferEnvelopeResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/zhitong.v1.Federation/FetchAttachment',
+            federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentRequest.SerializeToString,
+            federation_dot_wire_dot_v1_dot_federation__pb2.AttachmentChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,7 +5,7 @@ script with the bearer token kept in sessionStorage:
 
 * /ui/portal     — enterprises: log in with the credit code, submit, follow, urge, rate
 * /ui/workbench  — staff: the pool with filters, an issue's actions, outbox, revisit samples
-* /ui/cockpit    — a city's 驾驶舱: live counts, units, tags, red list, CSV and print report
+* /ui/cockpit    — a city's 驾驶舱: live counts, units, tags, overdue and case lists, CSV, report
 * /ui/phone      — the province's phone summary: units with lights and rates, drill-down
 
 Nothing is loaded from outside the node (government networks are offline): the CSS and
@@ -94,13 +94,15 @@ SCREENS: dict[str, Screen] = {
     "portal": Screen(template="portal.html", title="portal.title", app="portal",
                      sections=(*_COMMON, "portal.", "rating.", "channel.")),
     "portal_issue": Screen(template="portal_issue.html", title="portal.issue.title",
-                           app="portal", sections=(*_COMMON, "portal.", "rating.", "channel.")),
+                           app="portal", sections=(*_COMMON, "portal.", "rating.", "channel.",
+                                                   "policies.", "attachments.")),
     "workbench": Screen(template="workbench.html", title="workbench.title", app="staff",
                         sections=(*_COMMON, "workbench.")),
     "workbench_issue": Screen(template="workbench_issue.html", title="workbench.issue.title",
                               app="staff",
                               sections=(*_COMMON, "workbench.", "action.", "rating.",
-                                        "channel.", "revisit.", "ladder.", "unit.")),
+                                        "channel.", "revisit.", "ladder.", "unit.",
+                                        "policies.", "attachments.")),
     "workbench_ops": Screen(template="workbench_ops.html", title="workbench.ops.title",
                             app="staff",
                             sections=(*_COMMON, "workbench.", "ops.", "unit.", "revisit.")),
@@ -109,11 +111,14 @@ SCREENS: dict[str, Screen] = {
     "workbench_import": Screen(template="workbench_import.html", title="import.heading",
                                app="staff", sections=(*_COMMON, "workbench.", "import.")),
     "workbench_intake": Screen(template="workbench_intake.html", title="intake.heading",
-                               app="staff", sections=(*_COMMON, "workbench.", "intake.")),
+                               app="staff", sections=(*_COMMON, "workbench.", "intake.",
+                                                      "policies.")),
     "workbench_accounts": Screen(template="workbench_accounts.html", title="accounts.title",
                                  app="staff", sections=(*_COMMON, "workbench.", "accounts.")),
     "workbench_tags": Screen(template="workbench_tags.html", title="tags.title",
                              app="staff", sections=(*_COMMON, "workbench.", "tags.", "action.")),
+    "workbench_policies": Screen(template="workbench_policies.html", title="policies.title",
+                                 app="staff", sections=(*_COMMON, "workbench.", "policies.")),
     "workbench_units": Screen(template="workbench_units.html", title="units.title",
                               app="staff", sections=(*_COMMON, "workbench.", "units.")),
     "workbench_open311": Screen(template="workbench_open311.html", title="open311.title",
@@ -127,6 +132,8 @@ SCREENS: dict[str, Screen] = {
                                                      "channel.")),
     "workbench_ranking": Screen(template="workbench_ranking.html", title="ranking.title",
                                 app="staff", sections=(*_COMMON, "workbench.", "ranking.")),
+    "workbench_cases": Screen(template="workbench_cases.html", title="cases.title",
+                              app="staff", sections=(*_COMMON, "workbench.", "cases.")),
     "cockpit": Screen(template="cockpit.html", title="cockpit.title", app="staff",
                       sections=(*_COMMON, "cockpit.", "unit.", "channel.")),
     "cockpit_report": Screen(template="cockpit_report.html", title="cockpit.report.title",
@@ -258,6 +265,11 @@ def workbench_tags(request: Request) -> HTMLResponse:
     return render(request, "workbench_tags")  # the tag library (admin_tags.py)
 
 
+@router.get("/ui/workbench/policies")
+def workbench_policies(request: Request) -> HTMLResponse:
+    return render(request, "workbench_policies")  # the policy library (policies_api.py)
+
+
 @router.get("/ui/workbench/units")
 def workbench_units(request: Request) -> HTMLResponse:
     return render(request, "workbench_units")  # the organisation units (admin_units.py)
@@ -295,6 +307,11 @@ def refresh_seconds(request: Request, default: int = 5) -> int:
 @router.get("/ui/workbench/ranking")
 def workbench_ranking(request: Request) -> HTMLResponse:
     return render(request, "workbench_ranking")  # 晾晒比拼: the 有感指数 (index_api.py)
+
+
+@router.get("/ui/workbench/cases")
+def workbench_cases(request: Request) -> HTMLResponse:
+    return render(request, "workbench_cases")  # 案例库 and 问题复盘 (node/web/cases_api.py)
 
 
 @router.get("/ui/cockpit")

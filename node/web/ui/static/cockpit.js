@@ -13,7 +13,7 @@
     "rejected", "reopened", "returned", "escalated"];
   const OPEN = ["received", "triaged", "assigned", "in_progress", "returned", "rejected", "reopened"];
   const LIGHTS = ["green", "yellow", "red"];
-  const RATES = ["resolution", "on_time", "satisfaction", "repeat"];
+  const RATES = ["resolution", "on_time", "satisfaction", "repeat", "recurrence"];
 
   let latest = null; // {summary, metrics, series}
   let names = {}; // code → name, from GET /divisions (the node's reference data)
@@ -87,6 +87,7 @@
     { key: "on_time", label: () => t("cockpit.rate.on_time"), num: true, render: (r) => fmtRate(r.on_time) },
     { key: "satisfaction", label: () => t("cockpit.rate.satisfaction"), num: true, render: (r) => fmtRate(r.satisfaction) },
     { key: "repeat", label: () => t("cockpit.rate.repeat"), num: true, render: (r) => fmtRate(r.repeat) },
+    { key: "recurrence", label: () => t("cockpit.rate.recurrence"), num: true, render: (r) => fmtRate(r.recurrence) },
     { key: "hours", label: () => t("cockpit.col.hours"), num: true, render: (r) => hours(r.hours) },
   ];
 
@@ -341,7 +342,7 @@
       ["on_time", t("cockpit.rate.on_time"), fmtRate(row.on_time), ""],
       ["satisfaction", t("cockpit.rate.satisfaction"), fmtRate(row.satisfaction), ""],
       ["repeat", t("cockpit.rate.repeat"), fmtRate(row.repeat), ""],
-      ["recurrence", t("cockpit.rate.recurrence"), fmtRate(metrics && metrics.overall ? metrics.overall.recurrence_rate : null), ""],
+      ["recurrence", t("cockpit.rate.recurrence"), fmtRate(row.recurrence), ""],  // the subtree's, folded from its units' sums
       ["hours", t("cockpit.kpi.hours"), hours(summary.avg_handling_hours), ""],
     ];
     $("kpis").replaceChildren(...kpis.map(([key, name, value, cls]) =>
@@ -419,7 +420,22 @@
     if (d.ok) names = d.data.names;
   }
 
+  // the red and black lists (典型案例 / 负面案例): the newest published cases of the subtree
+  async function loadCases() {
+    for (const kind of ["exemplary", "negative"]) {
+      const res = await api("GET", "/cases?limit=8&kind=" + kind);
+      if (!res.ok) continue;
+      $("cases-" + kind).replaceChildren(...(res.data.items.length ? res.data.items.map((c) =>
+        h("li", { class: "case-item case-" + c.kind, "data-case": c.id },
+          h("span", { class: "case-title" }, c.title), " ",
+          h("span", { class: "red-unit" }, unitName(c.origin)),
+          (c.tags || []).length ? h("span", { class: "muted small" }, " · " + c.tags.join("、")) : null))
+        : [h("li", { class: "empty" }, t("cockpit.cases.none"))]));
+    }
+  }
+
   async function load(withSeries) {
+    if (withSeries) loadCases();
     const [s, m, w] = await Promise.all([api("GET", "/summary"), api("GET", "/metrics"),
       withSeries ? api("GET", "/stats/series?weeks=" + WEEKS) : null]);
     const errorBox = $("cockpit-error");

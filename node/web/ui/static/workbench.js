@@ -409,6 +409,10 @@
     const known = issue.allowed_actions.filter((a) => ACTIONS[a]);
     $("actions").replaceChildren(...(known.length ? known.map((a) => actionForm(a, issue))
       : [h("p", { class: "empty" }, t("workbench.actions.none"))]));
+    if (issue.state === "closed" && issue.owner === cfg.node) {  // 问题复盘 → the case library
+      $("actions").append(h("p", { class: "case-review-link" }, h("a", { id: "case-review-link",
+        href: cfg.ui + "/workbench/cases?subject=" + encodeURIComponent(issue.number) }, t("workbench.case_review"))));
+    }
   }
 
   async function loadIssue() {

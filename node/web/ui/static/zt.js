@@ -157,8 +157,10 @@
       try { error = (await res.json()).error; } catch (e) { error = null; }
       return error || localError("http_" + res.status, "err.unknown");
     }
-    const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1]
-      || fallback;
+    const disposition = res.headers.get("Content-Disposition") || "";
+    const utf8 = (/filename\*=UTF-8''([^;]+)/i.exec(disposition) || [])[1];  // RFC 5987
+    const name = (utf8 && decodeURIComponent(utf8))
+      || (/filename="([^"]+)"/.exec(disposition) || [])[1] || fallback;
     const a = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
     document.body.append(a);
     a.click();
@@ -204,6 +206,7 @@
     if (nav) nav.hidden = false;
     $("main").focus({ preventScroll: true }); // the login form that had focus is gone
     bootOptions.onReady(me);
+    document.dispatchEvent(new CustomEvent("zt:ready", { detail: me }));  // add-on scripts
   }
 
   async function onLogin(ev) {
@@ -401,6 +404,7 @@
       if (p.reason) add("event.field.reason", h("span", { class: "pre" }, p.reason));
       if (p.rating) add("event.field.rating", label("rating.", p.rating));
       if (p.comment) add("event.field.comment", p.comment);
+      if (p.attachment && p.attachment.name) add("event.field.attachment", p.attachment.name);
       if (p.recorded_by_staff) add("event.field.recorded_by_staff", label("revisit.contact.", p.contact || "other"));
       if (staff) {
         if (p.tags && p.tags.length && ev.kind !== "submitted") add("event.field.tags", p.tags.join("、"));

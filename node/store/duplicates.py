@@ -1,0 +1,137 @@
+"""Duplicates and merges over SQL: candidate lookups in the full-text index, and the
+issue_merges projection.
+
+Candidates (node.app.duplicates.DuplicateReads). The issue's own terms (CJK bigrams and
+alphanumeric runs, node/domain/duplicates.py) are asked of the index as one OR query over
+the head (title) and body (content) groups, best first (SQLite FTS5 bm25 with the groups'
+weights; PostgreSQL ts_rank), and only the top N ids come back: the use case scores those
+few with the exact Jaccard similarity. The same enterprise's latest issues come from the
+issues table's (credit_code, received_at) index. Both are reads of what the node holds —
+its own issues and, at a city, its counties' replicas.
+
+Merges (`MergeProjection`, registered on the Store: node/runtime.py). Every `merged_into`
+event appended here, the node's own or a replicated one, inserts the row (master,
+follower, who, when) in the event's transaction; every `unmerged_from` fills its
+unmerged_at/_by. So the table is the events' fold at every tier that holds the follower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from node.domain.issue import Event, Issue
+from node.domain.merging import MERGED_INTO, UNMERGED_FROM
+from node.domain.search import WEIGHTS
+from node.store import repo
+from node.store.repo import Store
+from node.store.schema import ISSUE_FTS, issue_merges, issues
+
+_WEIGHTS = ", ".join(repr(WEIGHTS[g]) for g in ("head", "meta", "body", "reply"))
+_FTS_SIMILAR = text(
+    f"SELECT s.issue_id FROM {ISSUE_FTS} JOIN issue_search s ON s.doc_id = {ISSUE_FTS}.rowid "
+    f"WHERE {ISSUE_FTS} MATCH :q ORDER BY bm25({ISSUE_FTS}, {_WEIGHTS}) LIMIT :n")
+_PG_SIMILAR = text(
+    "SELECT issue_id FROM issue_search WHERE terms @@ CAST(:q AS tsquery) "
+    "ORDER BY ts_rank(terms, CAST(:q AS tsquery)) DESC, issue_id LIMIT :n")
+
+
+def similar_query(dialect: str, terms: Sequence[str]) -> str:
+    """The index query holding any of `terms` in the title or the content. The terms come
+    from the tokenizer: CJK characters and lower-case letters and digits, never a quote."""
+    if dialect == "postgresql":
+        return " | ".join(f"'{t}':AC" for t in terms)
+    return "{head body} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+
+
+class DuplicateTransaction:
+    """node.app.duplicates.DuplicateReads over one open connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def similar(self, terms: Sequence[str], limit: int) -> list[str]:
+        if not terms:
+            return []
+        dialect = self.conn.dialect.name
+        stmt = _PG_SIMILAR if dialect == "postgresql" else _FTS_SIMILAR
+        rows = self.conn.execute(stmt, {"q": similar_query(dialect, terms), "n": limit})
+        return [str(r[0]) for r in rows]
+
+    def same_enterprise(self, credit_code: str, limit: int) -> list[str]:
+        if not credit_code:
+            return []
+        rows = self.conn.execute(select(issues.c.id).where(issues.c.credit_code == credit_code)
+                                 .order_by(issues.c.received_at.desc(), issues.c.id.desc())
+                                 .limit(limit))
+        return [str(r[0]) for r in rows]
+
+    def load_issue(self, key: str) -> Issue | None:
+        return repo.load_issue(self.conn, key)
+
+    def load_issues(self, ids: Sequence[str]) -> dict[str, Issue]:
+        return repo.load_issues(self.conn, ids)
+
+
+class DuplicateRecords:
+    """node.app.duplicates.DuplicateStore over a node's `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def read(self) -> Iterator[DuplicateTransaction]:
+        with self.store.read() as conn:
+            yield DuplicateTransaction(conn)
+
+
+# --------------------------------------------------------------------------- merges
+
+
+def _insert_absent(conn: Connection, row: dict[str, Any]) -> None:
+    ins: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(ins(issue_merges).values(**row).on_conflict_do_nothing())
+
+
+class MergeProjection:
+    """repo.Projection: issue_merges from the merge events, in their transaction."""
+
+    def issue_written(self, conn: Connection, issue: Issue, *, created: bool) -> None:
+        """Snapshots say nothing of merges: the events do."""
+
+    def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
+                       own: bool) -> None:
+        if event.kind == MERGED_INTO:
+            number = conn.execute(select(issues.c.number)
+                                  .where(issues.c.id == event.issue_id)).scalar_one_or_none()
+            _insert_absent(conn, {
+                "master_id": event.payload["master"],
+                "master_number": event.payload.get("master_number", ""),
+                "follower_id": event.issue_id, "version": event.version,
+                "follower_number": number or "",
+                "merged_by": event.actor.label()[:80], "merged_at": event.at})
+        elif event.kind == UNMERGED_FROM:
+            conn.execute(update(issue_merges).where(and_(
+                issue_merges.c.follower_id == event.issue_id,
+                issue_merges.c.master_id == event.payload["master"],
+                issue_merges.c.unmerged_at.is_(None)))
+                .values(unmerged_at=event.at, unmerged_by=event.actor.label()[:80]))
+
+    def events_appended(self, conn: Connection,
+                        batch: Sequence[tuple[str, Event, int, bool]]) -> None:
+        for writer, event, seq, own in batch:
+            if event.kind in (MERGED_INTO, UNMERGED_FROM):
+                self.event_appended(conn, writer, event, seq=seq, own=own)
+
+
+def merges_of(conn: Connection, issue_id: str) -> list[dict[str, Any]]:
+    """The issue_merges rows of an issue, as master or follower (oldest first)."""
+    rows = conn.execute(select(issue_merges).where(
+        (issue_merges.c.master_id == issue_id) | (issue_merges.c.follower_id == issue_id))
+        .order_by(issue_merges.c.merged_at, issue_merges.c.id))
+    return [dict(r._mapping) for r in rows]

@@ -251,15 +251,20 @@ class AttachmentService:
     def record(self, principal: Principal, key: str, staging: Staging, *, name: str | None,
                content_type: str, ref: int | None = None) -> AttachmentMeta:
         """Put the staged bytes in place and record them on the issue: one event, one row.
-        A failed transaction leaves the bytes (see the module: `sweep_unreferenced`)."""
+        Everything the record checks is checked first, before the bytes are put in place,
+        so a refusal stores nothing; only a write that fails after that (a race with
+        another writer of the issue) leaves the bytes (see the module: `sweep_unreferenced`)."""
         clean = clean_name(name)
-        if ref is not None:  # refused before the bytes are put in place, where it can be
-            with self.store.read() as unit:
-                issue = unit.load_issue(key)
-                if issue is None:
-                    raise not_found(key)
-                _, ref_kind = self._ref(unit, principal, issue, key, ref)
-                self._may_write(principal, issue, key, ref_kind=ref_kind, with_ref=True)
+        with self.store.read() as unit:
+            issue = unit.load_issue(key)
+            if issue is None:
+                raise not_found(key)
+            _, ref_kind = self._ref(unit, principal, issue, key, ref)
+            self._may_write(principal, issue, key, ref_kind=ref_kind, with_ref=ref is not None)
+            if unit.transfer_pending(issue.id):
+                raise RuleViolation("transfer_pending", issue_id=issue.id)
+            check_issue_total(sum(a.size for a in unit.attachments_of(issue.id)),
+                              staging.size, self.limits)
         sha = staging.commit()
         return self._record(principal, key, sha=sha, size=staging.size, name=clean,
                             content_type=content_type, ref=ref)

@@ -127,13 +127,11 @@ def test_an_oversized_file_is_413_and_leaves_nothing(api: Api, api_node: Node) -
     after_first = blobs(api_node).blob_count()
     second = upload(api, "ent_a", issue["number"], "b.pdf", b"%PDF-1.7\n" + os.urandom(80_000))
     assert second.status_code == 413
-    # refused in the transaction, after the bytes were committed: they stay (unreferenced,
-    # harmless) until the sweep of unreferenced files removes them
+    # refused before the bytes were put in place: nothing stored, nothing to sweep
     assert blobs(api_node).temp_files() == []
-    assert blobs(api_node).blob_count() == after_first + 1
+    assert blobs(api_node).blob_count() == after_first
     assert rows(api_node) == 1
-    assert service(api_node).sweep_unreferenced() == 0  # younger than a day: kept
-    assert service(api_node).sweep_unreferenced(timedelta(0)) == 1
+    assert service(api_node).sweep_unreferenced(timedelta(0)) == 0
     nothing_left(api_node, after_first)
     got = api.client.get(first.json()["url"], headers=api.headers("ent_a"))
     assert got.status_code == 200  # the referenced file was not swept

@@ -704,6 +704,30 @@ async def run_reports(node: Node, stop: asyncio.Event, *, period_s: float = 300.
         wait = period_s
 
 
+async def sweep_attachments(node: Node, stop: asyncio.Event, *,
+                            period_s: float = 6 * 3600.0) -> None:
+    """Remove the attachment files nothing references (what an upload that lost a race
+    leaves: node/app/attachments.py) a day after they were written: every `period_s`,
+    first `min(period_s, 600)` s after start — one wake per period on an idle node."""
+    attachments = node.services.attachments
+    if attachments is None:
+        return
+    wait = min(period_s, 600.0)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        if stop.is_set():
+            return
+        try:
+            removed = await asyncio.to_thread(attachments.sweep_unreferenced)
+            if removed:
+                log.info("node %s: swept %d unreferenced attachment files",
+                         node.config.node.code, removed)
+        except Exception:
+            log.exception("sweeping attachment files failed")
+        wait = period_s
+
+
 # --------------------------------------------------------------------------- process
 
 
@@ -819,8 +843,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                   parent_address: str | None = None, nats_url: str | None = None,
                   senders: bool = True, auto_escalate_every_s: float | None = 60.0,
                   connect_streams: bool = True, probe: Probe = NO_PROBE,
-                  notify: bool = True, reports_every_s: float | None = 300.0
-                  ) -> AsyncIterator[Running]:
+                  notify: bool = True, reports_every_s: float | None = 300.0,
+                  sweep_every_s: float | None = 6 * 3600.0) -> AsyncIterator[Running]:
     """Build the node of `config` and run it until the context ends.
 
     `http_port`, `grpc_port`, `parent_address`, `nats_url` replace the configured values
@@ -831,7 +855,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
     parts are built (the API reads their summaries) but never connect to NATS; `probe`:
     see `build`; `notify=False`: the notification dispatcher and light scanner do not
     run by themselves (a test drives them); `reports_every_s=None`: periodic reports are
-    not made by themselves."""
+    not made by themselves; `sweep_every_s=None`: unreferenced attachment files are not
+    swept by themselves."""
     config = _override(config, http={"port": http_port},
                        federation={"grpc_port": grpc_port, "parent_address": parent_address},
                        nats={"url": nats_url})
@@ -891,6 +916,8 @@ async def running(config: Config, *, clock: Clock | None = None, engine: Engine 
                 tg.create_task(node.services.notify.run_all(stop))
             if reports_every_s is not None:
                 tg.create_task(run_reports(node, stop, period_s=reports_every_s))
+            if sweep_every_s is not None:
+                tg.create_task(sweep_attachments(node, stop, period_s=sweep_every_s))
             handle = Running(node=node, http_port=http_port, _stop=stop,
                              shutdown_errors=errors)
             try:

@@ -37,7 +37,7 @@ from node.web import attachments_api
 from node.web.api import API
 from tests.support.api import PASSWORD, Api, Template
 from tests.support.data import ENTERPRISE_A, submit_cmd
-from tests.support.wait import until_sync
+from tests.support.wait import until, until_sync
 
 
 def service(node: Node) -> AttachmentService:
@@ -544,3 +544,20 @@ def test_a_windows_installer_is_refused_and_an_ole_file_downloads_as_doc(
     assert got.status_code == 200
     assert 'filename="setup.doc"' in got.headers["content-disposition"]
     assert "filename*=UTF-8''setup.doc" in got.headers["content-disposition"]
+
+
+async def test_the_node_sweeps_files_nothing_references_a_day_after(tmp_path: Path) -> None:
+    """The runtime's sweep (node/runtime.py `sweep_attachments`) removes a file no
+    attachment references once it is a day old, and keeps a younger one."""
+    from node.runtime import running
+    from tests.support.data import make_config
+
+    async with running(make_config(tmp_path), http_port=0, connect_streams=False,
+                       reports_every_s=None, sweep_every_s=0.05) as run:
+        store = blobs(run.node)
+        old = store.put([b"%PDF-1.7\n" + os.urandom(1000)])
+        young = store.put([b"%PDF-1.7\n" + os.urandom(1000)])
+        day_ago = store.path_of(old).stat().st_mtime - 2 * 86400
+        os.utime(store.path_of(old), (day_ago, day_ago))
+        await until(lambda: not store.exists(old), what="the old unreferenced file swept")
+        assert store.exists(young)

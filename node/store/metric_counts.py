@@ -221,8 +221,33 @@ class MetricsProjection:
         self.fact_written(conn, fact, origin, created=created)
 
     def issues_written(self, conn: Connection, batch: Sequence[tuple[Issue, bool]]) -> None:
-        for issue, created in batch:
-            self.issue_written(conn, issue, created=created)
+        """A set write (a replica's batch, an import, an envelope): the old rows read in one
+        statement per 500, the new ones written with one executemany each, instead of three
+        statements per issue. An issue twice in the set goes one by one (its second write
+        reads the first)."""
+        items = [(facts_of_issue(issue), created) for issue, created in batch]
+        ids = [fact.issue_id for (fact, _), _ in items]
+        if len(items) < 2 or len(set(ids)) < len(ids):
+            for (fact, origin), created in items:
+                self.fact_written(conn, fact, origin, created=created)
+            return
+        olds: dict[str, Any] = {}
+        for chunk in chunked([i for ((_, _), created), i in zip(items, ids, strict=True)
+                              if not created]):
+            for r in conn.execute(select(metric_facts)
+                                  .where(metric_facts.c.issue_id.in_(chunk))):
+                olds[r.issue_id] = r
+        codes = {fact.credit_code for (fact, _), _ in items if fact.credit_code}
+        codes |= {r.credit_code for r in olds.values() if r.credit_code}
+        _lock_enterprises(conn, codes)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (fact, origin), _ in items:
+            self._change(conn, fact, origin, olds.get(fact.issue_id), inserts, updates)
+        if inserts:
+            conn.execute(insert(metric_facts), inserts)
+        if updates:
+            conn.execute(_UPDATE_FACTS, updates)
 
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:
@@ -230,19 +255,35 @@ class MetricsProjection:
 
     def fact_written(self, conn: Connection, fact: IssueFacts, origin: str, *,
                      created: bool) -> None:
+        if fact.credit_code:
+            _lock_enterprises(conn, [fact.credit_code])
+        old = None if created else conn.execute(_OLD, {"id": fact.issue_id}).first()
+        if old is not None and old.credit_code and old.credit_code != fact.credit_code:
+            _lock_enterprises(conn, [old.credit_code])  # its flags are recomputed too
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        self._change(conn, fact, origin, old, inserts, updates)
+        if inserts:
+            conn.execute(insert(metric_facts), inserts[0])
+        if updates:
+            conn.execute(_UPDATE_FACTS, updates[0])
+
+    @staticmethod
+    def _change(conn: Connection, fact: IssueFacts, origin: str, old: Any,
+                inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+        """What writing `fact` over its stored row `old` (None: none yet) does: the count
+        changes and touched enterprises of the unit of work, and the row to insert or
+        update (appended to `inserts` / `updates`; the enterprises are locked already)."""
         changes: Counter[tuple[GroupKey, str]] = conn.info.setdefault(_CHANGES, Counter())
         #: enterprise → the instants (received, closed) of its changed issues, old and new
         dirty: dict[str, list[datetime]] = conn.info.setdefault(_DIRTY, {})
         counts = fact_counts(fact)
         row = _facts_row(fact, origin, counts)
         group = _group(fact, origin)
-        if fact.credit_code:
-            _lock_enterprises(conn, [fact.credit_code])
-        old = None if created else conn.execute(_OLD, {"id": fact.issue_id}).first()
         for key, n in counts.items():
             changes[(group, key)] += n
         if old is None:
-            conn.execute(insert(metric_facts), row)
+            inserts.append(row)
             if fact.credit_code:
                 _touch(dirty, fact.credit_code, fact.received_at, fact.closed_at)
             return
@@ -265,12 +306,11 @@ class MetricsProjection:
             changes[(old_group, RECURRED)] -= bool(old.recurred)
             changes[(old_group, MATURED)] -= bool(old.matured)
             if old.credit_code:
-                _lock_enterprises(conn, [old.credit_code])
                 _touch(dirty, old.credit_code, old.received_at, old.closed_at)
             if fact.credit_code:
                 _touch(dirty, fact.credit_code, fact.received_at, fact.closed_at)
         row["_id"] = row.pop("issue_id")
-        conn.execute(_UPDATE_FACTS, row)
+        updates.append(row)
 
     def unit_done(self, conn: Connection) -> None:
         """The unit of work is done: recompute the touched enterprises' recurrence flags,

@@ -44,7 +44,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     text,
     update,
@@ -338,24 +337,27 @@ def refresh_flags(conn: Connection, dirty: Mapping[str, Sequence[datetime]],
 
     Only issues closed in [lo - window, hi] can change: the changed issues themselves, and
     those a changed issue follows within the window (closed before it was received, by
-    less than the window). Their flags read the enterprise's issues received in
-    (closed, closed + window], all within [lo - window, hi + window]. So one indexed range
-    of each enterprise's issues is read — not all of them, which made every submit of an
-    enterprise with hundreds of issues read them all — and only the rows closed in
-    [lo - window, hi], whose flags that range decides exactly, are updated. Enterprises are
-    read in chunks with the chunk's widest span (a wider read is still exact)."""
+    less than the window). Those are read first (none, for a new open issue of an
+    enterprise without recent closures: nothing more is read); then the issues received
+    within the window after their closures, which decide their flags exactly. Before, every
+    write of an enterprise read and folded all its issues. Enterprises are read in chunks
+    with the chunk's widest span (a wider read is still exact)."""
     for chunk in chunked(sorted(dirty)):
         instants = [t for code in chunk for t in dirty[code]]
         lo, hi = min(instants) - window, max(instants)
-        rows = list(conn.execute(select(metric_facts).where(
-            metric_facts.c.credit_code.in_(chunk),
-            or_(metric_facts.c.received_at.between(lo, hi + window),
-                metric_facts.c.closed_at.between(lo, hi)))))
-        flags = recurrence_flags((_fact_of_stored(r) for r in rows), window)
+        mine = metric_facts.c.credit_code.in_(chunk)
+        affected = list(conn.execute(select(metric_facts).where(
+            mine, metric_facts.c.closed_at.between(lo, hi))))
+        if not affected:
+            continue
+        first = min(r.closed_at for r in affected)
+        last = max(r.closed_at for r in affected) + window
+        rows = {r.issue_id: r for r in conn.execute(select(metric_facts).where(
+            mine, metric_facts.c.received_at.between(first, last)))}
+        rows.update((r.issue_id, r) for r in affected)
+        flags = recurrence_flags((_fact_of_stored(r) for r in rows.values()), window)
         updates = []
-        for r in rows:
-            if r.closed_at is None or not lo <= r.closed_at <= hi:
-                continue  # its followers may lie outside the range read: left as stored
+        for r in affected:
             recurred = flags.get(r.issue_id, False)
             matured = bool(r.eligible and not recurred and watermark is not None
                            and r.closed_at <= watermark)

@@ -117,7 +117,7 @@
     f.hidden = !(res.ok && res.data.owner === cfg.node);
   }
 
-  document.addEventListener("zt:ready", (ev) => {
+  window.ZT.whenReady((ev) => {
     if (!$("attachments-card") || !cfg.key || !ev.detail) return;
     const f = $("attachments-form");
     if (f) {

@@ -42,7 +42,7 @@
     timer = setTimeout(check, 400);
   }
 
-  document.addEventListener("zt:ready", () => {
+  window.ZT.whenReady(() => {
     if (!$("intake-duplicates")) return;
     for (const id of ["intake-title", "intake-content", "intake-credit"]) {
       const el = $(id);

@@ -22,7 +22,7 @@
       { code: res.data.credit_code }), "ok");
   }
 
-  document.addEventListener("zt:ready", () => {
+  window.ZT.whenReady(() => {
     const f = $("intake-profile-form");
     if (!f) return;
     f.elements.industry.replaceChildren(h("option", { value: "" }, t("intake.profile.choose")),

@@ -90,7 +90,7 @@
     render(res.data);
   }
 
-  document.addEventListener("zt:ready", (ev) => {
+  window.ZT.whenReady((ev) => {
     me = ev.detail;
     if (!$("policies-card") || !cfg.key || !me) return;
     const f = $("profile-form");

@@ -102,7 +102,7 @@
     if (links.ok) renderLinks(links.data);
   }
 
-  document.addEventListener("zt:ready", (ev) => {
+  window.ZT.whenReady((ev) => {
     me = ev.detail;
     if (!$("duplicates-card") || !cfg.key || !me || me.role === "enterprise") return;
     load();

@@ -329,6 +329,8 @@
       return;
     }
     notice(errorBox, "", "error");
+    // this page's own step is no news: the live stream may tell of it before loadIssue ends
+    if (res.data && res.data.version) shownVersion = Math.max(shownVersion, res.data.version);
     notice($("flash"), res.status === 202 ? t("action.accepted", { action: t("action." + action) })
       : t("action.done", { action: t("action." + action) }), "ok");
     await loadIssue();

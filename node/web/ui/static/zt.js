@@ -206,7 +206,17 @@
     if (nav) nav.hidden = false;
     $("main").focus({ preventScroll: true }); // the login form that had focus is gone
     bootOptions.onReady(me);
+    readyMe = me;
     document.dispatchEvent(new CustomEvent("zt:ready", { detail: me }));  // add-on scripts
+  }
+
+  /** An add-on script's start once the page has signed in: at once when it already has (a
+      page opened with a session may sign in before a later deferred script has run), else
+      at the "zt:ready" event — once either way. */
+  let readyMe = null;
+  function whenReady(fn) {
+    if (readyMe) fn({ detail: readyMe });
+    else document.addEventListener("zt:ready", fn, { once: true });
   }
 
   async function onLogin(ev) {
@@ -468,6 +478,6 @@
   window.ZT = {
     cfg, t, has, label, unitName, h, $, notice, session, api, download, errorText, newKey, boot,
     fmtTime, fmtDue, timeEl, dueEl, fmtRate, fmtNum, countdown, serverNow, lightEl, stateEl,
-    renderTimeline, table, every, loadUnitNames, unitLabel,
+    renderTimeline, table, every, loadUnitNames, unitLabel, whenReady,
   };
 })();

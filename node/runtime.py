@@ -59,6 +59,7 @@ from node.app.imports import ImportJobs, ImportService
 from node.app.index import IndexService
 from node.app.live import Live, LiveHub
 from node.app.meetings import MeetingService
+from node.app.merges import MergeService
 from node.app.open311 import Open311Setup, catalogue_source
 from node.app.ports import Clock
 from node.app.probes import NO_PROBE, Probe
@@ -493,8 +494,11 @@ class Streams:
         outbox = SqlEventOutbox(store)
         self.publisher = Publisher(outbox, cfg.node.code, window=cfg.nats.publish_window,
                                    probe=probe)
+        # 并单: an escalated master answered upstream answers its followers here
+        self.merges = MergeService(store=IssueRecords(store), node=cfg.node.code, clock=clock)
         replica = ReplicaService(SqlReplicaRecorder(store), self.place, clock,
-                                 fetch=federation.fetch if federation else None, probe=probe)
+                                 fetch=federation.fetch if federation else None, probe=probe,
+                                 listeners=[self.merges.answer_replicated])
         self.replicator = Replicator(replica, SqlDeadLetters(store), clock,
                                      stream=inbound_stream(cfg.node.code), probe=probe,
                                      fetch_wait_s=cfg.nats.fetch_wait_s,
@@ -583,6 +587,11 @@ class Streams:
                 feed.service.on_own_change.append(
                     feed.wake_from_thread(asyncio.get_running_loop()))
                 tg.create_task(feed.run(js, stop))
+            # 并单: followers whose escalated master's answer was committed here but not
+            # passed on to them (a crash in between): at start, then every 10 minutes
+            tg.create_task(periodically(stop, self.merges.answer_pending,
+                                        what="merged followers answered", period_s=600.0,
+                                        first_s=1.0))
             tg.create_task(self.replicator.run_retries(stop, self.retry_wake,
                                                        period_s=cfg.nats.reconcile_every_s))
             if self.reconciler is not None:
@@ -685,47 +694,46 @@ def _report_index(index: IndexService) -> Callable[[Period, datetime], dict[str,
     return table
 
 
+async def periodically(stop: asyncio.Event, work: Callable[[], object], *, what: str,
+                       period_s: float, first_s: float) -> None:
+    """`work` in a thread `first_s` after start and then every `period_s` until `stop`: one
+    wake per period on an idle node; a failing round is logged and the next one runs."""
+    wait = first_s
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        if stop.is_set():
+            return
+        try:
+            done = await asyncio.to_thread(work)
+            if done:
+                log.info("%s: %s", what, done)
+        except Exception:
+            log.exception("%s failed", what)
+        wait = period_s
+
+
 async def run_reports(node: Node, stop: asyncio.Event, *, period_s: float = 300.0) -> None:
     """Each period's report once it has ended (node.app.reports.ReportService.run_due):
     first `min(period_s, 60)` s after start, then every `period_s`."""
     reports = node.services.reports
     if reports is None:
         return
-    wait = min(period_s, 60.0)
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-        if stop.is_set():
-            return
-        try:
-            await asyncio.to_thread(reports.run_due)
-        except Exception:
-            log.exception("periodic reports failed")
-        wait = period_s
+    await periodically(stop, reports.run_due, what="periodic reports", period_s=period_s,
+                       first_s=min(period_s, 60.0))
 
 
 async def sweep_attachments(node: Node, stop: asyncio.Event, *,
                             period_s: float = 6 * 3600.0) -> None:
     """Remove the attachment files nothing references (what an upload that lost a race
     leaves: node/app/attachments.py) a day after they were written: every `period_s`,
-    first `min(period_s, 600)` s after start — one wake per period on an idle node."""
+    first `min(period_s, 600)` s after start."""
     attachments = node.services.attachments
     if attachments is None:
         return
-    wait = min(period_s, 600.0)
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-        if stop.is_set():
-            return
-        try:
-            removed = await asyncio.to_thread(attachments.sweep_unreferenced)
-            if removed:
-                log.info("node %s: swept %d unreferenced attachment files",
-                         node.config.node.code, removed)
-        except Exception:
-            log.exception("sweeping attachment files failed")
-        wait = period_s
+    await periodically(stop, attachments.sweep_unreferenced,
+                       what=f"node {node.config.node.code}: unreferenced attachment files "
+                            f"swept", period_s=period_s, first_s=min(period_s, 600.0))
 
 
 # --------------------------------------------------------------------------- process

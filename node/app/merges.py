@@ -16,7 +16,7 @@ its own rating link) and rates its own issue; the rating is recorded on the foll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from node.app.policy import (
@@ -80,6 +80,7 @@ class MergeService:
         self.store = store
         self.node = node
         self.clock = clock
+        self.sweeps = 0  # `answer_pending` runs completed (the node's sweep, at start)
 
     def merge(self, principal: Principal, master_key: str, follower_keys: Sequence[str], *,
               note: str | None = None) -> Merged:
@@ -143,6 +144,49 @@ class MergeService:
                 raise not_found(key)
             check_can_view(principal, issue, key)
             return merging.links(_events(unit, issue.id))
+
+
+    # ---- an escalated master's answer, arrived by replication
+
+    def answer_followers(self, master_ids: Iterable[str]) -> int:
+        """Write on this node's followers the answer their master got at another tier.
+
+        A master escalated upward is answered there: its `resolve` reaches this node as a
+        replicated event (ReplicaService calls this after committing it), not through
+        `IssueService.act`, so its followers here — still this node's own issues — would
+        never hear of it. Idempotent: a follower already answered is no longer closed as
+        merged and is skipped, so a repeat (or the sweep, `answer_pending`) writes
+        nothing twice. Returns how many followers were answered."""
+        answered = 0
+        with self.store.write() as unit:
+            for master_id in dict.fromkeys(master_ids):
+                master = unit.load_issue(master_id)
+                if master is None or master.owner == self.node:
+                    continue  # its own master: `act` answered the followers already
+                for follower_id, event in merging.unanswered(_events(unit, master.id)):
+                    follower = unit.load_issue(follower_id, for_update=True)
+                    if follower is None or follower.owner != self.node:
+                        continue
+                    caused = merging.fan_out(event, master, follower, now=event.at)
+                    if caused is not None:
+                        _write(unit, self.node, follower, caused)
+                        answered += 1
+        return answered
+
+    def answer_pending(self) -> int:
+        """`answer_followers` for every master elsewhere that still has followers here
+        closed as merged: after a crash between committing the master's replicated answer
+        and answering its followers (run at start and periodically)."""
+        with self.store.read() as unit:
+            masters = unit.masters_elsewhere(self.node)
+        answered = self.answer_followers(masters) if masters else 0
+        self.sweeps += 1
+        return answered
+
+    def answer_replicated(self, events: Sequence[Event]) -> int:
+        """ReplicaService's listener: the applied events that may answer followers here."""
+        masters = [e.issue_id for e in events if e.kind in merging.FAN_OUT_KINDS]
+        return self.answer_followers(masters) if masters else 0
 
 
 def fan_out_followers(unit: IssueUnit, node: str, master: Issue, event: Event) -> None:

@@ -462,6 +462,11 @@ class IssueUnit(Protocol):
         """The issue's events in version order."""
         ...
 
+    def masters_elsewhere(self, node: str) -> list[str]:
+        """并单: the masters another node owns now (escalated) of followers `node` owns that
+        are still closed as merged (node/app/merges.py answers them)."""
+        ...
+
     def list_issues(self, f: IssueFilter) -> tuple[list[Issue], int]:
         """The page of issues matching `f`, newest first, and how many match in all (-1 when
         `f.count` is False; at most `f.count_limit` when that is set)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -100,12 +100,17 @@ class Applied:
 
 class ReplicaService:
     def __init__(self, records: ReplicaRecorder, place: Place, clock: Clock, *,
-                 fetch: HistoryFetch | None = None, probe: Probe = NO_PROBE) -> None:
+                 fetch: HistoryFetch | None = None, probe: Probe = NO_PROBE,
+                 listeners: Sequence[Callable[[Sequence[Event]], object]] = ()) -> None:
         self.records = records
         self.place = place
         self.clock = clock
         self.fetch = fetch
         self.probe = probe
+        #: told the events each transaction applied, once it committed (并单: an escalated
+        #: master's answer reaches its followers here, node/app/merges.py); a listener that
+        #: fails is logged and never undoes the commit — it must catch up by itself
+        self.listeners = tuple(listeners)
 
     # ---- a batch (one event or more), one transaction
 
@@ -116,6 +121,7 @@ class ReplicaService:
         with self.probe.timed(Stage.REPLICA_APPLY, (event_id,)), self.records.unit() as unit:
             [result] = self._apply_in(unit, [(m, subject_writer)])
         self.probe.mark(result.outcome.stage, (event_id,))
+        self._tell([(m, subject_writer)], [result])
         return result
 
     def apply_many(self, items: Sequence[tuple[IncomingEvent, str | None]]) -> list[Applied]:
@@ -129,7 +135,22 @@ class ReplicaService:
             by_outcome.setdefault(result.outcome, []).append(event_id)
         for outcome, keys in by_outcome.items():
             self.probe.mark(outcome.stage, keys)
+        self._tell(items, results)
         return results
+
+    def _tell(self, items: Sequence[tuple[IncomingEvent, str | None]],
+              results: Sequence[Applied]) -> None:
+        if not self.listeners:
+            return
+        applied = [m.event for (m, _), r in zip(items, results, strict=True)
+                   if r.outcome is Outcome.APPLIED]
+        if not applied:
+            return
+        for listener in self.listeners:
+            try:
+                listener(applied)
+            except Exception:
+                log.exception("a listener of applied replica events failed")
 
     def _apply_in(self, unit: ReplicaUnit, items: Sequence[tuple[IncomingEvent, str | None]]
                   ) -> list[Applied]:

@@ -232,3 +232,21 @@ def master_of(follower_events: Iterable[Event]) -> tuple[str, Mapping[str, Any]]
         elif e.kind == UNMERGED_FROM:
             current = None
     return current
+
+
+def unanswered(master_events: Iterable[Event]) -> list[tuple[str, Event]]:
+    """(follower id, the master event that answers it) for every follower still merged
+    into the issue of these events whose master was answered (or closed) after the merge:
+    what a node must still write on its followers when the master's answer came from
+    another tier (an escalated master's events arrive by replication, not by `act`). A
+    follower merged after the answer waits for the next one; an unmerged one is dropped."""
+    active: dict[str, Event | None] = {}
+    for e in master_events:
+        if e.kind == MERGED:
+            active[e.payload["follower"]] = None
+        elif e.kind == UNMERGED:
+            active.pop(e.payload["follower"], None)
+        elif e.kind in FAN_OUT_KINDS:
+            for follower in active:
+                active[follower] = e
+    return [(f, e) for f, e in active.items() if e is not None]

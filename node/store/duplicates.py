@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.domain.issue import Event, Issue
-from node.domain.merging import MERGED_INTO, UNMERGED_FROM
+from node.domain.merging import MERGED_INTO, OUTCOME_MERGED, UNMERGED_FROM
 from node.domain.search import WEIGHTS
 from node.store import repo
 from node.store.repo import Store
@@ -135,3 +135,19 @@ def merges_of(conn: Connection, issue_id: str) -> list[dict[str, Any]]:
         (issue_merges.c.master_id == issue_id) | (issue_merges.c.follower_id == issue_id))
         .order_by(issue_merges.c.merged_at, issue_merges.c.id))
     return [dict(r._mapping) for r in rows]
+
+
+def masters_elsewhere(conn: Connection, node: str) -> list[str]:
+    """The masters another node now owns (escalated) of followers this node owns that are
+    still closed as merged: the masters whose answers may still have to reach them."""
+    follower = issues.alias("follower")
+    master = issues.alias("master")
+    rows = conn.execute(
+        select(issue_merges.c.master_id).distinct()
+        .join(follower, follower.c.id == issue_merges.c.follower_id)
+        .join(master, master.c.id == issue_merges.c.master_id)
+        .where(issue_merges.c.unmerged_at.is_(None), follower.c.owner == node,
+               follower.c.state == "closed", follower.c.outcome == OUTCOME_MERGED,
+               master.c.owner != node)
+        .order_by(issue_merges.c.master_id))
+    return [str(r[0]) for r in rows]

@@ -29,7 +29,7 @@ from node.app.ports import (
 from node.domain.issue import Event, Issue
 from node.domain.metric_counts import GroupCounts, GroupKey
 from node.domain.summary import OriginPart
-from node.store import metric_counts, outbox, repo, users
+from node.store import duplicates, metric_counts, outbox, repo, users
 from node.store.repo import Store
 from node.store.schema import submissions
 
@@ -82,6 +82,9 @@ class IssueTransaction:
 
     def list_issues(self, f: IssueFilter) -> tuple[list[Issue], int]:
         return repo.list_issues(self.conn, f)
+
+    def masters_elsewhere(self, node: str) -> list[str]:
+        return duplicates.masters_elsewhere(self.conn, node)
 
     def count_by_light(self, now: datetime) -> list[LightCount]:
         return repo.count_by_light(self.conn, now)

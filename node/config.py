@@ -361,6 +361,10 @@ class FederationSection(_Section):
     backoff_max_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
     stuck_after_s: int = Field(default=3600, ge=1)
     auto_escalate_after_urges: int | None = Field(default=3, ge=1, le=100)
+    #: the key of the keyed signatures a city's summary carries for the province's
+    #: cross-city duplicates (node/app/similarity.py); the same at every city of the
+    #: federation. Unset: derived from the federation's CA certificate (ca.pem)
+    similarity_key: str | None = Field(default=None, min_length=16, max_length=256)
 
     @field_validator("parent_address")
     @classmethod

@@ -69,6 +69,7 @@ from node.app.reports import ReportService
 from node.app.revisits import RevisitService
 from node.app.rollup import Rollup
 from node.app.service import AccountService, IssueService
+from node.app.similarity import SignatureFeed, federation_key
 from node.app.stats import StatsService
 from node.app.tags import TagService, TagsKind
 from node.app.transfers import AutoEscalation, Backoff, TransferService
@@ -297,6 +298,10 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
         clusters=services.duplicates.clusters if services.duplicates else None))
     if streams is not None:  # the case library flows up in the summaries
         streams.summaries.cases = services.cases
+    if streams is not None and config.node.level == "city":  # cross-city duplicates
+        key = federation_key(config.federation.similarity_key, config.tls_dir / "ca.pem")
+        if key is not None:
+            streams.summaries.signatures = SignatureFeed(DuplicateRecords(store), key).published
     rules_service.audit = services.audit  # own rule changes and floors arriving, audited
     keep_in_force(rules_service, services.issues, transfers, services.revisits,
                   services.meetings, services.imports.service if services.imports else None,

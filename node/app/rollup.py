@@ -82,6 +82,9 @@ class Rollup:
         #: the 有感指数's sums per unit (node/app/index.py `summary_index`): set at a city,
         #: whose summary carries them for itself and each county
         self.index: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None
+        #: keyed signatures of the subtree's open issues (node/app/similarity.py): set at a
+        #: city, whose summary carries them for the province's cross-city duplicates
+        self.signatures: Callable[[], Sequence[Mapping[str, str]]] | None = None
         self._own: Summary | None = None  # the local part, from the last read
         self._last_bad: dict[str, bytes] = {}  # per child, the last summary ignored
 
@@ -117,6 +120,11 @@ class Rollup:
                 self._own = replace(self._own, cases=tuple(self.cases.published()))
             except Exception:  # never stops the summary: it goes without the cases
                 log.exception("the published cases of %s were not read", self.place.code)
+        if self.signatures is not None:
+            try:
+                self._own = replace(self._own, signatures=tuple(self.signatures()))
+            except Exception:  # never stops the summary: it goes without the signatures
+                log.exception("the signatures of %s were not computed", self.place.code)
         if self.index is not None and not self.children_send_summaries:
             try:
                 self._own = with_index(self._own, self.index())

@@ -100,6 +100,10 @@ class Summary:
     #: form (node/domain/cases.py `published_form`), the newest of each unit of origin,
     #: bounded in number and bytes (`bounded`): the case library flows up with the summary.
     cases: tuple[Mapping[str, Any], ...] = ()
+    #: keyed MinHash signatures of the subtree's open issues ({"number", "node", "sig"}:
+    #: node/domain/duplicates.py `compact`), newest first, at most SIGNATURES_MAX: a city
+    #: sends them so the province finds duplicates across cities without any text
+    signatures: tuple[Mapping[str, str], ...] = ()
 
     def rate(self, name: str) -> float | None:
         den = self.sums.get(f"{name}_den", 0)
@@ -129,6 +133,8 @@ class Summary:
             out["index"] = {k: dict(v) for k, v in sorted(self.index.items())}
         if with_cases and self.cases:
             out["cases"] = [dict(c) for c in self.cases]
+        if with_cases and self.signatures:
+            out["signatures"] = [dict(x) for x in self.signatures]
         if depth > 0:  # a child's cases are among this node's own (node/app/cases.py)
             out["children"] = {k: v.to_dict(depth=depth - 1) for k, v in self.children.items()}
         return out
@@ -330,7 +336,8 @@ def fold(own: Summary, children: Iterable[Summary], *,
                    total=total, states=states, lights=lights, sums=sums, handling_hours=hours,
                    tags=top, overdue=tuple(overdue[:OVERDUE_LIST_MAX]), children=kids,
                    chains=chains, tag_names={t: named[t] for t in top if t in named},
-                   units=own.units, index=own.index, cases=own.cases)
+                   units=own.units, index=own.index, cases=own.cases,
+                   signatures=own.signatures)
 
 
 def rewritten_chains(before: Summary, after: Summary) -> list[str]:
@@ -440,7 +447,33 @@ def _from_dict(raw: Any, depth: int) -> Summary:
                    tag_names=_tag_names(data.get("tag_names", {})),
                    units=_units(data.get("units", []), str(data["node"])),
                    index=decode_summary_index(data.get("index", {})),
-                   cases=_cases(data.get("cases", []), str(data["node"])))
+                   cases=_cases(data.get("cases", []), str(data["node"])),
+                   signatures=_signatures(data.get("signatures", [])))
+
+
+SIGNATURES_MAX = 1000  # open issues a summary carries signatures of (~230 KB)
+
+
+def _signatures(value: Any) -> tuple[dict[str, str], ...]:
+    """A child's signatures, each re-checked; a malformed one is dropped."""
+    from node.domain.duplicates import expand
+    from node.domain.errors import DomainError
+    from node.domain.validation import validate_division_code
+
+    if not isinstance(value, list) or len(value) > SIGNATURES_MAX:
+        raise ValueError(f"signatures must be a list of at most {SIGNATURES_MAX}")
+    out = []
+    for raw in value:
+        try:
+            if not isinstance(raw, dict) or not isinstance(raw.get("number"), str):
+                raise ValueError("a signature entry is an object with a number")
+            expand(raw["sig"])
+            out.append({"number": raw["number"][:40],
+                        "node": validate_division_code(str(raw["node"])),
+                        "sig": raw["sig"]})
+        except (ValueError, KeyError, TypeError, DomainError):
+            continue
+    return tuple(out)
 
 
 MAX_CASES = 2000  # cases a summary may carry: beyond what `cases.bounded` lets through

@@ -25,7 +25,8 @@ from sqlalchemy import Connection, and_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from node.domain.issue import Event, Issue
+from node.app.similarity import OpenText
+from node.domain.issue import OPEN_STATES, Event, Issue
 from node.domain.merging import MERGED_INTO, OUTCOME_MERGED, UNMERGED_FROM
 from node.domain.search import WEIGHTS
 from node.store import repo
@@ -73,6 +74,15 @@ class DuplicateTransaction:
 
     def load_issue(self, key: str) -> Issue | None:
         return repo.load_issue(self.conn, key)
+
+    def open_texts(self, limit: int) -> list[OpenText]:
+        rows = self.conn.execute(
+            select(issues.c.id, issues.c.version, issues.c.number, issues.c.origin,
+                   issues.c.title, issues.c.content)
+            .where(issues.c.state.in_([s.value for s in OPEN_STATES]))
+            .order_by(issues.c.received_at.desc(), issues.c.id.desc()).limit(limit))
+        return [OpenText(id=r.id, version=r.version, number=r.number, origin=r.origin,
+                         text=f"{r.title}\n{r.content}") for r in rows]
 
     def load_issues(self, ids: Sequence[str]) -> dict[str, Issue]:
         return repo.load_issues(self.conn, ids)

@@ -11,6 +11,8 @@
 * `GET /api/v1/clusters/proposals`, `POST /api/v1/clusters`, `GET /api/v1/clusters[/{id}]`
   — 共性问题 at a city: similar open issues of two or more counties, confirmed as one
   cluster handled by one common issue of the city (node/app/clusters.py).
+* `GET /api/v1/clusters/cross-city` — at a province: likely duplicates across cities, from
+  the keyed signatures the cities' summaries carry (node/app/similarity.py).
 
 Thin like node/web/api.py: resolve the caller, call one use case, shape the answer.
 """
@@ -22,6 +24,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from node.app import similarity
 from node.app.clusters import ClusterRecord, ClusterService
 from node.app.duplicates import Candidate, DuplicateService
 from node.app.merges import MergeService
@@ -211,6 +214,27 @@ def cluster_proposals(p: PrincipalDep, s: ServicesDep) -> list[ProposalOut]:
         out.append(ProposalOut(origins=list(found.proposal.origins),
                                score=found.proposal.score, members=members))
     return out
+
+
+class CrossCityIssueOut(BaseModel):
+    city: str
+    node: str  # the unit of origin
+    number: str
+
+
+class CrossCityOut(BaseModel):
+    a: CrossCityIssueOut
+    b: CrossCityIssueOut
+    similarity: float = Field(ge=0, le=1)
+
+
+@router.get("/clusters/cross-city", response_model=list[CrossCityOut])
+def cross_city_proposals(p: PrincipalDep, s: ServicesDep) -> list[CrossCityOut]:
+    """At a province: pairs of open issues of two different cities that look alike, from
+    the keyed signatures in the cities' summaries alone (no text reaches the province);
+    each city confirms from the texts it holds. Empty where no summaries arrive."""
+    children = s.streams.summaries.children if s.streams is not None else {}
+    return [CrossCityOut.model_validate(x) for x in similarity.proposals(p, children)]
 
 
 @router.post("/clusters", response_model=ClusterCreatedOut, status_code=201)

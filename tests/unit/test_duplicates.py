@@ -105,3 +105,54 @@ def test_clusters_span_units_and_leave_unrelated_and_single_unit_groups_out() ->
     [cluster] = propose(items)
     assert cluster.members == ("a", "b") and cluster.origins == ("330521", "330522")
     assert cluster.score == round(jaccard(POWER, POWER_REWORDED), 4)
+
+
+def test_a_compact_signature_travels_in_a_summary_and_bad_ones_are_dropped() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from node.domain.duplicates import (
+        SIGNATURE_CHARS,
+        compact,
+        cross_pairs,
+        expand,
+        minhash,
+        signature_similarity,
+    )
+    from node.domain.errors import ValidationError
+    from node.domain.summary import SIGNATURES_MAX, Summary, decode, encode
+
+    full = {k: minhash(t, FEDERATION_KEY) for k, t in
+            (("a", POWER), ("b", POWER_REWORDED), ("c", LABOUR))}
+    packed = {k: compact(s) for k, s in full.items()}
+    assert all(len(p) == SIGNATURE_CHARS == 172 for p in packed.values())
+    # 16 bits a position estimate the same similarity as the full signature
+    assert abs(signature_similarity(expand(packed["a"]), expand(packed["b"]))
+               - signature_similarity(full["a"], full["b"])) <= 1 / 64
+    entries = {"330500/1": ("330500", expand(packed["a"])),
+               "330500/2": ("330500", expand(packed["b"])),  # same city: the city's own
+               "330100/9": ("330100", expand(packed["b"])),
+               "330100/8": ("330100", expand(packed["c"]))}
+    assert [(a, b) for a, b, _ in cross_pairs(entries, min_similarity=0.15)] == [
+        ("330100/9", "330500/2"), ("330100/9", "330500/1")]
+    good = {"number": "330522-2026-000001", "node": "330522", "sig": packed["a"]}
+    bad = [{"number": "x", "node": "330522", "sig": packed["a"][:-4]},  # short
+           {"number": "x", "node": "330522", "sig": "!" * SIGNATURE_CHARS},  # not base64
+           {"number": "x", "node": "99", "sig": packed["a"]},  # not a division code
+           {"node": "330522", "sig": packed["a"]}, "not an object"]
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    summary = Summary(node="330500", as_of=at, signatures=(good,))
+    raw = encode(summary)
+    assert decode(raw).signatures == (good,)
+    mixed = raw.replace(b'"signatures":[', b'"signatures":[' + b",".join(
+        json.dumps(x).encode() for x in bad) + b",")
+    assert decode(mixed).signatures == (good,)  # each bad entry dropped, the rest kept
+    too_many = raw.replace(b'"signatures":[', b'"signatures":[' + b",".join(
+        [json.dumps(good).encode()] * SIGNATURES_MAX) + b",")
+    with pytest.raises(ValidationError):
+        decode(too_many)
+    assert "signatures" not in summary.to_dict()  # the phone's summary stays small
+    with pytest.raises(ValueError):
+        expand(123)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ by LSH band and proposes the pairs of two different cities whose signatures agre
 (`cross_city`); the owners confirm from the texts they hold.
 
 `SignatureFeed` is the city's side: the rollup asks it for the entries at each re-scan; a
-signature is computed once per issue version (about a millisecond each) and kept while the
+signature is computed once per issue text (about a millisecond each) and kept while the
 issue stays among the newest open ones.
 """
 
@@ -73,22 +73,22 @@ class SignatureFeed:
         self.store = store
         self.key = key
         self.limit = min(limit, SIGNATURES_MAX)
-        self._cache: dict[tuple[str, int], str | None] = {}
+        self._cache: dict[str, tuple[str, str | None]] = {}  # id → (text, signature)
 
     def published(self) -> list[dict[str, str]]:
         """The entries of the summary: {"number", "node", "sig"}, newest first."""
         with self.store.read() as reads:
             rows = reads.open_texts(self.limit)
-        cache: dict[tuple[str, int], str | None] = {}
+        cache: dict[str, tuple[str, str | None]] = {}
         out = []
         for row in rows:
-            key = (row.id, row.version)
-            if key in self._cache:
-                sig = self._cache[key]
+            known = self._cache.get(row.id)
+            if known is not None and known[0] == row.text:
+                sig = known[1]
             else:
                 sig = (compact(minhash(row.text, self.key)) if has_shingles(row.text)
                        else None)
-            cache[key] = sig
+            cache[row.id] = (row.text, sig)
             if sig is not None:
                 out.append({"number": row.number, "node": row.origin, "sig": sig})
         self._cache = cache  # only the issues still listed

@@ -314,7 +314,17 @@ async def poison(ctx: Ctx) -> None:
     def publisher(subject: str, data: bytes) -> Fault:
         async def fault() -> None:
             wl.rec.poison.append(subject)
-            await js.publish(subject, data, timeout=5, headers={"Nats-Msg-Id": subject})
+            # a generous budget, and again on a timeout: on a loaded machine the ack can
+            # take over 5 s; the message id makes a second publish a duplicate JetStream
+            # drops, so the poison is stored once either way
+            for attempt in range(3):
+                try:
+                    await js.publish(subject, data, timeout=20,
+                                     headers={"Nats-Msg-Id": subject})
+                    break
+                except nats.errors.TimeoutError:
+                    if attempt == 2:
+                        raise
             fed.note(f"poison published on {subject}")
         return fault
 

@@ -75,7 +75,9 @@ async def client(fed: Harness, server: str, user: str, password: str
 
 async def stream_messages(node: FedNode, stream: str) -> int:
     assert node.streams.nc is not None
-    info = await node.streams.nc.jetstream().stream_info(stream)
+    # a generous budget: on a loaded machine a JetStream API reply can take over the
+    # client's default 5 s, and this reads a count, it does not judge a refusal
+    info = await node.streams.nc.jetstream(timeout=30).stream_info(stream)
     return int(info.state.messages)
 
 
@@ -86,7 +88,7 @@ async def holds(node: FedNode, stream: str, subject: str, data: bytes) -> bool:
     """Whether the last message `stream` keeps on `subject` is `data`."""
     assert node.streams.nc is not None
     try:
-        last = await node.streams.nc.jetstream().get_last_msg(stream, subject)
+        last = await node.streams.nc.jetstream(timeout=30).get_last_msg(stream, subject)
     except NotFoundError:
         return False
     return last.data == data
@@ -125,7 +127,7 @@ async def publish_own(county: FedNode, issue_id: str, data: bytes,
     """Publish `data` as the county's node user on the county's own event subject."""
     assert county.streams.nc is not None
     subject = Subject.event(county.code, origin or county.code, issue_id).build()
-    await county.streams.nc.jetstream().publish(subject, data, timeout=5)
+    await county.streams.nc.jetstream().publish(subject, data, timeout=30)
 
 
 # --------------------------------------------------------------------------- brokers
@@ -565,7 +567,8 @@ async def test_a_malformed_summary_does_not_freeze_the_provinces_summary(
         city, province = fed.nodes[CITY], fed.nodes[PROVINCE]
         assert city.streams.nc is not None and province.streams.nc is not None
         garbage = b"[" * 30_000 + b"]" * 30_000
-        await city.streams.nc.jetstream().publish(Subject.summary(CITY).build(), garbage, timeout=5)
+        await city.streams.nc.jetstream().publish(Subject.summary(CITY).build(), garbage,
+                                                  timeout=30)
         province_js = province.streams.nc.jetstream()
 
         async def arrived() -> bool:

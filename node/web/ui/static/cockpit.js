@@ -434,8 +434,24 @@
     }
   }
 
+  // at a province: likely duplicates across cities, from the signatures in the cities'
+  // summaries (no text reaches the province); each city confirms from its own texts
+  async function loadCrossCity() {
+    const res = await api("GET", "/clusters/cross-city");
+    if (!res.ok || !res.data.length) return;
+    const side = (x) => h("span", { class: "crosscity-side" },
+      h("span", { class: "red-unit" }, unitName(x.city)), " ",
+      h("span", { class: "mono" }, x.number),
+      x.node !== x.city ? h("span", { class: "muted small" }, "（" + unitName(x.node) + "）") : null);
+    $("crosscity-list").replaceChildren(...res.data.slice(0, 20).map((p) =>
+      h("li", { class: "crosscity-item" }, side(p.a), " ↔ ", side(p.b), " ",
+        h("span", { class: "muted small" },
+          t("cockpit.crosscity.similarity", { pct: Math.round(p.similarity * 100) })))));
+    $("crosscity").hidden = false;
+  }
+
   async function load(withSeries) {
-    if (withSeries) loadCases();
+    if (withSeries) { loadCases(); loadCrossCity(); }
     const [s, m, w] = await Promise.all([api("GET", "/summary"), api("GET", "/metrics"),
       withSeries ? api("GET", "/stats/series?weeks=" + WEEKS) : null]);
     const errorBox = $("cockpit-error");

@@ -15,17 +15,31 @@ drafts taken from the vocabulary:
 
 Prints p50/p99 in ms. A 1,000,000-issue store is not built here: loading it through the
 node's submit would take far longer than a bench may run on this machine.
+
+    .venv/bin/python -m bench.duplicates --store var/bench/search-citystore-…-t<k>.sqlite
+        [--runs 40] [--max-seconds 300] [--json PATH]
+
+`--store PATH` times the same two reads on an existing store instead: a generated 湖州市
+store (bench/citystore/) whose search index is built, such as the indexed copy bench.search
+leaves in var/bench/ (the plain generated store has no index rows). The node is built
+on it as the city (bench.citystore.city; `node.runtime.build`, timed, which may write its
+start-up bookkeeping into the file), and the drafts are new issues drawn from that store's
+own vocabulary (bench.citystore.vocabulary.issue_texts: topic by weight, unit, industry).
+`--n` is ignored then. Every loop stops at `--runs` or `--max-seconds`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sqlite3
 import time
 from pathlib import Path
 
-from node.app.duplicates import CANDIDATES, query_terms_of
+from node.app.duplicates import CANDIDATES, DuplicateService, query_terms_of
+from node.app.policy import Principal, Role
 from node.domain.issue import Channel
 from node.domain.lifecycle import Submit
 from node.domain.validation import make_credit_code
@@ -84,12 +98,108 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def vocabulary_drafts(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """`count` new issues' (title, content) from the generated city store's vocabulary."""
+    from bench.citystore.vocabulary import INDUSTRIES, TOPICS, issue_texts, pick, topic_weights
+    from bench.citystore.vocabulary import units as city_units
+
+    places, weights = city_units(), topic_weights()
+    out = []
+    for _ in range(count):
+        topic = rng.choices(TOPICS, weights)[0]
+        texts = issue_texts(rng, topic, pick(rng, places), pick(rng, INDUSTRIES))
+        out.append((texts.title, texts.content))
+    return out
+
+
+def time_drafts(service: DuplicateService, reads: DuplicateRecords, principal: Principal,
+                drafts: list[tuple[str, str]], max_seconds: float
+                ) -> tuple[list[float], list[float], list[int], list[int]]:
+    """Per draft (until the drafts or `max_seconds` run out): the bare OR query's ms, the
+    suggestion's ms, the suggestions found and the terms asked."""
+    bare: list[float] = []
+    suggest: list[float] = []
+    found: list[int] = []
+    terms_asked: list[int] = []
+    deadline = time.perf_counter() + max_seconds
+    for title, content in drafts:
+        if time.perf_counter() >= deadline:
+            break
+        terms = query_terms_of(title, content)
+        t0 = time.perf_counter()
+        with reads.read() as unit:
+            unit.similar(terms, CANDIDATES)
+        bare.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        hits = service.for_text(principal, title=title, content=content, credit_code=None)
+        suggest.append((time.perf_counter() - t0) * 1000)
+        found.append(len(hits))
+        terms_asked.append(len(terms))
+    return bare, suggest, found, terms_asked
+
+
+def summary(bare: list[float], suggest: list[float], found: list[int]) -> dict[str, float]:
+    return {"bare_p50_ms": round(pct(bare, .5), 2), "bare_p99_ms": round(pct(bare, .99), 2),
+            "suggest_p50_ms": round(pct(suggest, .5), 2),
+            "suggest_p99_ms": round(pct(suggest, .99), 2),
+            "suggestions_mean": round(sum(found) / len(found), 1)}
+
+
+def run_on_store(path: Path, runs: int, max_seconds: float) -> dict[str, object]:
+    """The two measurements on an existing, indexed city store (see `--store`)."""
+    from bench.citystore.city import city_config
+
+    if not path.exists():
+        raise SystemExit(f"--store {path}: no such file")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        issues_n = conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+        indexed = conn.execute("SELECT count(*) FROM issue_search").fetchone()[0]
+    if indexed == 0:
+        raise SystemExit(f"--store {path}: no search index rows (index it first, e.g. "
+                         "with bench.search, which leaves an indexed copy in var/bench/)")
+    load1 = os.getloadavg()[0]
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    started = time.perf_counter()
+    node = build(city_config(url=url, data_dir=path.parent / f"dup-{path.stem}"),
+                 engine=engine)
+    build_s = time.perf_counter() - started
+    service = node.services.duplicates
+    assert service is not None
+    dispatcher = Principal(username="bench-dispatcher", role=Role.DISPATCHER,
+                           display_name="受理分办员")
+    reads = DuplicateRecords(node.services.issues.store.store)  # type: ignore[attr-defined]
+    drafts = vocabulary_drafts(random.Random(7), runs + 1)
+    time_drafts(service, reads, dispatcher, drafts[:1], max_seconds)  # warm, untimed
+    bare, suggest, found, terms = time_drafts(service, reads, dispatcher, drafts[1:],
+                                              max_seconds)
+    engine.dispose()
+    return {"store": str(path), "issues": issues_n, "indexed": indexed, "runs": len(bare),
+            "stopped_by_time": len(bare) < runs, "node_build_s": round(build_s, 1),
+            **summary(bare, suggest, found),
+            "terms_mean": round(sum(terms) / len(terms), 1),
+            "bare_ms": [round(v, 2) for v in bare], "suggest_ms": [round(v, 2) for v in suggest],
+            "loadavg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=60)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="time on this existing, indexed city store (see the docstring)")
+    ap.add_argument("--max-seconds", type=float, default=300.0,
+                    help="wall-clock limit of the timed drafts")
     args = ap.parse_args(argv)
+    if args.store is not None:
+        doc = run_on_store(args.store, args.runs, args.max_seconds)
+        print(json.dumps({k: v for k, v in doc.items() if k not in ("bare_ms", "suggest_ms")},
+                         ensure_ascii=False, indent=1))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        return 0
     path = REPO / "var" / "bench" / f"duplicates-{args.n}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -103,23 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     reads = DuplicateRecords(node.services.issues.store.store)  # type: ignore[attr-defined]
     rng = random.Random(7)
     drafts = [text_of(rng) for _ in range(args.runs)]
-    bare, suggest, found = [], [], []
-    for title, content in drafts:
-        terms = query_terms_of(title, content)
-        t0 = time.perf_counter()
-        with reads.read() as unit:
-            unit.similar(terms, CANDIDATES)
-        bare.append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        hits = service.for_text(STAFF["dispatcher"], title=title, content=content,
-                                credit_code=None)
-        suggest.append((time.perf_counter() - t0) * 1000)
-        found.append(len(hits))
+    bare, suggest, found, _ = time_drafts(service, reads, STAFF["dispatcher"], drafts,
+                                          args.max_seconds)
     out = {"n": args.n, "runs": args.runs, "store_built_s": round(load_s, 1),
-           "bare_p50_ms": round(pct(bare, .5), 2), "bare_p99_ms": round(pct(bare, .99), 2),
-           "suggest_p50_ms": round(pct(suggest, .5), 2),
-           "suggest_p99_ms": round(pct(suggest, .99), 2),
-           "suggestions_mean": round(sum(found) / len(found), 1)}
+           **summary(bare, suggest, found)}
     print(json.dumps(out, ensure_ascii=False, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")

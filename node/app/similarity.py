@@ -110,7 +110,26 @@ def cross_city(children: Mapping[str, Summary], *, min_similarity: float = MIN_S
             for a, b, s in cross_pairs(entries, min_similarity=min_similarity)[:limit]]
 
 
+#: the last pairing and what it was computed from: pairing 10 cities × 1,000 signatures
+#: costs ~3 s of CPU on a store of templated texts (bench/similarity.py), so it is redone
+#: only when some city's signatures changed, not on every cockpit load
+_last: tuple[int, list[dict[str, Any]]] | None = None
+
+
+def _fingerprint(children: Mapping[str, Summary]) -> int:
+    return hash(tuple((city, tuple(e["number"] + e["sig"] for e in s.signatures))
+                      for city, s in sorted(children.items())))
+
+
 def proposals(principal: Principal, children: Mapping[str, Summary]) -> list[dict[str, Any]]:
-    """`cross_city` for a member of staff who may see the pool (GET /clusters/cross-city)."""
+    """`cross_city` for a member of staff who may see the pool (GET /clusters/cross-city),
+    computed again only when the cities' signatures changed."""
+    global _last
     require(principal, VIEW_POOL)
-    return cross_city(children)
+    key = _fingerprint(children)
+    last = _last
+    if last is not None and last[0] == key:
+        return last[1]
+    found = cross_city(children)
+    _last = (key, found)
+    return found

@@ -906,11 +906,41 @@ def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
     return select(func.count()).select_from(first.limit(f.count_limit).subquery())
 
 
+def _ranked_page_sqlite(conn: Connection, f: IssueFilter, terms: Sequence[Term]) -> list[str]:
+    """The ids of one page of a ranked search on SQLite: the newest RANK_WINDOW matches of
+    the words that pass the other filters, best first (bm25, then newest), and after them
+    the older matches that pass, newest first (node/store/search.py RANK_WINDOW). Each part
+    is bounded: the first by the window, the second stops at the page (the index is read
+    in rowid order)."""
+    floor = conn.execute(search.window_floor(terms)).scalar_one_or_none() or 0
+    source, match, score = search.ranked_from(terms)
+    conds: list[ColumnElement[bool]] = [match, *pool_conditions(f, "sqlite")]
+    if f.tag:
+        conds.append(issues.c.id.in_(select(issue_tags.c.issue_id)
+                                     .where(issue_tags.c.tag == f.tag)))
+    rowid = search.fts.c.rowid
+    recent = list(conn.execute(
+        select(issues.c.id, score).select_from(source).where(*conds, rowid >= floor)
+        .order_by(literal_column("score"), issues.c.received_at.desc(), issues.c.id.desc())
+    ).scalars())
+    page = recent[f.offset:f.offset + f.limit]
+    if len(page) < f.limit and floor:
+        page += conn.execute(
+            select(issues.c.id).select_from(source).where(*conds, rowid < floor)
+            .order_by(rowid.desc()).limit(f.limit - len(page))
+            .offset(max(0, f.offset - len(recent)) or None)).scalars()
+    return page
+
+
 def list_issues(conn: Connection, f: IssueFilter) -> tuple[list[Issue], int]:
     """A page of the pool in its order and, unless `f.count` is False, how many issues match
     the filter in all (-1 when not counted; at most `f.count_limit` when that is set)."""
     dialect = conn.dialect.name
     total = int(conn.execute(total_query(f, dialect)).scalar_one()) if f.count else -1
+    if f.ranked and (terms := _search_terms(f)) and dialect == "sqlite":
+        ids = _ranked_page_sqlite(conn, f, terms)
+        found = {i.id: i for i in issues_by_ids(conn, ids)}
+        return [found[i] for i in ids if i in found], total
     if f.ranked and _search_terms(f):
         # the page's ids first (a narrow sort of the matches), then their rows
         ids = list(conn.execute(pool_query(f, dialect, columns=(issues.c.id,))).scalars())

@@ -240,3 +240,39 @@ def test_the_set_index_equals_the_index_one_issue_at_a_time(node: Node) -> None:
                                    for i in (*changed, made[0], changed[0])])
     assert state() == single
     assert all(single[1][q] for q in ("用电", "答复", "税"))
+
+
+def test_a_common_word_ranks_its_newest_matches_and_lists_the_older_after_them(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With more matches than the ranking window (3 here; 2,000 in production), the newest
+    three are ranked (the title match first), the older follow newest first; pages join up
+    with nothing missed or repeated, with a filter too. (SQLite: PostgreSQL ranks all.)"""
+    monkeypatch.setattr(search, "RANK_WINDOW", 3)
+    old_title = add(node, title="用电报装咨询", content="新厂房")  # oldest: best match, but old
+    older = [add(node, content=f"园区第{k}期用电负荷不足。") for k in range(3)]
+    recent_title = add(node, title="用电增容", content="申请增容")
+    recent = [add(node, content=f"车间{k}用电不稳。") for k in range(2)]
+    add(node, title="融资咨询")  # no match
+    every = found(node, "用电", limit=50)
+    assert every.total == 7
+    got = numbers(every)
+    assert sorted(got) == sorted(i.number for i in [old_title, *older, recent_title, *recent])
+    if node.engine.dialect.name == "sqlite":
+        window = {recent_title.number, *(i.number for i in recent)}
+        assert set(got[:3]) == window and got[0] == recent_title.number  # the window, ranked
+        assert got[3:] == [i.number for i in reversed([old_title, *older])]  # newest first
+    # paged by 2: the same order, nothing missed or repeated
+    paged: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = found(node, "用电", limit=2, cursor=cursor)
+        paged += numbers(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert paged == got
+    # a filter applies to both parts
+    act(node, older[1], Triage(tags=("要素保障",)))
+    act(node, recent[0], Triage(tags=("要素保障",)))
+    triaged = found(node, "用电", states=(State.TRIAGED,))
+    assert numbers(triaged) == [recent[0].number, older[1].number] and triaged.total == 2

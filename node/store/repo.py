@@ -39,6 +39,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -855,7 +856,10 @@ def pool_query(f: IssueFilter, dialect: str = "sqlite", *, columns: Any = None) 
 
 
 def count_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
-    """How many issues match the filter (keyset position and paging apart)."""
+    """How many issues match the filter (keyset position and paging apart). A ranked
+    search counts like a filtered one: no score is computed for the count."""
+    if f.ranked:
+        f = replace(f, ranked=False)
     source, _, _, conds = _pool_source(f, dialect)
     more = pool_conditions(f, dialect)
     if f.tag and not more and source is not issues and not f.ranked:
@@ -884,7 +888,9 @@ def _counted_by_state(f: IssueFilter) -> bool:
 
 def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
     """How many issues match, as cheaply as exactly: from issue_counts when only states,
-    owner and origin filter; else counted, up to `f.count_limit` rows when that is set."""
+    owner and origin filter; else counted, up to `f.count_limit` rows when that is set.
+    A ranked search is counted as a filter: the total needs no score."""
+    f = replace(f, ranked=False)
     if _counted_by_state(f):
         stmt = select(func.coalesce(func.sum(issue_counts.c.n), 0))
         if f.states:
@@ -911,24 +917,34 @@ def _ranked_page_sqlite(conn: Connection, f: IssueFilter, terms: Sequence[Term])
     the words that pass the other filters, best first (bm25, then newest), and after them
     the older matches that pass, newest first (node/store/search.py RANK_WINDOW). Each part
     is bounded: the first by the window, the second stops at the page (the index is read
-    in rowid order)."""
+    in rowid order). Words alone rank and page in the index before any issue row is read."""
     floor = conn.execute(search.window_floor(terms)).scalar_one_or_none() or 0
     source, match, score = search.ranked_from(terms)
-    conds: list[ColumnElement[bool]] = [match, *pool_conditions(f, "sqlite")]
+    rowid = search.fts.c.rowid
+    conds: list[ColumnElement[bool]] = list(pool_conditions(f, "sqlite"))
     if f.tag:
         conds.append(issues.c.id.in_(select(issue_tags.c.issue_id)
                                      .where(issue_tags.c.tag == f.tag)))
-    rowid = search.fts.c.rowid
-    recent = list(conn.execute(
-        select(issues.c.id, score).select_from(source).where(*conds, rowid >= floor)
-        .order_by(literal_column("score"), issues.c.received_at.desc(), issues.c.id.desc())
-    ).scalars())
-    page = recent[f.offset:f.offset + f.limit]
+    if not conds:  # the window holds RANK_WINDOW matches exactly when `floor` is set
+        window = (select(rowid.label("doc"), score).select_from(search.fts)
+                  .where(match, rowid >= floor)
+                  .order_by(literal_column("score"), rowid.desc())
+                  .limit(f.limit).offset(f.offset or None).subquery("w"))
+        page = list(conn.execute(
+            select(issue_search.c.issue_id)
+            .select_from(window.join(issue_search, issue_search.c.doc_id == window.c.doc))
+            .order_by(window.c.score, window.c.doc.desc())).scalars())
+        in_window = search.RANK_WINDOW if floor else len(page) + f.offset
+    else:
+        recent = list(conn.execute(
+            select(issues.c.id, score).select_from(source).where(match, *conds, rowid >= floor)
+            .order_by(literal_column("score"), rowid.desc())).scalars())
+        page, in_window = recent[f.offset:f.offset + f.limit], len(recent)
     if len(page) < f.limit and floor:
         page += conn.execute(
-            select(issues.c.id).select_from(source).where(*conds, rowid < floor)
+            select(issues.c.id).select_from(source).where(match, *conds, rowid < floor)
             .order_by(rowid.desc()).limit(f.limit - len(page))
-            .offset(max(0, f.offset - len(recent)) or None)).scalars()
+            .offset(max(0, f.offset - in_window) or None)).scalars()
     return page
 
 

@@ -49,6 +49,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
@@ -338,16 +339,23 @@ def index_missing(conn: Connection, *, batch: int = 2000) -> int:
     missing = ~issues.c.id.in_(select(issue_search.c.issue_id))
     next_id = int(conn.execute(select(func.coalesce(func.max(issue_search.c.doc_id), 0))
                                ).scalar_one()) + 1
-    done, last = 0, ""
-    while True:  # in batches of the id order: a large store is never held in memory
-        rows = conn.execute(select(*(issues.c[n] for n in _FIELD_COLUMNS))
-                            .where(missing, issues.c.id > last).order_by(issues.c.id)
-                            .limit(batch)).all()
+    done = 0
+    after: Any = None
+    # in batches of the pool's order, oldest first, so that the index's rowids grow with
+    # the issues' arrival as when each is indexed on its first write (a search ranks the
+    # newest matches: RANK_WINDOW); a large store is never held in memory
+    while True:
+        stmt = (select(*(issues.c[n] for n in _FIELD_COLUMNS), issues.c.received_at)
+                .where(missing).order_by(issues.c.received_at, issues.c.id).limit(batch))
+        if after is not None:
+            stmt = stmt.where(tuple_(issues.c.received_at, issues.c.id) > tuple_(*after))
+        rows = conn.execute(stmt).all()
         if not rows:
             break
         _index_rows(conn, rows, next_id + done)
         done += len(rows)
-        last = rows[-1].id
+        after = (literal(rows[-1].received_at, issues.c.received_at.type),
+                 literal(rows[-1].id))
     if conn.dialect.name == "postgresql" and done:  # keep the sequence ahead of the ids
         conn.execute(text("SELECT setval(pg_get_serial_sequence('issue_search', 'doc_id'), "
                           "(SELECT max(doc_id) FROM issue_search))"))

@@ -208,6 +208,16 @@ class CutServicer(codec.FederationServicer):
         self.mode = mode
         self.server: grpc.aio.Server | None = None
         self.sent = asyncio.Event()
+        self.stopping: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        """Stop the server once, whoever asks first. The stop runs in its own task: a
+        handler that awaited it would be cancelled by the very shutdown it started, and
+        that cancelled shutdown then failed every later stop."""
+        assert self.server is not None
+        if self.stopping is None:
+            self.stopping = asyncio.get_running_loop().create_task(self.server.stop(None))
+        await asyncio.shield(self.stopping)
 
     async def FetchAttachment(self, request: Any, context: Any) -> AsyncIterator[Any]:
         yield codec.attachment_chunk_to_pb(self.data[:200_000], size=len(self.data),
@@ -216,7 +226,8 @@ class CutServicer(codec.FederationServicer):
         if self.mode == "short":
             return
         assert self.server is not None
-        await self.server.stop(None)  # the owner killed mid-transfer
+        # the owner killed mid-transfer: the shutdown cancels this handler
+        self.stopping = asyncio.get_running_loop().create_task(self.server.stop(None))
         await asyncio.Event().wait()
 
 
@@ -238,7 +249,7 @@ async def test_a_transfer_cut_mid_stream_leaves_no_file_at_the_city(
     async with federation(tmp_path, TOPOLOGY, clock, start=("330500", "330522")) as fed:
         county, city = fed["330522"], fed["330500"]
         at_county, at_city = Http(county), Http(city)
-        server = None
+        servicer = None
         try:
             await at_county.login(ENTERPRISE_A)
             await at_city.login(LEADER)
@@ -247,7 +258,7 @@ async def test_a_transfer_cut_mid_stream_leaves_no_file_at_the_city(
             county.transfers.request_escalation(LEADER, issue_id, "需要市级协调")
             assert (await county.drain("330500")).delivered == 1
 
-            server, servicer = await cut_county(fed, data, mode)
+            _, servicer = await cut_county(fed, data, mode)
             resp = await at_city.get("leader", f"/attachments/{meta['id']}")
             assert servicer.sent.is_set()  # the transfer had started
             assert resp.status_code in (502, 503), resp.text
@@ -258,12 +269,12 @@ async def test_a_transfer_cut_mid_stream_leaves_no_file_at_the_city(
             assert blobs(city).blob_count() == 0
 
             # the county back (its real server): the same download now succeeds
-            await server.stop(None)
+            await servicer.stop()
             await city.federation.add_peer("330522", county.grpc_address)
             ok = await at_city.get("leader", f"/attachments/{meta['id']}")
             assert ok.status_code == 200 and ok.content == data
         finally:
-            if server is not None:
-                await server.stop(None)
+            if servicer is not None:
+                await servicer.stop()
             for http in (at_county, at_city):
                 await http.client.aclose()

@@ -19,7 +19,7 @@ The module is pure: `now` is passed in, nothing is read from the clock or any st
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from node.domain.issue import (
     RevisitResult,
     State,
     SubjectKind,
+    with_changes,
 )
 from node.domain.merging import MERGE_KINDS, merge_changes
 from node.domain.validation import (
@@ -627,7 +628,7 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["resolve_due"] = new_deadline.due
 
     if event.kind in MERGE_KINDS:  # 并单: events of no command (node/domain/merging.py)
-        return replace(issue, **{**changes, **merge_changes(issue, event)})
+        return with_changes(issue, {**changes, **merge_changes(issue, event)})
     kind = Action(event.kind)
     match kind:
         case A.TRIAGE:
@@ -689,7 +690,7 @@ def evolve(issue: Issue, event: Event) -> Issue:
             changes["supervision_count"] = issue.supervision_count + 1
         case A.START | A.ATTACHMENT_ADDED:
             pass  # an attachment is a mark on the timeline; its row is a store projection
-    return replace(issue, **changes)
+    return with_changes(issue, changes)
 
 
 # --------------------------------------------------------------------------- reading

@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from node.store import jsoncodec
+
 #: Execution option that marks a read-only transaction (deferred BEGIN on SQLite).
 READONLY = "zhitong_readonly"
 
@@ -32,13 +34,16 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads,
         )
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10,
+                             json_serializer=jsoncodec.dumps,
+                             json_deserializer=jsoncodec.loads)
     raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
 
 
@@ -64,4 +69,5 @@ def single_use_engine(url: str) -> Engine:
     """An engine without pooling, for short-lived commands (migrations, CLI)."""
     if make_url(url).get_backend_name() == "sqlite":
         return make_engine(url)
-    return create_engine(make_url(url).set(drivername="postgresql+psycopg"), poolclass=NullPool)
+    return create_engine(make_url(url).set(drivername="postgresql+psycopg"), poolclass=NullPool,
+                         json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads)

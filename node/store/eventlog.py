@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from node.app.ports import StoredEvent
 from node.domain.issue import Event, Issue, event_id_of
 from node.domain.summary import OriginPart
-from node.store import audit, repo
+from node.store import audit, bulk, repo
 from node.store.repo import Store
 from node.store.schema import dead_letters, events, issues, replication_marks
 
@@ -142,7 +142,7 @@ class SqlReplicaUnit:
         if not batch:
             return
         first = repo.next_counter_range(self.conn, repo.EVENT_SEQ, len(batch))
-        self.conn.execute(_INSERT_EVENTS, [{
+        bulk.insert_rows(self.conn, events, [{
             "seq": first + k, "event_id": event_id_of(event.issue_id, event.version),
             "issue_id": event.issue_id, "version": event.version, "node": writer,
             "kind": event.kind, "actor": event.actor.label(), "at": event.at,
@@ -167,7 +167,6 @@ def _mark_upsert(ins: Any) -> Any:
         set_={"through_seq": stmt.excluded.through_seq, "updated_at": stmt.excluded.updated_at})
 
 
-_INSERT_EVENTS = insert(events)
 _MARK_UPSERT = {"postgresql": _mark_upsert(pg_insert), "sqlite": _mark_upsert(sqlite_insert)}
 _CHAINS = select(events.c.writer_seq, events.c.chain).where(
     events.c.node == bindparam("node"), events.c.writer_seq.in_(bindparam("seqs", expanding=True)))

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from node.app.ports import ConstraintViolation
 from node.domain.audit import EXPORT_PERSONAL, AuditRecord
 from node.domain.issue import Event, Issue
-from node.store import audit, outbox, repo
+from node.store import audit, bulk, outbox, repo
 from node.store.repo import Store
 from node.store.schema import export_log, import_keys
 
@@ -61,7 +61,7 @@ class ImportTransaction:
         repo.insert_issues(self.conn, [issue for issue, _, _, _ in batch])
         outbox.append_events(self.conn, [(self.node, e, True)
                                          for _, evs, _, _ in batch for e in evs])
-        self.conn.execute(insert(import_keys), [
+        bulk.insert_rows(self.conn, import_keys, [
             {"external_id": ext, "issue_id": issue.id, "original_number": original,
              "actor": actor, "imported_at": at}
             for issue, _, ext, original in batch])

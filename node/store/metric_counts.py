@@ -63,6 +63,7 @@ from node.domain.metric_counts import (
     recurrence_flags,
 )
 from node.domain.metrics import RECURRENCE_WINDOW, UNGROUPED, IssueFacts
+from node.store import bulk
 from node.store.schema import issues, metric_counts, metric_facts, store_meta
 
 MATURED = "matured"
@@ -243,8 +244,7 @@ class MetricsProjection:
         updates: list[dict[str, Any]] = []
         for (fact, origin), _ in items:
             self._change(conn, fact, origin, olds.get(fact.issue_id), inserts, updates)
-        if inserts:
-            conn.execute(insert(metric_facts), inserts)
+        bulk.insert_rows(conn, metric_facts, inserts)
         if updates:
             conn.execute(_UPDATE_FACTS, updates)
 

@@ -24,7 +24,7 @@ from node.app.transfers.types import (
 )
 from node.domain.chain import GENESIS, link
 from node.domain.issue import Actor, Event, Issue, event_id_of
-from node.store import repo
+from node.store import bulk, repo
 from node.store.repo import Store
 from node.store.schema import (
     destinations,
@@ -205,7 +205,7 @@ def append_events(conn: Connection, batch: Sequence[tuple[str, Event, bool]]) ->
             "writer_seq": writer_seq if own else None, "chain": chain})
         if own:
             writer_seq += 1
-    conn.execute(insert(events), rows)
+    bulk.insert_rows(conn, events, rows)
     seqs = list(range(first, first + len(batch)))
     repo.events_projected(conn, [(writer, event, seq, own) for (writer, event, own), seq
                                  in zip(batch, seqs, strict=True)])

@@ -100,7 +100,7 @@ from node.domain.summary import (
     line_counts,
 )
 from node.domain.units import queue_of
-from node.store import search
+from node.store import bulk, search
 from node.store.db import READONLY
 from node.store.schema import (
     counters,
@@ -678,9 +678,9 @@ def insert_issues(conn: Connection, batch: Sequence[Issue]) -> None:
         return
     calendar = calendar_of(conn)
     rows = [issue_row(issue, calendar) for issue in batch]
-    conn.execute(_INSERT_ISSUE, rows)
+    bulk.insert_rows(conn, issues, rows)
     if tags := [t for issue in batch for t in tag_rows(issue)]:
-        conn.execute(_INSERT_TAG, tags)
+        bulk.insert_rows(conn, issue_tags, tags)
     changes = _count_changes(conn)
     for issue, row in zip(batch, rows, strict=True):
         changes[count_key(issue)] += 1

@@ -69,6 +69,7 @@ from node.domain.search import (
     fields_of,
     group_texts,
 )
+from node.store import bulk
 from node.store.schema import ISSUE_FTS, issue_search, issues, store_meta
 
 #: store_meta row: the TOKENIZER_VERSION the index was built with.
@@ -78,6 +79,9 @@ fts = table(ISSUE_FTS, column("rowid"), *(column(g) for g in GROUPS))
 _FTS: ColumnClause[Any] = literal_column(ISSUE_FTS)
 _FTS_INSERT = text(f"INSERT INTO {ISSUE_FTS}(rowid, {', '.join(GROUPS)}) "
                    f"VALUES (:rowid, {', '.join(':' + g for g in GROUPS)})")
+#: the same, positional, for bulk.execute_many (values in GROUPS order: group_texts' order)
+_FTS_INSERT_SQL = (f"INSERT INTO {ISSUE_FTS}(rowid, {', '.join(GROUPS)}) "
+                   f"VALUES (?, {', '.join('?' for _ in GROUPS)})")
 _FTS_DELETE = text(f"INSERT INTO {ISSUE_FTS}({ISSUE_FTS}, rowid, {', '.join(GROUPS)}) "
                    f"VALUES ('delete', :rowid, {', '.join(':' + g for g in GROUPS)})")
 _PG_WEIGHT = {HEAD: "A", META: "B"}  # body and reply: C
@@ -116,6 +120,10 @@ def tsvector_literal(groups: Mapping[str, str]) -> str:
             if len(held) < _MAX_POSITIONS:
                 held.append(f"{min(p, _MAX_POSITION)}{weight}")
     return " ".join(f"'{word}':{','.join(ps)}" for word, ps in positions.items())
+
+
+def _in_order(groups: Mapping[str, str]) -> list[str]:
+    return [groups[g] for g in GROUPS]
 
 
 def index_issue(conn: Connection, issue_id: str, fields: Sequence[tuple[str, str]], *,
@@ -190,14 +198,14 @@ def index_issues(conn: Connection,
     if fresh:  # one writer at a time on SQLite: the next doc ids are this transaction's
         first = int(conn.execute(select(func.coalesce(func.max(issue_search.c.doc_id), 0))
                                  ).scalar_one()) + 1
-        conn.execute(insert(issue_search), [
+        bulk.insert_rows(conn, issue_search, [
             {"doc_id": first + k, "issue_id": i, "source": source}
             for k, (i, _, source) in enumerate(fresh)])
         doc_ids = {i: first + k for k, (i, _, _) in enumerate(fresh)}
     else:
         doc_ids = {}
-    conn.execute(_FTS_INSERT, [
-        {"rowid": doc_ids[i] if i in doc_ids else old[i].doc_id, **group_texts(fields)}
+    bulk.execute_many(conn, _FTS_INSERT_SQL, [
+        (doc_ids[i] if i in doc_ids else old[i].doc_id, *_in_order(group_texts(fields)))
         for i, fields, _ in todo])
 
 
@@ -310,7 +318,8 @@ def _set_version(conn: Connection) -> None:
 
 def _index_rows(conn: Connection, rows: Sequence[Any], first_doc_id: int) -> None:
     """Insert the index rows of issues rows not indexed yet (bulk)."""
-    search_rows, fts_rows = [], []
+    search_rows: list[dict[str, Any]] = []
+    fts_rows: list[tuple[Any, ...]] = []
     for k, row in enumerate(rows):
         m = row._mapping
         fields = _fields_of_row(m)
@@ -320,7 +329,7 @@ def _index_rows(conn: Connection, rows: Sequence[Any], first_doc_id: int) -> Non
         if conn.dialect.name == "postgresql":
             entry["terms"] = tsvector_literal(groups)
         else:
-            fts_rows.append({"rowid": first_doc_id + k, **groups})
+            fts_rows.append((first_doc_id + k, *_in_order(groups)))
         search_rows.append(entry)
     if not search_rows:
         return
@@ -330,8 +339,8 @@ def _index_rows(conn: Connection, rows: Sequence[Any], first_doc_id: int) -> Non
             source=bindparam("source"),
             terms=cast(bindparam("terms"), TSVECTOR)), search_rows)
     else:
-        conn.execute(insert(issue_search), search_rows)
-        conn.execute(_FTS_INSERT, fts_rows)
+        bulk.insert_rows(conn, issue_search, search_rows)
+        bulk.execute_many(conn, _FTS_INSERT_SQL, fts_rows)
 
 
 def index_missing(conn: Connection, *, batch: int = 2000) -> int:

@@ -20,6 +20,7 @@ from node.domain.issue import (
     Rating,
     RevisitResult,
     State,
+    with_changes,
 )
 from node.domain.lifecycle import (
     TRANSITIONS,
@@ -277,3 +278,23 @@ def test_lifecycle_invariants(steps: list[tuple[Command, Actor, int]]) -> None:
         rebuilt = evolve(rebuilt, event)
     assert rebuilt == issue
     assert issue.urge_count == sum(1 for e in log if e.kind == Action.URGE.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(["version", "state", "reply", "reopen_count", "tags", "board",
+                     "closed_at", "rating_comment", "ladder_unit"]),
+    st.integers(0, 5), max_size=6))
+def test_with_changes_builds_what_dataclasses_replace_builds(picked: dict[str, int]) -> None:
+    issue, _ = submit(submit_cmd(), issue_id="i1", number="330522-2026-000001",
+                      node="330522", actor=ENTERPRISE, now=T0, rules=RULES)
+    values: dict[str, object] = {
+        "version": 7, "state": State.CLOSED, "reply": "已解决", "reopen_count": 2,
+        "tags": ("用电",), "board": "要素保障", "closed_at": T0 + timedelta(days=3),
+        "rating_comment": None, "ladder_unit": "330522-jxj"}
+    changes = {name: values[name] for name in picked}
+    new = with_changes(issue, changes)
+    assert new == replace(issue, **changes)  # type: ignore[arg-type]
+    assert type(new) is Issue and new is not issue
+    with pytest.raises(TypeError, match="no field colour"):
+        with_changes(issue, {"colour": "red"})

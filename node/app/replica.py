@@ -219,7 +219,7 @@ class ReplicaService:
             if (issue.id, issue.number, issue.origin) != (local.id, local.number,
                                                            local.origin):
                 raise ValidationError("replica_identity_changed", field="issue.number")
-        check_snapshot(issue)
+        check_snapshot(issue, previous=local)
         return issue
 
     def _decide(self, local: Issue | None, m: IncomingEvent) -> Applied:

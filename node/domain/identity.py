@@ -80,14 +80,27 @@ def _text(name: str, value: object, limit: int) -> None:
     check_text(name, value, max_len=limit)
 
 
-def check_snapshot(issue: Issue) -> None:
-    """The checks HTTP input gets, on a snapshot that came from another node."""
-    for name, value, limit in (
-        ("enterprise.name", issue.enterprise.name, MAX_NAME),
-        ("title", issue.title, MAX_TITLE),
-        ("content", issue.content, MAX_CONTENT),
+def check_snapshot(issue: Issue, previous: Issue | None = None) -> None:
+    """The checks HTTP input gets, on a snapshot that came from another node.
+
+    `previous`: the snapshot `issue` was evolved from, checked before (a replica's stored
+    issue, or the one the same batch made of it). A field `issue` holds as the very same
+    object as `previous` passed these checks then, so its checks are skipped: an event
+    changes a few fields (state, version, a reply...), and the enterprise's credit code,
+    phone, title and content — most of the cost — are carried over untouched. Anything an
+    event set anew is checked, even when equal."""
+
+    def kept(name: str) -> bool:
+        return previous is not None and getattr(previous, name) is getattr(issue, name)
+
+    same_enterprise = kept("enterprise")
+    for name, attr, value, limit in (
+        ("enterprise.name", "enterprise", issue.enterprise.name, MAX_NAME),
+        ("title", "title", issue.title, MAX_TITLE),
+        ("content", "content", issue.content, MAX_CONTENT),
     ):
-        _text(name, value, limit)
+        if not kept(attr):
+            _text(name, value, limit)
     for name, opt, limit in (
         ("board", issue.board, MAX_ORG_UNIT),
         ("department", issue.department, MAX_ORG_UNIT),
@@ -95,29 +108,34 @@ def check_snapshot(issue: Issue) -> None:
         ("rejection_reason", issue.rejection_reason, MAX_REASON),
         ("rating_comment", issue.rating_comment, MAX_COMMENT),
     ):
-        if opt is not None:
+        if opt is not None and not kept(name):
             _text(name, opt, limit)
-    for name, value, limit in (("enterprise.credit_code", issue.enterprise.credit_code, 18),
-                               ("enterprise.contact_phone", issue.enterprise.contact_phone, 20)):
-        if not (issue.is_common and value == ""):
-            _text(name, value, limit)
-    if not isinstance(issue.tags, tuple) or not all(isinstance(t, str) for t in issue.tags):
-        raise ValidationError("tags_not_text", field="tags")
-    if not isinstance(issue.subject_kind, SubjectKind):
-        raise ValidationError("not_text", field="subject_kind")
-    if issue.is_common:  # 共性问题: no credit code, no phone
-        if issue.enterprise.credit_code or issue.enterprise.contact_phone:
-            raise ValidationError("common_issue_personal_data", field="enterprise")
-    else:
-        validate_credit_code(issue.enterprise.credit_code)
-        validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
-    if check_channel_fields(issue.channel_fields) != issue.channel_fields:
+    if not kept("tags"):
+        if not isinstance(issue.tags, tuple) or not all(isinstance(t, str)
+                                                        for t in issue.tags):
+            raise ValidationError("tags_not_text", field="tags")
+        if validate_tags(issue.tags) != tuple(issue.tags):
+            raise ValidationError("tags_not_canonical", field="tags")
+    if not (same_enterprise and kept("subject_kind")):
+        for name, value, limit in (
+                ("enterprise.credit_code", issue.enterprise.credit_code, 18),
+                ("enterprise.contact_phone", issue.enterprise.contact_phone, 20)):
+            if not (issue.is_common and value == ""):
+                _text(name, value, limit)
+        if not isinstance(issue.subject_kind, SubjectKind):
+            raise ValidationError("not_text", field="subject_kind")
+        if issue.is_common:  # 共性问题: no credit code, no phone
+            if issue.enterprise.credit_code or issue.enterprise.contact_phone:
+                raise ValidationError("common_issue_personal_data", field="enterprise")
+        else:
+            validate_credit_code(issue.enterprise.credit_code)
+            validate_phone(issue.enterprise.contact_phone, "enterprise.contact_phone")
+    if not kept("channel_fields") and (check_channel_fields(issue.channel_fields)
+                                       != issue.channel_fields):
         raise ValidationError("channel_fields_malformed", field="channel_fields")
-    if validate_tags(issue.tags) != tuple(issue.tags):
-        raise ValidationError("tags_not_canonical", field="tags")
     for name, code in (("origin", issue.origin), ("owner", issue.owner),
                        ("came_from", issue.came_from)):
-        if code is not None:
+        if code is not None and not kept(name):
             _text(name, code, 6)
             validate_division_code(code)
     if issue.outcome not in (None, "resolved", "rejected", "merged"):  # merged: 并单

@@ -4,7 +4,7 @@
                                             [--no-profile] [--dump FILE]
 
 A county writer's events (each issue submitted, then `--follow` triages) applied at a city
-store (SQLite file, WAL, synchronous=FULL, the search index and the audit trail registered
+store (SQLite file, WAL, synchronous=FULL, the search index, merges, metric counts and the audit trail registered
 as in node/runtime.py) in batches of `--batch`, one transaction each: the events/s of the
 apply alone, beside a raw sqlite3 insert of the same events and issue rows (the batched
 insert of the catch-up baseline), and where the apply's time goes.
@@ -27,7 +27,9 @@ from node.domain.lifecycle import Triage
 from node.store import migrate
 from node.store.audit import AuditTrail
 from node.store.db import make_engine
+from node.store.duplicates import MergeProjection
 from node.store.eventlog import SqlReplicaRecorder
+from node.store.metric_counts import MetricsProjection
 from node.store.repo import Store
 from node.store.search import SearchProjection
 from tests.integration.test_replica_batch import CITY, CITY_PLACE, COUNTY, RULES, Writer
@@ -98,6 +100,8 @@ def main() -> None:
         migrate.ensure_schema(engine)  # fresh: created from the tables and stamped
         store = Store(engine, calendar=RULES.calendar)
         store.projections.append(SearchProjection())
+        store.projections.append(MergeProjection())
+        store.projections.append(MetricsProjection())
         store.projections.append(AuditTrail(store, CITY))
         replica = ReplicaService(SqlReplicaRecorder(store), CITY_PLACE, clock)
         prof = cProfile.Profile()

@@ -8,6 +8,7 @@ terms, for tiers that must not hold the texts (below). Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import operator
@@ -51,25 +52,31 @@ MINHASH_ROWS = 2  # rows per band: J = 0.25 meets in some band with p ≈ 0.87, 
 _PRIME = (1 << 61) - 1
 
 
-def _permutations(key: bytes, size: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=8)
+def _permutations(key: bytes, size: int) -> tuple[bytes, tuple[tuple[int, int], ...]]:
+    """The shingle hash's key and the positions' (a, b), derived from `key` once (a
+    city signs hundreds of texts per summary with the same key)."""
+    hash_key = hmac.new(key, b"minhash:shingle", hashlib.sha256).digest()[:32]
     out = []
     for i in range(size):
         digest = hmac.new(key, f"minhash:{i}".encode(), hashlib.sha256).digest()
         a = int.from_bytes(digest[:8], "big") % (_PRIME - 1) + 1
         b = int.from_bytes(digest[8:16], "big") % _PRIME
         out.append((a, b))
-    return out
+    return hash_key, tuple(out)
 
 
 def minhash(text: str, key: bytes, *, size: int = MINHASH_SIZE) -> tuple[int, ...]:
     """The keyed MinHash signature of `text`'s shingles (empty text: all positions at p)."""
     if not key:
         raise ValueError("a keyed signature needs a key")
-    hash_key = hmac.new(key, b"minhash:shingle", hashlib.sha256).digest()[:32]
+    hash_key, permutations = _permutations(key, size)
     hashes = [int.from_bytes(hashlib.blake2b(s.encode(), key=hash_key, digest_size=8)
                              .digest(), "big") for s in sorted(shingles(text))]
-    return tuple(min(((a * x + b) % _PRIME for x in hashes), default=_PRIME)
-                 for a, b in _permutations(key, size))
+    if not hashes:
+        return (_PRIME,) * size
+    # lists, not generators: the 64 × shingles products are the whole cost of a signature
+    return tuple([min([(a * x + b) % _PRIME for x in hashes]) for a, b in permutations])
 
 
 def signature_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:

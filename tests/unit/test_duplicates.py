@@ -1,4 +1,4 @@
-from node.domain.duplicates import jaccard
+from node.domain.duplicates import MINHASH_SIZE, jaccard, minhash
 
 
 def test_identical_texts_score_one() -> None:
@@ -156,3 +156,14 @@ def test_a_compact_signature_travels_in_a_summary_and_bad_ones_are_dropped() -> 
     assert "signatures" not in summary.to_dict()  # the phone's summary stays small
     with pytest.raises(ValueError):
         expand(123)  # type: ignore[arg-type]
+
+
+def test_a_signature_is_the_same_in_every_version() -> None:
+    # the province pairs signatures of cities that may run different releases: the
+    # values of a signature are part of the federation's contract (these are the first
+    # release's, computed before the permutations were cached)
+    signature = minhash("园区道路施工导致物流车辆无法进出 ISO9001", b"federation-key")
+    assert signature[:4] == (31006751570419817, 114179069823777046, 146456591247695080,
+                             170427424046577242)
+    assert len(signature) == MINHASH_SIZE
+    assert minhash("", b"k") == (2**61 - 1,) * MINHASH_SIZE

@@ -37,6 +37,7 @@ from federation.failures import error_fields, from_fields
 from federation.wire.v1 import federation_pb2 as pb
 from federation.wire.v1 import federation_pb2_grpc as pb_grpc
 from node.app.transfers.types import (
+    ATTACH,
     DIRECTIVE_KINDS,
     UP_KINDS,
     Accepted,
@@ -44,7 +45,7 @@ from node.app.transfers.types import (
     DirectiveAccepted,
     Transfer,
 )
-from node.domain.attachments import SHA256_HEX
+from node.domain.attachments import SHA256_HEX, meta_of, payload_of
 from node.domain.channels import check_channel_fields
 from node.domain.errors import DomainError, ValidationError
 from node.domain.issue import (
@@ -579,7 +580,37 @@ def directive_to_pb(d: Directive) -> pb.DirectiveRequest:
     return pb.DirectiveRequest(transfer_id=d.transfer_id, origin_node=d.origin_node,
                                issue_id=d.issue_key, kind=d.kind, note=d.note or "",
                                issued_by=d.issued_by, rating=d.rating or "",
-                               credit_code=d.credit_code or "")
+                               credit_code=d.credit_code or "",
+                               attachment_json=json.dumps(dict(d.attachment))
+                               if d.attachment is not None else "")
+
+
+#: the attachment_json of a directive: one file's metadata, a few hundred bytes
+MAX_ATTACHMENT_JSON = 4096
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _directive_attachment(msg: pb.DirectiveRequest) -> dict[str, Any] | None:
+    """An enterprise_attach directive's metadata, checked as an attachment_added event's
+    payload is (and rebuilt from what was checked: nothing else travels on); an
+    enterprise's file never refers to an event."""
+    if msg.kind != ATTACH:
+        if msg.attachment_json:
+            raise _fail("attachment_json", "only an enterprise_attach carries a file")
+        return None
+    if len(msg.attachment_json) > MAX_ATTACHMENT_JSON:
+        raise _fail("attachment_json", "too large")
+    try:
+        payload = json_loads(msg.attachment_json)
+        if not isinstance(payload, dict):
+            raise _fail("attachment_json", "must be an object")
+        meta = meta_of(msg.issue_id[:MAX_ID], payload, actor_id=msg.credit_code[:18] or "-",
+                       actor_kind="enterprise", at=_NO_TIME)
+    except (JSONError, ValidationError):
+        raise _fail("attachment_json", "not an attachment's metadata") from None
+    if meta.ref is not None:
+        raise _fail("attachment_json", "an enterprise's file refers to no event")
+    return payload_of(meta)
 
 
 def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
@@ -594,6 +625,7 @@ def directive_from_pb(msg: pb.DirectiveRequest) -> Directive:
         issued_by=validate_division_code(msg.issued_by),
         rating=_enum(Rating, msg.rating, "rating").value if msg.kind == "rate" else None,
         credit_code=validate_credit_code(msg.credit_code) if msg.kind in UP_KINDS else None,
+        attachment=_directive_attachment(msg),
     )
 
 

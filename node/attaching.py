@@ -16,13 +16,16 @@ makes an image's first thumbnail once however many ask at the same time
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from node.app.attachments import AttachmentService
+from node.app.policy import Principal
 from node.app.service import IssueService
 from node.config import Config
 from node.domain.attachments import Limits
 from node.domain.errors import NotFound, ValidationError
+from node.domain.lifecycle import AddAttachment
 from node.store.attachments import AttachmentProjection, AttachmentRecords
 from node.store.blobs import FsBlobStore
 from node.store.repo import Store
@@ -61,7 +64,11 @@ def jpeg_thumbnail(source: BinaryIO, *, px: int = THUMBNAIL_PX,
 
 
 def build_attachments(config: Config, store: Store, issues: IssueService,
-                      federation: Federation | None) -> AttachmentService:
+                      federation: Federation | None,
+                      forward: Callable[[Principal, str, AddAttachment], str] | None = None
+                      ) -> AttachmentService:
+    """The node's attachments; `forward`: where an enterprise's file for an issue owned
+    above goes (TransferService.request_upward; None without a parent)."""
     store.projections.append(AttachmentProjection())
     section = config.attachments
     blobs = FsBlobStore(section.dir or config.node.data_dir / "attachments")
@@ -72,7 +79,8 @@ def build_attachments(config: Config, store: Store, issues: IssueService,
                       max_issue_bytes=max(section.max_issue_bytes, section.max_file_bytes)),
         remote=federation.client if federation is not None else None,
         thumbnailer=jpeg_thumbnail, parent=config.node.parent,
-        children=frozenset(config.node.children))
+        children=frozenset(config.node.children),
+        forward=forward if config.node.parent else None)
     if federation is not None:
         federation.attachments = service
     return service

@@ -275,8 +275,8 @@ def build(config: Config, *, clock: Clock | None = None, engine: Engine | None =
     services = _replace(services, rules=rules_service)
     from node.attaching import build_attachments  # files on the issues, fetched across tiers
 
-    services = _replace(services, attachments=build_attachments(config, store, services.issues,
-                                                                federation))
+    services = _replace(services, attachments=build_attachments(
+        config, store, services.issues, federation, forward=transfers.request_upward))
     services = _replace(services, index=build_index(config, store, clock, streams,
                                                     rules_service))  # 有感指数
     if services.reports is not None and services.index is not None:  # reports rank by it

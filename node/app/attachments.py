@@ -136,7 +136,13 @@ class AttachmentUnit(IssueUnit, Protocol):
 
     def attachment_of_sha(self, issue_id: str, sha256: str) -> AttachmentMeta | None: ...
 
-    def sha_referenced(self, sha256: str) -> bool: ...
+    def sha_referenced(self, sha256: str) -> bool:
+        """Whether an attachment row or a forwarded file (`forwarded_attachment`) names
+        the bytes."""
+
+    def forwarded_attachment(self, issue_id: str, sha256: str) -> AttachmentMeta | None:
+        """An enterprise's file uploaded here for an issue owned above, as its queued
+        transfer to the owner names it."""
 
 
 class AttachmentStore(Protocol):
@@ -204,6 +210,9 @@ class AttachmentService:
     #: this node's parent and children (who may fetch from it: `servable`)
     parent: str | None = None
     children: frozenset[str] = frozenset()
+    #: an enterprise's file for an issue owned above: the metadata forwarded to the owner
+    #: (TransferService.request_upward); the transfer id. None: refused as a replica
+    forward: Callable[[Principal, str, AddAttachment], str] | None = None
     thumbnail_locks: KeyedLocks = field(default_factory=KeyedLocks, repr=False)
 
     @property
@@ -218,8 +227,17 @@ class AttachmentService:
             issue = unit.load_issue(key)
             if issue is None:
                 raise not_found(key)
-            self._may_write(principal, issue, key)
+            if self._forwards(principal, issue):
+                check_can_view(principal, issue, key)
+            else:
+                self._may_write(principal, issue, key)
             return issue
+
+    def _forwards(self, principal: Principal, issue: Issue) -> bool:
+        """An enterprise's file for its issue now owned above this node (escalated): kept
+        here, its metadata forwarded to the owner (see the module: "Across tiers")."""
+        return (self.forward is not None and principal.role is Role.ENTERPRISE
+                and issue.owner != self.node and issue.owner not in self.children)
 
     def _may_write(self, principal: Principal, issue: Issue, key: str, *,
                    ref_kind: str | None = None, with_ref: bool = False) -> None:
@@ -249,16 +267,28 @@ class AttachmentService:
         raise Forbidden("role_not_permitted", permission="attach", role=principal.role.value)
 
     def record(self, principal: Principal, key: str, staging: Staging, *, name: str | None,
-               content_type: str, ref: int | None = None) -> AttachmentMeta:
+               content_type: str, ref: int | None = None
+               ) -> tuple[AttachmentMeta, str | None]:
         """Put the staged bytes in place and record them on the issue: one event, one row.
         Everything the record checks is checked first, before the bytes are put in place,
         so a refusal stores nothing; only a write that fails after that (a race with
-        another writer of the issue) leaves the bytes (see the module: `sweep_unreferenced`)."""
+        another writer of the issue) leaves the bytes (see the module: `sweep_unreferenced`).
+        Returns the metadata and, for an enterprise's file forwarded to the owner above,
+        the transfer's id (None: recorded here)."""
         clean = clean_name(name)
         with self.store.read() as unit:
             issue = unit.load_issue(key)
             if issue is None:
                 raise not_found(key)
+            if self._forwards(principal, issue):
+                check_can_view(principal, issue, key)
+                if ref is not None:
+                    raise Forbidden("role_not_permitted", permission="ref",
+                                    role=principal.role.value)
+                check_issue_total(sum(a.size for a in unit.attachments_of(issue.id)),
+                                  staging.size, self.limits)
+                return self._forward(principal, issue, staging, name=clean,
+                                     content_type=content_type)
             _, ref_kind = self._ref(unit, principal, issue, key, ref)
             self._may_write(principal, issue, key, ref_kind=ref_kind, with_ref=ref is not None)
             if unit.transfer_pending(issue.id):
@@ -267,7 +297,25 @@ class AttachmentService:
                               staging.size, self.limits)
         sha = staging.commit()
         return self._record(principal, key, sha=sha, size=staging.size, name=clean,
-                            content_type=content_type, ref=ref)
+                            content_type=content_type, ref=ref), None
+
+    def _forward(self, principal: Principal, issue: Issue, staging: Staging, *, name: str,
+                 content_type: str) -> tuple[AttachmentMeta, str]:
+        """Keep the bytes here (this node is the file's origin: the owner fetches them from
+        here, through the tiers between) and queue the metadata to the owner, where the
+        `attachment_added` event is recorded once; it comes back down with the issue's
+        status. A refusal there leaves the bytes unreferenced here (swept)."""
+        assert self.forward is not None
+        sha = staging.commit()
+        actor = principal.actor
+        meta = AttachmentMeta(
+            id=f"{self.node}-{secrets.token_hex(16)}", issue_id=issue.id, sha256=sha,
+            size=staging.size, content_type=content_type, name=name, origin=self.node,
+            uploaded_by=actor.id, uploaded_at=self.issues.clock.now(),
+            uploader_kind=actor.kind.value)
+        transfer_id = self.forward(principal, issue.id,
+                                   AddAttachment(attachment=payload_of(meta)))
+        return meta, transfer_id
 
     @staticmethod
     def _ref(unit: AttachmentUnit, principal: Principal, issue: Issue, key: str,
@@ -399,7 +447,9 @@ class AttachmentService:
         / `attachment_not_found`."""
         with self.store.read() as unit:
             issue = unit.load_issue(issue_key)
-            meta = unit.attachment_of_sha(issue.id, sha256) if issue is not None else None
+            meta = None if issue is None else (
+                unit.attachment_of_sha(issue.id, sha256)
+                or unit.forwarded_attachment(issue.id, sha256))
         if issue is None or meta is None:
             raise NotFound("attachment_not_found", attachment=sha256[:16])
         parent, children = self.parent, self.children

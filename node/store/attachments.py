@@ -17,11 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, insert, select
 
+from node.app.transfers.types import ATTACH
 from node.domain.attachments import ADDED, AttachmentMeta, meta_of
+from node.domain.errors import ValidationError
 from node.domain.issue import Event, Issue
 from node.store.records import IssueTransaction, _constraints_checked
 from node.store.repo import Store
-from node.store.schema import attachments
+from node.store.schema import attachments, transfers_out
 
 _A = attachments
 
@@ -83,7 +85,29 @@ class AttachmentTransaction(IssueTransaction):
         return None if row is None else _meta(row)
 
     def sha_referenced(self, sha256: str) -> bool:
-        return bool(self.conn.execute(select(exists().where(_A.c.sha256 == sha256))).scalar())
+        if self.conn.execute(select(exists().where(_A.c.sha256 == sha256))).scalar():
+            return True
+        return any(m.sha256 == sha256 for m in self._forwarded(None))
+
+    def forwarded_attachment(self, issue_id: str, sha256: str) -> AttachmentMeta | None:
+        """An enterprise's file uploaded here for an issue owned above, as its forwarded
+        transfer names it (before the owner's `attachment_added` event comes back down)."""
+        return next((m for m in self._forwarded(issue_id) if m.sha256 == sha256), None)
+
+    def _forwarded(self, issue_id: str | None) -> list[AttachmentMeta]:
+        stmt = select(transfers_out.c.issue_id, transfers_out.c.event,
+                      transfers_out.c.created_at).where(transfers_out.c.kind == ATTACH)
+        if issue_id is not None:
+            stmt = stmt.where(transfers_out.c.issue_id == issue_id)
+        out = []
+        for issue, event, at in self.conn.execute(stmt):
+            try:
+                out.append(meta_of(issue, event["attachment"],
+                                   actor_id=event.get("credit_code") or "-",
+                                   actor_kind="enterprise", at=at))
+            except (KeyError, TypeError, ValidationError):
+                continue  # not a file's transfer this release wrote
+        return out
 
 
 class AttachmentRecords:

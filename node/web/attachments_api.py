@@ -106,15 +106,19 @@ class AttachmentOut(BaseModel):
     is_image: bool
     url: str
     thumbnail_url: str | None
+    #: an enterprise's file for an issue owned above (202): the transfer that records it
+    #: at the owner; the file is listed once that record comes back down
+    transfer_id: str | None = None
 
     @classmethod
-    def of(cls, a: AttachmentMeta) -> AttachmentOut:
+    def of(cls, a: AttachmentMeta, transfer_id: str | None = None) -> AttachmentOut:
         url = f"{API}/attachments/{a.id}"
         return cls(id=a.id, issue_id=a.issue_id, name=a.name, content_type=a.content_type,
                    size=a.size, sha256=a.sha256, origin=a.origin, uploaded_by=a.uploaded_by,
                    uploader_kind=a.uploader_kind, uploaded_at=a.uploaded_at, ref=a.ref,
                    ref_kind=a.ref_kind, is_image=a.is_image, url=url,
-                   thumbnail_url=f"{url}/thumbnail" if a.is_image else None)
+                   thumbnail_url=f"{url}/thumbnail" if a.is_image else None,
+                   transfer_id=transfer_id)
 
 
 class AttachmentListOut(BaseModel):
@@ -310,7 +314,7 @@ def detect_staged(staging: Staging, name: str | None = None) -> str:
 
 
 @router.post("/issues/{key}/attachments", response_model=AttachmentOut, status_code=201,
-             tags=["attachments"], responses={413: {}, 415: {}},
+             tags=["attachments"], responses={202: {"model": AttachmentOut}, 413: {}, 415: {}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "multipart/form-data": {"schema": {
                      "type": "object", "required": ["file"], "properties": {
@@ -318,8 +322,11 @@ def detect_staged(staging: Staging, name: str | None = None) -> str:
                          "ref": {"type": "integer",
                                  "description": "the event version it belongs to"}}}}}}})
 async def upload(key: Annotated[str, PathParam(max_length=80)], request: Request,
-                 principal: PrincipalDep, services: ServicesDep) -> AttachmentOut:
-    """Attach one file (streamed; type from its content; size limits): 201, 413, 415, 422."""
+                 response: Response, principal: PrincipalDep,
+                 services: ServicesDep) -> AttachmentOut:
+    """Attach one file (streamed; type from its content; size limits): 201, 413, 415, 422;
+    202 for an enterprise's file on its issue owned by a tier above (kept here, recorded
+    at the owner through the federation: `transfer_id`)."""
     service = _service(services)
     await asyncio.to_thread(service.check_upload, principal, key)
     boundary = _boundary(request)
@@ -336,10 +343,12 @@ async def upload(key: Annotated[str, PathParam(max_length=80)], request: Request
         if ref_text and not (ref_text.isascii() and ref_text.isdigit()
                              and len(ref_text) <= _MAX_REF_DIGITS):
             raise ValidationError("attachment_malformed", field="ref", reason="ref")
-        meta = await asyncio.to_thread(
+        meta, transfer_id = await asyncio.to_thread(
             service.record, principal, key, staging, name=parser.filename,
             content_type=content_type, ref=int(ref_text) if ref_text else None)
-    return AttachmentOut.of(meta)
+    if transfer_id is not None:
+        response.status_code = 202
+    return AttachmentOut.of(meta, transfer_id)
 
 
 # --------------------------------------------------------------------------- reading

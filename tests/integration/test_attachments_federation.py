@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.support.federation import (
     HOST,
     FedNode,
     Harness,
+    delivered,
     federation,
     nats_federation,
     stub_as,
@@ -276,5 +278,63 @@ async def test_a_transfer_cut_mid_stream_leaves_no_file_at_the_city(
         finally:
             if servicer is not None:
                 await servicer.stop()
+            for http in (at_county, at_city):
+                await http.client.aclose()
+
+
+async def test_an_enterprise_attaches_to_its_escalated_issue_and_the_city_opens_the_file(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """After the escalation the county holds a read-only replica; the enterprise still
+    attaches there: the bytes stay at the county (the file's origin), the metadata goes up
+    as a forwarded transfer, the city records the attachment once and opens the file from
+    the county; the record comes back down, so the county lists it to the enterprise."""
+    async with nats_federation(tmp_path, TOPOLOGY, clock) as fed:
+        county, city = fed["330522"], fed["330500"]
+        at_county, at_city = Http(county), Http(city)
+        try:
+            await at_county.login(ENTERPRISE_A, LEADER)
+            await at_city.login(LEADER)
+            issue, _ = county.issues.submit(ENTERPRISE_A, submit_cmd())
+            county.transfers.request_escalation(LEADER, issue.id, "需要市级协调")
+            await delivered(county, "330500")
+            assert city.issues.get(LEADER, issue.id).issue.owner == "330500"
+
+            data = photo_bytes(700_000)
+            url = f"{at_county.base}/issues/{issue.number}/attachments"
+            # county staff may not write to the replica; the enterprise's file goes up
+            refused = await at_county.client.post(url, headers=at_county.auth("leader"),
+                                                  files={"file": ("x.jpg", data)})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["details"] == {"owner": "330500"}
+            resp = await at_county.client.post(url, headers=at_county.auth(CODE_A),
+                                               files={"file": ("补充照片.jpg", data)})
+            assert resp.status_code == 202, resp.text
+            meta = resp.json()
+            assert meta["transfer_id"] and meta["origin"] == "330522"
+            assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+            await delivered(county, "330500")
+
+            listed = (await at_city.get("leader", f"/issues/{issue.id}/attachments")).json()
+            assert [(a["id"], a["uploader_kind"], a["origin"]) for a in listed["items"]] == [
+                (meta["id"], "enterprise", "330522")]
+            assert not blobs(city).exists(meta["sha256"])
+            got = await at_city.get("leader", f"/attachments/{meta['id']}")
+            assert got.status_code == 200, got.text
+            assert got.content == data  # fetched from the county, verified, cached
+            assert blobs(city).exists(meta["sha256"])
+
+            async def listed_at_county() -> bool:
+                found = await at_county.get(CODE_A, f"/issues/{issue.number}/attachments")
+                return [a["id"] for a in found.json()["items"]] == [meta["id"]]
+
+            await until(listed_at_county, timeout_s=60, what="the record back at the county")
+            mine = await at_county.get(CODE_A, f"/attachments/{meta['id']}")
+            assert mine.status_code == 200 and mine.content == data
+            history = city.issues.get(LEADER, issue.id).timeline
+            assert [e.event.kind for e in history].count("attachment_added") == 1
+            # the county's copy is referenced: a sweep keeps it
+            assert attachments_of(county).sweep_unreferenced(timedelta(0)) == 0
+            assert blobs(county).exists(meta["sha256"])
+        finally:
             for http in (at_county, at_city):
                 await http.client.aclose()

@@ -120,9 +120,48 @@ def test_an_acceptance_round_trips(duplicate: bool) -> None:
     Directive(transfer_id="d-0004", origin_node=COUNTY, issue_key=f"{COUNTY}-0001",
               kind="rate", note=None, issued_by=COUNTY, rating=Rating.SATISFIED.value,
               credit_code=CODE_A),
+    Directive(transfer_id="d-0005", origin_node=COUNTY, issue_key=f"{COUNTY}-0001",
+              kind="enterprise_attach", note=None, issued_by=COUNTY, credit_code=CODE_A,
+              attachment={"attachment": {
+                  "id": f"{COUNTY}-{'ab' * 16}", "sha256": "0f" * 32, "size": 1234,
+                  "content_type": "image/jpeg", "name": "补充照片.jpg", "origin": COUNTY}}),
 ], ids=lambda d: d.kind)
 def test_a_directive_round_trips(directive: Directive) -> None:
     assert codec.directive_from_pb(wire(codec.directive_to_pb(directive))) == directive
+
+
+GOOD_FILE = {"id": f"{COUNTY}-{'ab' * 16}", "sha256": "0f" * 32, "size": 1234,
+             "content_type": "image/jpeg", "name": "a.jpg", "origin": COUNTY}
+
+
+@pytest.mark.parametrize(("kind", "attachment_json"), [
+    ("enterprise_attach", ""),  # no file
+    ("enterprise_attach", "not json"),
+    ("enterprise_attach", '{"attachment": {"sha256": "xyz"}}'),
+    ("enterprise_attach", '{"attachment": ' + str(GOOD_FILE).replace("'", '"')[:-1]
+     + ', "ref": "x@1", "ref_kind": "resolve"}}'),  # an enterprise's file names no event
+    ("enterprise_attach", '{"attachment": ' + str({**GOOD_FILE, "size": -1}
+                                                   ).replace("'", '"') + "}"),
+    ("enterprise_attach", "[" * 5000),
+    ("enterprise_urge", '{"attachment": ' + str(GOOD_FILE).replace("'", '"') + "}"),
+])
+def test_a_directive_with_a_malformed_file_is_refused(kind: str, attachment_json: str) -> None:
+    msg = codec.directive_to_pb(Directive(
+        transfer_id="d-0006", origin_node=COUNTY, issue_key=f"{COUNTY}-0001", kind=kind,
+        note=None, issued_by=COUNTY, credit_code=CODE_A))
+    msg.attachment_json = attachment_json
+    with pytest.raises(codec.CodecError):
+        codec.directive_from_pb(wire(msg))
+
+
+def test_a_directives_file_travels_as_checked_and_nothing_else() -> None:
+    msg = codec.directive_to_pb(Directive(
+        transfer_id="d-0007", origin_node=COUNTY, issue_key=f"{COUNTY}-0001",
+        kind="enterprise_attach", note=None, issued_by=COUNTY, credit_code=CODE_A))
+    msg.attachment_json = ('{"attachment": ' + str({**GOOD_FILE, "extra": "x"}).replace(
+        "'", '"') + ', "state": "closed"}')
+    got = codec.directive_from_pb(wire(msg)).attachment
+    assert got == {"attachment": GOOD_FILE}  # the extras dropped, the name cleaned
 
 
 @pytest.mark.parametrize("answer", [

@@ -201,7 +201,7 @@ class WatermarkResponse(_message.Message):
     def __init__(self, through: _Optional[int] = ...) -> None: ...
 
 class DirectiveRequest(_message.Message):
-    __slots__ = ("transfer_id", "origin_node", "issue_id", "kind", "note", "issued_by", "rating", "credit_code")
+    __slots__ = ("transfer_id", "origin_node", "issue_id", "kind", "note", "issued_by", "rating", "credit_code", "attachment_json")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
     ISSUE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class DirectiveRequest(_message.Message):
     ISSUED_BY_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
     CREDIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_JSON_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     origin_node: str
     issue_id: str
@@ -218,7 +219,8 @@ class DirectiveRequest(_message.Message):
     issued_by: str
     rating: str
     credit_code: str
-    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., issued_by: _Optional[str] = ..., rating: _Optional[str] = ..., credit_code: _Optional[str] = ...) -> None: ...
+    attachment_json: str
+    def __init__(self, transfer_id: _Optional[str] = ..., origin_node: _Optional[str] = ..., issue_id: _Optional[str] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., issued_by: _Optional[str] = ..., rating: _Optional[str] = ..., credit_code: _Optional[str] = ..., attachment_json: _Optional[str] = ...) -> None: ...
 
 class DirectiveAccepted(_message.Message):
     __slots__ = ("transfer_id", "handled_by", "forwarded", "duplicate")

@@ -49,6 +49,7 @@ from node.app.policy import Principal, authorize, check_can_view, not_found, req
 from node.app.ports import Clock, TransferStore, TransferUnit
 from node.app.probes import NO_PROBE, Probe, Stage
 from node.app.transfers.types import (
+    ATTACH,
     DELIVERED,
     DIRECTIVE_KINDS,
     DOWN_KINDS,
@@ -68,6 +69,7 @@ from node.domain.errors import Conflict, DomainError, Forbidden, RuleViolation, 
 from node.domain.identity import check_new_issue, check_snapshot, within
 from node.domain.issue import Action, Actor, ActorKind, Event, Issue, Rating, State
 from node.domain.lifecycle import (
+    AddAttachment,
     Escalate,
     Rate,
     Receive,
@@ -198,9 +200,12 @@ class TransferService:
         self.on_queued(child)
         return transfer_id
 
-    def request_upward(self, principal: Principal, key: str, command: Rate | Urge) -> str:
-        """An enterprise rated or urged an issue now owned above this node: forward it to
-        the owner (recorded there exactly once, as the enterprise's own action)."""
+    def request_upward(self, principal: Principal, key: str,
+                       command: Rate | Urge | AddAttachment) -> str:
+        """An enterprise rated or urged an issue now owned above this node, or attached a
+        file to it: forward it to the owner (recorded there exactly once, as the
+        enterprise's own action; a file's bytes stay here, and the owner fetches them from
+        here on demand: node/app/attachments.py)."""
         if self.parent is None:
             raise RuleViolation("no_parent")
         now = self.clock.now()
@@ -212,21 +217,27 @@ class TransferService:
             # validated here against the replica (state, 24 h rule), again at the owner
             decide(self._as_owner_holds(unit, issue, command), command, actor=principal.actor,
                    now=now, rules=self.rules)
-            kind = "rate" if isinstance(command, Rate) else "enterprise_urge"
-            note = command.comment if isinstance(command, Rate) else command.note
+            event: dict[str, Any] = {"note": None, "issued_by": self.node, "rating": None,
+                                     "credit_code": issue.enterprise.credit_code}
+            match command:
+                case Rate():
+                    kind = "rate"
+                    event.update(note=command.comment, rating=command.rating.value)
+                case Urge():
+                    kind = "enterprise_urge"
+                    event["note"] = command.note
+                case AddAttachment():
+                    kind = ATTACH
+                    event["attachment"] = dict(command.attachment)
             transfer_id = uuid6.uuid7().hex
             self._queue(unit, transfer_id=transfer_id, issue_id=issue.id, kind=kind,
-                        destination=self.parent,
-                        event={"note": note, "issued_by": self.node,
-                               "rating": command.rating.value if isinstance(command, Rate)
-                               else None,
-                               "credit_code": issue.enterprise.credit_code},
-                        now=now)
+                        destination=self.parent, event=event, now=now)
         self.on_queued(self.parent)
         return transfer_id
 
     @staticmethod
-    def _as_owner_holds(unit: TransferUnit, issue: Issue, command: Rate | Urge) -> Issue:
+    def _as_owner_holds(unit: TransferUnit, issue: Issue,
+                        command: Rate | Urge | AddAttachment) -> Issue:
         """The replica as the owner holds it, for checking an enterprise's act here: just
         after an escalation the replica shows it escalated, the owner has it received; an
         urge forwarded earlier and not yet replicated back counts for the 24 h rule (so the
@@ -309,7 +320,8 @@ class TransferService:
                         transfer_id=row.transfer_id, origin_node=self.node,
                         issue_key=row.issue_id, kind=row.kind, note=row.event.get("note"),
                         issued_by=row.event["issued_by"], rating=row.event.get("rating"),
-                        credit_code=row.event.get("credit_code"))))
+                        credit_code=row.event.get("credit_code"),
+                        attachment=row.event.get("attachment"))))
                     continue
                 issue = stored[row.issue_id]
                 out.append(Outgoing(row=row, transfer=Transfer(
@@ -577,7 +589,8 @@ class TransferService:
                             issue_id=issue.id if issue is not None else d.issue_key,
                             kind=d.kind, destination=towards,
                             event={"note": d.note, "issued_by": d.issued_by,
-                                   "rating": d.rating, "credit_code": d.credit_code},
+                                   "rating": d.rating, "credit_code": d.credit_code,
+                                   "attachment": d.attachment},
                             now=now)
                 answer = DirectiveAccepted(transfer_id=d.transfer_id, handled_by=towards,
                                            forwarded=True)
@@ -590,11 +603,19 @@ class TransferService:
         return answer
 
     @staticmethod
-    def _directive_command(d: Directive, issue: Issue) -> Supervise | Urge | Rate:
+    def _directive_command(d: Directive, issue: Issue
+                           ) -> Supervise | Urge | Rate | AddAttachment:
         if d.kind == "supervise":
             return Supervise(issued_by=d.issued_by, note=d.note)
         if d.kind in UP_KINDS and issue.enterprise.credit_code != d.credit_code:
             raise Forbidden("enterprise_mismatch")
+        if d.kind == ATTACH:
+            # the bytes are at the node the file was uploaded at: the issue's origin (the
+            # enterprise's county), which serves them to the tiers it escalated it to
+            if d.attachment is None or d.attachment["attachment"]["origin"] != issue.origin:
+                raise ValidationError("attachment_malformed", field="attachment",
+                                      reason="origin")
+            return AddAttachment(attachment=d.attachment)
         if d.kind == "rate":
             return Rate(rating=Rating(d.rating or ""), comment=d.note)
         return Urge(note=d.note)

@@ -23,7 +23,9 @@ from node.domain.lifecycle import parse_ts, ts
 #: (an enterprise's urge or rating, forwarded from its county to the tier that owns the
 #: issue). They never move ownership.
 DOWN_KINDS = ("supervise", "urge")
-UP_KINDS = ("enterprise_urge", "rate")
+UP_KINDS = ("enterprise_urge", "rate", "enterprise_attach")
+#: An enterprise's file for an issue owned above: its metadata travels, its bytes stay
+ATTACH = "enterprise_attach"
 DIRECTIVE_KINDS = DOWN_KINDS + UP_KINDS
 #: The outbox kinds that move ownership (and freeze the issue while pending).
 OWNERSHIP_KINDS = (Action.ESCALATE.value, Action.RETURN.value)
@@ -61,11 +63,13 @@ class Directive:
     transfer_id: str
     origin_node: str
     issue_key: str
-    kind: str  # supervise | urge (down); enterprise_urge | rate (up)
+    kind: str  # supervise | urge (down); enterprise_urge | rate | enterprise_attach (up)
     note: str | None
     issued_by: str
     rating: str | None = None
     credit_code: str | None = None
+    #: enterprise_attach: the attachment_added payload (node/domain/attachments.py)
+    attachment: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- answers

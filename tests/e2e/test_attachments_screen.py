@@ -1,6 +1,8 @@
 """An enterprise attaches a photo in the county portal; staff at the city open it in the
 workbench — the bytes fetched from the county on demand over gRPC (the city holds only the
-replicated metadata), byte-identical, with a thumbnail.
+replicated metadata), byte-identical, with a thumbnail. Once the issue is escalated to the
+city, the enterprise attaches a second photo in the same portal: forwarded to the city,
+recorded there, listed back in the portal and opened in the city's workbench.
 
 A real `zhitong up --topology small --no-demo-data` (tests/e2e/federation_helpers.py): the
 county's issue reaches the city's pool over NATS with its `attachment_added` event; the
@@ -23,7 +25,13 @@ from playwright.sync_api import Browser, expect
 
 from node.demo import demo_companies
 from tests.e2e.browser import DESKTOP, Console
-from tests.e2e.federation_helpers import CITY, COUNTY, Federation, running_federation
+from tests.e2e.federation_helpers import (
+    CITY,
+    COUNTY,
+    Federation,
+    reload_until,
+    running_federation,
+)
 from tests.e2e.test_federation_flow import login
 from tests.support.wait import until_sync
 
@@ -40,9 +48,10 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
         yield running
 
 
-def photo_file(directory: Path) -> tuple[Path, bytes]:
+def photo_file(directory: Path, colour: tuple[int, int, int] = (90, 120, 160)
+               ) -> tuple[Path, bytes]:
     out = io.BytesIO()
-    image = Image.new("RGB", (800, 600), (90, 120, 160))
+    image = Image.new("RGB", (800, 600), colour)
     for x in range(0, 800, 40):  # something to look at
         image.paste((230, 200, 40), (x, 280, x + 20, 320))
     image.save(out, format="JPEG", quality=85)
@@ -115,3 +124,42 @@ def test_a_photo_attached_in_the_county_portal_is_opened_in_the_city_workbench(
     download.save_as(saved)
     assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(data).digest()
     cw.screenshot(path=shots / "attachments-2-city-workbench.png", full_page=True)
+
+    # -- escalated to the city, the enterprise still attaches in its county portal -------
+    fed.call(COUNTY, "POST", f"/issues/{number}/escalate", {"reason": "需要市级协调"},
+             user="leader")
+
+    def owned_by_the_city() -> bool:
+        return bool(fed.get(CITY, f"/issues/{number}", "leader")["owner"] == CITY)
+
+    until_sync(owned_by_the_city, timeout_s=60, interval_s=0.2, what="the city owns it")
+    (tmp_path / "more").mkdir()
+    more, more_data = photo_file(tmp_path / "more", colour=(160, 90, 60))
+    ent.reload()
+    card = ent.locator("#attachments-card")
+    expect(card.locator(".attachment-item")).to_have_count(1)
+    expect(card.locator("#attachments-form")).to_be_visible()  # the enterprise's own
+    card.get_by_label("选择文件").set_input_files(more)
+    card.get_by_role("button", name="上传附件").click()
+    expect(ent.locator("#attachments-result")).to_contain_text(f"已提交：{PHOTO}")
+
+    def recorded_at_the_city() -> bool:
+        return len(fed.get(CITY, f"/issues/{number}/attachments", "leader")["items"]) == 2
+
+    until_sync(recorded_at_the_city, timeout_s=60, interval_s=0.2,
+               what="the forwarded file recorded by the city")
+
+    def back_in_the_portal() -> None:
+        expect(ent.locator("#attachments-card .attachment-item")).to_have_count(2,
+                                                                                timeout=2_000)
+
+    reload_until(ent, back_in_the_portal, "the record back in the county portal")
+    ent.screenshot(path=shots / "attachments-3-escalated-portal.png", full_page=True)
+    cw.reload()
+    expect(cw.locator("#attachments-card .attachment-item")).to_have_count(2)
+    second = cw.locator("#attachments-card .attachment-item").nth(1)
+    with cw.expect_download() as caught:
+        second.locator(".attachment-name").click()
+    saved2 = tmp_path / "downloaded-2.jpg"
+    caught.value.save_as(saved2)
+    assert saved2.read_bytes() == more_data  # the city fetched it from the county

@@ -105,16 +105,20 @@
       const error = (data && data.error) || { message: t("err.unknown"), message_en: t("err.unknown") };
       return notice($("attachments-result"), errorText(error), "error");
     }
-    notice($("attachments-result"), t("attachments.uploaded", { name: data.name }), "ok");
+    // 202: the issue is handled by a tier above; the file is kept here and forwarded, and
+    // listed once the owner's record of it comes back
+    notice($("attachments-result"), t(res.status === 202 ? "attachments.forwarded"
+      : "attachments.uploaded", { name: data.name }), "ok");
     f.reset();
     await load();
   }
 
-  /** Files are attached where the issue is owned: on a replica (a county's issue at the
-      city, an escalated one at the county) the form is hidden and the list stays. */
-  async function offerUpload(f) {
+  /** Staff attach where the issue is owned: on a replica (a county's issue at the city,
+      an escalated one at the county) their form is hidden and the list stays. The
+      enterprise attaches at its county wherever the issue is handled (forwarded up). */
+  async function offerUpload(f, me) {
     const res = await api("GET", "/issues/" + encodeURIComponent(cfg.key));
-    f.hidden = !(res.ok && res.data.owner === cfg.node);
+    f.hidden = !(res.ok && (res.data.owner === cfg.node || me.role === "enterprise"));
   }
 
   window.ZT.whenReady((ev) => {
@@ -122,7 +126,7 @@
     const f = $("attachments-form");
     if (f) {
       f.addEventListener("submit", onUpload);
-      offerUpload(f);
+      offerUpload(f, ev.detail);
     }
     load();
   });

@@ -5,9 +5,9 @@
 
 A county writer's events (each issue submitted, then `--follow` triages) applied at a city
 store (SQLite file, WAL, synchronous=FULL; the search index, merges, metric counts and the
-audit trail registered as in node/runtime.py) in batches of `--batch`, one transaction each: the events/s of the
-apply alone, beside a raw sqlite3 insert of the same events and issue rows (the batched
-insert of the catch-up baseline), and where the apply's time goes.
+audit trail registered as in node/runtime.py) in batches of `--batch`, one transaction
+each: the events/s of the apply alone, beside a raw sqlite3 insert of the same events and
+issue rows (the batched insert of the catch-up baseline), and where the apply's time goes.
 """
 
 from __future__ import annotations

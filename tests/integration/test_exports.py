@@ -121,6 +121,9 @@ def test_the_cockpit_tables_as_one_workbook(api: Api, api_node: Node) -> None:
     header = units[4]
     assert header[:3] == ["单位代码", "单位", "问题总数"]
     assert units[5][:3] == ["330522", "长兴县", 3]
+    # the two rates named apart, as the cockpit names them
+    assert header[-3:-1] == ["重办率（不满意重办）", "重发复发率"]
+    assert len(units[5]) == len(header)
     departments: list[list[Any]] = [list(r) for r in book["部门"].iter_rows(values_only=True)][5:]
     assert {d[0] for d in departments} == {"供电公司", "（未指定）"}
     assert api.get("ent_a", "/cockpit/export.xlsx").status_code == 403

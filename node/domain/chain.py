@@ -45,13 +45,18 @@ class ChainedEvent:
     payload: Mapping[str, Any]
 
 
+#: sorted keys, no ASCII escaping, no spaces: what `json.dumps(..., sort_keys=True,
+#: ensure_ascii=False, separators=(",", ":"))` writes, without building the encoder anew
+#: for every link (the form is the chain's contract: never change it)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical(e: ChainedEvent) -> bytes:
-    return json.dumps(
+    return _CANONICAL.encode(
         {"writer": e.writer, "writer_seq": e.writer_seq, "event_id": e.event_id,
          "issue_id": e.issue_id, "version": e.version, "kind": e.kind, "actor": e.actor,
          "at": e.at.astimezone(UTC).isoformat(timespec="microseconds"),
-         "payload": e.payload},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+         "payload": e.payload}).encode()
 
 
 def link(previous: str, e: ChainedEvent) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
@@ -25,8 +26,10 @@ from sqlalchemy.types import TypeEngine
 from node.store.schema import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
-#: the statement, each bound column's processor, the defaults of the columns rows leave out
-_Plan = tuple[str, tuple[Processor, ...], tuple[Any, ...]]
+#: the statement, the getter of a row's values in its order, the (position, processor) of
+#: the values to convert, the converted defaults of the columns rows leave out
+_Plan = tuple[str, Callable[[Mapping[str, Any]], Any],
+              tuple[tuple[int, Callable[[Any], Any]], ...], tuple[Any, ...]]
 _PLANS: dict[tuple[str, tuple[str, ...], str], _Plan] = {}
 
 
@@ -52,6 +55,8 @@ def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Plan:
     cache_key = (table.name, keys, dialect.name)
     plan = _PLANS.get(cache_key)
     if plan is None:
+        if not keys:
+            raise KeyError(f"rows for {table.name} name no column")
         unknown = [k for k in keys if k not in table.c]
         if unknown:
             raise KeyError(f"{table.name} has no column {', '.join(unknown)}")
@@ -67,8 +72,12 @@ def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Plan:
         sql = (f"INSERT INTO {quote.format_table(table)} "
                f"({', '.join(quote.quote(name) for name in names)}) "
                f"VALUES ({', '.join('?' for _ in names)})")
-        processors = tuple(_processor(table.c[name].type, dialect) for name in names)
-        plan = _PLANS[cache_key] = (sql, processors, tuple(value for _, value in defaults))
+        processors = [_processor(table.c[name].type, dialect) for name in names]
+        # the defaults are constants: converted once here
+        filled = tuple(value if p is None else p(value)
+                       for (_, value), p in zip(defaults, processors[len(keys):], strict=True))
+        converted = tuple((i, p) for i, p in enumerate(processors[:len(keys)]) if p is not None)
+        plan = _PLANS[cache_key] = (sql, itemgetter(*keys), converted, filled)
     return plan
 
 
@@ -78,7 +87,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     keys = tuple(rows[0])
-    sql, processors, defaults = _plan(conn.dialect, table, keys)
+    sql, getter, converted, defaults = _plan(conn.dialect, table, keys)
     if conn.dialect.name != "sqlite":
         if any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows):
             raise KeyError(f"rows for {table.name} differ in their columns")
@@ -86,12 +95,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     params: list[tuple[Any, ...]] = []
     append = params.append
+    n = len(keys)
     for row in rows:
-        if len(row) != len(keys):
+        if len(row) != n:
             raise KeyError(f"rows for {table.name} differ in their columns")
-        values = [row[k] for k in keys]  # a key missing here: KeyError too
-        values.extend(defaults)
-        append(tuple([v if p is None else p(v) for v, p in zip(values, processors, strict=True)]))
+        got = getter(row)  # a key missing here: KeyError too
+        values = list(got) if n > 1 else [got]
+        for i, p in converted:
+            values[i] = p(values[i])
+        append((*values, *defaults))
     conn.exec_driver_sql(sql, params)
 
 

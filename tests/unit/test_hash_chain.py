@@ -136,3 +136,15 @@ def test_a_parent_counts_a_head_that_goes_back_or_changes_in_place() -> None:
     assert rollup.accept(HUZHOU, _summary({HUZHOU: (6, b), COUNTY: (7, b)}, 2))  # in place
     assert rollup.accept(HUZHOU, _summary({HUZHOU: (4, a), COUNTY: (8, a)}, 3))  # back
     assert rollup.rewritten == {COUNTY: 1, HUZHOU: 1}
+
+
+def test_a_link_is_the_same_in_every_version() -> None:
+    # replicas verify links written by other releases: the canonical form is a contract
+    # (this value was computed by the first release, before the encoder was kept)
+    e = ChainedEvent(writer="330522", writer_seq=7, event_id="330522-x@3",
+                     issue_id="330522-x", version=3, kind="resolve", actor="staff:leader",
+                     at=datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8))),
+                     payload={"reply": "已协调，“双回路”\n完成", "n": 12, "ok": True,
+                              "none": None, "list": [1, "二"], "z": {"b": 1, "a": 2}})
+    assert link(GENESIS, e) == (
+        "6d8a9f7c2fe21f5850592432faf238e140b66a0fa22c15e24b09dae4d8e81c5b")

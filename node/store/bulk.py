@@ -8,8 +8,9 @@ columns), keeps each column's bind processor (the same conversion SQLAlchemy app
 JSON column's serializer, a boolean's integer; UTCDateTime's naive UTC in SQLite's datetime
 text in one step) and hands the DB-API one `executemany` of tuples. Columns with a Python-side
 default that a row leaves out get the default, as SQLAlchemy's insert gives it. PostgreSQL
-keeps SQLAlchemy's own path (its multi-row VALUES batching is what makes it fast there).
-tests/store/test_bulk.py checks that both paths store the same values.
+keeps SQLAlchemy's own path (not measured to need this; the plan's statement and
+processors serve SQLite only, its key checks both). tests/integration/test_bulk_store.py
+checks on both backends that the two paths store the same values.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ Processor = Callable[[Any], Any] | None
 #: the values to convert, the converted defaults of the columns rows leave out
 _Plan = tuple[str, Callable[[Mapping[str, Any]], Any],
               tuple[tuple[int, Callable[[Any], Any]], ...], tuple[Any, ...]]
-_PLANS: dict[tuple[str, tuple[str, ...], str], _Plan] = {}
+_PLANS: dict[tuple[Table, tuple[str, ...], str], _Plan] = {}
 
 
 def _sqlite_utc(value: datetime | None) -> str | None:
@@ -52,7 +53,7 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
 
 
 def _plan(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Plan:
-    cache_key = (table.name, keys, dialect.name)
+    cache_key = (table, keys, dialect.name)
     plan = _PLANS.get(cache_key)
     if plan is None:
         if not keys:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,14 @@ from bench.common.tables import Column, format_table, ratio
 from bench.common.timing import Timing, concurrent_loop, timed_loop
 from node.app.policy import Principal, Role
 from node.app.service import IssueService
+from node.app.stats import window_start
 from node.domain.deadlines import Light
 from node.domain.issue import State
 from node.runtime import build
 from node.store.db import make_engine
+from node.store.repo import Store
 from node.store.schema import issues
+from node.store.stats import SqlStats
 from tests.support.pg import find_bindir, postgres_cluster
 
 DISPATCHER = Principal(username="bench-dispatcher", role=Role.DISPATCHER,
@@ -154,6 +158,8 @@ def cases(service: IssueService, engine: Engine, store: CityStore) -> list[Case]
                           [lambda: service.metrics(LEADER)], scan=True))
     found += [
         Case("summary", "local summary (kept counts + running rows)", [service.local_summary]),
+        Case("counts", "cockpit weekly series (SQL tallies, 2 × 12 weeks)",
+             [_series_call(engine)]),
     ]
     long_ids = store.long_ids
     if long_ids:
@@ -161,6 +167,18 @@ def cases(service: IssueService, engine: Engine, store: CityStore) -> list[Case]
                           [_get(service, i) for i in long_ids]))
     found.append(Case("issue page", "typical (6–8 events)", [_get(service, i) for i in typical]))
     return found
+
+
+def _series_call(engine: Engine) -> Callable[[], object]:
+    """The cockpit's weekly series as StatsService computes it (its SQL: node/store/stats.py),
+    for the 24 weeks up to the store's newest issue."""
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(issues.c.received_at))).scalar_one()
+    now = newest if newest.tzinfo is not None else newest.replace(tzinfo=UTC)
+    start = window_start(now, 24)
+    source = SqlStats(Store(engine))
+    return lambda: source.tallies(start=start, weeks=24, recent=start + timedelta(weeks=12),
+                                  now=now, top_tags=50)
 
 
 def _get(service: IssueService, key: str) -> Callable[[], object]:

@@ -75,6 +75,8 @@ metadata = MetaData(
 
 TS = UTCDateTime()
 RUNNING = text("light_red_at IS NOT NULL")  # the rows of issues whose deadline runs
+RESOLVED = text("resolved_at IS NOT NULL")
+CLOSED = text("closed_at IS NOT NULL")
 
 issues = Table(
     "issues",
@@ -143,6 +145,12 @@ issues = Table(
           "light_yellow_at", sqlite_where=RUNNING, postgresql_where=RUNNING),
     Index(None, "light_red_at", "light_yellow_at"),
     Index(None, "light_yellow_at"),
+    # 0031: the cockpit's weekly resolved and closed series (node/store/stats.py) from the
+    # resolved, or closed, rows only, with what those aggregates group by
+    Index("ix_issues_resolved", "resolved_at", "origin", "department", "resolve_due",
+          sqlite_where=RESOLVED, postgresql_where=RESOLVED),
+    Index("ix_issues_closed", "closed_at", "origin", sqlite_where=CLOSED,
+          postgresql_where=CLOSED),
 )
 
 # `received_at` is the issue's (it never changes): the pool filtered by a tag pages through

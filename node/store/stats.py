@@ -17,7 +17,8 @@ on SQLite (`strftime('%s', …)` of the stored UTC text) and PostgreSQL (`extrac
   event in the log (replicated events included; an EXISTS probe per issue of the window),
   closed ones by `closed_at`.
 
-`resolved_at` and `closed_at` have no index: those two aggregates scan the issues table.
+`resolved_at` and `closed_at` are read through partial indexes (0031) that hold what those
+two aggregates group by: the resolved, or closed, rows of the window only.
 """
 
 from __future__ import annotations

@@ -602,11 +602,14 @@ def _directive_attachment(msg: pb.DirectiveRequest) -> dict[str, Any] | None:
         raise _fail("attachment_json", "too large")
     try:
         payload = json_loads(msg.attachment_json)
-        if not isinstance(payload, dict):
-            raise _fail("attachment_json", "must be an object")
+    except JSONError:
+        raise _fail("attachment_json", "does not parse") from None
+    if not isinstance(payload, dict):
+        raise _fail("attachment_json", "must be an object")
+    try:
         meta = meta_of(msg.issue_id[:MAX_ID], payload, actor_id=msg.credit_code[:18] or "-",
                        actor_kind="enterprise", at=_NO_TIME)
-    except (JSONError, ValidationError):
+    except ValidationError:
         raise _fail("attachment_json", "not an attachment's metadata") from None
     if meta.ref is not None:
         raise _fail("attachment_json", "an enterprise's file refers to no event")

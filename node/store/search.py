@@ -77,9 +77,7 @@ SEARCH_INDEX = "search_index"
 
 fts = table(ISSUE_FTS, column("rowid"), *(column(g) for g in GROUPS))
 _FTS: ColumnClause[Any] = literal_column(ISSUE_FTS)
-_FTS_INSERT = text(f"INSERT INTO {ISSUE_FTS}(rowid, {', '.join(GROUPS)}) "
-                   f"VALUES (:rowid, {', '.join(':' + g for g in GROUPS)})")
-#: the same, positional, for bulk.execute_many (values in GROUPS order: group_texts' order)
+#: positional, for bulk.execute_many: the rowid, then the groups' texts in GROUPS order
 _FTS_INSERT_SQL = (f"INSERT INTO {ISSUE_FTS}(rowid, {', '.join(GROUPS)}) "
                    f"VALUES (?, {', '.join('?' for _ in GROUPS)})")
 _FTS_DELETE = text(f"INSERT INTO {ISSUE_FTS}({ISSUE_FTS}, rowid, {', '.join(GROUPS)}) "
@@ -152,7 +150,7 @@ def index_issue(conn: Connection, issue_id: str, fields: Sequence[tuple[str, str
             [(str(n), str(v)) for n, v in old.source])})
         conn.execute(update(issue_search).where(issue_search.c.doc_id == doc_id)
                      .values(source=source))
-    conn.execute(_FTS_INSERT, {"rowid": doc_id, **groups})
+    bulk.execute_many(conn, _FTS_INSERT_SQL, [(doc_id, *_in_order(groups))])
 
 
 def index_issues(conn: Connection,

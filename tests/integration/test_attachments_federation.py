@@ -212,14 +212,17 @@ class CutServicer(codec.FederationServicer):
         self.sent = asyncio.Event()
         self.stopping: asyncio.Task[None] | None = None
 
-    async def stop(self) -> None:
+    def begin_stop(self) -> asyncio.Task[None]:
         """Stop the server once, whoever asks first. The stop runs in its own task: a
         handler that awaited it would be cancelled by the very shutdown it started, and
         that cancelled shutdown then failed every later stop."""
         assert self.server is not None
         if self.stopping is None:
             self.stopping = asyncio.get_running_loop().create_task(self.server.stop(None))
-        await asyncio.shield(self.stopping)
+        return self.stopping
+
+    async def stop(self) -> None:
+        await asyncio.shield(self.begin_stop())
 
     async def FetchAttachment(self, request: Any, context: Any) -> AsyncIterator[Any]:
         yield codec.attachment_chunk_to_pb(self.data[:200_000], size=len(self.data),
@@ -228,13 +231,12 @@ class CutServicer(codec.FederationServicer):
         if self.mode == "short":
             return
         assert self.server is not None
-        # the owner killed mid-transfer: the shutdown cancels this handler
-        self.stopping = asyncio.get_running_loop().create_task(self.server.stop(None))
+        self.begin_stop()  # the owner killed mid-transfer: the shutdown cancels this handler
         await asyncio.Event().wait()
 
 
-async def cut_county(fed: Harness, data: bytes, mode: str) -> tuple[grpc.aio.Server,
-                                                                    CutServicer]:
+async def cut_county(fed: Harness, data: bytes, mode: str) -> CutServicer:
+    """The cut county's server, started and made the city's peer (`servicer.server`)."""
     servicer = CutServicer(data, mode)
     server = grpc.aio.server()
     codec.add_federation_servicer(servicer, server)  # type: ignore[no-untyped-call]
@@ -242,7 +244,7 @@ async def cut_county(fed: Harness, data: bytes, mode: str) -> tuple[grpc.aio.Ser
     servicer.server = server
     await server.start()
     await fed["330500"].federation.add_peer("330522", f"{HOST}:{port}")
-    return server, servicer
+    return servicer
 
 
 @pytest.mark.parametrize("mode", ["stop", "short"])
@@ -260,7 +262,7 @@ async def test_a_transfer_cut_mid_stream_leaves_no_file_at_the_city(
             county.transfers.request_escalation(LEADER, issue_id, "需要市级协调")
             assert (await county.drain("330500")).delivered == 1
 
-            _, servicer = await cut_county(fed, data, mode)
+            servicer = await cut_county(fed, data, mode)
             resp = await at_city.get("leader", f"/attachments/{meta['id']}")
             assert servicer.sent.is_set()  # the transfer had started
             assert resp.status_code in (502, 503), resp.text

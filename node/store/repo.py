@@ -905,6 +905,17 @@ def total_query(f: IssueFilter, dialect: str = "sqlite") -> Any:
         return search.count_matches(dialect, terms)
     if f.count_limit is None:
         return count_query(f, dialect)
+    if terms and dialect == "sqlite":
+        # the newest matches first (the index's rowids follow arrival): the open issues a
+        # pool filters for are mostly recent, so the bound is met after few matches
+        source, match, _ = search.ranked_from(terms)
+        conds = [match, *pool_conditions(replace(f, ranked=True), dialect)]  # MATCH is here
+        if f.tag:
+            conds.append(issues.c.id.in_(select(issue_tags.c.issue_id)
+                                         .where(issue_tags.c.tag == f.tag)))
+        first = (select(literal(1)).select_from(source).where(and_(*conds))
+                 .order_by(search.fts.c.rowid.desc()).limit(f.count_limit))
+        return select(func.count()).select_from(first.subquery())
     source, _, _, conds = _pool_source(f, dialect)
     first = select(literal(1)).select_from(source)
     if conds := [*conds, *pool_conditions(f, dialect)]:

@@ -344,6 +344,7 @@ def list_issues(
     )
     return IssuePageOut(
         total=page.total,
+        total_exact=page.total_exact,
         limit=limit,
         offset=offset,
         items=[_hit(_out(services, principal, i, lt), page.snippets.get(i.id))

@@ -298,6 +298,8 @@ class IssuePageOut(BaseModel):
     offset: int
     items: list[IssueOut]
     next_cursor: str | None = None  # pass as `cursor` for the next page; None: last page
+    #: False: `total` is a lower bound — a search with other filters counts to 1,000
+    total_exact: bool = True
 
 
 class SampleOut(BaseModel):

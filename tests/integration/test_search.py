@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from node.app import service as service_module
 from node.app.replica import IncomingEvent, ReplicaService
 from node.app.service import IssuePage
 from node.domain.calendar import WorkCalendar
@@ -107,6 +108,32 @@ def test_search_combines_with_the_pool_filters(node: Node, clock: FakeClock) -> 
                                       light=Light.GREEN)) == []
 
 
+def test_a_search_with_filters_counts_to_a_bound_and_says_so(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its exact total would join every match to its issue (93,000 for 用电 at 1,000,000
+    issues): it counts the newest matches up to SEARCH_COUNT_LIMIT and says "at least";
+    the words alone are counted by the index, exactly; every match is still reachable."""
+    monkeypatch.setattr(service_module, "SEARCH_COUNT_LIMIT", 3)
+    made = [add(node, title=f"用电报装{k}") for k in range(5)]
+    add(node, title="融资咨询")
+    done = resolve(node, made[0], "已答复。")
+    issues = node.services.issues
+    page = issues.list_issues(LEADER, text="用电", states=(State.RECEIVED,), limit=2)
+    assert (page.total, page.total_exact) == (3, False)
+    seen = numbers(page)
+    while page.next_cursor is not None:
+        page = issues.list_issues(LEADER, text="用电", states=(State.RECEIVED,), limit=2,
+                                  cursor=page.next_cursor)
+        seen += numbers(page)
+    assert sorted(seen) == sorted(i.number for i in made[1:])
+    few = issues.list_issues(LEADER, text="用电", states=(State.RESOLVED,))
+    assert (few.total, few.total_exact, numbers(few)) == (1, True, [done.number])
+    alone = found(node, "用电")
+    assert (alone.total, alone.total_exact) == (5, True)  # over the bound, yet exact
+    plain = issues.list_issues(LEADER, states=(State.RECEIVED,))
+    assert (plain.total, plain.total_exact) == (5, True)  # no search: exact as before
+
+
 def test_hits_are_ranked_and_paged_with_snippets(node: Node, clock: FakeClock) -> None:
     for k in range(5):  # a word in every document tells nothing apart (its idf is 0)
         add(node, title=f"融资咨询{k}")
@@ -179,6 +206,7 @@ def test_search_over_http_returns_snippets(api: Api) -> None:
     assert [i["title"] for i in body["items"]] == ["用电报装"]
     snippet = body["items"][0]["snippet"]
     assert snippet["field"] == "title" and snippet["marks"] == [[0, 2]]
+    assert (body["total"], body["total_exact"]) == (1, True)
     plain = api.pool()
     assert all(i["snippet"] is None for i in plain["items"])
 

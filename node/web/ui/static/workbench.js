@@ -128,7 +128,9 @@
     const data = res.data;
     for (const i of data.items) if (liveChanged.has(i.id)) i._class = "row-live";
     liveChanged.clear();
-    $("pool-count").textContent = t("workbench.pool.count", { n: fmtNum(data.total) });
+    // a search with other filters counts to 1,000 ("1,000+": total_exact false)
+    const total = data.total_exact === false ? t("workbench.pool.at_least", { n: fmtNum(data.total) }) : fmtNum(data.total);
+    $("pool-count").textContent = t("workbench.pool.count", { n: total });
     box.replaceChildren(table([
       { label: t("workbench.col.number"), render: (i) => h("a", { href: issueUrl(i.number), class: "mono" }, i.number) },
       { label: t("workbench.col.title"), render: (i) => [h("span", { class: "cell-title" }, i.title),
@@ -143,9 +145,9 @@
     ], data.items, { caption: t("workbench.pool.results"), captionHidden: true, empty: t("workbench.pool.empty") }));
     const from = data.total ? data.offset + 1 : 0;
     const to = data.offset + data.items.length;
-    $("page-info").textContent = t("workbench.pager.info", { from: from, to: to, total: data.total });
+    $("page-info").textContent = t("workbench.pager.info", { from: from, to: to, total: total });
     $("prev").disabled = data.offset <= 0;
-    $("next").disabled = to >= data.total;
+    $("next").disabled = !data.next_cursor;
   }
 
   /** The pool of the filters in force, every row, as a file the node streams

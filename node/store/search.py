@@ -249,6 +249,12 @@ def window_floor(terms: Sequence[Term]) -> Select[Any]:
             .order_by(fts.c.rowid.desc()).limit(1).offset(RANK_WINDOW - 1))
 
 
+def matched_docs(terms: Sequence[Term]) -> Select[Any]:
+    """The index rowids (issue_search.doc_id) of the documents holding every term, from
+    the index alone (SQLite)."""
+    return select(fts.c.rowid).where(_FTS.op("MATCH")(bindparam("search_q", fts_query(terms))))
+
+
 def ranked_from(terms: Sequence[Term]) -> tuple[Any, ColumnElement[bool], Any]:
     """(FROM the index joined to the issues, the MATCH condition, the bm25 score) of a
     SQLite search that the caller filters and orders itself (node/store/repo.py)."""

@@ -4,18 +4,23 @@ The same rows go in once through `conn.execute(insert(table), rows)` and once th
 `bulk.insert_rows` (keys changed so both fit); read back as the driver's raw values, every
 other column is equal: the JSON text, the datetime text, the boolean, a default a row left
 out. On PostgreSQL `insert_rows` is SQLAlchemy's own path; on SQLite it is the DB-API's.
+The same for `update_rows` (a new snapshot set through SQLAlchemy's update and through
+bulk; the version guard's rowcount, a Conflict of update_issues writing nothing) and for
+`select_in` (the values `select(issues)` reads, the issues load_issues builds).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select, update
 
 from node.domain.calendar import WorkCalendar
-from node.domain.issue import Actor, ActorKind
+from node.domain.errors import Conflict
+from node.domain.issue import Actor, ActorKind, Issue, Rating, RevisitResult, State
 from node.domain.lifecycle import Rules, submit
 from node.runtime import Node
 from node.store import bulk, repo
@@ -84,3 +89,87 @@ def test_bulk_refuses_rows_that_differ_and_naive_instants(node: Node) -> None:
             {"issue_id": "x", "tag": "t", "received_at": datetime(2026, 1, 1)}])
     with node.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM issue_tags").scalar_one() == 0
+
+
+MATCH = {"_id": "id", "_expected": "version"}
+
+
+def two_issues(node: Node) -> tuple[Issue, Issue]:
+    """Two stored issues alike but for id and number."""
+    actor = Actor(kind=ActorKind.ENTERPRISE, id="x")
+    rules = Rules(calendar=WorkCalendar())
+    a, b = (submit(submit_cmd(tags=("用电", "融资")), issue_id=f"330522-{k}",
+                   number=f"330522-2026-00000{n}", node="330522", actor=actor, now=T0,
+                   rules=rules)[0] for k, n in (("a", 1), ("b", 2)))
+    with repo.Store(node.engine).write() as conn:
+        repo.insert_issues(conn, [a, b])
+    return a, b
+
+
+def moved(issue: Issue) -> Issue:
+    """A later snapshot of `issue` with every kind of column changed (instants in another
+    offset than UTC, enums, JSON tags with intake facts, NULLs set and cleared)."""
+    return replace(issue, version=issue.version + 3, state=State.CLOSED, owner="330500",
+                   tags=("融资", "“双回路”"), channel_fields=(("ticket", "A-1"),),
+                   reply="已协调供电公司", rating=Rating.BASICALLY_SATISFIED,
+                   rating_comment=None, reopen_count=2,
+                   resolved_at=(T0 + timedelta(days=2)).astimezone(CST),
+                   closed_at=T0 + timedelta(days=3, microseconds=7), outcome="resolved",
+                   revisit_result=RevisitResult.BASICALLY_SATISFIED, came_from="330522",
+                   updated_at=T0 + timedelta(days=3), ladder_unit="u1", deadline=None)
+
+
+def update_row(new: Issue, expected: int, node: Node) -> dict[str, Any]:
+    row = repo.issue_row(new, repo.Store(node.engine).calendar)
+    row["_id"] = row.pop("id")
+    row["_expected"] = expected
+    return row
+
+
+def test_bulk_update_stores_what_sqlalchemy_stores(node: Node) -> None:
+    a, b = two_issues(node)
+    new_a = moved(a)
+    new_b = replace(new_a, id=b.id, number=b.number)
+    stmt = (update(issues)
+            .where(issues.c.id == bindparam("_id"), issues.c.version == bindparam("_expected"))
+            .values({c.name: bindparam(c.name) for c in issues.columns if c.name != "id"}))
+    with repo.Store(node.engine).write() as conn:
+        assert conn.execute(stmt, [update_row(new_a, a.version, node)]).rowcount == 1
+        assert bulk.update_rows(conn, issues, [update_row(new_b, b.version, node)],
+                                match=MATCH) == 1
+    got_a, got_b = (raw(node, "issues", "id", i) for i in (a.id, b.id))
+    assert got_a["version"] == a.version + 3
+    assert {k: v for k, v in got_a.items() if k not in ("id", "number")} == \
+        {k: v for k, v in got_b.items() if k not in ("id", "number")}
+    # and read back: bulk.select_in gives select(issues)'s values, load_issues the issues
+    with repo.Store(node.engine).read() as conn:
+        by_select = [tuple(r) for r in conn.execute(select(issues).where(
+            issues.c.id.in_([a.id, b.id])).order_by(issues.c.id))]
+        by_bulk = sorted(tuple(r) for r in bulk.select_in(conn, issues, "id", [b.id, a.id]))
+        loaded = repo.load_issues(conn, [b.id, a.id, "330522-none"])
+        one_by_one = {i: repo.load_issue(conn, i) for i in (a.id, b.id)}
+    assert by_bulk == by_select
+    assert loaded == one_by_one == {a.id: new_a, b.id: new_b}
+
+
+def test_bulk_update_guard_counts_and_a_conflict_writes_nothing(node: Node) -> None:
+    a, b = two_issues(node)
+    before = [raw(node, "issues", "id", i) for i in (a.id, b.id)]
+    rows = [update_row(moved(a), a.version, node),
+            update_row(replace(moved(a), id=b.id, number=b.number), b.version + 1, node)]
+    with pytest.raises(RuntimeError, match="abort"), repo.Store(node.engine).write() as conn:
+        assert bulk.update_rows(conn, issues, rows, match=MATCH) == 1  # b's version moved
+        raise RuntimeError("abort")
+    with pytest.raises(Conflict), repo.Store(node.engine).write() as conn:
+        repo.update_issues(conn, [(moved(a), a), (replace(moved(a), id=b.id, number=b.number),
+                                                  replace(b, version=b.version + 1))])
+    with pytest.raises(Conflict), repo.Store(node.engine).write() as conn:  # a row gone
+        repo.update_issues(conn, [(moved(a), a), (replace(moved(a), id="330522-c",
+                                                          number="330522-2026-000003"), b)])
+    assert [raw(node, "issues", "id", i) for i in (a.id, b.id)] == before
+    with repo.Store(node.engine).read() as conn:
+        assert repo.load_issues(conn, [a.id, b.id]) == {a.id: a, b.id: b}
+    with pytest.raises(KeyError, match="differ"), repo.Store(node.engine).write() as conn:
+        bulk.update_rows(conn, issues, [rows[0], {**rows[1], "colour": 1}], match=MATCH)
+    with pytest.raises(KeyError, match="matched by"), repo.Store(node.engine).write() as conn:
+        bulk.update_rows(conn, issues, [{"title": "x", "id": a.id}], match=MATCH)

@@ -111,27 +111,60 @@ def test_search_combines_with_the_pool_filters(node: Node, clock: FakeClock) -> 
 def test_a_search_with_filters_counts_to_a_bound_and_says_so(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its exact total would join every match to its issue (93,000 for 用电 at 1,000,000
-    issues): it counts the newest matches up to SEARCH_COUNT_LIMIT and says "at least";
+    issues): a filter that issue_counts sizes small is counted from its issues, exactly; a
+    broader one counts the newest matches up to SEARCH_COUNT_LIMIT and says "at least";
     the words alone are counted by the index, exactly; every match is still reachable."""
     monkeypatch.setattr(service_module, "SEARCH_COUNT_LIMIT", 3)
     made = [add(node, title=f"用电报装{k}") for k in range(5)]
     add(node, title="融资咨询")
     done = resolve(node, made[0], "已答复。")
     issues = node.services.issues
-    page = issues.list_issues(LEADER, text="用电", states=(State.RECEIVED,), limit=2)
-    assert (page.total, page.total_exact) == (3, False)
-    seen = numbers(page)
-    while page.next_cursor is not None:
-        page = issues.list_issues(LEADER, text="用电", states=(State.RECEIVED,), limit=2,
-                                  cursor=page.next_cursor)
-        seen += numbers(page)
-    assert sorted(seen) == sorted(i.number for i in made[1:])
+
+    def every_page(**kw: Any) -> tuple[IssuePage, list[str]]:
+        first = page = issues.list_issues(LEADER, text="用电", limit=2, **kw)
+        seen = numbers(page)
+        while page.next_cursor is not None:
+            page = issues.list_issues(LEADER, text="用电", limit=2, cursor=page.next_cursor,
+                                      **kw)
+            seen += numbers(page)
+        return first, seen
+
+    received = sorted(i.number for i in made[1:])
+    first, seen = every_page(states=(State.RECEIVED,))  # sized by issue_counts: 5 issues
+    sized = (4, True) if node.engine.dialect.name == "sqlite" else (3, False)  # SQLite only
+    assert (first.total, first.total_exact, sorted(seen)) == (*sized, received)
+    monkeypatch.setattr(repo, "DRIVEN_COUNT_MAX", 2)  # too many to start from them
+    first, seen = every_page(states=(State.RECEIVED,))
+    assert (first.total, first.total_exact, sorted(seen)) == (3, False, received)
     few = issues.list_issues(LEADER, text="用电", states=(State.RESOLVED,))
     assert (few.total, few.total_exact, numbers(few)) == (1, True, [done.number])
     alone = found(node, "用电")
     assert (alone.total, alone.total_exact) == (5, True)  # over the bound, yet exact
     plain = issues.list_issues(LEADER, states=(State.RECEIVED,))
     assert (plain.total, plain.total_exact) == (5, True)  # no search: exact as before
+
+
+def test_a_search_started_from_its_filtered_issues_pages_as_the_general_one(
+        node: Node, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page built from the issues a selective filter passes (repo._driven_docs) is the
+    general path's page: the newest RANK_WINDOW matches by relevance, then the older ones
+    newest first, across every offset."""
+    monkeypatch.setattr(search, "RANK_WINDOW", 4)
+    for k in range(12):
+        clock.advance(timedelta(minutes=1))
+        issue = add(node, title="用电咨询" + "用电" * (k % 3), content=f"第{k}件")
+        if k % 4 == 0:
+            resolve(node, issue, "已答复。")
+
+    def pages() -> list[list[str]]:
+        return [numbers(node.services.issues.list_issues(
+            LEADER, text="用电", states=(State.RECEIVED,), limit=3, offset=o))
+            for o in range(0, 12, 3)]
+
+    driven = pages()
+    monkeypatch.setattr(repo, "DRIVEN_COUNT_MAX", -1)
+    general = pages()
+    assert driven == general and sum(map(len, driven)) == 9
 
 
 def test_hits_are_ranked_and_paged_with_snippets(node: Node, clock: FakeClock) -> None:

@@ -5,9 +5,11 @@ Candidates (node.app.duplicates.DuplicateReads). The issue's own terms (CJK bigr
 alphanumeric runs, node/domain/duplicates.py) are asked of the index as one OR query over
 the head (title) and body (content) groups, best first (SQLite FTS5 bm25 with the groups'
 weights; PostgreSQL ts_rank), and only the top N ids come back: the use case scores those
-few with the exact Jaccard similarity. The same enterprise's latest issues come from the
-issues table's (credit_code, received_at) index. Both are reads of what the node holds —
-its own issues and, at a city, its counties' replicas.
+few with the exact Jaccard similarity. On SQLite the terms that more than COMMON_SHARE of
+the issues hold are left out first (`TermFrequencies`, from the index's fts5vocab table).
+The same enterprise's latest issues come from the issues table's (credit_code,
+received_at) index. Both are reads of what the node holds — its own issues and, at a city,
+its counties' replicas.
 
 Merges (`MergeProjection`, registered on the Store: node/runtime.py). Every `merged_into`
 event appended here, the node's own or a replicated one, inserts the row (master,
@@ -17,7 +19,9 @@ unmerged_at/_by. So the table is the events' fold at every tier that holds the f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +35,7 @@ from node.domain.merging import MERGED_INTO, OUTCOME_MERGED, UNMERGED_FROM
 from node.domain.search import WEIGHTS
 from node.store import repo
 from node.store.repo import Store
-from node.store.schema import ISSUE_FTS, issue_merges, issues
+from node.store.schema import ISSUE_FTS, ISSUE_FTS_VOCAB, issue_merges, issues
 
 _WEIGHTS = ", ".join(repr(WEIGHTS[g]) for g in ("head", "meta", "body", "reply"))
 #: SQLite scores the newest SIMILAR_WINDOW matches of the OR query only: a draft's common
@@ -49,6 +53,62 @@ _PG_SIMILAR = text(
     "ORDER BY ts_rank(terms, CAST(:q AS tsquery)) DESC, issue_id LIMIT :n")
 
 
+#: SQLite leaves out of the OR query the terms more than this share of the indexed issues
+#: hold (关于: 25 % of a generated 1,000,000-issue store) once that is more than
+#: COMMON_DOCS issues: they tell nothing apart, and each makes the query read its whole
+#: doclist. A small store keeps every term; MIN_TERMS are always kept (the rarest).
+COMMON_SHARE = 0.05
+COMMON_DOCS = SIMILAR_WINDOW
+MIN_TERMS = 3
+#: a term's document count is cached this long: counting reads the term's doclist (关于 at
+#: 1,000,000 issues: ~30 ms), and a share moves slowly
+FREQUENCY_TTL_S = 3600.0
+MAX_CACHED_TERMS = 100_000
+_VOCAB_DOCS = text(f"SELECT doc FROM {ISSUE_FTS_VOCAB} WHERE term = :t")
+_INDEXED = text("SELECT coalesce(sum(n), 0) FROM issue_counts")
+
+
+class TermFrequencies:
+    """How many indexed issues hold a term (SQLite: the fts5vocab table of the index),
+    cached per term for FREQUENCY_TTL_S; shared by a node's duplicate reads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._docs: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def telling(self, conn: Connection, terms: Sequence[str]) -> list[str]:
+        """`terms` without those held by more than COMMON_SHARE of the issues (in their
+        order); the MIN_TERMS rarest when fewer are left."""
+        if len(terms) <= MIN_TERMS:
+            return list(terms)
+        indexed = int(conn.execute(_INDEXED).scalar_one())
+        common = max(COMMON_SHARE * indexed, COMMON_DOCS)
+        if indexed <= common:
+            return list(terms)  # no term can be held by more issues than there are
+        docs = {t: self._count(conn, t) for t in terms}
+        kept = {t for t in terms if docs[t] <= common}
+        for t in sorted(set(terms) - kept, key=lambda t: docs[t]):
+            if len(kept) >= MIN_TERMS:
+                break
+            kept.add(t)
+        return [t for t in terms if t in kept]
+
+    def _count(self, conn: Connection, term: str) -> int:
+        now = self._clock()
+        with self._lock:
+            cached = self._docs.get(term)
+        if cached is not None and now - cached[1] < FREQUENCY_TTL_S:
+            return cached[0]
+        found = conn.execute(_VOCAB_DOCS, {"t": term}).scalar_one_or_none()
+        count = int(found or 0)
+        with self._lock:
+            if len(self._docs) >= MAX_CACHED_TERMS:
+                self._docs.clear()  # a vocabulary that large is refilled as it is asked
+            self._docs[term] = (count, now)
+        return count
+
+
 def similar_query(dialect: str, terms: Sequence[str]) -> str:
     """The index query holding any of `terms` in the title or the content. The terms come
     from the tokenizer: CJK characters and lower-case letters and digits, never a quote."""
@@ -60,13 +120,16 @@ def similar_query(dialect: str, terms: Sequence[str]) -> str:
 class DuplicateTransaction:
     """node.app.duplicates.DuplicateReads over one open connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, frequencies: TermFrequencies | None = None) -> None:
         self.conn = conn
+        self.frequencies = frequencies
 
     def similar(self, terms: Sequence[str], limit: int) -> list[str]:
         if not terms:
             return []
         dialect = self.conn.dialect.name
+        if dialect == "sqlite" and self.frequencies is not None:
+            terms = self.frequencies.telling(self.conn, terms)
         stmt = _PG_SIMILAR if dialect == "postgresql" else _FTS_SIMILAR
         rows = self.conn.execute(stmt, {"q": similar_query(dialect, terms), "n": limit})
         return [str(r[0]) for r in rows]
@@ -100,11 +163,12 @@ class DuplicateRecords:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.frequencies = TermFrequencies()
 
     @contextmanager
     def read(self) -> Iterator[DuplicateTransaction]:
         with self.store.read() as conn:
-            yield DuplicateTransaction(conn)
+            yield DuplicateTransaction(conn, self.frequencies)
 
 
 # --------------------------------------------------------------------------- merges

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0031"  # the newest revision in migrations/versions (checked by a test)
+HEAD = "0032"  # the newest revision in migrations/versions (checked by a test)
 
 _version = Table("alembic_version", MetaData(),
                  Column("version_num", String(32), primary_key=True))

@@ -1006,11 +1006,11 @@ def _ranked_page_of_docs(conn: Connection, f: IssueFilter, terms: Sequence[Term]
     """`_ranked_page_sqlite`'s page from the documents known to pass the filter: those in
     the window of the newest RANK_WINDOW matches by bm25 (one query of the window), then
     the older ones, newest first."""
-    floor = conn.execute(search.window_floor(terms)).scalar_one_or_none() or 0
     _, match, score = search.ranked_from(terms)
     rowid = search.fts.c.rowid
-    scores: dict[int, float] = {doc: value for doc, value in conn.execute(
-        select(rowid, score).select_from(search.fts).where(match, rowid >= floor))}
+    scores: dict[int, float] = {doc: value for doc, value in conn.execute(  # one index pass
+        select(rowid, score).select_from(search.fts).where(match)
+        .order_by(rowid.desc()).limit(search.RANK_WINDOW))}
     order = (sorted((d for d in docs if d in scores), key=lambda d: (scores[d], -d))
              + sorted((d for d in docs if d not in scores), reverse=True))
     page = order[f.offset:f.offset + f.limit]

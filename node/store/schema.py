@@ -1002,18 +1002,24 @@ issue_search = Table(
 ISSUE_FTS = "issue_fts"
 ISSUE_FTS_DDL = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {ISSUE_FTS} USING fts5("
                  "head, meta, body, reply, content='', tokenize='ascii')")
+#: FTS5's vocabulary of issue_fts: each term's document count (node/store/duplicates.py)
+ISSUE_FTS_VOCAB = "issue_fts_vocab"
+ISSUE_FTS_VOCAB_DDL = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {ISSUE_FTS_VOCAB} "
+                       f"USING fts5vocab({ISSUE_FTS}, 'row')")
 ISSUE_GIN = "ix_issue_search_terms"
 ISSUE_GIN_DDL = f"CREATE INDEX IF NOT EXISTS {ISSUE_GIN} ON issue_search USING gin (terms)"
 
 
 def _create_search(target: Any, connection: Any, **_: Any) -> None:
-    ddl = {"sqlite": ISSUE_FTS_DDL, "postgresql": ISSUE_GIN_DDL}.get(connection.dialect.name)
-    if ddl is not None:
-        connection.exec_driver_sql(ddl)
+    ddl = {"sqlite": (ISSUE_FTS_DDL, ISSUE_FTS_VOCAB_DDL),
+           "postgresql": (ISSUE_GIN_DDL,)}.get(connection.dialect.name, ())
+    for statement in ddl:
+        connection.exec_driver_sql(statement)
 
 
 def _drop_search(target: Any, connection: Any, **_: Any) -> None:
     if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {ISSUE_FTS_VOCAB}")
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {ISSUE_FTS}")
 
 

@@ -17,6 +17,7 @@ from node.domain.issue import Actor, ActorKind, Channel
 from node.domain.lifecycle import Rules, submit
 from node.domain.validation import make_credit_code
 from node.runtime import Node, build
+from node.store.repo import Store
 from node.store.schema import issue_merges, notification_deliveries, notifications
 from tests.support.clock import FakeClock
 from tests.support.data import CODE_A, CODE_B, STAFF, make_config
@@ -345,3 +346,32 @@ def test_a_master_closed_on_a_confirmed_rejection_closes_its_followers_told(
     back = web.ok(web.post("leader", f"/issues/{follower}/unmerge", {}))
     assert back["followers"][0]["state"] == "received"
     assert back["master"]["state"] == "closed"  # the master's closure stays
+
+
+def test_a_term_most_issues_hold_is_left_out_of_the_candidate_query(
+        merge_node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: the index's vocabulary (fts5vocab, migration 0032) gives each term's
+    document count; a term more than COMMON_SHARE of the issues hold is not asked (at
+    1,000,000 issues 关于 matched a quarter of them), the MIN_TERMS rarest always are, and
+    the same complaint is still found. PostgreSQL asks every term."""
+    from node.store import duplicates as store_duplicates
+
+    monkeypatch.setattr(store_duplicates, "COMMON_DOCS", 2)
+    leader = STAFF["leader"]
+    for k in range(6):
+        merge_node.services.issues.submit(leader, _submit_of(
+            (f"关于园区道路第{k}段维修", f"关于园区道路第{k}段路面破损的情况反映。")))
+    target, _ = merge_node.services.issues.submit(leader, _submit_of(POWER))
+    records = store_duplicates.DuplicateRecords(Store(merge_node.engine))
+    with records.read() as reads:
+        sqlite = reads.conn.dialect.name == "sqlite"
+        asked = (reads.frequencies.telling(reads.conn, ["关于", "用电", "报装", "勘查"])
+                 if sqlite and reads.frequencies else None)
+        found = reads.similar(["关于", "用电", "报装", "勘查"], 10)
+    if sqlite:
+        assert asked == ["用电", "报装", "勘查"]  # 关于: 6 of 7 issues
+        with records.read() as reads:
+            assert reads.frequencies is not None
+            assert reads.frequencies.telling(reads.conn, ["关于", "园区", "用电"]) == [
+                "关于", "园区", "用电"]  # MIN_TERMS kept, the rarest
+    assert found[0] == target.id

@@ -245,8 +245,7 @@ class MetricsProjection:
         for (fact, origin), _ in items:
             self._change(conn, fact, origin, olds.get(fact.issue_id), inserts, updates)
         bulk.insert_rows(conn, metric_facts, inserts)
-        if updates:
-            conn.execute(_UPDATE_FACTS, updates)
+        bulk.update_rows(conn, metric_facts, updates, match={"_id": "issue_id"})
 
     def event_appended(self, conn: Connection, writer: str, event: Event, *, seq: int,
                        own: bool) -> None:

@@ -377,8 +377,9 @@ class IssueService:
             require(principal, VIEW_POOL)
             queues = queue_scope(principal)  # a handler of units: their queues only
         ranked = bool(text and query_terms(text))
-        if count_limit is None and ranked:
-            count_limit = SEARCH_COUNT_LIMIT
+        bound = count_limit
+        if bound is None and ranked:
+            bound = SEARCH_COUNT_LIMIT + 1  # one more: more than the limit shows "1,000+"
         after = None
         if cursor is not None and ranked:
             offset = decode_rank_cursor(cursor)
@@ -405,10 +406,13 @@ class IssueService:
             after=after,
             limit=limit + 1,  # one more: is there a next page?
             offset=offset,
-            count_limit=count_limit,
+            count_limit=bound,
         )
         with self.store.read() as unit:
             found, total = unit.list_issues(f)
+        capped = bound is not None and total == bound
+        if capped and count_limit is None:
+            total = SEARCH_COUNT_LIMIT
         more = len(found) > limit
         found = found[:limit]
         next_cursor = (encode_rank_cursor(offset + limit) if ranked else
@@ -419,7 +423,7 @@ class IssueService:
         snippets = ({i.id: hit for i in found if (hit := snippet(i, text)) is not None}
                     if ranked and text else {})
         return IssuePage(items=items, total=total, next_cursor=next_cursor, snippets=snippets,
-                         total_exact=count_limit is None or total != count_limit)
+                         total_exact=not capped)
 
     def counts(self, principal: Principal) -> list[LightCount]:
         """Issues per origin unit, owner, state and light now: the cockpit's counts, from one

@@ -24,7 +24,8 @@ leaves no index row, and every issue the node holds (its own, a county's replica
 city, an escalated one) is indexed whichever use case wrote it. Most writes (triage, urge,
 a light) change no indexed text: the stored source is compared and nothing is rewritten.
 `rebuild` re-indexes everything (the migration 0007, a new TOKENIZER_VERSION, a store
-loaded around the verbs); `ensure_index` runs at node start and does what is needed.
+loaded around the verbs); `ensure_index` runs at node start and does what is needed (and
+makes the index's fts5vocab table where a store lacks it: node/store/duplicates.py).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from node.domain.search import (
     group_texts,
 )
 from node.store import bulk
-from node.store.schema import ISSUE_FTS, issue_search, issues, store_meta
+from node.store.schema import ISSUE_FTS, ISSUE_FTS_VOCAB_DDL, issue_search, issues, store_meta
 
 #: store_meta row: the TOKENIZER_VERSION the index was built with.
 SEARCH_INDEX = "search_index"
@@ -389,6 +390,8 @@ def ensure_index(store: Any) -> int:
     """At node start: rebuild when the index was built by another TOKENIZER_VERSION (or
     never), else index the issues that have no index row; returns how many were indexed."""
     with store.write() as conn:
+        if conn.dialect.name == "sqlite":  # a store whose index was made without it
+            conn.exec_driver_sql(ISSUE_FTS_VOCAB_DDL)
         stmt = select(store_meta.c.value).where(store_meta.c.name == SEARCH_INDEX)
         if conn.dialect.name == "postgresql":  # one starting process at a time
             conn.execute(pg_insert(store_meta).values(name=SEARCH_INDEX, value="")

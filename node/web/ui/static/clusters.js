@@ -31,7 +31,7 @@
         h("div", { class: "hint" }, unitName(m.owner), " · ", m.enterprise_name)))),
       mayConfirm ? h("div", { class: "form-inline" },
         h("div", { class: "field" }, h("label", { for: titleId }, t("ops.clusters.name")),
-          h("input", { id: titleId, name: "title", required: true, maxlength: "200",
+          h("input", { id: titleId, name: "title", required: true, maxlength: "100",
             value: (p.members[0] || {}).title || "" })),
         h("div", { class: "filter-buttons" },
           h("button", { type: "submit", class: "btn btn-primary" }, t("ops.clusters.confirm")))) : null);
@@ -90,6 +90,7 @@
       notice($("clusters-error"), errorText(proposed.error), "error");
       return;
     }
+    notice($("clusters-error"), "", "error");
     $("clusters-proposals").replaceChildren(...(proposed.data.length ? proposed.data.map(proposalForm) :
       [h("p", { class: "muted", id: "clusters-none" }, t("ops.clusters.none"))]));
     if (done.ok) renderDone(done.data);

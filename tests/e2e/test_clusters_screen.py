@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Request, expect
 
-from node.domain.issue import Actor, ActorKind, Channel
-from node.domain.lifecycle import Rules, Submit, submit
 from node.runtime import Node
 from tests.e2e.browser import DESKTOP, USERS, Console, Served, login, serve
 from tests.support.data import CODE_A, CODE_B, make_config
+from tests.support.replicas import held_replica
 
 expect.set_options(timeout=15_000)
 
@@ -30,17 +29,7 @@ LABOUR = ("企业招工难问题", "园区企业普遍反映技术工人招聘�
 
 def replica(node: Node, county: str, n: int, text: tuple[str, str], code: str) -> str:
     """A county's issue as the city holds it, written as its replicated events write it."""
-    issue, event = submit(
-        Submit(enterprise_name="某企业有限公司", credit_code=code, contact_phone="13905720001",
-               channel=Channel.ONLINE, title=text[0], content=text[1]),
-        issue_id=f"{county}-replica-{n}", number=f"{county}-2026-{n:06d}", node=county,
-        actor=Actor(kind=ActorKind.STAFF, id="dispatcher"),
-        now=node.services.issues.clock.now(),
-        rules=Rules(calendar=node.services.issues.rules.calendar))
-    with node.services.issues.store.write() as unit:
-        unit.insert_issue(issue)
-        unit.append_event(county, event, own=False)
-    return issue.number
+    return held_replica(node, county, n, text, code).number
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from nats.js import JetStreamContext
 from sqlalchemy import Engine, create_engine
 
 from federation.nats.streams import inbound_stream
@@ -46,6 +47,18 @@ class TickingClock(FakeClock):
 
     def now(self) -> datetime:
         return super().now() + timedelta(seconds=time.monotonic() - self._t0)
+
+
+async def inbound_backlog(js: JetStreamContext, code: str) -> tuple[int, str]:
+    """Messages `code`'s inbound stream has not consumed yet — the apply consumer's
+    pending and unacknowledged messages plus the lag of every source — and what they are
+    (empty when none)."""
+    info = await js.consumer_info(inbound_stream(code), "apply", timeout=2)
+    stream = await js.stream_info(inbound_stream(code))
+    lag = sum(src.lag or 0 for src in stream.sources or [])
+    here = (info.num_pending or 0) + (info.num_ack_pending or 0) + lag
+    return here, (f"{code}: pending {info.num_pending} unacked {info.num_ack_pending} "
+                  f"source lag {lag}" if here else "")
 
 
 @dataclass
@@ -136,18 +149,13 @@ class FaultFederation(Harness):
             if nc is None or not nc.is_connected:
                 self.backlog_detail = f"{code}: not connected"
                 return -1  # unknown: not drained
-            js = nc.jetstream()
             try:
-                info = await js.consumer_info(inbound_stream(code), "apply", timeout=2)
-                stream = await js.stream_info(inbound_stream(code))
+                here, part = await inbound_backlog(nc.jetstream(), code)
             except Exception as exc:
                 self.backlog_detail = f"{code}: {exc!r}"
                 return -1
-            lag = sum(src.lag or 0 for src in stream.sources or [])
-            here = (info.num_pending or 0) + (info.num_ack_pending or 0) + lag
             if here:
-                parts.append(f"{code}: pending {info.num_pending} unacked "
-                             f"{info.num_ack_pending} source lag {lag}")
+                parts.append(part)
             waiting += here
         self.backlog_detail = "; ".join(parts)
         return waiting

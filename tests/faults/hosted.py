@@ -34,7 +34,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +45,15 @@ import tomli_w
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine, create_engine, select
 
-from federation.nats.streams import inbound_stream
 from node.app.clock import SystemClock
 from node.config import load_config
 from node.domain.topology import Topology
 from node.runtime import build
 from node.store.schema import issues, transfers_out
 from tests.faults.checker import COUNTS, Recorder, Report, check, drain, snapshot
+from tests.faults.cluster import inbound_backlog
 from tests.faults.proxy import Proxy
+from tests.faults.workload import Fault, drive
 from tests.support.brokers import Brokers
 from tests.support.data import LEADER, submit_body
 from tests.support.federation import NATS_DEFAULTS, Harness, Link, make_certs, node_tree
@@ -70,7 +71,6 @@ PASSWORD = "password123"  # the leader's, at every hosted unit
 API = "/api/v1"
 
 Outcome = Literal["ok", "refused", "unknown"]
-Fault = Callable[[], Coroutine[Any, Any, None]]
 
 
 def _without_none(tree: dict[str, Any]) -> dict[str, Any]:
@@ -263,17 +263,12 @@ class HostedFederation:
         parts: list[str] = []
         for code in TOPOLOGY:
             try:
-                js = (await self._client(code)).jetstream()
-                info = await js.consumer_info(inbound_stream(code), "apply", timeout=2)
-                stream = await js.stream_info(inbound_stream(code))
+                here, part = await inbound_backlog((await self._client(code)).jetstream(), code)
             except Exception as exc:
                 self.backlog_detail = f"{code}: {exc!r}"
                 return -1  # unknown: not drained
-            lag = sum(src.lag or 0 for src in stream.sources or [])
-            here = (info.num_pending or 0) + (info.num_ack_pending or 0) + lag
             if here:
-                parts.append(f"{code}: pending {info.num_pending} unacked "
-                             f"{info.num_ack_pending} source lag {lag}")
+                parts.append(part)
             waiting += here
         self.backlog_detail = "; ".join(parts)
         return waiting
@@ -477,21 +472,7 @@ class HttpWorkload:
     async def run(self, steps: int, *, pace_s: float = 0.04,
                   faults: Sequence[tuple[int, Fault]] = ()) -> None:
         """`steps` workload steps; each fault starts (as a task) at its step."""
-        tasks: list[asyncio.Task[None]] = []
-        self.done.clear()
-        try:
-            for i in range(steps):
-                for at, fault in faults:
-                    if at == i:
-                        tasks.append(asyncio.create_task(fault()))
-                await self.step()
-                await asyncio.sleep(pace_s)  # pacing of the workload against the faults
-            self.done.set()
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await drive(self.step, self.done, steps, pace_s=pace_s, faults=faults)
 
     async def settle(self, timeout_s: float = 30) -> None:
         """With the host up: every submission whose answer was lost sent again (same key)

@@ -64,6 +64,19 @@ def explain(fed: HostedFederation, wls: dict[str, HttpWorkload], text: str) -> s
                       "faults:", *fed.log, "host log (tail):", fed.host_log_tail(3000)])
 
 
+async def settle_and_check(fed: HostedFederation, wls: dict[str, HttpWorkload],
+                           started: float) -> None:
+    """What the faults left unknown resolved, everything drained, and every count 0."""
+    for wl in wls.values():
+        await wl.settle()
+    fed.note("workload done; draining")
+    report = await drain_hosted(fed, wls)
+    for wl in wls.values():
+        print(f"  {wl.summary()}")
+    print(f"  {report.line()}  [{time.monotonic() - started:.1f}s]")
+    assert report.clean, explain(fed, wls, report.explain())
+
+
 async def test_sigkill_of_the_hosting_process_then_restart(tmp_path: Path) -> None:
     started = time.monotonic()
     rng = random.Random(f"hosted-sigkill:{SEED}:faults")
@@ -94,14 +107,7 @@ async def test_sigkill_of_the_hosting_process_then_restart(tmp_path: Path) -> No
         acked_before = {code: len(wl.rec.acked) for code, wl in wls.items()}
         # more work on the restarted process, then what the kill left unknown is resolved
         await asyncio.gather(*(wl.run(20) for wl in wls.values()))
-        for wl in wls.values():
-            await wl.settle()
-        fed.note("workload done; draining")
-        report = await drain_hosted(fed, wls)
-        for wl in wls.values():
-            print(f"  {wl.summary()}")
-        print(f"  {report.line()}  [{time.monotonic() - started:.1f}s]")
-        assert report.clean, explain(fed, wls, report.explain())
+        await settle_and_check(fed, wls, started)
         assert fed.kills == 1 and fed.starts == 2
         assert at_kill, "the kill never fired"
         for code, wl in wls.items():  # both counties worked on the restarted process too
@@ -164,14 +170,7 @@ async def test_one_hosted_countys_leaf_link_cut_then_healed(tmp_path: Path) -> N
 
         await asyncio.gather(wls[COUNTY].run(steps, faults=[(point, cut_and_heal)]),
                              wls[COUNTY2].run(steps))
-        for wl in wls.values():
-            await wl.settle()
-        fed.note("workload done; draining")
-        report = await drain_hosted(fed, wls)
-        for wl in wls.values():
-            print(f"  {wl.summary()}")
-        print(f"  {report.line()}  [{time.monotonic() - started:.1f}s]")
-        assert report.clean, explain(fed, wls, report.explain())
+        await settle_and_check(fed, wls, started)
         assert "catch_up_s" in shown, "the cut never fired"
         assert shown[f"acked_during_cut_{COUNTY}"] >= 1  # at least the witness
         assert shown[f"acked_during_cut_{COUNTY2}"] >= 2  # at least the probes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -102,21 +102,7 @@ class Workload:
     async def run(self, steps: int, *, pace_s: float = 0.04,
                   faults: Sequence[tuple[int, Fault]] = ()) -> None:
         """`steps` workload steps; each fault starts (as a task) at its step."""
-        tasks: list[asyncio.Task[None]] = []
-        self.done.clear()
-        try:
-            for i in range(steps):
-                for at, fault in faults:
-                    if at == i:
-                        tasks.append(asyncio.create_task(fault()))
-                await self.step()
-                await asyncio.sleep(pace_s)  # pacing of the workload against the faults
-            self.done.set()  # faults that repeat finish their current sequence
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await drive(self.step, self.done, steps, pace_s=pace_s, faults=faults)
 
     def summary(self) -> str:
         refused = ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items())) or "none"
@@ -124,3 +110,25 @@ class Workload:
                 f"{len(self.rec.acked)} acknowledged, {len(self.rec.escalations_acked)} "
                 f"escalated, actions {self.rec.actions_acked}/{self.rec.actions_attempted}, "
                 f"refused calls: {refused}, skipped steps: {self.skipped}")
+
+
+async def drive(step: Callable[[], Awaitable[None]], done: asyncio.Event, steps: int, *,
+                pace_s: float, faults: Sequence[tuple[int, Fault]] = ()) -> None:
+    """Run `step` `steps` times, paced; each fault starts (as a task) at its step, and
+    `done` is set when the steps are over (faults that repeat finish their current
+    sequence); the faults are awaited, and cancelled if a step fails."""
+    tasks: list[asyncio.Task[None]] = []
+    done.clear()
+    try:
+        for i in range(steps):
+            for at, fault in faults:
+                if at == i:
+                    tasks.append(asyncio.create_task(fault()))
+            await step()
+            await asyncio.sleep(pace_s)  # pacing of the workload against the faults
+        done.set()
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -14,12 +14,12 @@ from sqlalchemy import Engine, func, select
 
 from node.app.clusters import ClusterService
 from node.domain.errors import Forbidden, RuleViolation, ValidationError
-from node.domain.issue import Actor, ActorKind, Channel, SubjectKind
-from node.domain.lifecycle import Rules, Submit, submit
+from node.domain.issue import SubjectKind
 from node.runtime import Node, build
 from node.store.schema import issue_cluster_members, issues
 from tests.support.clock import FakeClock
 from tests.support.data import CODE_A, CODE_B, STAFF, make_config
+from tests.support.replicas import held_replica
 
 CITY = {"code": "330500", "name": "湖州市", "level": "city", "parent": "330000",
         "children": ["330522", "330521"]}
@@ -38,18 +38,7 @@ def city(tmp_path: Path, engine: Engine, clock: FakeClock) -> Node:
 
 def replica(node: Node, county: str, n: int, text: tuple[str, str], code: str = CODE_A) -> str:
     """A county's issue as the city holds it: written by the county's replicated events."""
-    issue, event = submit(
-        Submit(enterprise_name="某企业有限公司", credit_code=code, contact_phone="13905720001",
-               channel=Channel.ONLINE,
-               title=text[0], content=text[1]),
-        issue_id=f"{county}-replica-{n}", number=f"{county}-2026-{n:06d}", node=county,
-        actor=Actor(kind=ActorKind.STAFF, id="dispatcher"),
-        now=node.services.issues.clock.now(),
-        rules=Rules(calendar=node.services.issues.rules.calendar))
-    with node.services.issues.store.write() as unit:
-        unit.insert_issue(issue)
-        unit.append_event(county, event, own=False)
-    return issue.id
+    return held_replica(node, county, n, text, code).id
 
 
 def clusters_of(node: Node) -> ClusterService:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from node.app.auth import hash_password
 from node.app.policy import Membership, Principal, Role
 from node.app.service import AccountService
 from node.domain.validation import make_credit_code
 
 DEMO_PASSWORD = "zhitong-demo"
+
+
+@cache
+def _demo_hash() -> str:
+    """The demo password's scrypt hash, computed once per process: every demo login of
+    every unit a process prepares shares it (the password is printed in the manifest)."""
+    return hash_password(DEMO_PASSWORD)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +56,7 @@ def ensure_demo_accounts(accounts: AccountService, node: str) -> list[tuple[str,
     staff.append(Principal(username=company.credit_code, role=Role.ENTERPRISE,
                            display_name=company.name, credit_code=company.credit_code))
     if accounts.count() == 0:
+        hashed = _demo_hash()  # one scrypt for every demo login (the password is public)
         for p in staff:
-            accounts.add(p, DEMO_PASSWORD)
+            accounts.add(p, DEMO_PASSWORD, password_hash=hashed)
     return [(p.username, p.role.value, DEMO_PASSWORD) for p in staff]

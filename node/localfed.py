@@ -159,6 +159,21 @@ def prepare_unit(deploy_file: Path, env: dict[str, str], *, demo_data: bool
         node.engine.dispose()
 
 
+def compile_sources() -> None:
+    """Byte-compile the node's own packages once before its processes start, as an
+    installed package is: where imports may not write `__pycache__`
+    (PYTHONDONTWRITEBYTECODE), each of the 12 processes of `--topology zhejiang` otherwise
+    compiled every module from source again (~0.9 s of CPU each). Up-to-date files are
+    skipped; a tree that cannot be written is left as it is."""
+    import compileall
+
+    for package in ("node", "federation"):
+        try:
+            compileall.compile_dir(REPO_ROOT / package, quiet=2)
+        except OSError:
+            return
+
+
 class LocalFederation:
     def __init__(self, data_dir: Path, topo: str, *, base_port: int,
                  say: Callable[[str], None] = print, hosted: bool = False) -> None:
@@ -315,12 +330,9 @@ class LocalFederation:
         n = len(self.units)
         self.say(f"[1/4] certificates for {n} nodes in {self.root / 'tls'}")
         self.certs()
+        compile_sources()
         self.say(f"[2/4] starting {n} nats-server processes (leaf topology, TLS leaf links)")
-        for unit in self.units:
-            conf = write(self.nats_spec(unit), self.root / "nats" / f"{unit.code}.conf")
-            self.servers.append(NatsServer(conf, host="127.0.0.1",
-                                           log=self.root / "logs" / f"nats-{unit.code}.log",
-                                           env=self.nats_env(unit)).start())
+        self.start_brokers()
         asyncio.run(self.create_streams())
         self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
         logins = self.prepare(demo_data)
@@ -347,6 +359,26 @@ class LocalFederation:
             json.dumps({"nodes": manifest, "logins": staff}, ensure_ascii=False, indent=2),
             encoding="utf-8")
         return manifest
+
+    def start_brokers(self) -> None:
+        """Every unit's nats-server, a tier at a time (the province, the cities, the
+        counties: a leaf finds its parent listening), each tier's servers launched together
+        and then waited for: one after the other, 102 servers took ~8 s of waiting for each
+        one's ready line. Launched from this thread (a server dies with the thread that
+        spawned it); every server is in `servers` first, so `stop` ends those that run."""
+        tiers: dict[int, list[NatsServer]] = {}
+        for unit in self.units:
+            conf = write(self.nats_spec(unit), self.root / "nats" / f"{unit.code}.conf")
+            server = NatsServer(conf, host="127.0.0.1",
+                                log=self.root / "logs" / f"nats-{unit.code}.log",
+                                env=self.nats_env(unit))
+            self.servers.append(server)
+            tiers.setdefault(len(self.topology.place(unit.code).ancestors), []).append(server)
+        for depth in sorted(tiers):
+            for server in tiers[depth]:
+                server.launch()
+            for server in tiers[depth]:
+                server.wait_ready()
 
     def _spawn(self, key: str, argv: list[str], env: dict[str, str]) -> None:
         log = (self.root / "logs" / f"node-{key}.log").open("ab")

@@ -71,6 +71,7 @@ class NatsServer:
         self.port: int | None = None  # the client port, once started
         self.leaf_port: int | None = None  # the leafnode port, if it listens for leaves
         self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0  # where this start's lines begin in the log
 
     @property
     def url(self) -> str:
@@ -79,13 +80,26 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, *, timeout_s: float = 20) -> NatsServer:
+        return self.launch().wait_ready(timeout_s=timeout_s)
+
+    def launch(self) -> NatsServer:
+        """Start the process without waiting (then `wait_ready`): several servers start
+        at once. Call it from the thread that lives as long as the server: the process
+        dies with the thread that spawned it (PR_SET_PDEATHSIG), not with the process."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            offset = out.tell()  # the log is appended to: read only this start's lines
+            self._offset = out.tell()  # the log is appended to: read only this start's lines
             argv, preexec = dying_with_parent([binary(), "-c", str(self.config)])
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=preexec,
                                          env={**os.environ, **self.env} if self.env else None)
+        return self
+
+    def wait_ready(self, *, timeout_s: float = 20) -> NatsServer:
+        """Wait for the launched server's ready line; learn its ports."""
+        if self.proc is None:
+            raise RuntimeError(f"nats-server {self.config} was not launched")
+        offset = self._offset
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self.log.open("rb") as seen:

@@ -22,6 +22,7 @@ Per node `c` (domain `zt<c>`):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from nats.aio.client import Client as NATS
@@ -136,15 +137,23 @@ async def prepare_streams(places: Sequence[Place], connect: Callable[[str], Awai
     retry after its first "stream not found" (10-30 s before anything flows); created in
     this order, everything flows at once, and each node's own `ensure_streams` when it
     connects finds its streams in place. `connect(code)`: a client of that node's server
-    with the node's user (closed here)."""
+    with the node's user (closed here). The nodes' servers are distinct, so each step runs
+    for every node at once (16 at a time): one after the other, 102 nodes took ~7 s."""
     clients: dict[str, NATS] = {}
+    gate = asyncio.Semaphore(16)
+
+    async def connected(code: str) -> None:
+        async with gate:
+            clients[code] = await connect(code)
+
+    async def ensured(place: Place, own_only: bool) -> None:
+        async with gate:
+            await ensure_streams(clients[place.code].jetstream(), place, own_only=own_only)
+
     try:
-        for place in places:
-            clients[place.code] = await connect(place.code)
-        for own_only in (True, False):
-            for place in places:
-                await ensure_streams(clients[place.code].jetstream(), place,
-                                     own_only=own_only)
+        await asyncio.gather(*(connected(place.code) for place in places))
+        for own_only in (True, False):  # every own log before any stream that sources one
+            await asyncio.gather(*(ensured(place, own_only) for place in places))
     finally:
         for nc in clients.values():
             await nc.close()

@@ -301,9 +301,15 @@ class AccountService:
 
     # ----------------------------------------------------------------- the CLI's verbs
 
-    def add(self, principal: Principal, password: str, *, actor: str = SYSTEM) -> None:
+    def add(self, principal: Principal, password: str, *, actor: str = SYSTEM,
+            password_hash: str | None = None) -> None:
+        """`password_hash`: `hash_password(password)` computed once by the caller for
+        several accounts of one known password (the demo logins: one scrypt per process,
+        not per account; 7 of them per unit were half of `zhitong up`'s store preparation)."""
         _check_account(principal)
         check_text("password", password, max_len=200, min_len=8)
+        if password_hash is not None and not password_hash.startswith("scrypt$"):
+            raise ValueError("password_hash: not a hash_password() result")
         memberships = _distinct(principal.memberships)
         if memberships and principal.role is Role.ENTERPRISE:
             raise ValidationError("membership_not_staff", field="units")
@@ -315,7 +321,8 @@ class AccountService:
             with self.store.write() as unit:
                 for m in memberships:
                     self._check_membership(unit, m)
-                unit.add_account(_account(principal), password_hash=hash_password(password),
+                unit.add_account(_account(principal),
+                                 password_hash=password_hash or hash_password(password),
                                  at=now)
                 unit.add_account_event(AccountEvent(
                     at=now, actor=actor, subject=account_subject(principal.username),

@@ -7,6 +7,7 @@ back-off waits pass by moving the clock, never by sleeping.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,3 +276,33 @@ def test_every_response_says_nosniff(api: Api, path: str) -> None:
     assert resp.headers["x-content-type-options"] == "nosniff"
     refused = api.client.post(f"{API}/auth/login", json={"username": "a", "password": "b"})
     assert refused.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_demo_logins_share_one_hash_and_each_signs_in(tmp_path: Path) -> None:
+    """`ensure_demo_accounts` hashes the public demo password once (one scrypt per process,
+    not seven per unit); every login still verifies, and a second call adds nothing."""
+    from node.config import load_config
+    from node.demo import DEMO_PASSWORD, ensure_demo_accounts
+    from node.runtime import build
+
+    config = load_config(Path(__file__).resolve().parents[2] / "deploy" / "county" / "node.toml", {
+        "ZHITONG__NODE__CODE": "330522", "ZHITONG__NODE__NAME": "长兴县",
+        "ZHITONG__NODE__DATA_DIR": str(tmp_path), "ZHITONG__DATABASE__URL": "null",
+        "ZHITONG__NATS__ENABLED": "false", "ZHITONG__FEDERATION__ENABLED": "false",
+        "ZHITONG__NOTIFY__ENABLED": "false"})
+    node = build(config)
+    try:
+        logins = ensure_demo_accounts(node.services.accounts, "330522")
+        assert ensure_demo_accounts(node.services.accounts, "330522") == logins
+        assert node.services.accounts.count() == len(logins) == 7
+        for username, _role, password in logins:
+            assert password == DEMO_PASSWORD
+            signed = node.services.accounts.sign_in(username, password)
+            assert signed.principal.username == username
+        with pytest.raises(ValueError, match="password_hash"):
+            node.services.accounts.add(accounts_module.Principal(
+                username="zhao", role=accounts_module.Role.HANDLER, display_name="赵"),
+                "a-password-1", password_hash="plain")
+        assert node.services.accounts.count() == 7
+    finally:
+        node.engine.dispose()

@@ -16,6 +16,7 @@ from httpx import Response
 
 from node.app import accounts as accounts_module
 from node.app.auth import dummy_hash, verify_password
+from node.app.policy import Principal, Role
 from node.runtime import Node
 from tests.support.api import API, PASSWORD, Api, assert_error
 from tests.support.clock import FakeClock
@@ -300,8 +301,8 @@ def test_the_demo_logins_share_one_hash_and_each_signs_in(tmp_path: Path) -> Non
             signed = node.services.accounts.sign_in(username, password)
             assert signed.principal.username == username
         with pytest.raises(ValueError, match="password_hash"):
-            node.services.accounts.add(accounts_module.Principal(
-                username="zhao", role=accounts_module.Role.HANDLER, display_name="赵"),
+            node.services.accounts.add(Principal(
+                username="zhao", role=Role.HANDLER, display_name="赵"),
                 "a-password-1", password_hash="plain")
         assert node.services.accounts.count() == 7
     finally:

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -149,8 +149,20 @@ class RequestMetrics:
             self.latency.labels(method, name).observe(time.perf_counter() - start)
 
 
+#: `/metrics`, in the route table every app of a process shares (node/web/api.py): each
+#: app answers from its own registry, kept in its state by `install`
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def install(app: FastAPI, services: Any) -> None:
     registry = CollectorRegistry()
+    app.state.metrics_registry = registry
     requests = Counter("zhitong_http_requests", "HTTP requests", ["method", "route", "status"],
                        registry=registry)
     latency = Histogram("zhitong_http_request_seconds", "HTTP request latency",
@@ -159,10 +171,6 @@ def install(app: FastAPI, services: Any) -> None:
     registry.register(NodeCollector(services))
 
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:

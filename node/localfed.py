@@ -159,21 +159,6 @@ def prepare_unit(deploy_file: Path, env: dict[str, str], *, demo_data: bool
         node.engine.dispose()
 
 
-def compile_sources() -> None:
-    """Byte-compile the node's own packages once before its processes start, as an
-    installed package is: where imports may not write `__pycache__`
-    (PYTHONDONTWRITEBYTECODE), each of the 12 processes of `--topology zhejiang` otherwise
-    compiled every module from source again (~0.9 s of CPU each). Up-to-date files are
-    skipped; a tree that cannot be written is left as it is."""
-    import compileall
-
-    for package in ("node", "federation"):
-        try:
-            compileall.compile_dir(REPO_ROOT / package, quiet=2)
-        except OSError:
-            return
-
-
 class LocalFederation:
     def __init__(self, data_dir: Path, topo: str, *, base_port: int,
                  say: Callable[[str], None] = print, hosted: bool = False) -> None:
@@ -330,7 +315,6 @@ class LocalFederation:
         n = len(self.units)
         self.say(f"[1/4] certificates for {n} nodes in {self.root / 'tls'}")
         self.certs()
-        compile_sources()
         self.say(f"[2/4] starting {n} nats-server processes (leaf topology, TLS leaf links)")
         self.start_brokers()
         asyncio.run(self.create_streams())

@@ -112,6 +112,15 @@ def _free(port: int) -> bool:
         return True
 
 
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the OS hands out for outgoing connections (Linux; its default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)
@@ -207,11 +216,18 @@ class LocalFederation:
         return env
 
     def check_ports(self) -> None:
-        taken = [p for ports in self.ports.values()
-                 for p in (ports.http, ports.grpc, ports.nats, ports.leaf) if not _free(p)]
+        every = [p for ports in self.ports.values()
+                 for p in (ports.http, ports.grpc, ports.nats, ports.leaf)]
+        taken = [p for p in every if not _free(p)]
         if taken:
             raise SystemExit(f"zhitong up: ports already in use: {taken[:10]}… — is another "
                              "`zhitong up` running? (or choose --base-port)")
+        low, high = ephemeral_range()
+        inside = [p for p in every if low <= p <= high]
+        if inside:
+            self.say(f"warning: ports {min(inside)}–{max(inside)} lie in the OS's ephemeral range "
+                     f"({low}–{high}); an outgoing connection may take one while the federation "
+                     "runs. A --base-port below it avoids that.")
 
     # ------------------------------------------------------------------ pieces
 

@@ -24,16 +24,12 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from tests.support.ports import up_base_port
 from tests.support.wait import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "zhitong-demo"  # node.demo.DEMO_PASSWORD: every demo login at every node
 PROVINCE, CITY, COUNTY, OTHER_COUNTY = "330000", "330500", "330522", "330521"
-
-
-def base_port() -> int:
-    """HTTP ports from here (gRPC +1000, NATS +2000, leaf +3000), apart per pytest run."""
-    return 33000 + (os.getpid() % 400) * 4
 
 
 @dataclass
@@ -128,7 +124,7 @@ def running_federation(data_dir: Path, *, topology: str = "small",
     data_dir.mkdir(parents=True, exist_ok=True)
     out = data_dir / "zhitong-up.out"
     args = [sys.executable, "-m", "node.cli", "up", "--topology", topology,
-            "--data-dir", str(data_dir), "--base-port", str(base_port()), "--no-demo-data"]
+            "--data-dir", str(data_dir), "--base-port", str(up_base_port()), "--no-demo-data"]
     t0 = time.monotonic()
     with out.open("wb") as sink:
         proc = subprocess.Popen(args, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,

@@ -20,6 +20,7 @@ import pytest
 from node.store import migrate
 from tests.support.data import submit_body
 from tests.support.pg import free_port
+from tests.support.ports import up_base_port
 from tests.support.wait import until_sync
 
 ZHITONG = [sys.executable, "-m", "node.cli"]
@@ -159,7 +160,7 @@ def _until(check: Any, deadline_s: float = 60) -> None:
 
 @pytest.mark.timeout(300)
 def test_up_runs_a_federation_that_answers_and_keeps_data(tmp_path: Path) -> None:
-    base_port = 31000 + (os.getpid() % 500) * 4
+    base_port = up_base_port()
     args = ("up", "--data-dir", str(tmp_path / "up"), "--base-port", str(base_port))
     with running(*args) as proc:
         printed = _read_until_ready(proc)

@@ -75,7 +75,8 @@ class Sender:
         #: ship transfers in one envelope per drain (TransferBatch), else one call each
         self.batched = batched
         self.wake = asyncio.Event()
-        self._last_stuck_log = 0.0
+        self._last_stuck_log = -600.0
+        self._last_stuck_check = -60.0
 
     def _stub(self) -> codec.FederationStub:
         if self._channel is None:
@@ -235,7 +236,8 @@ class Sender:
                 result = DrainResult(waiting=True)
             if result.delivered or result.refused:
                 continue  # more may be waiting
-            await self._report_stuck(loop.time())
+            if result.waiting or result.failed:  # an empty outbox cannot be stuck
+                await self._report_stuck(loop.time())
             if result.next_at is not None:
                 until = (result.next_at - self.transfers.clock.now()).total_seconds()
                 timeout = min(poll_s, max(0.05, until))
@@ -252,8 +254,11 @@ class Sender:
         await self.close()
 
     async def _report_stuck(self, mono_now: float) -> None:
-        if mono_now - self._last_stuck_log < 600:
+        """Log a stuck destination at most every 10 min, looking at most once a minute (the
+        status reads the whole outbox summary; a backing-off sender loops every `poll_s`)."""
+        if mono_now - self._last_stuck_log < 600 or mono_now - self._last_stuck_check < 60:
             return
+        self._last_stuck_check = mono_now
         status = await asyncio.to_thread(self.transfers.outbox_status, self.stuck_after)
         dest = status["destinations"].get(self.destination)
         if dest and dest["stuck"]:

@@ -8,6 +8,7 @@ without TransferBatch gets unary calls.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -45,6 +46,7 @@ from tests.support.data import LEADER, make_config, submit_cmd
 from tests.support.federation import FedNode, federation, stub_as
 from tests.support.flows import submit_and_escalate
 from tests.support.pg import fresh_database
+from tests.support.wait import until
 
 TOPOLOGY = {"330000": None, "330500": "330000", "330522": "330500", "330523": "330500"}
 COUNTY, CITY, OTHER = "330522", "330500", "330523"
@@ -464,3 +466,46 @@ async def test_an_item_refused_with_a_retryable_error_is_sent_again_later(
         assert (await county.drain(CITY)).delivered == 1
         assert count_rows(city, issues) == 3 and count_rows(city, transfers_in) == 3
         assert county.issues.get(LEADER, ids[1]).issue.owner == CITY
+
+
+async def test_an_idle_sender_leaves_the_outbox_status_alone(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty outbox cannot be stuck: the idle loop reads only what is due, and a
+    backing-off destination's status is read once a minute, not every round."""
+    async with federation(tmp_path, TOPOLOGY, clock, start=(COUNTY,)) as fed:
+        county = fed[COUNTY]
+        status_reads: list[str] = []
+        real_status = county.transfers.outbox_status
+
+        def counted(stuck_after: timedelta) -> dict[str, Any]:
+            status_reads.append("read")
+            return real_status(stuck_after)
+
+        monkeypatch.setattr(county.transfers, "outbox_status", counted)
+        sender = Sender(county.transfers, destination=CITY, retry_attempts=1,
+                        call_timeout_s=0.5,
+                        channel_factory=lambda: grpc.aio.insecure_channel("127.0.0.1:1"))
+        rounds = 0
+        real_drain = sender.drain_once
+
+        async def drain_counted() -> Any:
+            nonlocal rounds
+            rounds += 1
+            return await real_drain()
+
+        monkeypatch.setattr(sender, "drain_once", drain_counted)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(sender.run(stop, poll_s=0.01, idle_poll_s=0.01))
+        try:
+            await until(lambda: rounds >= 20, what="20 idle rounds")
+            assert status_reads == []
+            submit_and_escalate(county)  # the city is down: it fails, then backs off
+            sender.wake.set()
+            start = rounds
+            await until(lambda: rounds >= start + 20, what="20 rounds backing off")
+            assert county.transfers.next_attempt_at(CITY) is not None
+            assert status_reads == ["read"]
+        finally:
+            stop.set()
+            await loop

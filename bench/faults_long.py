@@ -43,6 +43,7 @@ TABLE: tuple[Column[Totals], ...] = (
     Column("runs", 4, lambda t: f"{t['runs']}"),
     Column("acked", 6, lambda t: f"{t['acked']}"),
     Column("esc", 5, lambda t: f"{t['escalated']}"),
+    Column("events", 7, lambda t: f"{t['events']}"),
     *(count_column(c) for c in COUNTS),
     Column("max s", 6, lambda t: f"{t['max_seconds']:.1f}"),
 )
@@ -55,6 +56,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
                    help="only these scenarios (repeatable; default all)")
     p.add_argument("--steps", type=int, default=150, help="workload steps per scenario")
+    p.add_argument("--escalate-share", type=float, default=0.25,
+                   help="share of the submissions the county escalates (default 0.25, as in "
+                        "the quick suite)")
     p.add_argument("--stretch-max", type=float, default=4.0,
                    help="each run stretches its faults' durations by a random factor in "
                         "[1, this] (default 4)")
@@ -87,6 +91,7 @@ def table(runs: list[dict[str, Any]]) -> str:
         totals.append({"scenario": name, "runs": len(rs),
                        "acked": sum(r["acked"] for r in rs),
                        "escalated": sum(r["escalated"] for r in rs),
+                       "events": sum(r["extra"].get("events", 0) for r in rs),
                        "counts": {c: sum(r["counts"][c] for r in rs) for c in COUNTS},
                        "max_seconds": max(r["seconds"] for r in rs)})
     return format_table(totals, TABLE)
@@ -98,7 +103,10 @@ async def main_async(args: argparse.Namespace) -> int:
     names = args.scenario or list(SCENARIOS)
     deadline = time.monotonic() + args.minutes * 60
     runs: list[dict[str, Any]] = []
+    if not 0.0 <= args.escalate_share <= 1.0:
+        raise SystemExit("bench.faults_long: --escalate-share must be between 0 and 1")
     print(f"faults_long: seed {seed}, scenarios {', '.join(names)}, {args.steps} steps, "
+          f"escalating {args.escalate_share:.0%}, "
           f"up to {args.rounds} round(s) / {args.minutes} min", flush=True)
     for _round in range(args.rounds):
         for name in names:
@@ -109,7 +117,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 outcome = await run_scenario(name, Path(tmp), seeds.randrange(10**6),
                                              steps=args.steps,
                                              drain_timeout_s=args.drain_timeout,
-                                             stretch=stretch, repeat=not args.once)
+                                             stretch=stretch, repeat=not args.once,
+                                             escalate_p=args.escalate_share)
             runs.append(row(outcome))
             if not outcome.report.clean:
                 print(outcome.report.explain(), flush=True)
@@ -118,7 +127,8 @@ async def main_async(args: argparse.Namespace) -> int:
         break
     print()
     print(table(runs) if runs else "no scenario ran")
-    write_json(args.json, {"seed": seed, "steps": args.steps, "runs": runs}, indent=1)
+    write_json(args.json, {"seed": seed, "steps": args.steps,
+                           "escalate_share": args.escalate_share, "runs": runs}, indent=1)
     print(f"\nresults: {args.json}")
     return 0 if runs and all(not any(r["counts"].values()) for r in runs) else 1
 

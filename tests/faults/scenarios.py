@@ -22,7 +22,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from federation.nats.server_config import node_user
 from node.store.schema import events
@@ -382,16 +382,22 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def stored_events(engine: Engine) -> int:
+    """Every event a node's store holds: its own and its replicas'."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+
 async def run_scenario(name: str, root: Path, seed: int, *, steps: int = 60,
                        drain_timeout_s: float = 120.0, stretch: float = 1.0,
-                       repeat: bool = False) -> Outcome:
+                       repeat: bool = False, escalate_p: float = 0.25) -> Outcome:
     started = time.monotonic()
     print(f"\nscenario {name}: seed {seed} (rerun with ZT_FAULT_SEED={seed})"
           + (f", stretch {stretch:.1f}, repeat" if repeat else ""), flush=True)
     async with fault_federation(root) as fed:
         rec = Recorder()
         wl = Workload(fed=fed, rec=rec, rng=random.Random(f"{name}:{seed}:workload"),
-                      label=f"{name[:12]}-{seed}")
+                      label=f"{name[:12]}-{seed}", escalate_p=escalate_p)
         ctx = Ctx(fed=fed, wl=wl, rng=random.Random(f"{name}:{seed}:faults"), steps=steps,
                   stretch=stretch, repeat=repeat)
         await SCENARIOS[name](ctx)
@@ -405,6 +411,7 @@ async def run_scenario(name: str, root: Path, seed: int, *, steps: int = 60,
                              verbose=bool(os.environ.get("ZT_FAULT_VERBOSE")),
                              detail=lambda: fed.backlog_detail)
         fed.note("drained" if report.clean else "NOT drained")
+        ctx.extra["events"] = sum(stored_events(engines[code]) for code in (COUNTY, CITY))
         assert PROVINCE in fed.nodes
         outcome = Outcome(name=name, seed=seed, report=report,
                           seconds=time.monotonic() - started, workload=wl.summary(),

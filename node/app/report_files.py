@@ -8,7 +8,8 @@ percentages); the PDF is fpdf2 with the TrueType font the node ships
 (CIDFontType2 with a ToUnicode map, so the text can be searched and extracted) — never a
 PDF base font or a non-embedded CID font, which an offline reader without that font would
 show as boxes. A bar chart of the child units' on-time rates is drawn with plain
-rectangles.
+rectangles. fpdf2 (with fontTools) and openpyxl are imported when a file is drawn, not
+when the node starts: together they were a fifth of a node process's imports.
 
 Reports leave the node's tier: nothing in a section names an enterprise or a person —
 units, departments, tags and counts only. The 有感指数 section shows the ranking
@@ -20,15 +21,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-from fpdf.fonts import FontFace
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from typing import TYPE_CHECKING
 
 from node.domain.reports import Figures, Kind, Period, Report, Special
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 Value = str | int | float | None
 KIND_ZH = {Kind.MONTH: "月度报告", Kind.QUARTER: "季度报告", Kind.YEAR: "年度报告",
@@ -234,6 +234,9 @@ def _text(section: Section, row: int, col: int, value: Value) -> str:
 
 def to_xlsx(report: Report) -> bytes:
     """One sheet per section, headers in Chinese, numbers as numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     book = Workbook()
     first = book.active
     assert first is not None
@@ -270,19 +273,28 @@ def to_xlsx(report: Report) -> bytes:
 # --------------------------------------------------------------------------- pdf
 
 
-class _Pdf(FPDF):
-    def __init__(self, title: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.report_title = title
+@cache
+def _pdf_class() -> type[FPDF]:
+    """fpdf2's document with the report's footer (built on the first PDF drawn)."""
+    from fpdf import FPDF
 
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font(FONT, size=8)
-        self.cell(0, 6, f"{self.report_title}　第 {self.page_no()} 页", align="C")
+    class Pdf(FPDF):
+        def __init__(self, title: str) -> None:
+            super().__init__(orientation="portrait", unit="mm", format="A4")
+            self.report_title = title
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(FONT, size=8)
+            self.cell(0, 6, f"{self.report_title}　第 {self.page_no()} 页", align="C")
+
+    return Pdf
 
 
 def _bars(pdf: FPDF, report: Report) -> None:
     """Child units' on-time rates as horizontal bars (ranked units first)."""
+    from fpdf.enums import XPos, YPos
+
     rows = [(report.name(r.unit), r.figures.rate("on_time")) for r in report.units
             if r.figures.rate("on_time") is not None][:20]
     if not rows:
@@ -308,8 +320,11 @@ def _bars(pdf: FPDF, report: Report) -> None:
 
 def to_pdf(report: Report, *, font: Path) -> bytes:
     """The A4 report: title, the sections as tables, a chart of the child units."""
+    from fpdf.enums import XPos, YPos
+    from fpdf.fonts import FontFace
+
     title = title_of(report)
-    pdf = _Pdf(title)
+    pdf = _pdf_class()(title)
     pdf.set_title(title)
     pdf.set_author(report.node_name)
     pdf.set_creator("Zhitong")

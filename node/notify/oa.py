@@ -21,12 +21,14 @@ import hashlib
 import hmac
 import json
 import time
-
-import httpx
+from typing import TYPE_CHECKING
 
 from node.app.notify import OutgoingMessage
 from node.notify.settings import OaSettings
 from node.notify.sms import PooledHttp, check_status
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:

@@ -16,11 +16,14 @@ with backoff. Any other 4xx: refused for good (parked). Gateway operators: dedup
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from node.app.notify import DeliveryFailed, OutgoingMessage
 from node.domain.notifications import Topic
 from node.notify.settings import SmsSettings
+
+if TYPE_CHECKING:  # imported when the first message is sent, not when the node starts
+    import httpx
 
 
 def check_status(response: httpx.Response, what: str) -> None:
@@ -41,6 +44,8 @@ class PooledHttp:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
+            import httpx
+
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
         return self._client
 

@@ -48,6 +48,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from federation.certs import CertError, TlsMaterial, node_code_of
+from federation.nats.progress import ACK_WAIT_S, in_progress
 from federation.nats.streams import publications_stream
 from federation.nats.subjects import Subject, SubjectError, SubjectKind
 from federation.replication.waits import wait_any
@@ -235,7 +236,7 @@ class PublicationFeed:
             try:
                 sub = await js.pull_subscribe(
                     "", durable="publications", stream=self.stream,
-                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
                                           deliver_policy=DeliverPolicy.ALL, max_deliver=50))
             except Exception as exc:
                 log.info("publication consumer not ready (%s); retrying", exc)
@@ -262,13 +263,14 @@ class PublicationFeed:
                     log.info("publication fetch failed (%s)", exc)
                     await wait_any(stop, asyncio.Event(), 0.5)
                     continue
-                for msg in batch:
-                    try:
-                        await self.handle(msg)
-                    except Exception:  # the store: redelivered after ack_wait
-                        log.exception("applying a publication failed; will be redelivered")
-                        with contextlib.suppress(Exception):
-                            await msg.nak(delay=2.0)
+                async with in_progress(batch):
+                    for msg in batch:
+                        try:
+                            await self.handle(msg)
+                        except Exception:  # the store: redelivered soon
+                            log.exception("applying a publication failed; will be redelivered")
+                            with contextlib.suppress(Exception):
+                                await msg.nak(delay=2.0)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 

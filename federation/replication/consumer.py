@@ -28,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
 from federation.nats import messages
+from federation.nats.progress import ACK_WAIT_S, in_progress
 from federation.nats.subjects import Subject, SubjectError, SubjectKind
 from federation.replication.waits import wait_any
 from node.app.ports import Clock, DeadLetters
@@ -262,7 +263,7 @@ class Replicator:
         if not fetch.done():
             # Give the pull request a moment to end with a message rather than cancel it at
             # once: the server would still deliver into it, to a subscription that is gone,
-            # and those messages would wait out the ack timeout (30 s) before anyone saw
+            # and those messages would wait out the ack timeout (ACK_WAIT_S) before anyone saw
             # them. While messages flow one ends it quickly; what it brings is handed back.
             try:
                 late = await asyncio.wait_for(asyncio.shield(fetch), timeout=STOP_GRACE_S)
@@ -300,7 +301,7 @@ class Replicator:
             try:
                 sub = await js.pull_subscribe(
                     "", durable=self.durable, stream=self.stream,
-                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+                    config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
                                           max_deliver=MAX_DELIVER + 5,
                                           deliver_policy=DeliverPolicy.ALL,
                                           max_ack_pending=4 * FETCH_BATCH))
@@ -326,7 +327,8 @@ class Replicator:
                     continue
                 healthy_until = time.monotonic() + watchdog_s
                 try:
-                    await self.handle_batch(batch)
+                    async with in_progress(batch):
+                        await self.handle_batch(batch)
                 except Exception:
                     # e.g. the database is unavailable: never let a batch stop the consumer;
                     # unacknowledged messages are redelivered (dead-lettered after

@@ -24,8 +24,8 @@ duplicates and gaps, misplaced copies, dead letters, pending work) are all 0.
    the city; after the heal the cut county catches up (everything it acknowledged during
    the cut reaches the city) and every count is 0.
 
-Most of scenario 1's time is the drain waiting out JetStream's ack_wait (30 s,
-federation/replication/consumer.py): an event the killed process had fetched but not yet
+Most of scenario 1's time is the drain waiting out JetStream's ack_wait (10 s,
+federation/nats/progress.py): an event the killed process had fetched but not yet
 acknowledged is redelivered to the restarted node only then.
 
 The seed is printed; rerun a failure with `ZT_FAULT_SEED=<seed> pytest -s

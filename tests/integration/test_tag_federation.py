@@ -109,7 +109,7 @@ async def test_top_tags_fold_by_id_across_tiers(tmp_path: Path, clock: FakeClock
 
         # three hops (county → city replica → city summary → province); on a loaded machine
         # a pulled batch whose fetch timed out is redelivered only after the consumers'
-        # ack wait (30 s), so this waits longer than one redelivery
+        # ack wait (10 s, federation/nats/progress.py), so this waits for several
         await until(lambda: province_counts().get(land.id) == 3, timeout_s=90,
                     what="the province tag counted once per issue of three tiers")
         latest = province.streams.summaries.latest

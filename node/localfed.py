@@ -299,10 +299,12 @@ class LocalFederation:
             self.onward.setdefault(unit.parent, []).extend(onward)
         return logins
 
-    def prepare(self, demo_data: bool) -> dict[str, list[tuple[str, str, str]]]:
+    def prepare(self, demo_data: bool, *, meanwhile: Callable[[], None] = lambda: None
+                ) -> dict[str, list[tuple[str, str, str]]]:
         """`seed` for every unit: in forked worker processes, one per core, where the
         platform forks (each unit has its own store, so they do not wait on each other),
-        else one after the other."""
+        else one after the other. `meanwhile` runs here while the workers work (the
+        streams' creation: nats-server's CPU, not ours), or first without workers."""
         import importlib
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -312,11 +314,13 @@ class LocalFederation:
 
         workers = min(len(self.units), os.cpu_count() or 1)
         if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            meanwhile()
             return {u.code: self.seed(u, demo_data) for u in self.units}
         with ProcessPoolExecutor(max_workers=workers,
                                  mp_context=multiprocessing.get_context("fork")) as pool:
             futures = {u.code: pool.submit(prepare_unit, self.deploy_file(u), self.node_env(u),
                                            demo_data=demo_data) for u in self.units}
+            meanwhile()
             logins: dict[str, list[tuple[str, str, str]]] = {}
             for unit in self.units:
                 logins[unit.code], onward = futures[unit.code].result()
@@ -333,9 +337,9 @@ class LocalFederation:
         self.certs()
         self.say(f"[2/4] starting {n} nats-server processes (leaf topology, TLS leaf links)")
         self.start_brokers()
-        asyncio.run(self.create_streams())
-        self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else ""))
-        logins = self.prepare(demo_data)
+        self.say("[3/4] preparing stores, demo logins" + (" and demo data" if demo_data else "")
+                 + ", while the streams are created")
+        logins = self.prepare(demo_data, meanwhile=lambda: asyncio.run(self.create_streams()))
         if self.hosted:
             self._start_hosted()
         else:

@@ -101,7 +101,7 @@ def ports_for(index: int, base: int) -> Ports:
                  leaf=base + 3000 + index)
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         # like the servers: a port in TIME_WAIT from a previous run is free to use
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -218,7 +218,7 @@ class LocalFederation:
     def check_ports(self) -> None:
         every = [p for ports in self.ports.values()
                  for p in (ports.http, ports.grpc, ports.nats, ports.leaf)]
-        taken = [p for p in every if not _free(p)]
+        taken = [p for p in every if not port_free(p)]
         if taken:
             raise SystemExit(f"zhitong up: ports already in use: {taken[:10]}… — is another "
                              "`zhitong up` running? (or choose --base-port)")

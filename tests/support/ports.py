@@ -11,22 +11,11 @@ pid, so concurrent pytest runs on one machine start apart.
 from __future__ import annotations
 
 import os
-import socket
 
-from node.localfed import ephemeral_range
+from node.localfed import ephemeral_range, port_free
 
 LOWEST = 20000
 STRIDE = 8  # more than a small topology's units
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def up_base_port(units: int = STRIDE) -> int:
@@ -38,6 +27,6 @@ def up_base_port(units: int = STRIDE) -> int:
     start = os.getpid() % slots
     for n in range(slots):
         base = LOWEST + ((start + n) % slots) * STRIDE
-        if all(_free(base + k * 1000 + i) for k in range(4) for i in range(units)):
+        if all(port_free(base + k * 1000 + i) for k in range(4) for i in range(units)):
             return base
     raise RuntimeError("no free base port for zhitong up below the ephemeral range")
